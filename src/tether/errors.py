@@ -1,0 +1,153 @@
+"""tether's exceptions.
+
+::
+
+    Error                          root of everything tether raises
+    ├── ConfigError (ValueError)   a malformed connection string or an impossible setting
+    ├── ConnectError               no connection after the retries: host, port, attempts, cause
+    ├── PoolError
+    │   ├── PoolTimeout            no connection free within the acquire timeout
+    │   ├── PoolClosed             the pool was closed
+    │   └── ConnectionReturned     a connection proxy used after it went back to the pool
+    ├── SessionLost                a broken session could not be restored (idle resiliency)
+    └── CommitOutcomeUnknown       the reply to a COMMIT was lost and could not be resolved
+
+A pool built on a driver raises its errors as subclasses of both tether's class and the
+driver's own PEP 249 class (``PoolTimeout`` from a psycopg pool is also a
+``psycopg.OperationalError``), so code that already catches the driver's errors keeps
+working; see :func:`bind`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+__all__ = [
+    "CommitOutcomeUnknown",
+    "ConfigError",
+    "ConnectError",
+    "ConnectionReturned",
+    "Error",
+    "PoolClosed",
+    "PoolError",
+    "PoolTimeout",
+    "SessionLost",
+    "bind",
+]
+
+
+class Error(Exception):
+    """Root of tether's exceptions."""
+
+
+class ConfigError(Error, ValueError):
+    """A malformed connection string or setting; ``key`` names what was wrong."""
+
+    def __init__(self, message: str, *, key: str | None = None, position: int | None = None):
+        super().__init__(message)
+        self.key = key
+        self.position = position
+
+
+class ConnectError(Error):
+    """No connection could be opened after the connect retries."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        attempts: int = 0,
+        blocking_until: float | None = None,
+    ):
+        super().__init__(message)
+        self.host = host
+        self.port = port
+        self.attempts = attempts
+        self.blocking_until = blocking_until
+
+
+class PoolError(Error):
+    """A problem with the pool itself rather than the database."""
+
+    def __init__(self, message: str, *, pool: str | None = None):
+        super().__init__(message)
+        self.pool = pool
+
+
+class PoolTimeout(PoolError):
+    """No connection became free within the acquire timeout."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        pool: str | None = None,
+        waited: float = 0.0,
+        idle: int = 0,
+        busy: int = 0,
+        waiting: int = 0,
+        last_connect_error: BaseException | None = None,
+    ):
+        super().__init__(message, pool=pool)
+        self.waited = waited
+        self.idle = idle
+        self.busy = busy
+        self.waiting = waiting
+        self.last_connect_error = last_connect_error
+
+
+class PoolClosed(PoolError):
+    """The pool was closed."""
+
+
+class ConnectionReturned(PoolError):
+    """A connection proxy was used after it had been returned to its pool."""
+
+
+class SessionLost(Error):
+    """A broken session could not be restored; ``reasons`` says what made it unrecoverable."""
+
+    def __init__(self, message: str, *, reasons: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.reasons = reasons
+
+
+class CommitOutcomeUnknown(Error):
+    """The connection broke during COMMIT and the outcome could not be resolved."""
+
+    def __init__(self, message: str, *, transaction_id: object = None):
+        super().__init__(message)
+        self.transaction_id = transaction_id
+
+
+_bound: dict[tuple[type[Error], type[BaseException]], type[Error]] = {}
+_bound_lock = threading.Lock()
+
+
+def bind(cls: type[Error], driver_base: type[BaseException] | None) -> type[Error]:
+    """Return a subclass of both ``cls`` and the driver's exception ``driver_base``.
+
+    The subclass keeps ``cls``'s name, so tracebacks read ``tether.errors.PoolTimeout``;
+    it is made once per pair and cached.
+    """
+    if driver_base is None or issubclass(cls, driver_base):
+        return cls
+    key = (cls, driver_base)
+    with _bound_lock:
+        made = _bound.get(key)
+        if made is None:
+            made = _make(cls, driver_base)
+            _bound[key] = made
+        return made
+
+
+def _make(cls: type[Error], driver_base: type[BaseException]) -> type[Error]:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        cls.__init__(self, *args, **kwargs)
+
+    namespace = {"__init__": __init__, "__module__": cls.__module__, "__qualname__": cls.__qualname__}
+    made = type(cls.__name__, (cls, driver_base), namespace)
+    return made
