@@ -116,7 +116,8 @@ def _add_mode(path: Path, bits: int) -> None:
     mode = path.stat().st_mode
     if mode & bits != bits:
         path.chmod(mode | bits)
-        log.warning("added permission bits %o to %s for the PostgreSQL user", bits, path)
+        who = ("r" if bits & stat.S_IROTH else "") + ("x" if bits & stat.S_IXOTH else "")
+        log.warning("chmod o+%s %s, for the PostgreSQL user", who, path)
 
 
 def _ensure_traversable(path: Path, *, uid: int) -> None:
@@ -271,16 +272,17 @@ class EmbeddedPostgres:
         if self.running:
             return
         began = time.monotonic()
+        deadline = began + self._start_timeout
         bin_dir = self._bin_dir or postgres_bin_dir()
         run_as = _run_as_user()
         if run_as is not None:
             _ensure_readable_install(bin_dir, uid=run_as.pw_uid)
         self._prepare_dirs(run_as)
         if not (self.data_dir / "PG_VERSION").exists():
-            self._initdb(bin_dir, run_as)
+            self._initdb(bin_dir, run_as, deadline=deadline)
         self._write_hba(run_as)
         self._spawn(bin_dir, run_as)
-        self._wait_ready(deadline=began + self._start_timeout)
+        self._wait_ready(deadline=deadline)
         log.debug("%r started in %.2f s", self, time.monotonic() - began)
 
     def stop(self) -> None:
@@ -368,15 +370,19 @@ class EmbeddedPostgres:
         _ensure_traversable(self.data_dir, uid=run_as.pw_uid)
         _ensure_traversable(self.socket_dir, uid=run_as.pw_uid)
 
-    def _run(self, args: list[str], run_as: pwd.struct_passwd | None) -> None:
-        result = subprocess.run(
-            args,
-            capture_output=True,
-            text=True,
-            timeout=self._start_timeout,
-            check=False,
-            **self._child_kwargs(run_as),
-        )
+    def _run(self, args: list[str], run_as: pwd.struct_passwd | None, *, deadline: float) -> None:
+        timeout = max(deadline - time.monotonic(), 0.0)
+        try:
+            result = subprocess.run(
+                args,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                **self._child_kwargs(run_as),
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeError(f"{args[0]} did not finish within {timeout:.1f} s") from exc
         if result.returncode != 0:
             output = (result.stdout + result.stderr).strip()
             raise RuntimeError(f"{args[0]} failed with code {result.returncode}:\n{output}")
@@ -387,11 +393,11 @@ class EmbeddedPostgres:
             kwargs.update(user=run_as.pw_uid, group=run_as.pw_gid, extra_groups=[])
         return kwargs
 
-    def _initdb(self, bin_dir: Path, run_as: pwd.struct_passwd | None) -> None:
+    def _initdb(self, bin_dir: Path, run_as: pwd.struct_passwd | None, *, deadline: float) -> None:
         began = time.monotonic()
         args = [str(bin_dir / "initdb"), "-D", str(self.data_dir), "-U", self.user]
         args += ["-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"]
-        self._run(args, run_as)
+        self._run(args, run_as, deadline=deadline)
         log.debug("initdb %s took %.2f s", self.data_dir, time.monotonic() - began)
 
     def _write_hba(self, run_as: pwd.struct_passwd | None) -> None:

@@ -1,0 +1,40 @@
+"""Fixtures for an embedded PostgreSQL on 127.0.0.1 (``pytest_plugins = ["fix_pg"]``).
+
+- ``pg_server`` (session): a running :class:`tether.testing.EmbeddedPostgres`, trust auth.
+- ``pg_dsn``: its URL, the server running.
+- ``pg_admin``: the same server, for tests that administer it (``terminate_backends()``,
+  ``backend_pids()``, ``execute(sql)``, ``stop()``, ``restart()``); it is running again
+  after the test, whatever the test did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tether.testing import EmbeddedPostgres, postgres_bin_dir
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[EmbeddedPostgres]:
+    try:
+        postgres_bin_dir()
+    except FileNotFoundError as exc:
+        pytest.skip(f"no embedded PostgreSQL: {exc}")
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'tether[dev]'")
+    with EmbeddedPostgres() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_dsn(pg_server: EmbeddedPostgres) -> str:
+    pg_server.start()  # no-op unless an earlier test left it stopped
+    return pg_server.dsn
+
+
+@pytest.fixture
+def pg_admin(pg_server: EmbeddedPostgres) -> Iterator[EmbeddedPostgres]:
+    pg_server.start()
+    yield pg_server
+    pg_server.start()
