@@ -1,7 +1,12 @@
-"""tether: keeps Python applications connected to their SQL databases."""
+"""tether: keeps Python applications connected to their SQL databases.
+
+``tether.Pool`` hands out connections that work, with no round trip the application did
+not ask for; ``tether.connect`` draws from an implicit pool per connection identity.
+"""
 
 from __future__ import annotations
 
+from .dsn import ConnectionSpec, parse
 from .errors import (
     CommitOutcomeUnknown,
     ConfigError,
@@ -13,6 +18,10 @@ from .errors import (
     PoolTimeout,
     SessionLost,
 )
+from .metrics import PoolStats, ProcessStats, pools, stats
+from .net import Keepalive
+from .pool import Pool, clear_all_pools, connect
+from .session import Connection, Cursor
 
 __version__ = "0.1.0"
 
@@ -20,11 +29,23 @@ __all__ = [
     "CommitOutcomeUnknown",
     "ConfigError",
     "ConnectError",
+    "Connection",
     "ConnectionReturned",
+    "ConnectionSpec",
+    "Cursor",
     "Error",
+    "Keepalive",
+    "Pool",
     "PoolClosed",
     "PoolError",
+    "PoolStats",
     "PoolTimeout",
+    "ProcessStats",
     "SessionLost",
     "__version__",
+    "clear_all_pools",
+    "connect",
+    "parse",
+    "pools",
+    "stats",
 ]

@@ -1,0 +1,49 @@
+"""What the pool and the session need to know about a database family.
+
+A dialect knows a database (its SQL, its error codes, how to reset a session); a driver
+knows a Python package (how to connect, where its socket is). The pool talks to both
+through these two small protocols and never looks at SQL text or error messages itself.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Protocol
+
+
+class TxStatus(enum.Enum):
+    """Where a connection is, as its driver reports it without a round trip."""
+
+    IDLE = "idle"  # no transaction open
+    IN_TRANSACTION = "in transaction"
+    IN_ERROR = "in failed transaction"  # must roll back before anything else
+    ACTIVE = "active"  # a statement is still running or its results are unread
+    BROKEN = "broken"  # the driver knows the connection is unusable
+
+
+class Effect(enum.Enum):
+    """What a statement does to the session beyond its own transaction."""
+
+    NONE = "none"  # queries, DML, DDL, transaction control: nothing to reset
+    SESSION = "session"  # changes state the next borrower would inherit
+
+
+class Dialect(Protocol):
+    """A database family: PostgreSQL, SQL Server, MySQL."""
+
+    name: str
+    default_port: int
+    ping_sql: str  # the cheapest statement that makes a round trip
+    reset_sql: tuple[str, ...]  # run outside a transaction to restore a clean session
+
+    def statement_effect(self, sql: str) -> Effect:
+        """Whether running ``sql`` leaves session state behind (conservative)."""
+        ...
+
+    def idle_bytes_mean_dead(self, data: bytes) -> bool:
+        """Given unsolicited bytes on an idle connection: is this the server's goodbye?"""
+        ...
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the connection is gone (the pool then discards it)."""
+        ...

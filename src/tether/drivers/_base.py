@@ -1,0 +1,38 @@
+"""What the pool needs from a Python database driver."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..dialects import TxStatus
+    from ..dsn import ConnectionSpec
+
+
+class Driver(Protocol):
+    """One Python package's way of talking to one database family."""
+
+    name: str  # as in a URL's ``+driver`` suffix
+    dialect: str
+    module: ModuleType  # the PEP 249 module, for its exception classes
+
+    def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
+        """Open one connection within ``timeout_s``; raise the driver's own error."""
+        ...
+
+    def socket_fd(self, raw: Any) -> int | None:
+        """The connection's socket descriptor, or None where the driver hides it."""
+        ...
+
+    def tx_status(self, raw: Any) -> TxStatus:
+        """The connection's transaction status, known without a round trip."""
+        ...
+
+    def execute(self, raw: Any, sql: str) -> None:
+        """Run one statement for the pool (ping, reset), discarding any result."""
+        ...
+
+    def close(self, raw: Any) -> None:
+        """Close, swallowing nothing but the driver's own errors."""
+        ...

@@ -1,0 +1,70 @@
+"""psycopg 3 (``postgresql+psycopg://``), the default PostgreSQL driver."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import pq
+
+from ..dialects import TxStatus
+
+if TYPE_CHECKING:
+    from ..dsn import ConnectionSpec
+
+_STATUS = {
+    pq.TransactionStatus.IDLE: TxStatus.IDLE,
+    pq.TransactionStatus.INTRANS: TxStatus.IN_TRANSACTION,
+    pq.TransactionStatus.INERROR: TxStatus.IN_ERROR,
+    pq.TransactionStatus.ACTIVE: TxStatus.ACTIVE,
+    pq.TransactionStatus.UNKNOWN: TxStatus.BROKEN,
+}
+
+
+class Psycopg:
+    name = "psycopg"
+    dialect = "postgresql"
+    module = psycopg
+
+    def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
+        kwargs: dict[str, Any] = dict(spec.options)
+        kwargs.update(host=spec.host, port=spec.port, dbname=spec.database, user=spec.user)
+        if spec.password is not None:
+            kwargs["password"] = spec.password.reveal()
+        if spec.application_name:
+            kwargs["application_name"] = spec.application_name
+        # libpq counts whole seconds and treats anything below 2 as 2.
+        kwargs["connect_timeout"] = max(2, math.ceil(timeout_s))
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        return psycopg.Connection.connect(autocommit=bool(autocommit), **kwargs)
+
+    def socket_fd(self, raw: Any) -> int | None:
+        fd: int = raw.pgconn.socket
+        return fd
+
+    def tx_status(self, raw: Any) -> TxStatus:
+        if raw.closed:
+            return TxStatus.BROKEN
+        return _STATUS[raw.pgconn.transaction_status]
+
+    def execute(self, raw: Any, sql: str) -> None:
+        # Outside a transaction: a ping must not open one, and DISCARD ALL cannot run in one.
+        if raw.autocommit:
+            raw.execute(sql)
+            return
+        raw.autocommit = True
+        try:
+            raw.execute(sql)
+        finally:
+            if not raw.closed:
+                raw.autocommit = False
+
+    def close(self, raw: Any) -> None:
+        try:
+            raw.close()
+        except psycopg.Error:
+            pass
+
+
+driver = Psycopg()

@@ -1,0 +1,135 @@
+"""Counters: one pool's ``stats()`` and the process-wide view over every pool.
+
+Names follow SqlClient's event counters (``hard-connects``, ``soft-connects``,
+``number-of-free-connections``, ...) so dashboards built for .NET read the same here;
+``PoolStats.as_counters()`` gives them under those names.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .pool import Pool
+
+__all__ = ["PoolStats", "ProcessStats", "pools", "register", "stats"]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStats:
+    """A consistent snapshot of one pool."""
+
+    name: str
+    idle: int  # number-of-free-connections
+    busy: int  # number-of-active-connections (borrowed, or being reset)
+    resetting: int  # number-of-stasis-connections
+    opening: int
+    waiting: int
+    generation: int
+    hard_connects: int
+    hard_disconnects: int
+    soft_connects: int
+    soft_disconnects: int
+    reclaimed: int  # number-of-reclaimed-connections: dropped without close()
+    discarded_dead: int  # found dead at checkout, on return or by the idle sweep
+    pings: int
+    waits: int
+    timeouts: int
+    connect_failures: int
+    resets: int
+    blocking: bool
+
+    @property
+    def open(self) -> int:
+        """Physical connections open now (active-hard-connections)."""
+        return self.idle + self.busy
+
+    def as_counters(self) -> dict[str, int]:
+        """SqlClient's counter names for this pool."""
+        return {
+            "active-hard-connections": self.open,
+            "hard-connects": self.hard_connects,
+            "hard-disconnects": self.hard_disconnects,
+            "active-soft-connects": self.busy - self.resetting,
+            "soft-connects": self.soft_connects,
+            "soft-disconnects": self.soft_disconnects,
+            "number-of-pooled-connections": self.open,
+            "number-of-active-connections": self.busy - self.resetting,
+            "number-of-free-connections": self.idle,
+            "number-of-stasis-connections": self.resetting,
+            "number-of-reclaimed-connections": self.reclaimed,
+        }
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessStats:
+    """Every live pool of this process, added up."""
+
+    pools: tuple[PoolStats, ...]
+    non_pooled_connections: int
+    non_pooled_connects: int
+
+    def as_counters(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for pool_stats in self.pools:
+            for key, value in pool_stats.as_counters().items():
+                totals[key] = totals.get(key, 0) + value
+        active = sum(1 for p in self.pools if p.open)
+        totals.update(
+            {
+                "number-of-non-pooled-connections": self.non_pooled_connections,
+                "number-of-active-connection-pools": active,
+                "number-of-inactive-connection-pools": len(self.pools) - active,
+                # one pool per connection string and identity: groups and pools coincide
+                "number-of-active-connection-pool-groups": active,
+                "number-of-inactive-connection-pool-groups": len(self.pools) - active,
+            }
+        )
+        return totals
+
+    def total(self, field: str) -> int:
+        """Sum one ``PoolStats`` field over all pools."""
+        if field not in {f.name for f in fields(PoolStats)}:
+            raise ValueError(f"PoolStats has no field {field!r}")
+        return sum(int(getattr(p, field)) for p in self.pools)
+
+
+_pools: weakref.WeakSet[Pool] = weakref.WeakSet()
+_lock = threading.Lock()
+_non_pooled = {"open": 0, "connects": 0}
+
+
+def register(pool: Pool) -> None:
+    with _lock:
+        _pools.add(pool)
+
+
+def unregister(pool: Pool) -> None:
+    with _lock:
+        _pools.discard(pool)
+
+
+def count_non_pooled(delta: int) -> None:
+    with _lock:
+        _non_pooled["open"] += delta
+        if delta > 0:
+            _non_pooled["connects"] += delta
+
+
+def pools() -> list[Pool]:
+    """Every open pool of this process, explicit and implicit: fragmentation shows here."""
+    with _lock:
+        return sorted(_pools, key=lambda p: p.name)
+
+
+def stats() -> ProcessStats:
+    """The process-wide counters."""
+    snapshot = tuple(pool.stats() for pool in pools())
+    with _lock:
+        return ProcessStats(snapshot, _non_pooled["open"], _non_pooled["connects"])

@@ -1,0 +1,63 @@
+"""Zero-round-trip liveness: is an idle connection's socket still quiet?
+
+An idle database connection has nothing to read. If its socket polls readable, the peer
+closed it (EOF), reset it (RST), or sent something unsolicited, which on PostgreSQL is
+usually the FATAL error a terminated backend writes before it closes. The probe costs
+one ``poll`` system call and no network traffic (urllib3 ``wait_for_read``, httpcore
+``has_expired``); only when readable does it peek at the bytes so the dialect can tell a
+goodbye from a benign message (a NOTIFY on a LISTENing session).
+"""
+
+from __future__ import annotations
+
+import enum
+import select
+import socket
+
+_PEEK_BYTES = 16
+_READ_EVENTS = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
+
+
+class Liveness(enum.Enum):
+    QUIET = "quiet"  # nothing to read: alive as far as the socket knows
+    CLOSED = "closed"  # EOF, RST or a socket error: dead
+    DATA = "data"  # unsolicited bytes: the dialect decides (see ``SocketProbe.peek``)
+
+
+class SocketProbe:
+    """Checks one connection's socket without disturbing the driver that owns it.
+
+    ``fd`` belongs to the driver; the probe never closes it, so it is always told the
+    descriptor rather than duplicating it (a duplicate would keep the TCP connection
+    open after the driver closes its own descriptor).
+    """
+
+    __slots__ = ("_fd", "_poll")
+
+    def __init__(self, fd: int):
+        self._fd = fd
+        self._poll = select.poll()
+        self._poll.register(fd, _READ_EVENTS)
+
+    @property
+    def fd(self) -> int:
+        return self._fd
+
+    def check(self) -> Liveness:
+        """QUIET when the socket has nothing to say; otherwise peek and classify."""
+        if not self._poll.poll(0):
+            return Liveness.QUIET
+        return self.peek()[0]
+
+    def peek(self) -> tuple[Liveness, bytes]:
+        """Look at (without consuming) what is waiting on the socket."""
+        sock = socket.socket(fileno=self._fd)
+        try:
+            data = sock.recv(_PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return Liveness.QUIET, b""  # POLLIN raced with nothing: alive
+        except OSError:
+            return Liveness.CLOSED, b""
+        finally:
+            sock.detach()
+        return (Liveness.DATA, data) if data else (Liveness.CLOSED, b"")

@@ -1,0 +1,474 @@
+"""The pool for threads: a lock around ``PoolState``, and the I/O its plans ask for."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from .. import metrics
+from ..dialects import TxStatus, get_dialect
+from ..dsn import ConnectionSpec, parse
+from ..drivers import load_driver
+from ..errors import ConnectError, ConnectionReturned, PoolClosed, PoolTimeout, bind
+from ..net import Keepalive, Liveness, SocketProbe
+from ..retry import ConnectFailure, ConnectRetry, connect_with_retry
+from ..session import Connection
+from ._config import PoolConfig
+from ._opening import connect_error, first_given, open_slot
+from ._state import Plan, PoolState, Slot
+from ._workers import Workers
+
+log = logging.getLogger("tether.pool")
+_names = itertools.count(1)
+
+
+class _Waiter:
+    """A thread waiting for a connection: blocks on a lock the pool releases."""
+
+    __slots__ = ("error", "lock", "slot")
+
+    def __init__(self) -> None:
+        self.slot: Slot | None = None
+        self.error: BaseException | None = None
+        self.lock = threading.Lock()
+        self.lock.acquire()
+
+
+class Pool:
+    """A pool of database connections that only hands out connections that work.
+
+    ``dsn`` is a URL or an ADO connection string (see ``tether.dsn``); settings given
+    here win over those in the string, which win over the defaults.
+    """
+
+    def __init__(
+        self,
+        dsn: str | ConnectionSpec,
+        *,
+        name: str | None = None,
+        driver: str | None = None,
+        min_size: int | None = None,
+        max_size: int | None = None,
+        timeout: float = 30.0,
+        max_lifetime: float | None = None,
+        max_idle: float = 600.0,
+        validate_after_idle: float | None = 30.0,
+        connect_retry_count: int | None = None,
+        connect_retry_interval: float | None = None,
+        login_timeout: float | None = None,
+        blocking_period: str | None = None,
+        keepalive: Keepalive | None = None,
+        reset: str = "auto",
+        autocommit: bool = False,
+        maintenance_interval: float = 1.0,
+        open: bool = True,
+    ):
+        spec = dsn if isinstance(dsn, ConnectionSpec) else parse(dsn, driver=driver)
+        self.spec = spec
+        self.name = name or f"pool-{next(_names)}"
+        self.config = PoolConfig(
+            min_size=first_given(min_size, spec.min_pool_size, 1),
+            max_size=first_given(max_size, spec.max_pool_size, 10),
+            timeout=timeout,
+            max_lifetime=first_given(max_lifetime, _lifetime(spec.connection_lifetime), 3600.0),
+            max_idle=max_idle,
+            validate_after_idle=validate_after_idle,
+            connect_retry=ConnectRetry(
+                count=first_given(connect_retry_count, spec.connect_retry_count, 2 if spec.is_azure else 1),
+                interval_s=first_given(connect_retry_interval, spec.connect_retry_interval, 10.0),
+                login_timeout_s=first_given(login_timeout, spec.login_timeout, 15.0),
+            ),
+            blocking_period=first_given(blocking_period, spec.pool_blocking_period, "auto"),
+            keepalive=keepalive or Keepalive(),
+            reset=reset,
+            maintenance_interval=maintenance_interval,
+        )
+        self._driver = load_driver(spec.dialect, spec.driver)
+        self._dialect = get_dialect(spec.dialect)
+        self._autocommit = autocommit
+        self._blocks = self.config.blocking_period == "always" or (
+            self.config.blocking_period == "auto" and not spec.is_azure
+        )
+        self._lock = threading.Lock()
+        self._state = PoolState(self.config)
+        self._reclaimed: deque[Connection] = deque()
+        self._stop = threading.Event()
+        self._workers = Workers(self.name, max_threads=max(2, self.config.max_size))
+        self._maintenance: threading.Thread | None = None
+        self._timeout_error = bind(PoolTimeout, self._driver.module.OperationalError)
+        self._connect_error = bind(ConnectError, self._driver.module.OperationalError)
+        self._returned_error = bind(ConnectionReturned, self._driver.module.InterfaceError)
+        self._closed_error = bind(PoolClosed, self._driver.module.InterfaceError)
+        if open:
+            self.open()
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Start the maintenance thread, which opens ``min_size`` connections."""
+        if self._maintenance is not None:
+            return
+        metrics.register(self)
+        self._maintenance = threading.Thread(
+            target=self._maintain_loop, name=f"tether-{self.name}-maintenance", daemon=True
+        )
+        self._maintenance.start()
+
+    def wait(self, timeout: float = 30.0) -> None:
+        """Block until ``min_size`` connections are open; raise the connect error if not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                ready = len(self._state.idle) + self._state.busy >= self.config.min_size
+                error = self._state.last_connect_error
+            if ready:
+                return
+            if time.monotonic() >= deadline:
+                raise self._timeout_error(
+                    f"pool {self.name!r} did not reach min_size={self.config.min_size} "
+                    f"within {timeout:.1f} s",
+                    pool=self.name,
+                    waited=timeout,
+                    last_connect_error=error,
+                ) from error
+            time.sleep(0.01)  # start-up only: poll rather than add a condition to every event
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Close idle connections now and busy ones when they come back."""
+        with self._lock:
+            plan = self._state.close(self._closed_error(f"pool {self.name!r} is closed", pool=self.name))
+        self._stop.set()
+        self._carry_out(plan)
+        thread = self._maintenance
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        metrics.unregister(self)
+
+    @property
+    def closed(self) -> bool:
+        return self._state.closed
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def clear(self) -> None:
+        """Retire every connection: idle ones now, busy ones when returned (ClearPool)."""
+        with self._lock:
+            plan = self._state.clear()
+        self._carry_out(plan)
+
+    # -- borrowing ---------------------------------------------------------------------------
+
+    def connection(self, timeout: float | None = None) -> _Borrow:
+        """``with pool.connection() as conn:``; commits on success, rolls back on error."""
+        return _Borrow(self, timeout)
+
+    def getconn(self, timeout: float | None = None) -> Connection:
+        """Borrow a connection; give it back with ``conn.close()`` or ``putconn``."""
+        timeout = self.config.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            now = time.monotonic()
+            with self._lock:
+                if self._state.closed:
+                    raise self._closed_error(f"pool {self.name!r} is closed", pool=self.name)
+                slot, plan = self._state.checkout(now)
+            if plan:
+                self._carry_out(plan)
+            if slot is None:
+                slot = self._wait(deadline, timeout)
+            if self._alive(slot, now):
+                return Connection(self, slot, self._dialect)
+            self._discard(slot)
+
+    def putconn(self, conn: Connection) -> None:
+        """Give back a connection from ``getconn``: any open transaction is rolled back."""
+        self.give_back(conn, commit=False)
+
+    def _wait(self, deadline: float, timeout: float) -> Slot:
+        waiter = _Waiter()
+        with self._lock:
+            plan = self._state.wait(waiter, time.monotonic())
+        self._carry_out(plan)
+        remaining = deadline - time.monotonic()
+        if not waiter.lock.acquire(timeout=max(remaining, 0.0)):
+            with self._lock:
+                gave_up = self._state.give_up(waiter)
+                idle, busy = len(self._state.idle), self._state.busy
+                waiting, error = len(self._state.waiters), self._state.last_connect_error
+            if gave_up:
+                raise self._timeout_error(
+                    f"no connection from pool {self.name!r} within {timeout:.2f} s "
+                    f"({idle} idle, {busy} busy, {waiting} waiting)"
+                    + (f"; last connect error: {error}" if error else ""),
+                    pool=self.name,
+                    waited=timeout,
+                    idle=idle,
+                    busy=busy,
+                    waiting=waiting,
+                    last_connect_error=error,
+                ) from error
+        if waiter.error is not None:
+            raise self._failed_wait(waiter.error)
+        assert waiter.slot is not None
+        return waiter.slot
+
+    def _failed_wait(self, error: BaseException) -> BaseException:
+        if isinstance(error, PoolClosed):
+            return error
+        with self._lock:
+            until = self._state.blocked_until
+        remaining = until - time.monotonic()
+        if remaining <= 0:
+            return error
+        message = f"{error} (connect attempts paused for {remaining:.1f} s: blocking period)"
+        err = self._connect_error(
+            message,
+            host=self.spec.host,
+            port=self.spec.port,
+            attempts=getattr(error, "attempts", 0),
+            blocking_until=until,
+        )
+        err.__cause__ = error
+        return err
+
+    def _alive(self, slot: Slot, now: float) -> bool:
+        """The zero-round-trip check; a ping only where the socket cannot tell."""
+        probe = slot.probe
+        if probe is not None:
+            liveness = probe.check()
+            if liveness is Liveness.CLOSED:
+                return False
+            if liveness is Liveness.DATA:
+                if self._dialect.idle_bytes_mean_dead(probe.peek()[1]):
+                    return False
+                return self._ping(slot)
+        limit = self.config.validate_after_idle
+        if limit is not None and now - slot.idle_since > limit:
+            return self._ping(slot)
+        return True
+
+    def _ping(self, slot: Slot) -> bool:
+        with self._lock:
+            self._state.counters.pings += 1
+        try:
+            self._driver.execute(slot.raw, self._dialect.ping_sql)
+        except Exception as exc:
+            log.warning("discarding %r of pool %r: ping failed: %s", slot, self.name, exc)
+            return False
+        return True
+
+    def _discard(self, slot: Slot) -> None:
+        log.debug("discarding dead %r of pool %r", slot, self.name)
+        with self._lock:
+            plan = self._state.discard(slot, time.monotonic())
+        self._carry_out(plan)
+
+    # -- giving back (the proxy's Owner protocol) --------------------------------------------
+
+    def give_back(self, conn: Connection, *, commit: bool) -> None:
+        slot = conn.detach()
+        if slot is None:
+            return
+        raw = slot.raw
+        status = self._driver.tx_status(raw)
+        error: BaseException | None = None
+        if commit and status is TxStatus.IN_TRANSACTION:
+            try:
+                raw.commit()  # the caller must learn the outcome: never in the background
+            except BaseException as exc:
+                error = exc
+            status = self._driver.tx_status(raw)
+        if status is TxStatus.BROKEN or status is TxStatus.ACTIVE:
+            self._discard(slot)
+        elif status is TxStatus.IDLE and not conn.changes and not conn.saved and self.config.reset == "auto":
+            with self._lock:
+                plan = self._state.checkin(slot, time.monotonic())
+            if plan:
+                self._carry_out(plan)
+        else:
+            with self._lock:
+                self._state.begin_reset()
+            self._workers.submit(self._reset, slot, status, conn.changes, conn.saved)
+        if error is not None:
+            raise error
+
+    def reclaim(self, conn: Connection) -> None:
+        # Called from __del__, at any point of any thread: no locks, just a queue.
+        self._reclaimed.append(conn)
+
+    def returned_error(self, conn: Connection) -> Exception:
+        return self._returned_error(
+            f"this connection was returned to pool {self.name!r}; "
+            "borrow another with pool.connection()",
+            pool=self.name,
+        )
+
+    def describe(self, conn: Connection) -> str:
+        slot = conn._slot
+        where = "returned" if slot is None else f"#{slot.number}"
+        return f"{where} from pool {self.name!r} to {self.spec.redacted()}"
+
+    def _reset(self, slot: Slot, status: TxStatus, changes: tuple[str, ...], saved: Any) -> None:
+        """Off the caller's path: roll back, restore client settings, reset the session."""
+        raw = slot.raw
+        try:
+            if status is not TxStatus.IDLE:
+                raw.rollback()
+            for attr, value in (saved or {}).items():
+                setattr(raw, attr, value)
+            if changes or self.config.reset == "always":
+                log.debug("resetting %r of pool %r after: %s", slot, self.name, ", ".join(changes))
+                for sql in self._dialect.reset_sql:
+                    self._driver.execute(raw, sql)
+            ok = self._driver.tx_status(raw) is TxStatus.IDLE
+        except Exception as exc:
+            log.warning("discarding %r of pool %r: reset failed: %s", slot, self.name, exc)
+            ok = False
+        now = time.monotonic()
+        with self._lock:
+            self._state.end_reset()
+            plan = self._state.checkin(slot, now) if ok else self._state.discard(slot, now)
+        self._carry_out(plan)
+
+    # -- opening and closing -----------------------------------------------------------------
+
+    def _carry_out(self, plan: Plan) -> None:
+        for slot in plan.close:
+            self._driver.close(slot.raw)
+        for waiter in plan.wake:
+            assert isinstance(waiter, _Waiter)
+            waiter.lock.release()
+        for _ in range(plan.open):
+            threading.Thread(target=self._open_one, name=f"tether-{self.name}-open", daemon=True).start()
+
+    def _open_one(self) -> None:
+        generation = self._state.generation
+        result = connect_with_retry(self._connect_once, self.config.connect_retry)
+        now = time.monotonic()
+        if isinstance(result, ConnectFailure):
+            error = connect_error(self._driver, self.spec, result, pool=self.name)
+            log.warning("pool %r: %s", self.name, error)
+            with self._lock:
+                plan = self._state.open_failed(error, now, blocking=self._blocks)
+        else:
+            result.generation = generation
+            with self._lock:
+                result.expires_at = self._state.new_expiry(now)
+                plan = self._state.opened(result, now)
+        self._carry_out(plan)
+
+    def _connect_once(self, timeout_s: float) -> Slot:
+        return open_slot(
+            self._driver,
+            self.spec,
+            timeout_s=timeout_s,
+            keepalive=self.config.keepalive,
+            autocommit=self._autocommit,
+        )
+
+    # -- maintenance -------------------------------------------------------------------------
+
+    def _maintain_loop(self) -> None:
+        self._maintain_once()
+        while not self._stop.wait(self.config.maintenance_interval):
+            try:
+                self._maintain_once()
+            except Exception:
+                log.exception("pool %r: maintenance failed", self.name)
+
+    def _maintain_once(self) -> None:
+        while self._reclaimed:
+            conn = self._reclaimed.popleft()
+            log.warning("pool %r: reclaiming a connection that was never closed", self.name)
+            with self._lock:
+                self._state.counters.reclaimed += 1
+            self.give_back(conn, commit=False)
+        now = time.monotonic()
+        with self._lock:
+            plan = self._state.maintain(now)
+            idle = list(self._state.idle)
+        self._carry_out(plan)
+        for slot in idle:  # the zero-round-trip sweep: replace dead idle ones early
+            if slot.probe is not None and self._idle_dead(slot.probe):
+                with self._lock:
+                    plan = self._state.remove_idle(slot, now)
+                self._carry_out(plan)
+
+    def _idle_dead(self, probe: SocketProbe) -> bool:
+        liveness = probe.check()
+        if liveness is Liveness.DATA:
+            return self._dialect.idle_bytes_mean_dead(probe.peek()[1])
+        return liveness is Liveness.CLOSED
+
+    # -- observing ---------------------------------------------------------------------------
+
+    def stats(self) -> metrics.PoolStats:
+        with self._lock:
+            s = self._state
+            c = s.counters
+            return metrics.PoolStats(
+                name=self.name,
+                idle=len(s.idle),
+                busy=s.busy,
+                resetting=s.resetting,
+                opening=s.opening,
+                waiting=len(s.waiters),
+                generation=s.generation,
+                hard_connects=c.hard_connects,
+                hard_disconnects=c.hard_disconnects,
+                soft_connects=c.soft_connects,
+                soft_disconnects=c.soft_disconnects,
+                reclaimed=c.reclaimed,
+                discarded_dead=c.discarded_dead,
+                pings=c.pings,
+                waits=c.waits,
+                timeouts=c.timeouts,
+                connect_failures=c.connect_failures,
+                resets=c.resets,
+                blocking=s.blocking(time.monotonic()),
+            )
+
+    def __repr__(self) -> str:
+        s = self._state
+        return (
+            f"<tether.Pool {self.name!r} {self.spec.redacted()} [{len(s.idle)} idle, "
+            f"{s.busy} busy, {len(s.waiters)} waiting | gen {s.generation}]>"
+        )
+
+
+class _Borrow:
+    """``with pool.connection() as conn:``; a class rather than a generator: it is faster."""
+
+    __slots__ = ("_conn", "_pool", "_timeout")
+
+    def __init__(self, pool: Pool, timeout: float | None):
+        self._pool = pool
+        self._timeout = timeout
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> Connection:
+        self._conn = self._pool.getconn(self._timeout)
+        return self._conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        conn = self._conn
+        if conn is not None:
+            self._conn = None
+            self._pool.give_back(conn, commit=exc_type is None)
+
+
+def _lifetime(connection_lifetime: float | None) -> float | None:
+    # SqlClient's Connection Lifetime=0 means unlimited.
+    if connection_lifetime is None:
+        return None
+    return math.inf if connection_lifetime == 0 else connection_lifetime
+

@@ -1,0 +1,294 @@
+"""The pool's decisions, without I/O.
+
+``PoolState`` is the whole bookkeeping of a pool: the idle stack, the counts, the queue
+of waiters, the blocking period, the counters. Each event (checkout, return, a
+connection opened or failed, a maintenance tick) is a method that updates the state and
+returns a ``Plan``: the connections to open or close and the waiters to wake. The front
+end (threads now, asyncio later) calls these under its lock and carries the plan out
+after releasing it, so no socket is touched while the lock is held and both front ends
+share every decision (httpcore's ``_assign_requests_to_connections``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..net import SocketProbe
+from ._config import PoolConfig
+
+_numbers = itertools.count(1)
+
+
+@dataclass(eq=False, slots=True)
+class Slot:
+    """One physical connection owned by a pool."""
+
+    raw: Any
+    probe: SocketProbe | None
+    created_at: float
+    expires_at: float
+    generation: int
+    idle_since: float = 0.0
+    number: int = field(default_factory=lambda: next(_numbers))
+
+    def __repr__(self) -> str:
+        return f"<connection #{self.number} gen {self.generation}>"
+
+
+class Waiter(Protocol):
+    """A caller waiting for a connection; the state fills one of the two fields."""
+
+    slot: Slot | None
+    error: BaseException | None
+
+
+@dataclass(slots=True)
+class Plan:
+    """What the front end must do once it has released the lock."""
+
+    open: int = 0
+    close: list[Slot] = field(default_factory=list)
+    wake: list[Waiter] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.open or self.close or self.wake)
+
+
+@dataclass(slots=True)
+class Counters:
+    """Running totals, named after SqlClient's event counters where one exists."""
+
+    hard_connects: int = 0
+    hard_disconnects: int = 0
+    soft_connects: int = 0
+    soft_disconnects: int = 0
+    reclaimed: int = 0
+    discarded_dead: int = 0  # found dead at checkout or on return
+    pings: int = 0
+    waits: int = 0
+    timeouts: int = 0
+    connect_failures: int = 0
+    resets: int = 0
+
+
+class PoolState:
+    """Bookkeeping of one pool. Not thread-safe: the front end holds a lock around it."""
+
+    def __init__(self, config: PoolConfig, *, rng: random.Random | None = None):
+        self.config = config
+        self.idle: list[Slot] = []  # a stack: the most recently used is last (LIFO)
+        self.busy = 0  # handed out, or being reset on their way back
+        self.resetting = 0  # of ``busy``: in the background reset ("stasis")
+        self.opening = 0
+        self.waiters: deque[Waiter] = deque()
+        self.generation = 0
+        self.closed = False
+        self.counters = Counters()
+        self.last_connect_error: BaseException | None = None
+        self.blocked_until = 0.0
+        self._block_s = 0.0
+        self.refill_after = 0.0  # maintenance backoff after failed opens
+        self._refill_backoff_s = 0.0
+        self._rng = rng or random.Random()
+
+    # -- sizes -------------------------------------------------------------------------
+
+    @property
+    def total(self) -> int:
+        return len(self.idle) + self.busy + self.opening
+
+    def blocking(self, now: float) -> bool:
+        return now < self.blocked_until
+
+    # -- checkout ----------------------------------------------------------------------
+
+    def checkout(self, now: float) -> tuple[Slot | None, Plan]:
+        """Pop the most recently used live idle connection, or None (then ``wait``)."""
+        plan = Plan()
+        if self.waiters:  # no barging past callers already waiting (FIFO fairness)
+            return None, plan
+        while self.idle:
+            slot = self.idle.pop()
+            if self._stale(slot, now):
+                self._drop(slot, plan)
+                continue
+            self.busy += 1
+            self.counters.soft_connects += 1
+            return slot, plan
+        return None, plan
+
+    def wait(self, waiter: Waiter, now: float) -> Plan:
+        """Queue ``waiter``; start opens for it, or fail it fast in a blocking period."""
+        plan = Plan()
+        self.counters.waits += 1
+        if self.total < self.config.max_size and self.opening == 0 and self.blocking(now):
+            waiter.error = self.last_connect_error
+            plan.wake.append(waiter)
+            return plan
+        self.waiters.append(waiter)
+        self._grow(plan, now)
+        return plan
+
+    def give_up(self, waiter: Waiter) -> bool:
+        """A waiter timed out; False if it was served in the meantime (take that)."""
+        try:
+            self.waiters.remove(waiter)
+        except ValueError:
+            return False
+        self.counters.timeouts += 1
+        return True
+
+    def discard(self, slot: Slot, now: float) -> Plan:
+        """A busy connection turned out dead (at checkout, or on return)."""
+        plan = Plan()
+        self.busy -= 1
+        self.counters.discarded_dead += 1
+        self._drop(slot, plan)
+        self._grow(plan, now)
+        return plan
+
+    # -- return ------------------------------------------------------------------------
+
+    def checkin(self, slot: Slot, now: float) -> Plan:
+        """A busy connection is clean again: hand it to a waiter or stack it idle."""
+        plan = Plan()
+        self.busy -= 1
+        self.counters.soft_disconnects += 1
+        if self._stale(slot, now) or self.closed:
+            self._drop(slot, plan)
+            self._grow(plan, now)
+            return plan
+        self._offer(slot, now, plan)
+        return plan
+
+    def begin_reset(self) -> None:
+        self.resetting += 1
+
+    def end_reset(self) -> None:
+        self.resetting -= 1
+        self.counters.resets += 1
+
+    # -- opening -----------------------------------------------------------------------
+
+    def opened(self, slot: Slot, now: float) -> Plan:
+        plan = Plan()
+        self.opening -= 1
+        self.counters.hard_connects += 1
+        self._block_s = 0.0
+        self.blocked_until = 0.0
+        self._refill_backoff_s = 0.0
+        self.refill_after = 0.0
+        if self.closed:
+            self._drop(slot, plan)
+            return plan
+        self._offer(slot, now, plan)
+        return plan
+
+    def open_failed(self, error: BaseException, now: float, *, blocking: bool) -> Plan:
+        """An open gave up after its retries. Waiters nobody can serve now fail."""
+        plan = Plan()
+        self.opening -= 1
+        self.counters.connect_failures += 1
+        self.last_connect_error = error
+        if blocking:
+            self._block_s = min(max(self._block_s * 2, self.config.blocking_min_s),
+                                self.config.blocking_max_s)
+            self.blocked_until = now + self._block_s
+        self._refill_backoff_s = min(max(self._refill_backoff_s * 2, 0.5), 30.0)
+        self.refill_after = now + self._refill_backoff_s * self._rng.uniform(0.8, 1.2)
+        if self.busy == 0 and self.opening == 0:
+            while self.waiters:
+                waiter = self.waiters.popleft()
+                waiter.error = error
+                plan.wake.append(waiter)
+        return plan
+
+    def new_expiry(self, now: float) -> float:
+        """A connection's end of life, jittered so a pool's connections age apart."""
+        lifetime = self.config.max_lifetime
+        if math.isinf(lifetime):
+            return math.inf
+        return now + lifetime * self._rng.uniform(0.9, 1.0)
+
+    # -- maintenance -------------------------------------------------------------------
+
+    def maintain(self, now: float) -> Plan:
+        """Retire expired and long-idle connections; top up to ``min_size``."""
+        plan = Plan()
+        keep: list[Slot] = []
+        surplus = len(self.idle) + self.busy - self.config.min_size
+        for slot in self.idle:  # oldest use first: the bottom of the stack
+            idle_too_long = now - slot.idle_since > self.config.max_idle and surplus > 0
+            if self._stale(slot, now) or idle_too_long:
+                self._drop(slot, plan)
+                surplus -= 1
+            else:
+                keep.append(slot)
+        self.idle = keep
+        self._grow(plan, now)
+        return plan
+
+    def remove_idle(self, slot: Slot, now: float) -> Plan:
+        """Maintenance found an idle connection dead; drop it if it is still idle."""
+        plan = Plan()
+        if slot in self.idle:
+            self.idle.remove(slot)
+            self.counters.discarded_dead += 1
+            self._drop(slot, plan)
+            self._grow(plan, now)
+        return plan
+
+    def clear(self) -> Plan:
+        """Start a new generation: idle connections close now, busy ones on return."""
+        plan = Plan()
+        self.generation += 1
+        while self.idle:
+            self._drop(self.idle.pop(), plan)
+        return plan
+
+    def close(self, error: BaseException) -> Plan:
+        plan = self.clear()
+        self.closed = True
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            waiter.error = error
+            plan.wake.append(waiter)
+        return plan
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _offer(self, slot: Slot, now: float, plan: Plan) -> None:
+        if self.waiters:
+            waiter = self.waiters.popleft()
+            waiter.slot = slot
+            self.busy += 1
+            self.counters.soft_connects += 1
+            plan.wake.append(waiter)
+        else:
+            slot.idle_since = now
+            self.idle.append(slot)
+
+    def _stale(self, slot: Slot, now: float) -> bool:
+        return slot.generation != self.generation or now >= slot.expires_at
+
+    def _drop(self, slot: Slot, plan: Plan) -> None:
+        self.counters.hard_disconnects += 1
+        plan.close.append(slot)
+
+    def _grow(self, plan: Plan, now: float) -> None:
+        """Open what the waiters and ``min_size`` need, within ``max_size``."""
+        if self.closed:
+            return
+        want = len(self.waiters)
+        if now >= self.refill_after:
+            want = max(want, self.config.min_size - len(self.idle) - self.busy)
+        room = self.config.max_size - self.total
+        count = min(want - self.opening, room)
+        if count > 0 and not self.blocking(now):
+            self.opening += count
+            plan.open += count

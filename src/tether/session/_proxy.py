@@ -1,0 +1,208 @@
+"""tether's PEP 249 connection and cursor: a borrowed driver connection, watched.
+
+The proxy does three things the driver cannot: it refuses to be used after it went back
+to its pool (a stale reference never reaches the next borrower's session); it notes
+which statements change the session, so the pool resets only when something changed;
+and it remembers client-side settings the borrower changed (``autocommit``,
+``isolation_level``, ...) so the pool can put them back. Everything else goes straight
+to the driver's connection, which stays reachable as ``conn.raw``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ..dialects import Dialect
+    from ..pool._state import Slot
+
+
+class Owner(Protocol):
+    """Where a proxy goes back to: a pool, or nothing for an unpooled connection."""
+
+    def give_back(self, conn: Connection, *, commit: bool) -> None: ...
+    def reclaim(self, conn: Connection) -> None: ...
+    def returned_error(self, conn: Connection) -> Exception: ...
+    def describe(self, conn: Connection) -> str: ...
+
+
+class Connection:
+    """A database connection borrowed from a tether pool (PEP 249)."""
+
+    __slots__ = ("__weakref__", "_dialect", "_owner", "_raw", "_slot", "changes", "saved")
+
+    def __init__(self, owner: Owner, slot: Slot, dialect: Dialect):
+        object.__setattr__(self, "_owner", owner)
+        object.__setattr__(self, "_slot", slot)
+        object.__setattr__(self, "_raw", slot.raw)
+        object.__setattr__(self, "_dialect", dialect)
+        object.__setattr__(self, "changes", ())  # what the session now carries
+        object.__setattr__(self, "saved", None)  # client-side settings to put back
+
+    # -- the borrowed connection ---------------------------------------------------------
+
+    @property
+    def raw(self) -> Any:
+        """The driver's own connection object (don't keep it past the borrow)."""
+        raw = self._raw
+        if raw is None:
+            raise self._owner.returned_error(self)
+        return raw
+
+    @property
+    def closed(self) -> bool:
+        return self._raw is None
+
+    def detach(self) -> Slot | None:
+        """Take the connection away from this proxy (the pool does this on return)."""
+        slot = self._slot
+        object.__setattr__(self, "_slot", None)
+        object.__setattr__(self, "_raw", None)
+        return slot
+
+    # -- PEP 249 ---------------------------------------------------------------------------
+
+    def cursor(self, *args: Any, **kwargs: Any) -> Cursor:
+        return Cursor(self, self.raw.cursor(*args, **kwargs))
+
+    def execute(self, sql: Any, params: Any = None, **kwargs: Any) -> Cursor:
+        """Run one statement and return its cursor (psycopg's shorthand, for any driver)."""
+        cursor = self.cursor()
+        return cursor.execute(sql, params, **kwargs)
+
+    def commit(self) -> None:
+        self.raw.commit()
+
+    def rollback(self) -> None:
+        self.raw.rollback()
+
+    def close(self) -> None:
+        """Return the connection to its pool; an open transaction is rolled back."""
+        if self._slot is not None:
+            self._owner.give_back(self, commit=False)
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        # As psycopg's connection: commit on success, roll back on error, then close.
+        if self._slot is not None:
+            self._owner.give_back(self, commit=exc_type is None)
+
+    # -- session tracking ------------------------------------------------------------------
+
+    def note(self, sql: Any) -> None:
+        """Record what ``sql`` leaves in the session, before it is sent."""
+        text = _text_of(sql, self._raw)
+        found = ("statement that could not be read",) if text is None else self._dialect_changes(text)
+        if found and not set(found) <= set(self.changes):
+            object.__setattr__(self, "changes", tuple(dict.fromkeys((*self.changes, *found))))
+
+    def _dialect_changes(self, text: str) -> tuple[str, ...]:
+        changes = getattr(self._dialect, "session_changes", None)
+        if changes is not None:
+            found: tuple[str, ...] = changes(text)
+            return found
+        return ("statement",) if self._dialect.statement_effect(text).value != "none" else ()
+
+    # -- pass-through ----------------------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Client-side settings (autocommit, isolation_level, read_only, row_factory...)
+        # are set on the driver's connection; the old value is kept for the pool to
+        # restore before the next borrower.
+        raw = self.raw
+        saved = self.saved
+        if saved is None:
+            saved = {}
+            object.__setattr__(self, "saved", saved)
+        if name not in saved:
+            saved[name] = getattr(raw, name)
+        setattr(raw, name, value)
+
+    def __del__(self) -> None:
+        if getattr(self, "_slot", None) is not None:
+            self._owner.reclaim(self)
+
+    def __repr__(self) -> str:
+        return f"<tether.Connection {self._owner.describe(self)}>"
+
+
+class Cursor:
+    """A driver cursor whose statements are noted and which dies with its borrow."""
+
+    __slots__ = ("_conn", "_cursor")
+
+    def __init__(self, conn: Connection, cursor: Any):
+        self._conn = conn
+        self._cursor = cursor
+
+    @property
+    def raw(self) -> Any:
+        return self._cursor
+
+    def execute(self, sql: Any, params: Any = None, **kwargs: Any) -> Cursor:
+        conn = self._conn
+        if conn._raw is None:
+            raise conn._owner.returned_error(conn)
+        conn.note(sql)
+        if params is None:
+            self._cursor.execute(sql, **kwargs)
+        else:
+            self._cursor.execute(sql, params, **kwargs)
+        return self
+
+    def executemany(self, sql: Any, seq_of_params: Any, **kwargs: Any) -> Cursor:
+        conn = self._conn
+        if conn._raw is None:
+            raise conn._owner.returned_error(conn)
+        conn.note(sql)
+        self._cursor.executemany(sql, seq_of_params, **kwargs)
+        return self
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchmany(self, size: int | None = None) -> Any:
+        return self._cursor.fetchmany() if size is None else self._cursor.fetchmany(size)
+
+    def fetchall(self) -> Any:
+        return self._cursor.fetchall()
+
+    def close(self) -> None:
+        self._cursor.close()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._cursor)
+
+    def __enter__(self) -> Cursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._cursor.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+    def __repr__(self) -> str:
+        return f"<tether.Cursor on {self._conn!r}>"
+
+
+def _text_of(sql: Any, raw: Any) -> str | None:
+    if isinstance(sql, str):
+        return sql
+    if isinstance(sql, (bytes, bytearray)):
+        return bytes(sql).decode("utf-8", "replace")
+    as_string = getattr(sql, "as_string", None)  # psycopg.sql.Composable
+    if as_string is not None and raw is not None:
+        try:
+            text: str = as_string(raw)
+            return text
+        except Exception:
+            return None
+    return None
