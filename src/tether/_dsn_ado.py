@@ -1,0 +1,408 @@
+"""ADO.NET (SqlClient) connection strings: ``Server=tcp:host,1433;Database=shop;...``.
+
+The tokenizer follows SqlClient's ``DbConnectionOptions`` rules: keywords are
+case-insensitive and trimmed, ``==`` inside a keyword is a literal ``=``, values may be
+quoted with ``'`` or ``"`` (a doubled quote inside is a literal one), an unquoted value
+runs to the next ``;`` and may not end with a quote, empty segments are skipped, and the
+last occurrence of a keyword (or any synonym) wins. The keyword table and its limits are
+SqlClient's (Microsoft.Data.SqlClient, .NET Core flavour).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from ._dsn_common import (
+    ENCRYPT,
+    POOL_BLOCKING,
+    RANGES,
+    Converter,
+    Draft,
+    Where,
+    boolean,
+    canonical,
+    check_range,
+    choice,
+    did_you_mean,
+    fail,
+    integer,
+    number,
+    parse_port,
+    text,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    key: str  # lowercased and trimmed, as SqlClient compares keywords
+    value: str | None  # None: an empty unquoted value, which means "the default"
+    key_position: int
+    value_position: int
+
+
+def tokenize(source: str) -> list[Pair]:
+    pairs: list[Pair] = []
+    pos = _skip_separators(source, 0)
+    while pos < len(source):
+        key, key_position, pos = _read_key(source, pos)
+        value, value_position, pos = _read_value(source, pos)
+        pairs.append(Pair(key, value, key_position, value_position))
+        pos = _skip_separators(source, pos)
+    return pairs
+
+
+def _skip_separators(source: str, pos: int) -> int:
+    while pos < len(source) and (source[pos] == ";" or source[pos].isspace()):
+        pos += 1
+    return pos
+
+
+def _is_control(ch: str) -> bool:
+    return unicodedata.category(ch) == "Cc" and not ch.isspace()
+
+
+def _read_key(source: str, start: int) -> tuple[str, int, int]:
+    chars: list[str] = []
+    pos = start
+    while pos < len(source):
+        ch = source[pos]
+        if ch == "=":
+            if source.startswith("==", pos):  # an escaped '=' inside the keyword
+                chars.append("=")
+                pos += 2
+                continue
+            key = "".join(chars).rstrip().lower()
+            if not key:
+                raise fail("empty keyword before '='", position=start)
+            return key, start, pos + 1
+        if _is_control(ch):
+            raise fail("control character in a keyword", position=pos)
+        chars.append(ch)
+        pos += 1
+    raise fail("expected 'keyword=value'", position=start)
+
+
+def _read_value(source: str, pos: int) -> tuple[str | None, int, int]:
+    while pos < len(source) and source[pos].isspace():
+        pos += 1
+    if pos >= len(source) or source[pos] == ";":
+        return None, pos, pos + 1
+    if source[pos] in "'\"":
+        return _read_quoted(source, pos)
+    return _read_unquoted(source, pos)
+
+
+def _read_quoted(source: str, start: int) -> tuple[str, int, int]:
+    quote = source[start]
+    chars: list[str] = []
+    pos = start + 1
+    while pos < len(source):
+        ch = source[pos]
+        if ch == quote and source.startswith(quote * 2, pos):
+            chars.append(quote)
+            pos += 2
+        elif ch == quote:
+            return "".join(chars), start, _after_quoted(source, pos + 1)
+        elif ch == "\0":
+            raise fail("NUL character in a quoted value", position=pos)
+        else:
+            chars.append(ch)
+            pos += 1
+    raise fail(f"unterminated {quote}-quoted value", position=start)
+
+
+def _after_quoted(source: str, pos: int) -> int:
+    while pos < len(source) and source[pos].isspace():
+        pos += 1
+    if pos < len(source) and source[pos] != ";":
+        raise fail("unexpected text after a quoted value; expected ';'", position=pos)
+    return pos + 1
+
+
+def _read_unquoted(source: str, start: int) -> tuple[str, int, int]:
+    end = source.find(";", start)
+    end = len(source) if end < 0 else end
+    raw = source[start:end]
+    for offset, ch in enumerate(raw):
+        if _is_control(ch):
+            raise fail("control character in a value", position=start + offset)
+    value = raw.rstrip()
+    if value[-1] in "'\"":
+        raise fail(
+            "an unquoted value must not end with a quote; quote the whole value", position=start
+        )
+    return value, start, end + 1
+
+
+_ANY_TEXT = text()
+
+
+@dataclass(frozen=True, slots=True)
+class Keyword:
+    name: str  # SqlClient's spelling, for messages
+    target: str  # a ConnectionSpec field, an option key, or one of the special targets
+    convert: Converter = _ANY_TEXT
+    synonyms: tuple[str, ...] = ()
+    option: bool = False
+
+
+def _option(name: str, key: str, convert: Converter, *synonyms: str) -> Keyword:
+    return Keyword(name, key, convert, synonyms, option=True)
+
+
+_AUTHENTICATION = canonical(
+    "SqlPassword",
+    "ActiveDirectoryPassword",
+    "ActiveDirectoryIntegrated",
+    "ActiveDirectoryInteractive",
+    "ActiveDirectoryServicePrincipal",
+    "ActiveDirectoryDeviceCodeFlow",
+    "ActiveDirectoryManagedIdentity",
+    "ActiveDirectoryMSI",
+    "ActiveDirectoryDefault",
+    "ActiveDirectoryWorkloadIdentity",
+)
+_TYPE_SYSTEM = canonical(
+    "Latest", "SQL Server 2000", "SQL Server 2005", "SQL Server 2008", "SQL Server 2012"
+)
+
+_KEYWORDS = (
+    # Identity.
+    Keyword("Data Source", "server", synonyms=("Server", "Address", "Addr", "Network Address")),
+    Keyword("Initial Catalog", "database", text(128), ("Database",)),
+    Keyword("User ID", "user", text(128), ("UID", "User")),
+    Keyword("Password", "password", text(128), ("PWD",)),
+    # tether settings: typed fields of ConnectionSpec.
+    Keyword("Connect Retry Count", "connect_retry_count", integer(), ("ConnectRetryCount",)),
+    Keyword(
+        "Connect Retry Interval", "connect_retry_interval", number(whole=True),
+        ("ConnectRetryInterval",),
+    ),
+    Keyword(
+        "Connect Timeout", "login_timeout", number(whole=True),
+        ("Connection Timeout", "ConnectTimeout", "Timeout"),
+    ),
+    Keyword("Min Pool Size", "min_pool_size", integer()),
+    Keyword("Max Pool Size", "max_pool_size", integer()),
+    Keyword(
+        "Load Balance Timeout", "connection_lifetime", number(whole=True), ("Connection Lifetime",)
+    ),
+    Keyword("Pooling", "pooling", boolean()),
+    Keyword(
+        "Pool Blocking Period", "pool_blocking_period", choice(POOL_BLOCKING),
+        ("PoolBlockingPeriod",),
+    ),
+    Keyword("Encrypt", "encrypt", choice(ENCRYPT)),
+    Keyword(
+        "Trust Server Certificate", "trust_server_certificate", boolean(),
+        ("TrustServerCertificate",),
+    ),
+    Keyword("Application Name", "application_name", text(128), ("App",)),
+    # Everything else SqlClient knows, kept as options for the driver.
+    _option(
+        "Application Intent", "application_intent", choice(canonical("ReadWrite", "ReadOnly")),
+        "ApplicationIntent",
+    ),
+    _option(
+        "AttachDbFilename", "attach_db_filename", text(260),
+        "Extended Properties", "Initial File Name",
+    ),
+    _option(
+        "Attestation Protocol", "attestation_protocol", choice(canonical("AAS", "HGS", "None"))
+    ),
+    _option("Authentication", "authentication", choice(_AUTHENTICATION)),
+    _option(
+        "Column Encryption Setting", "column_encryption_setting",
+        choice(canonical("Enabled", "Disabled")), "ColumnEncryption",
+    ),
+    _option("Command Timeout", "command_timeout", integer(0)),
+    _option("Current Language", "current_language", text(128), "Language"),
+    _option("Enclave Attestation Url", "enclave_attestation_url", text()),
+    _option("Enlist", "enlist", boolean()),
+    _option("Failover Partner", "failover_partner", text(128), "FailoverPartner"),
+    _option("Failover Partner SPN", "failover_partner_spn", text(), "FailoverPartnerSPN"),
+    _option(
+        "Host Name In Certificate", "host_name_in_certificate", text(), "HostNameInCertificate"
+    ),
+    _option(
+        "Integrated Security", "integrated_security", boolean(extra_true=("sspi",)),
+        "Trusted_Connection",
+    ),
+    _option(
+        "IP Address Preference", "ip_address_preference",
+        choice(canonical("IPv4First", "IPv6First", "UsePlatformDefault")), "IPAddressPreference",
+    ),
+    _option(
+        "Multiple Active Result Sets", "multiple_active_result_sets", boolean(),
+        "MultipleActiveResultSets",
+    ),
+    _option("Multi Subnet Failover", "multi_subnet_failover", boolean(), "MultiSubnetFailover"),
+    _option("Packet Size", "packet_size", integer(512, 32768), "PacketSize"),
+    _option("Persist Security Info", "persist_security_info", boolean(), "PersistSecurityInfo"),
+    _option("Replication", "replication", boolean()),
+    _option("Server Certificate", "server_certificate", text(), "ServerCertificate"),
+    _option("Server SPN", "server_spn", text(), "ServerSPN"),
+    _option(
+        "Transaction Binding", "transaction_binding",
+        choice(canonical("Implicit Unbind", "Explicit Unbind")),
+    ),
+    _option("Type System Version", "type_system_version", choice(_TYPE_SYSTEM)),
+    _option("User Instance", "user_instance", boolean()),
+    _option("Workstation ID", "workstation_id", text(128), "WorkstationID", "WSID"),
+    # .NET Framework only; accepted when it asks for TCP, which is all tether speaks.
+    Keyword("Network Library", "network_library", synonyms=("Network", "Net")),
+)  # fmt: skip
+
+KEYWORDS: dict[str, Keyword] = {
+    spelling.lower(): keyword
+    for keyword in _KEYWORDS
+    for spelling in (keyword.name, *keyword.synonyms)
+}
+# Options by their snake_case key, so SQL Server URLs can say ?multi_subnet_failover=yes.
+OPTIONS: dict[str, Keyword] = {k.target: k for k in _KEYWORDS if k.option}
+
+
+def find(name: str) -> Keyword | None:
+    """The keyword for an ADO spelling or a snake_case option key, any case."""
+    lowered = name.lower()
+    return KEYWORDS.get(lowered) or OPTIONS.get(lowered)
+
+
+def unsupported(key: str, position: int | None) -> Exception:
+    hint = did_you_mean(key, KEYWORDS)
+    if key in ("driver", "dsn"):
+        hint = " This looks like an ODBC connection string; tether reads SqlClient (ADO.NET) ones."
+    return fail(f"Keyword not supported: {key!r}.{hint}", key=key, position=position)
+
+
+def parse_ado(source: str) -> Draft:
+    draft = Draft("sqlserver")
+    for pair in tokenize(source):
+        keyword = KEYWORDS.get(pair.key)
+        if keyword is None:
+            raise unsupported(pair.key, pair.key_position)
+        apply(draft, keyword, pair.value, Where(pair.key, pair.value_position))
+    if draft.fields.get("host") is None:
+        raise fail(
+            "a SQL Server connection string needs Server=host (or Data Source)", key="server"
+        )
+    _cross_check(draft)
+    return draft
+
+
+def apply(draft: Draft, keyword: Keyword, value: str | None, where: Where) -> None:
+    """Set one keyword's value on the draft; ``None`` puts back the default."""
+    if keyword.target == "server":
+        _apply_server(draft, value, where)
+    elif keyword.target == "network_library":
+        _check_network_library(value, where)
+    elif not value:  # empty: back to the default, as in SqlClient
+        (draft.options if keyword.option else draft.fields).pop(keyword.target, None)
+    elif keyword.target == "password":
+        draft.fields["password"] = value  # never converted, so never quoted in a message
+    else:
+        converted = keyword.convert(value, where)
+        if keyword.target in RANGES and isinstance(converted, (int, float)):
+            check_range(converted, where, keyword.target)
+        if keyword.option:
+            draft.options[keyword.target] = option_text(converted)
+        else:
+            draft.fields[keyword.target] = converted
+
+
+def option_text(value: object) -> str:
+    """An option's value in one spelling, so equal settings make equal pool keys."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _apply_server(draft: Draft, value: str | None, where: Where) -> None:
+    for name in ("host", "port", "instance"):
+        draft.fields.pop(name, None)
+    if value:
+        host, port, instance = parse_server(value, where)
+        draft.fields.update(host=host, port=port, instance=instance)
+
+
+def _cross_check(draft: Draft) -> None:
+    # SqlClient refuses both at once: Integrated Security means Windows authentication.
+    if draft.options.get("integrated_security") == "true" and "authentication" in draft.options:
+        raise fail(
+            "Authentication and Integrated Security=true cannot be used together",
+            key="authentication",
+        )
+
+
+_PROTOCOLS = {
+    "tcp": "TCP",
+    "np": "named pipes",
+    "lpc": "shared memory",
+    "sm": "shared memory",
+    "admin": "the dedicated admin connection",
+    "via": "VIA",
+}
+_NETWORK_LIBRARIES = {"dbmssocn": "TCP", "dbnmpntw": "named pipes", "dbmslpcn": "shared memory"}
+
+
+def _only_tcp(what: str, where: Where) -> Exception:
+    return where.error(
+        f"{what} is not supported: tether reaches SQL Server over TCP only "
+        "(write Server=tcp:host,port)"
+    )
+
+
+def _check_network_library(value: str | None, where: Where) -> None:
+    library = (value or "dbmssocn").strip().lower()
+    if library != "dbmssocn":
+        raise _only_tcp(_NETWORK_LIBRARIES.get(library, f"network library {library!r}"), where)
+
+
+def parse_server(value: str, where: Where) -> tuple[str, int | None, str | None]:
+    """``[tcp:]host[\\instance][,port]`` into host, port and instance."""
+    rest = value.strip()
+    prefix = re.match(r"([A-Za-z]+):(?!:)", rest)
+    if prefix and prefix.group(1).lower() in _PROTOCOLS:
+        protocol = prefix.group(1).lower()
+        if protocol != "tcp":
+            raise _only_tcp(f"{_PROTOCOLS[protocol]} ({protocol}:)", where)
+        rest = rest[prefix.end() :].strip()
+    if rest.lower().startswith("(localdb)"):
+        raise _only_tcp("LocalDB (reached through named pipes)", where)
+    port: int | None = None
+    if "," in rest:
+        rest, _, port_text = rest.rpartition(",")
+        port = parse_port(port_text, Where("port", where.position))
+    name, backslash, instance = rest.partition("\\")
+    if backslash and not instance.strip():
+        raise where.error("empty instance name after '\\'")
+    return _server_host(name.strip(), where), port, instance.strip().upper() or None
+
+
+def _server_host(name: str, where: Where) -> str:
+    if "," in name:
+        raise where.error("several servers are not supported yet; give one host")
+    if name.startswith("[") and name.endswith("]"):
+        return _ipv6(name[1:-1], where)
+    if name.lower() in ("(local)", ".", ""):
+        if not name:
+            raise where.error("no host name")
+        return "localhost"  # SqlClient's spellings of this machine
+    if name.count(":") == 1:
+        raise where.error("the port follows a comma in SQL Server strings: Server=host,1433")
+    if name.count(":") > 1:
+        return _ipv6(name, where)
+    if re.search(r"[\s;/@\\'\"]", name):
+        raise where.error("invalid character in the host name")
+    return name.lower()
+
+
+def _ipv6(name: str, where: Where) -> str:
+    try:
+        ipaddress.IPv6Address(name.split("%", 1)[0])
+    except ValueError:
+        raise where.error("not a valid IPv6 address") from None
+    return name.lower()

@@ -1,0 +1,182 @@
+"""Connection URLs: ``scheme[+driver]://[user[:password]@]host[:port][/database][?key=value&...]``.
+
+Parsed by hand rather than with ``urllib.parse`` so that every error can name its position,
+and so that a password with an unescaped ``@``, ``/``, ``?`` or ``#`` is refused instead of
+being silently split into a host, a path or a query. Error messages carry the URL with
+everything between the user name and the last ``@`` replaced by ``***``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import unquote, unquote_plus
+
+from ._dsn_common import Draft, Where, fail, parse_port
+from ._dsn_settings import apply_named, set_host
+from .errors import ConfigError
+
+SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9_.+-]*)://")
+SCHEMES = {
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "mssql": "sqlserver",
+    "sqlserver": "sqlserver",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+}
+_QUERY_SECRET = re.compile(r"([?&][^=&]*(?:password|passwd|pwd|secret|token)[^=&]*=)[^&]*", re.I)
+_ENCODE_HINT = "percent-encode '@', '/', '?', '#' and '%' in user names and passwords"
+
+
+def looks_like_url(source: str) -> bool:
+    return SCHEME.match(source) is not None
+
+
+def redact_text(source: str) -> str:
+    """The URL for an error message: never the password, even when the URL is malformed."""
+    match = SCHEME.match(source)
+    if match is None:
+        return "<connection string>"
+    head, rest = source[: match.end()].strip(), source[match.end() :].rstrip()
+    at = rest.rfind("@")
+    colon = rest.find(":", 0, at) if at >= 0 else -1
+    if colon >= 0:
+        rest = rest[: colon + 1] + "***" + rest[at:]
+    return head + _QUERY_SECRET.sub(r"\1***", rest)
+
+
+def parse_url(source: str) -> Draft:
+    try:
+        return _parse(source.rstrip())
+    except ConfigError as exc:
+        message = f"{exc} in {redact_text(source)}"
+        raise ConfigError(message, key=exc.key, position=exc.position) from exc
+
+
+def _parse(source: str) -> Draft:
+    match = SCHEME.match(source)
+    assert match is not None  # looks_like_url said so
+    draft = _scheme(match.group(1), match.start(1))
+    start = match.end()
+    _check_reserved(source, start)
+    end = _end_of_authority(source, start)
+    _parse_authority(draft, source, start, end)
+    query = source.find("?", end)
+    query = len(source) if query < 0 else query
+    _parse_path(draft, source, end, query)
+    _parse_query(draft, source, query)
+    return draft
+
+
+def _scheme(name: str, position: int) -> Draft:
+    base, plus, driver = name.partition("+")
+    dialect = SCHEMES.get(base.lower())
+    if dialect is None:
+        known = ", ".join(f"{s}://" for s in SCHEMES)
+        raise fail(f"unknown URL scheme {base!r}; expected one of {known}, optionally with "
+                   "+driver", key="scheme", position=position)  # fmt: skip
+    if plus and (not driver or "+" in driver):
+        raise fail("expected scheme+driver, e.g. postgresql+psycopg://", key="driver",
+                   position=position)  # fmt: skip
+    return Draft(dialect, driver or None)
+
+
+def _check_reserved(source: str, start: int) -> None:
+    hash_mark = source.find("#", start)
+    if hash_mark >= 0:
+        raise fail(f"unexpected '#'; {_ENCODE_HINT}", position=hash_mark)
+
+
+def _end_of_authority(source: str, start: int) -> int:
+    ends = [i for i in (source.find("/", start), source.find("?", start)) if i >= 0]
+    end = min(ends, default=len(source))
+    stray = source.find("@", end)
+    if stray >= 0:  # a password's '/' or '?' cut the authority short
+        raise fail(f"unexpected '@' after the host; {_ENCODE_HINT}", position=stray)
+    first = source.find("@", start, end)
+    second = source.find("@", first + 1, end) if first >= 0 else -1
+    if second >= 0:
+        raise fail(f"more than one '@' before the host; {_ENCODE_HINT}", position=second)
+    return end
+
+
+def _decode(text: str, where: Where, *, plus: bool = False) -> str:
+    try:
+        return (unquote_plus if plus else unquote)(text, errors="strict")
+    except UnicodeDecodeError:
+        raise where.error("invalid percent-encoding (not UTF-8)") from None
+
+
+def _parse_authority(draft: Draft, source: str, start: int, end: int) -> None:
+    at = source.find("@", start, end)
+    if at >= 0:
+        user, colon, password = source[start:at].partition(":")
+        draft.fields["user"] = _decode(user, Where("user", start)) or None
+        if colon:
+            where = Where("password", start + len(user) + 1)
+            draft.fields["password"] = _decode(password, where) or None
+        start = at + 1
+    _parse_hostport(draft, source[start:end], start)
+
+
+def _parse_hostport(draft: Draft, text: str, position: int) -> None:
+    if text.startswith("["):
+        host, port_text = _bracketed(text, position)
+    elif "," in text:
+        raise fail("several hosts are not supported yet; give one host", key="host",
+                   position=position + text.index(","))  # fmt: skip
+    else:
+        host, _, port_text = text.rpartition(":") if ":" in text else (text, "", "")
+        if ":" in host:
+            raise fail("an IPv6 address goes in brackets: [::1]:5432", key="host",
+                       position=position)  # fmt: skip
+        host = _decode(host, Where("host", position))
+    if host:
+        set_host(draft, host, Where("host", position))
+    if port_text:
+        port_position = position + len(text) - len(port_text)
+        draft.fields["port"] = parse_port(port_text, Where("port", port_position))
+
+
+def _bracketed(text: str, position: int) -> tuple[str, str]:
+    close = text.find("]")
+    after = text[close + 1 :] if close >= 0 else ""
+    if close < 0 or (after and not after.startswith(":")):
+        raise fail("malformed bracketed IPv6 host", key="host", position=position)
+    host = text[1:close]
+    try:
+        ipaddress.IPv6Address(unquote(host).split("%", 1)[0])
+    except ValueError:
+        raise fail("not a valid IPv6 address", key="host", position=position) from None
+    return unquote(host), after[1:]
+
+
+def _parse_path(draft: Draft, source: str, start: int, end: int) -> None:
+    path = source[start:end]
+    if len(path) <= 1:
+        return
+    slash = path.find("/", 1)
+    if slash >= 0:
+        raise fail("unexpected '/' in the database name; percent-encode it as %2F",
+                   key="database", position=start + slash)  # fmt: skip
+    database = _decode(path[1:], Where("database", start + 1))
+    if database:
+        draft.fields["database"] = database
+
+
+def _parse_query(draft: Draft, source: str, start: int) -> None:
+    position = start + 1
+    for segment in source[start + 1 :].split("&"):
+        if segment:
+            _parse_parameter(draft, segment, position)
+        position += len(segment) + 1
+
+
+def _parse_parameter(draft: Draft, segment: str, position: int) -> None:
+    raw_key, _, raw_value = segment.partition("=")
+    key = _decode(raw_key, Where("query", position), plus=True).strip()
+    if not key:
+        raise fail("empty parameter name in the query", key="query", position=position)
+    where = Where(key, position + len(raw_key) + 1)
+    apply_named(draft, key, _decode(raw_value, where, plus=True), where)
