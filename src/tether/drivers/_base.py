@@ -33,6 +33,10 @@ class Driver(Protocol):
         """Run one statement for the pool (ping, reset), discarding any result."""
         ...
 
+    def forget_session(self, raw: Any) -> None:
+        """After a session reset: drop client caches of server state (prepared statements)."""
+        ...
+
     def close(self, raw: Any) -> None:
         """Close, swallowing nothing but the driver's own errors."""
         ...

@@ -60,6 +60,16 @@ class Psycopg:
             if not raw.closed:
                 raw.autocommit = False
 
+    def forget_session(self, raw: Any) -> None:
+        # DISCARD ALL deallocates psycopg's auto-prepared statements, but psycopg clears
+        # its cache only the first time it sees that text (later runs hit the cache
+        # before the command status is looked at), and then "_pg3_N does not exist".
+        manager = getattr(raw, "_prepared", None)
+        for cache in ("_names", "_counts"):
+            entries = getattr(manager, cache, None)
+            if entries is not None:
+                entries.clear()
+
     def close(self, raw: Any) -> None:
         try:
             raw.close()

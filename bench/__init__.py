@@ -1,0 +1,1 @@
+"""tether's benchmarks: ``python -m bench`` (or ``./dev bench``)."""

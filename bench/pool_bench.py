@@ -1,0 +1,182 @@
+"""The pool benchmark: tether beside psycopg_pool, SQLAlchemy's QueuePool and DBUtils.
+
+Scenarios, each run for every pool in one process against one embedded PostgreSQL:
+
+1. checkout + return (µs, p50 and p99), liveness checks included where a pool has them;
+2. checkout + ``SELECT 1`` + return (µs), and the same on a raw connection;
+3. both again through a WAN link of 15 ms each way, reported in round trips;
+4. 16 threads on a pool of 4: ops/s, and the fewest and most ops per thread.
+
+Prints a table and writes ``bench/results/pool.json``. Numbers are medians of many
+cycles; compare ratios within one run, not across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench._peers import Peer, all_peers
+from tether.testing import EmbeddedPostgres
+from tether.wan import Latency, Link
+
+ONE_WAY_S = 0.015
+
+
+def cycle_times(borrow: Callable[[], Any], n: int, *, query: bool) -> list[float]:
+    """Seconds per checkout (+ SELECT 1) + return, one sample per cycle."""
+    samples = []
+    clock = time.perf_counter
+    for _ in range(n):
+        start = clock()
+        with borrow() as conn:
+            if query:
+                cur = conn.cursor()
+                cur.execute("SELECT 1")
+                cur.fetchone()
+        samples.append(clock() - start)
+    return samples
+
+
+def raw_select_times(dsn: str, n: int) -> list[float]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        samples = []
+        for _ in range(n):
+            start = time.perf_counter()
+            conn.execute("SELECT 1").fetchone()
+            samples.append(time.perf_counter() - start)
+    return samples
+
+
+def threaded(borrow: Callable[[], Any], *, threads: int, seconds: float) -> dict[str, float]:
+    counts = [0] * threads
+    errors = [0]
+    barrier = threading.Barrier(threads + 1)
+    stop = [False]
+
+    def work(i: int) -> None:
+        barrier.wait()
+        while not stop[0]:
+            try:
+                with borrow() as conn:
+                    cur = conn.cursor()
+                    cur.execute("SELECT 1")
+                    cur.fetchone()
+                counts[i] += 1
+            except Exception:
+                errors[0] += 1
+
+    pool = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]
+    for t in pool:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    time.sleep(seconds)  # the measured window: time is the feature here
+    stop[0] = True
+    for t in pool:
+        t.join(30)
+    elapsed = time.perf_counter() - start
+    return {
+        "ops_per_s": sum(counts) / elapsed,
+        "fewest": min(counts),
+        "most": max(counts),
+        "fairness": min(counts) / max(counts) if max(counts) else 0.0,
+        "errors": errors[0],
+    }
+
+
+def p(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run(quick: bool) -> dict[str, Any]:
+    n_fast, n_query, n_wan, seconds = (2000, 300, 10, 1.0) if quick else (20000, 2000, 30, 3.0)
+    results: dict[str, Any] = {"machine": platform.platform(), "peers": {}}
+    with EmbeddedPostgres() as server:
+        dsn = server.dsn
+        raw = raw_select_times(dsn, n_query)
+        results["raw_select_us"] = statistics.median(raw) * 1e6
+        with Link(upstream=(server.host, server.port)) as link:
+            link.add(Latency(delay_s=ONE_WAY_S), direction="both")
+            host, port = link.listen_address
+            wan_dsn = f"postgresql://{server.user}@{host}:{port}/{server.database}"
+            rtt = 2 * ONE_WAY_S
+            results["raw_select_wan_rt"] = statistics.median(raw_select_times(wan_dsn, n_wan)) / rtt
+            for make in all_peers():
+                peer = make(dsn, 4)
+                row = measure_local(peer, n_fast, n_query, seconds)
+                peer.close()
+                wan_peer = make(wan_dsn, 4)
+                row.update(measure_wan(wan_peer, n_wan, rtt))
+                wan_peer.close()
+                results["peers"][peer.name] = row
+                print(f"  measured {peer.name}", flush=True)
+    return results
+
+
+def measure_local(peer: Peer, n_fast: int, n_query: int, seconds: float) -> dict[str, Any]:
+    cycle_times(peer.borrow, 200, query=True)  # warm up
+    fast = cycle_times(peer.borrow, n_fast, query=False)
+    query = cycle_times(peer.borrow, n_query, query=True)
+    return {
+        "checkout_return_p50_us": p(fast, 0.5) * 1e6,
+        "checkout_return_p99_us": p(fast, 0.99) * 1e6,
+        "select1_p50_us": p(query, 0.5) * 1e6,
+        "select1_p99_us": p(query, 0.99) * 1e6,
+        "threads16_pool4": threaded(peer.borrow, threads=16, seconds=seconds),
+    }
+
+
+def measure_wan(peer: Peer, n: int, rtt: float) -> dict[str, Any]:
+    cycle_times(peer.borrow, 2, query=True)
+    fast = cycle_times(peer.borrow, n, query=False)
+    query = cycle_times(peer.borrow, n, query=True)
+    return {
+        "wan_checkout_return_rt": statistics.median(fast) / rtt,
+        "wan_select1_rt": statistics.median(query) / rtt,
+    }
+
+
+def render(results: dict[str, Any]) -> str:
+    peers = results["peers"]
+    base = peers["psycopg_pool"]["threads16_pool4"]["ops_per_s"]
+    lines = [
+        f"raw connection SELECT 1: {results['raw_select_us']:.0f} µs; "
+        f"through the WAN link: {results['raw_select_wan_rt']:.2f} round trips",
+        "",
+        f"{'pool':22} {'co+ret p50':>10} {'p99':>8} {'+SELECT1':>9} {'WAN co':>7} "
+        f"{'WAN SEL':>8} {'16thr ops/s':>12} {'x psycopg':>9} {'fair':>5}",
+    ]
+    for name, row in peers.items():
+        t = row["threads16_pool4"]
+        lines.append(
+            f"{name:22} {row['checkout_return_p50_us']:8.1f}µs {row['checkout_return_p99_us']:6.1f}µs "
+            f"{row['select1_p50_us']:7.0f}µs {row['wan_checkout_return_rt']:6.2f}rt "
+            f"{row['wan_select1_rt']:7.2f}rt {t['ops_per_s']:12.0f} {t['ops_per_s'] / base:9.2f} "
+            f"{t['fairness']:5.2f}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="fewer cycles, for a smoke run")
+    parser.add_argument("--out", default="bench/results/pool.json")
+    args = parser.parse_args(argv)
+    results = run(args.quick)
+    print(render(results))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {out}")
+    return 0

@@ -1,0 +1,180 @@
+"""The pool's pure decisions: no sockets, no threads, every rule checked directly."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from tether.pool import PoolConfig
+from tether.pool._state import PoolState, Slot
+
+
+class W:
+    def __init__(self) -> None:
+        self.slot: Slot | None = None
+        self.error: BaseException | None = None
+
+
+def slot(state: PoolState, now: float = 0.0, *, expires: float = math.inf) -> Slot:
+    return Slot(raw=object(), probe=None, created_at=now, expires_at=expires, generation=state.generation)
+
+
+def fill(state: PoolState, n: int, now: float = 0.0) -> list[Slot]:
+    slots = []
+    for _ in range(n):
+        state.opening += 1
+        s = slot(state, now)
+        state.opened(s, now)
+        slots.append(s)
+    return slots
+
+
+def test_idle_connections_are_handed_out_last_in_first_out() -> None:
+    state = PoolState(PoolConfig(min_size=0, max_size=3))
+    a, b, c = fill(state, 3)
+    got, _ = state.checkout(1.0)
+    assert got is c
+    state.checkin(got, 2.0)
+    got2, _ = state.checkout(3.0)
+    assert got2 is c
+
+
+def test_waiters_are_served_first_come_first_served() -> None:
+    state = PoolState(PoolConfig(min_size=0, max_size=1))
+    (a,) = fill(state, 1)
+    held, _ = state.checkout(0.0)
+    w1, w2 = W(), W()
+    state.wait(w1, 0.0)
+    state.wait(w2, 0.0)
+    plan = state.checkin(held, 1.0)  # type: ignore[arg-type]
+    assert plan.wake == [w1] and w1.slot is a and w2.slot is None
+    # a newcomer cannot barge past w2 even when a connection is idle for a moment
+    plan = state.checkin(a, 2.0)
+    assert plan.wake == [w2]
+
+
+def test_a_waiter_triggers_an_open_within_max_size() -> None:
+    state = PoolState(PoolConfig(min_size=0, max_size=2))
+    plans = [state.wait(W(), 0.0) for _ in range(3)]
+    assert [p.open for p in plans] == [1, 1, 0]
+    assert state.opening == 2
+
+
+def test_open_failure_fails_waiters_only_when_nothing_can_serve_them() -> None:
+    state = PoolState(PoolConfig(min_size=0, max_size=2))
+    (a,) = fill(state, 1)
+    held, _ = state.checkout(0.0)
+    w = W()
+    state.wait(w, 0.0)  # opens one
+    plan = state.open_failed(OSError("refused"), 1.0, blocking=False)
+    assert plan.wake == [] and w.error is None  # the busy one may come back
+    state.checkin(held, 2.0)  # type: ignore[arg-type]
+    assert w.slot is a
+
+
+def test_blocking_period_fails_fast_and_doubles() -> None:
+    state = PoolState(PoolConfig(min_size=0, max_size=2, blocking_min_s=5, blocking_max_s=60))
+    error = OSError("refused")
+    w = W()
+    state.wait(w, 0.0)
+    plan = state.open_failed(error, 0.0, blocking=True)
+    assert w.error is error and plan.wake == [w]
+    assert state.blocked_until == 5.0
+    w2 = W()
+    plan = state.wait(w2, 1.0)  # inside the blocking period: no open, immediate failure
+    assert plan.open == 0 and plan.wake == [w2] and w2.error is error
+    state.opening += 1
+    state.open_failed(error, 6.0, blocking=True)
+    assert state.blocked_until == 16.0  # 10 s: doubled
+    state.opening += 1
+    state.opened(slot(state), 20.0)
+    assert not state.blocking(20.0)
+
+
+def test_expired_and_old_generation_connections_never_leave_the_pool() -> None:
+    state = PoolState(PoolConfig(min_size=0, max_size=3))
+    state.opening += 2
+    old = slot(state, expires=10.0)
+    state.opened(old, 0.0)
+    young = slot(state, expires=100.0)
+    state.opened(young, 0.0)
+    got, _ = state.checkout(20.0)
+    assert got is young
+    nothing, plan = state.checkout(20.0)  # ``old`` expired at 10: closed, never handed out
+    assert nothing is None and plan.close == [old]
+    state.checkin(young, 21.0)
+    state.clear()  # a new generation: idle ones close now
+    assert state.idle == [] and state.generation == 1
+    state.opening += 1
+    current = slot(state)
+    state.opened(current, 22.0)
+    busy, _ = state.checkout(22.0)
+    state.clear()
+    plan = state.checkin(current, 23.0)  # busy during the clear: closed on return
+    assert plan.close == [current] and state.idle == []
+
+
+def test_maintenance_retires_idle_beyond_min_size_and_refills() -> None:
+    state = PoolState(PoolConfig(min_size=1, max_size=4, max_idle=60))
+    a, b, c = fill(state, 3, now=0.0)
+    plan = state.maintain(100.0)
+    assert len(plan.close) == 2 and len(state.idle) == 1
+    assert state.idle[0] is c  # the most recently used one stays
+    state.maintain(100.0)
+    state.idle.clear()  # say every idle one was found dead
+    plan = state.maintain(200.0)
+    assert plan.open == 1
+
+
+def test_refill_backs_off_after_failures() -> None:
+    state = PoolState(PoolConfig(min_size=2, max_size=4), rng=random.Random(1))
+    plan = state.maintain(0.0)
+    assert plan.open == 2
+    state.open_failed(OSError("down"), 0.0, blocking=False)
+    state.open_failed(OSError("down"), 0.0, blocking=False)
+    assert state.maintain(0.1).open == 0  # backing off
+    assert state.maintain(state.refill_after + 0.01).open == 2
+
+
+def test_counters_balance_over_a_random_history() -> None:
+    rng = random.Random(7)
+    state = PoolState(PoolConfig(min_size=0, max_size=5), rng=rng)
+    held: list[Slot] = []
+    for step in range(2000):
+        now = float(step)
+        if held and rng.random() < 0.5:
+            s = held.pop(rng.randrange(len(held)))
+            if rng.random() < 0.1:
+                state.discard(s, now)
+            else:
+                state.checkin(s, now)
+        else:
+            got, _ = state.checkout(now)
+            if got is None and state.total < 5:
+                state.opening += 1
+                state.opened(slot(state, now), now)
+                got, _ = state.checkout(now)
+            if got is not None:
+                held.append(got)
+        assert state.busy == len(held)
+        c = state.counters
+        assert c.hard_connects - c.hard_disconnects == len(state.idle) + state.busy
+
+
+@pytest.mark.parametrize(
+    ("settings", "name"),
+    [
+        ({"min_size": 5, "max_size": 2}, "max_size"),
+        ({"min_size": -1}, "min_size"),
+        ({"timeout": -1.0}, "timeout"),
+        ({"max_lifetime": 0.0}, "max_lifetime"),
+        ({"blocking_period": "sometimes"}, "blocking_period"),
+        ({"reset": "never"}, "reset"),
+        ({"validate_after_idle": -5.0}, "validate_after_idle"),
+    ],
+)
+def test_impossible_settings_name_the_parameter(settings: dict[str, object], name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        PoolConfig(**settings)  # type: ignore[arg-type]
