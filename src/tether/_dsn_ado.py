@@ -325,7 +325,8 @@ def _apply_server(draft: Draft, value: str | None, where: Where) -> None:
         draft.fields.pop(name, None)
     if value:
         host, port, instance = parse_server(value, where)
-        draft.fields.update(host=host, port=port, instance=instance)
+        found = {"host": host, "port": port, "instance": instance}
+        draft.fields.update((k, v) for k, v in found.items() if v is not None)
 
 
 def _cross_check(draft: Draft) -> None:

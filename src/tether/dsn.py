@@ -182,7 +182,7 @@ class ConnectionSpec:
         """A URL for logs and messages, with the password and secret options as ``***``."""
         scheme = self.dialect + (f"+{self.driver}" if self.driver else "")
         path = "/" + quote(self.database, safe="") if self.database else ""
-        query = "&".join(f"{k}={quote(v, safe='')}" for k, v in _query_items(self))
+        query = "&".join(f"{k}={v}" for k, v in _query_items(self))
         return f"{scheme}://{_authority(self)}{path}" + (f"?{query}" if query else "")
 
     def __repr__(self) -> str:
@@ -251,7 +251,8 @@ def _override_text(name: str, value: object) -> str | None:
 def _build(draft: Draft) -> ConnectionSpec:
     fields: dict[str, Any] = dict(draft.fields)  # typed by the converters that filled it
     password = fields.pop("password", None)
-    if fields.get("port") is None and not (draft.dialect == "sqlserver" and "instance" in fields):
+    named_instance = draft.dialect == "sqlserver" and fields.get("instance") is not None
+    if fields.get("port") is None and not named_instance:
         fields["port"] = DEFAULT_PORTS[draft.dialect]  # a named instance's port is found later
     fields.update(
         dialect=draft.dialect,
@@ -321,13 +322,18 @@ _SETTING_NAMES = tuple(
 
 
 def _query_items(spec: ConnectionSpec) -> list[tuple[str, str]]:
+    """Query parameters for redacted(), values already percent-encoded."""
     items = [("instance", spec.instance)] if spec.instance else []
     for name in _SETTING_NAMES:
         value = getattr(spec, name)
         if value is not None:
             items.append((name, _setting_text(value)))
-    items += [(k, "***" if is_secret_key(k) else v) for k, v in spec.options]
-    return items
+    items += spec.options
+    return [(quote(k, safe=""), _query_value(k, v)) for k, v in items]
+
+
+def _query_value(key: str, value: str) -> str:
+    return "***" if is_secret_key(key) else quote(value, safe="")
 
 
 def _setting_text(value: object) -> str:
