@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ..session._sql import QUOTED, Unscannable, statements
 from ._base import Effect
 
@@ -64,16 +66,8 @@ class PostgreSQL:
 
     def session_changes(self, sql: str) -> tuple[str, ...]:
         """What each statement of ``sql`` leaves in the session, if anything."""
-        try:
-            parsed = statements(sql, dialect=self.name)
-        except Unscannable:
-            return ("statement that could not be scanned",)
-        found: list[str] = []
-        for words in parsed:
-            reason = _statement_change(words)
-            if reason:
-                found.append(reason)
-        return tuple(found)
+        return _session_changes(sql)
+
 
     def idle_bytes_mean_dead(self, data: bytes) -> bool:
         return data[:1] == _GOODBYE
@@ -82,6 +76,17 @@ class PostgreSQL:
         # A socket that dies without a message carries no SQLSTATE; the driver's
         # transaction status (BROKEN) tells the pool about those.
         return getattr(exc, "sqlstate", None) in _DISCONNECT_SQLSTATES
+
+
+@lru_cache(maxsize=1024)
+def _session_changes(sql: str) -> tuple[str, ...]:
+    # Cached: the proxy asks for every statement, and applications repeat their texts.
+    try:
+        parsed = statements(sql, dialect="postgresql")
+    except Unscannable:
+        return ("statement that could not be scanned",)
+    found = (_statement_change(words) for words in parsed)
+    return tuple(reason for reason in found if reason)
 
 
 def _statement_change(words: tuple[str, ...]) -> str | None:

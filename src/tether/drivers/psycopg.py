@@ -13,13 +13,15 @@ from ..dialects import TxStatus
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
 
-_STATUS = {
-    pq.TransactionStatus.IDLE: TxStatus.IDLE,
-    pq.TransactionStatus.INTRANS: TxStatus.IN_TRANSACTION,
-    pq.TransactionStatus.INERROR: TxStatus.IN_ERROR,
-    pq.TransactionStatus.ACTIVE: TxStatus.ACTIVE,
-    pq.TransactionStatus.UNKNOWN: TxStatus.BROKEN,
-}
+# Indexed by libpq's PQtransactionStatus (an int): IDLE, ACTIVE, INTRANS, INERROR, UNKNOWN.
+_STATUS = (
+    TxStatus.IDLE,
+    TxStatus.ACTIVE,
+    TxStatus.IN_TRANSACTION,
+    TxStatus.IN_ERROR,
+    TxStatus.BROKEN,
+)
+_CONNECTION_BAD = int(pq.ConnStatus.BAD)
 
 
 class Psycopg:
@@ -44,9 +46,10 @@ class Psycopg:
         return fd
 
     def tx_status(self, raw: Any) -> TxStatus:
-        if raw.closed:
+        pgconn = raw.pgconn  # on the return path: read libpq's state, no properties
+        if pgconn.status == _CONNECTION_BAD:
             return TxStatus.BROKEN
-        return _STATUS[raw.pgconn.transaction_status]
+        return _STATUS[pgconn.transaction_status]
 
     def execute(self, raw: Any, sql: str) -> None:
         # Outside a transaction: a ping must not open one, and DISCARD ALL cannot run in one.

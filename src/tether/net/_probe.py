@@ -43,6 +43,10 @@ class SocketProbe:
     def fd(self) -> int:
         return self._fd
 
+    def quiet(self) -> bool:
+        """True when there is nothing to read: the common case, one system call."""
+        return not self._poll.poll(0)
+
     def check(self) -> Liveness:
         """QUIET when the socket has nothing to say; otherwise peek and classify."""
         if not self._poll.poll(0):

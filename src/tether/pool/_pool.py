@@ -91,6 +91,8 @@ class Pool:
         self._driver = load_driver(spec.dialect, spec.driver)
         self._dialect = get_dialect(spec.dialect)
         self._autocommit = autocommit
+        self._lazy_reset = self.config.reset == "auto"
+        self._ping_after = self.config.validate_after_idle
         self._blocks = self.config.blocking_period == "always" or (
             self.config.blocking_period == "auto" and not spec.is_azure
         )
@@ -174,18 +176,26 @@ class Pool:
     def getconn(self, timeout: float | None = None) -> Connection:
         """Borrow a connection; give it back with ``conn.close()`` or ``putconn``."""
         timeout = self.config.timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
+        deadline = None
+        state = self._state
         while True:
             now = time.monotonic()
             with self._lock:
-                if self._state.closed:
+                if state.closed:
                     raise self._closed_error(f"pool {self.name!r} is closed", pool=self.name)
-                slot, plan = self._state.checkout(now)
-            if plan:
+                slot, plan = state.checkout(now)
+            if plan is not None:
                 self._carry_out(plan)
             if slot is None:
+                deadline = deadline or now + timeout
                 slot = self._wait(deadline, timeout)
-            if self._alive(slot, now):
+            # The zero-round-trip check, inlined: this is the hot path.
+            probe = slot.probe
+            if (
+                probe is not None
+                and probe.quiet()
+                and (self._ping_after is None or now - slot.idle_since <= self._ping_after)
+            ) or self._alive(slot, now):
                 return Connection(self, slot, self._dialect)
             self._discard(slot)
 
@@ -275,9 +285,11 @@ class Pool:
     # -- giving back (the proxy's Owner protocol) --------------------------------------------
 
     def give_back(self, conn: Connection, *, commit: bool) -> None:
-        slot = conn.detach()
+        attrs = conn.__dict__  # conn.detach(), inlined on the hot path
+        slot: Slot | None = attrs["_slot"]
         if slot is None:
             return
+        attrs["_slot"] = attrs["_raw"] = None
         raw = slot.raw
         status = self._driver.tx_status(raw)
         error: BaseException | None = None
@@ -289,10 +301,10 @@ class Pool:
             status = self._driver.tx_status(raw)
         if status is TxStatus.BROKEN or status is TxStatus.ACTIVE:
             self._discard(slot)
-        elif status is TxStatus.IDLE and not conn.changes and not conn.saved and self.config.reset == "auto":
+        elif status is TxStatus.IDLE and not conn.changes and not conn.saved and self._lazy_reset:
             with self._lock:
                 plan = self._state.checkin(slot, time.monotonic())
-            if plan:
+            if plan is not None:
                 self._carry_out(plan)
         else:
             with self._lock:
@@ -338,11 +350,14 @@ class Pool:
         with self._lock:
             self._state.end_reset()
             plan = self._state.checkin(slot, now) if ok else self._state.discard(slot, now)
-        self._carry_out(plan)
+        if plan is not None:
+            self._carry_out(plan)
 
     # -- opening and closing -----------------------------------------------------------------
 
-    def _carry_out(self, plan: Plan) -> None:
+    def _carry_out(self, plan: Plan | None) -> None:
+        if plan is None:
+            return
         for slot in plan.close:
             self._driver.close(slot.raw)
         for waiter in plan.wake:
@@ -457,8 +472,8 @@ class _Borrow:
         self._conn: Connection | None = None
 
     def __enter__(self) -> Connection:
-        self._conn = self._pool.getconn(self._timeout)
-        return self._conn
+        conn = self._conn = self._pool.getconn(self._timeout)
+        return conn
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         conn = self._conn

@@ -107,14 +107,19 @@ class PoolState:
 
     # -- checkout ----------------------------------------------------------------------
 
-    def checkout(self, now: float) -> tuple[Slot | None, Plan]:
-        """Pop the most recently used live idle connection, or None (then ``wait``)."""
-        plan = Plan()
+    def checkout(self, now: float) -> tuple[Slot | None, Plan | None]:
+        """Pop the most recently used live idle connection, or None (then ``wait``).
+
+        The hot path: no plan is made unless there is something to close.
+        """
+        plan = None
         if self.waiters:  # no barging past callers already waiting (FIFO fairness)
             return None, plan
-        while self.idle:
-            slot = self.idle.pop()
-            if self._stale(slot, now):
+        idle = self.idle
+        while idle:
+            slot = idle.pop()
+            if slot.generation != self.generation or now >= slot.expires_at:
+                plan = plan or Plan()
                 self._drop(slot, plan)
                 continue
             self.busy += 1
@@ -154,15 +159,20 @@ class PoolState:
 
     # -- return ------------------------------------------------------------------------
 
-    def checkin(self, slot: Slot, now: float) -> Plan:
+    def checkin(self, slot: Slot, now: float) -> Plan | None:
         """A busy connection is clean again: hand it to a waiter or stack it idle."""
-        plan = Plan()
         self.busy -= 1
         self.counters.soft_disconnects += 1
         if self._stale(slot, now) or self.closed:
+            plan = Plan()
             self._drop(slot, plan)
             self._grow(plan, now)
             return plan
+        if not self.waiters:  # the hot path: nothing to plan
+            slot.idle_since = now
+            self.idle.append(slot)
+            return None
+        plan = Plan()
         self._offer(slot, now, plan)
         return plan
 

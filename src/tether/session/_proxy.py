@@ -31,15 +31,21 @@ class Owner(Protocol):
 class Connection:
     """A database connection borrowed from a tether pool (PEP 249)."""
 
-    __slots__ = ("__weakref__", "_dialect", "_owner", "_raw", "_slot", "changes", "saved")
+    # Attributes go straight into __dict__: ``__setattr__`` forwards to the driver's
+    # connection, and this is the checkout's hot path.
+    _slot: Slot | None
+    _raw: Any
+    _owner: Owner
+    _dialect: Dialect
+    changes: tuple[str, ...] = ()  # what the session now carries beyond the borrow
+    saved: dict[str, Any] | None = None  # client-side settings to put back
 
     def __init__(self, owner: Owner, slot: Slot, dialect: Dialect):
-        object.__setattr__(self, "_owner", owner)
-        object.__setattr__(self, "_slot", slot)
-        object.__setattr__(self, "_raw", slot.raw)
-        object.__setattr__(self, "_dialect", dialect)
-        object.__setattr__(self, "changes", ())  # what the session now carries
-        object.__setattr__(self, "saved", None)  # client-side settings to put back
+        attrs = self.__dict__
+        attrs["_owner"] = owner
+        attrs["_slot"] = slot
+        attrs["_raw"] = slot.raw
+        attrs["_dialect"] = dialect
 
     # -- the borrowed connection ---------------------------------------------------------
 
@@ -57,9 +63,9 @@ class Connection:
 
     def detach(self) -> Slot | None:
         """Take the connection away from this proxy (the pool does this on return)."""
-        slot = self._slot
-        object.__setattr__(self, "_slot", None)
-        object.__setattr__(self, "_raw", None)
+        attrs = self.__dict__
+        slot: Slot | None = attrs["_slot"]
+        attrs["_slot"] = attrs["_raw"] = None
         return slot
 
     # -- PEP 249 ---------------------------------------------------------------------------
@@ -98,7 +104,7 @@ class Connection:
         text = _text_of(sql, self._raw)
         found = ("statement that could not be read",) if text is None else self._dialect_changes(text)
         if found and not set(found) <= set(self.changes):
-            object.__setattr__(self, "changes", tuple(dict.fromkeys((*self.changes, *found))))
+            self.__dict__["changes"] = tuple(dict.fromkeys((*self.changes, *found)))
 
     def _dialect_changes(self, text: str) -> tuple[str, ...]:
         changes = getattr(self._dialect, "session_changes", None)
@@ -119,14 +125,13 @@ class Connection:
         raw = self.raw
         saved = self.saved
         if saved is None:
-            saved = {}
-            object.__setattr__(self, "saved", saved)
+            saved = self.__dict__["saved"] = {}
         if name not in saved:
             saved[name] = getattr(raw, name)
         setattr(raw, name, value)
 
     def __del__(self) -> None:
-        if getattr(self, "_slot", None) is not None:
+        if self.__dict__.get("_slot") is not None:
             self._owner.reclaim(self)
 
     def __repr__(self) -> str:
