@@ -811,7 +811,7 @@ def _ado_value(draw: st.DrawFn, value: str) -> str:
     needs = (
         value != value.strip()
         or ";" in value
-        or value[0] in "'\""
+        or value[0] in "'\"="  # a leading '=' would read as '==', an escaped '=' in the key
         or value[-1] in "'\""
         or any(unicodedata.category(c) == "Cc" for c in value)
     )

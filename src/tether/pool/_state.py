@@ -273,6 +273,7 @@ class PoolState:
     # -- helpers -----------------------------------------------------------------------
 
     def _offer(self, slot: Slot, now: float, plan: Plan) -> None:
+        slot.idle_since = now  # just opened or just used: known alive now
         if self.waiters:
             waiter = self.waiters.popleft()
             waiter.slot = slot
@@ -280,7 +281,6 @@ class PoolState:
             self.counters.soft_connects += 1
             plan.wake.append(waiter)
         else:
-            slot.idle_since = now
             self.idle.append(slot)
 
     def _stale(self, slot: Slot, now: float) -> bool:
