@@ -33,7 +33,7 @@ def fill(state: PoolState, n: int, now: float = 0.0) -> list[Slot]:
 
 def test_idle_connections_are_handed_out_last_in_first_out() -> None:
     state = PoolState(PoolConfig(min_size=0, max_size=3))
-    a, b, c = fill(state, 3)
+    _a, _b, c = fill(state, 3)
     got, _ = state.checkout(1.0)
     assert got is c
     state.checkin(got, 2.0)
@@ -110,7 +110,7 @@ def test_expired_and_old_generation_connections_never_leave_the_pool() -> None:
     state.opening += 1
     current = slot(state)
     state.opened(current, 22.0)
-    busy, _ = state.checkout(22.0)
+    state.checkout(22.0)
     state.clear()
     plan = state.checkin(current, 23.0)  # busy during the clear: closed on return
     assert plan.close == [current] and state.idle == []
@@ -118,7 +118,7 @@ def test_expired_and_old_generation_connections_never_leave_the_pool() -> None:
 
 def test_maintenance_retires_idle_beyond_min_size_and_refills() -> None:
     state = PoolState(PoolConfig(min_size=1, max_size=4, max_idle=60))
-    a, b, c = fill(state, 3, now=0.0)
+    _a, _b, c = fill(state, 3, now=0.0)
     plan = state.maintain(100.0)
     assert len(plan.close) == 2 and len(state.idle) == 1
     assert state.idle[0] is c  # the most recently used one stays

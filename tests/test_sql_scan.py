@@ -11,7 +11,10 @@ from tether.session._sql import QUOTED, Unscannable, statements
 
 
 def test_splits_statements_and_skips_literals_and_comments() -> None:
-    sql = "SELECT 1; set search_path = 'a;b'; /* c; /* d */ ; */ select $$ ; $$ -- x;\n; CREATE TEMP TABLE t(x int)"
+    sql = (
+        "SELECT 1; set search_path = 'a;b'; /* c; /* d */ ; */ select $$ ; $$ -- x;\n;"
+        " CREATE TEMP TABLE t(x int)"
+    )
     assert statements(sql) == (
         ("select",),
         ("set", "search_path", QUOTED),

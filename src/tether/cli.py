@@ -15,7 +15,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args and args[0] == "wan":
         from .wan._cli import main as wan_main
 
-        return wan_main(args[1:])
+        code: int = wan_main(args[1:])
+        return code
     parser = argparse.ArgumentParser(prog="tether", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="psycopg_pool and tether side by side on a bad network")

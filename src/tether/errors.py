@@ -21,7 +21,7 @@ working; see :func:`bind`.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, TypeVar, cast
 
 __all__ = [
     "CommitOutcomeUnknown",
@@ -123,11 +123,12 @@ class CommitOutcomeUnknown(Error):
         self.transaction_id = transaction_id
 
 
+E = TypeVar("E", bound=Error)
 _bound: dict[tuple[type[Error], type[BaseException]], type[Error]] = {}
 _bound_lock = threading.Lock()
 
 
-def bind(cls: type[Error], driver_base: type[BaseException] | None) -> type[Error]:
+def bind(cls: type[E], driver_base: type[BaseException] | None) -> type[E]:
     """Return a subclass of both ``cls`` and the driver's exception ``driver_base``.
 
     The subclass keeps ``cls``'s name, so tracebacks read ``tether.errors.PoolTimeout``;
@@ -139,9 +140,8 @@ def bind(cls: type[Error], driver_base: type[BaseException] | None) -> type[Erro
     with _bound_lock:
         made = _bound.get(key)
         if made is None:
-            made = _make(cls, driver_base)
-            _bound[key] = made
-        return made
+            made = _bound[key] = _make(cls, driver_base)
+        return cast("type[E]", made)
 
 
 def _make(cls: type[Error], driver_base: type[BaseException]) -> type[Error]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -74,10 +75,8 @@ class Psycopg:
                 entries.clear()
 
     def close(self, raw: Any) -> None:
-        try:
+        with contextlib.suppress(psycopg.Error):
             raw.close()
-        except psycopg.Error:
-            pass
 
 
 driver = Psycopg()

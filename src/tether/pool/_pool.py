@@ -12,8 +12,8 @@ from typing import Any
 
 from .. import metrics
 from ..dialects import TxStatus, get_dialect
-from ..dsn import ConnectionSpec, parse
 from ..drivers import load_driver
+from ..dsn import ConnectionSpec, parse
 from ..errors import ConnectError, ConnectionReturned, PoolClosed, PoolTimeout, bind
 from ..net import Keepalive, Liveness, SocketProbe
 from ..retry import ConnectFailure, ConnectRetry, connect_with_retry
