@@ -69,8 +69,8 @@ def echo_server() -> Iterator[EchoServer]:
         # shutdown() wakes the blocked accept(); close() alone does not on Linux
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
+        acceptor.join(5)  # no more accepted sockets after this
         server.close()
-        acceptor.join(5)
 
 
 @pytest.fixture

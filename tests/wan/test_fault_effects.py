@@ -43,9 +43,7 @@ def test_latency_adds_its_delay_to_each_round_trip(echo_server, connect: Connect
     assert 0.040 <= statistics.median(rtts) <= 0.060, rtts
 
 
-def test_latency_is_measured_from_arrival_so_bursts_do_not_add_up(
-    echo_server, connect: Connect
-) -> None:
+def test_latency_is_measured_from_arrival_so_bursts_do_not_add_up(echo_server, connect: Connect) -> None:
     with Link(upstream=echo_server.address) as link:
         link.add(Latency(delay_s=0.05))
         sock = connect(link.listen_address)

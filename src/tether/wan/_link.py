@@ -118,9 +118,7 @@ class Link:
 
     # -- faults --------------------------------------------------------------------------
 
-    def add(
-        self, fault: Fault, *, direction: Directions = "downstream", name: str | None = None
-    ) -> Applied:
+    def add(self, fault: Fault, *, direction: Directions = "downstream", name: str | None = None) -> Applied:
         """Install ``fault`` on one direction (or ``"both"``); returns a handle to lift it.
 
         The default name is Toxiproxy's ``<type>_<direction>``. ``upstream`` is

@@ -72,9 +72,7 @@ def format_address(address: Address) -> str:
 class LinkState:
     """Listener, upstream and faults of one link, and its connections."""
 
-    def __init__(
-        self, *, name: str, listen: Address, upstream: Address, rng: random.Random
-    ) -> None:
+    def __init__(self, *, name: str, listen: Address, upstream: Address, rng: random.Random) -> None:
         self.name = name
         self.listen = listen
         self.upstream = upstream
@@ -155,10 +153,7 @@ class LinkState:
         await conn.open_upstream(self.pipe_faults())
 
     def _rolled_down(self) -> bool:
-        return any(
-            e.fault.link_level and self._rng.random() < e.fault.toxicity
-            for e in self.faults.values()
-        )
+        return any(e.fault.link_level and self._rng.random() < e.fault.toxicity for e in self.faults.values())
 
     # -- faults --------------------------------------------------------------------------
 
