@@ -32,9 +32,7 @@ def test_link_verbs(api_url: str, echo_server) -> None:
     code, text = _run("link", "--api", api_url, "create", "pg", "--upstream", upstream)
     assert code == 0
     assert json.loads(text)["name"] == "pg"
-    code, text = _run(
-        "link", "--api", api_url, "add", "pg", "--type", "latency", "-a", "latency=30"
-    )
+    code, text = _run("link", "--api", api_url, "add", "pg", "--type", "latency", "-a", "latency=30")
     assert (code, json.loads(text)["attributes"]["latency"]) == (0, 30)
     code, text = _run("link", "--api", api_url, "list")
     assert code == 0

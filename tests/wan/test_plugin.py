@@ -7,9 +7,7 @@ import socket
 from tether.wan import Latency
 
 
-def test_wan_link_fixture_makes_a_link_in_front_of_an_upstream(
-    wan_link, wan_emulator, echo_server
-) -> None:
+def test_wan_link_fixture_makes_a_link_in_front_of_an_upstream(wan_link, wan_emulator, echo_server) -> None:
     link = wan_link(upstream=echo_server.address)
     link.add(Latency(delay_s=0.001))
     with socket.create_connection(link.listen_address, timeout=5) as sock:

@@ -23,6 +23,7 @@ from tether.wan._emulator import DEFAULT_API_PORT, Emulator
 from tether.wan._errors import AlreadyExists, ListenError, NotFound, WanError
 from tether.wan._link import Applied, Link
 from tether.wan._link_state import FaultEntry, LinkStats
+from tether.wan._netns import NetNamespace, netns_unavailable
 from tether.wan.faults import (
     Bandwidth,
     Blackhole,
@@ -51,12 +52,14 @@ __all__ = [
     "Link",
     "LinkStats",
     "ListenError",
+    "NetNamespace",
     "NotFound",
     "Reset",
     "Slicer",
     "SlowClose",
     "WanError",
     "fault_types",
+    "netns_unavailable",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -1,0 +1,124 @@
+"""Real-network faults through a namespace and a veth pair (Linux, root; skipped elsewhere)."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tether.wan import NetNamespace, netns_unavailable
+
+pytestmark = pytest.mark.netns
+
+# An echo server inside the namespace: prints its port, echoes each connection until EOF.
+_SERVER = """
+import socket, sys, threading
+srv = socket.create_server((sys.argv[1], 0))
+print(srv.getsockname()[1], flush=True)
+def echo(c):
+    with c:
+        try:
+            while d := c.recv(65536):
+                c.sendall(d)
+        except OSError:
+            pass
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=echo, args=(c,), daemon=True).start()
+"""
+
+
+@pytest.fixture
+def netns() -> Iterator[NetNamespace]:
+    reason = netns_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    with NetNamespace() as ns:
+        yield ns
+
+
+@pytest.fixture
+def ns_server(netns: NetNamespace) -> Iterator[tuple[str, int]]:
+    proc = netns.popen(
+        [sys.executable, "-c", _SERVER, netns.address],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        yield netns.address, int(proc.stdout.readline())
+    finally:
+        proc.terminate()  # our own child, by its PID
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _keepalive_client(address: tuple[str, int]) -> socket.socket:
+    sock = socket.create_connection(address, timeout=10)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 2)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 3000)
+    return sock
+
+
+def test_namespace_is_removed_on_exit() -> None:
+    reason = netns_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    with NetNamespace() as ns:
+        name, ifname = ns.name, ns.host_ifname
+        assert ns.address.startswith("169.254.")
+        assert name in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert name not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    links = subprocess.run(["ip", "link", "show"], capture_output=True, text=True).stdout
+    assert ifname not in links
+
+
+def test_silent_link_drop_is_detected_by_keepalive(netns: NetNamespace, ns_server) -> None:
+    with _keepalive_client(ns_server) as sock:
+        sock.sendall(b"ping")
+        assert sock.recv(4) == b"ping"
+        netns.link_down()  # no FIN, no RST: the peer just stops answering
+        start = time.monotonic()
+        with pytest.raises(OSError) as info:
+            sock.recv(4)  # the socket timeout (10 s) is far beyond the keepalive bound
+        elapsed = time.monotonic() - start
+    assert info.value.errno in (errno.ETIMEDOUT, errno.EHOSTUNREACH), info.value
+    # idle 1 s + 2 probes 1 s apart, or TCP_USER_TIMEOUT 3 s: well under 6 s either way
+    assert 1.0 <= elapsed <= 6.0, elapsed
+
+
+def test_link_comes_back_up(netns: NetNamespace, ns_server) -> None:
+    with socket.create_connection(ns_server, timeout=5) as sock:
+        netns.link_down()
+        netns.link_up()
+        sock.sendall(b"again")
+        assert sock.recv(5) == b"again"
+
+
+def test_tbf_shapes_bandwidth(netns: NetNamespace, ns_server) -> None:
+    rate, size = 2_000_000, 1_000_000
+    netns.shape(rate_bps=rate, burst_bytes=16384)
+    with socket.create_connection(ns_server, timeout=10) as sock:
+        start = time.monotonic()
+        sock.sendall(b"s" * size)
+        got = 0
+        while got < size:
+            got += len(sock.recv(65536))
+        elapsed = time.monotonic() - start
+    netns.unshape()
+    assert size / rate * 0.85 <= elapsed <= size / rate * 1.15, elapsed
+
+
+def test_bad_shape_arguments(netns: NetNamespace) -> None:
+    with pytest.raises(ValueError, match="rate_bps"):
+        netns.shape(rate_bps=-1)
