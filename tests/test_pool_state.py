@@ -13,6 +13,7 @@ from tether.pool._state import PoolState, Slot
 
 class W:
     def __init__(self) -> None:
+        self.ticket = 0
         self.slot: Slot | None = None
         self.error: BaseException | None = None
 
@@ -72,6 +73,17 @@ def test_open_failure_fails_waiters_only_when_nothing_can_serve_them() -> None:
     assert plan.wake == [] and w.error is None  # the busy one may come back
     state.checkin(held, 2.0)  # type: ignore[arg-type]
     assert w.slot is a
+
+
+def test_a_failed_open_fails_only_the_waiters_it_was_started_for() -> None:
+    state = PoolState(PoolConfig(min_size=0, max_size=1))
+    early, late = W(), W()
+    first = state.wait(early, 0.0)
+    assert first.open == 1
+    state.wait(late, 0.5)  # arrives while that open is under way
+    plan = state.open_failed(OSError("timeout"), 1.0, blocking=False, ticket=first.ticket)
+    assert plan.wake == [early] and early.error is not None
+    assert late.error is None and plan.open == 1  # a fresh attempt for the late one
 
 
 def test_blocking_period_fails_fast_and_doubles() -> None:

@@ -29,6 +29,10 @@ class Driver(Protocol):
         """The connection's transaction status, known without a round trip."""
         ...
 
+    def ping(self, raw: Any, sql: str, *, timeout_s: float) -> bool:
+        """Run ``sql`` within ``timeout_s``; False if it failed or timed out."""
+        ...
+
     def execute(self, raw: Any, sql: str) -> None:
         """Run one statement for the pool (ping, reset), discarding any result."""
         ...

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import select
+import time
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -64,6 +66,35 @@ class Psycopg:
             if not raw.closed:
                 raw.autocommit = False
 
+    def ping(self, raw: Any, sql: str, *, timeout_s: float) -> bool:
+        """One round trip with a deadline, through libpq's asynchronous calls.
+
+        ``raw.execute`` would wait for ever on a link that stopped forwarding (a userspace
+        proxy ACKs what it holds, so not even TCP_USER_TIMEOUT ends it). A ping that
+        times out leaves a query in flight: the caller discards the connection.
+        """
+        deadline = time.monotonic() + timeout_s
+        pgconn = raw.pgconn
+        with raw.lock:
+            try:
+                pgconn.send_query(sql.encode())
+                while pgconn.flush():
+                    if not _wait_for(pgconn.socket, select.POLLOUT, deadline):
+                        return False
+                ok = True
+                while True:
+                    pgconn.consume_input()
+                    if pgconn.is_busy():
+                        if not _wait_for(pgconn.socket, select.POLLIN, deadline):
+                            return False
+                        continue
+                    result = pgconn.get_result()
+                    if result is None:
+                        return ok
+                    ok = ok and result.status == pq.ExecStatus.TUPLES_OK
+            except psycopg.Error:
+                return False
+
     def forget_session(self, raw: Any) -> None:
         # DISCARD ALL deallocates psycopg's auto-prepared statements, but psycopg clears
         # its cache only the first time it sees that text (later runs hit the cache
@@ -77,6 +108,14 @@ class Psycopg:
     def close(self, raw: Any) -> None:
         with contextlib.suppress(psycopg.Error):
             raw.close()
+
+
+def _wait_for(fd: int, events: int, deadline: float) -> bool:
+    """Wait until ``fd`` is ready for ``events`` or the deadline passes."""
+    poller = select.poll()
+    poller.register(fd, events | select.POLLERR | select.POLLHUP)
+    remaining_ms = max(0, round((deadline - time.monotonic()) * 1000))
+    return bool(poller.poll(remaining_ms))
 
 
 driver = Psycopg()

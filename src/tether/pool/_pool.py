@@ -30,9 +30,10 @@ _names = itertools.count(1)
 class _Waiter:
     """A thread waiting for a connection: blocks on a lock the pool releases."""
 
-    __slots__ = ("error", "lock", "slot")
+    __slots__ = ("error", "lock", "slot", "ticket")
 
     def __init__(self) -> None:
+        self.ticket = 0
         self.slot: Slot | None = None
         self.error: BaseException | None = None
         self.lock = threading.Lock()
@@ -58,6 +59,7 @@ class Pool:
         max_lifetime: float | None = None,
         max_idle: float = 600.0,
         validate_after_idle: float | None = 30.0,
+        ping_timeout: float = 5.0,
         connect_retry_count: int | None = None,
         connect_retry_interval: float | None = None,
         login_timeout: float | None = None,
@@ -78,6 +80,7 @@ class Pool:
             max_lifetime=first_given(max_lifetime, _lifetime(spec.connection_lifetime), 3600.0),
             max_idle=max_idle,
             validate_after_idle=validate_after_idle,
+            ping_timeout=ping_timeout,
             connect_retry=ConnectRetry(
                 count=first_given(connect_retry_count, spec.connect_retry_count, 2 if spec.is_azure else 1),
                 interval_s=first_given(connect_retry_interval, spec.connect_retry_interval, 10.0),
@@ -269,12 +272,11 @@ class Pool:
     def _ping(self, slot: Slot) -> bool:
         with self._lock:
             self._state.counters.pings += 1
-        try:
-            self._driver.execute(slot.raw, self._dialect.ping_sql)
-        except Exception as exc:
-            log.warning("discarding %r of pool %r: ping failed: %s", slot, self.name, exc)
-            return False
-        return True
+        timeout = self.config.ping_timeout
+        if self._driver.ping(slot.raw, self._dialect.ping_sql, timeout_s=timeout):
+            return True
+        log.warning("discarding %r of pool %r: no answer to a ping within %.1f s", slot, self.name, timeout)
+        return False
 
     def _discard(self, slot: Slot) -> None:
         log.debug("discarding dead %r of pool %r", slot, self.name)
@@ -364,9 +366,11 @@ class Pool:
             assert isinstance(waiter, _Waiter)
             waiter.lock.release()
         for _ in range(plan.open):
-            threading.Thread(target=self._open_one, name=f"tether-{self.name}-open", daemon=True).start()
+            threading.Thread(
+                target=self._open_one, args=(plan.ticket,), name=f"tether-{self.name}-open", daemon=True
+            ).start()
 
-    def _open_one(self) -> None:
+    def _open_one(self, ticket: int) -> None:
         generation = self._state.generation
         result = connect_with_retry(self._connect_once, self.config.connect_retry)
         now = time.monotonic()
@@ -374,7 +378,7 @@ class Pool:
             error = connect_error(self._driver, self.spec, result, pool=self.name)
             log.warning("pool %r: %s", self.name, error)
             with self._lock:
-                plan = self._state.open_failed(error, now, blocking=self._blocks)
+                plan = self._state.open_failed(error, now, blocking=self._blocks, ticket=ticket)
         else:
             result.generation = generation
             with self._lock:

@@ -45,6 +45,7 @@ class Waiter(Protocol):
 
     slot: Slot | None
     error: BaseException | None
+    ticket: int  # order of arrival, set by the state
 
 
 @dataclass(slots=True)
@@ -54,6 +55,7 @@ class Plan:
     open: int = 0
     close: list[Slot] = field(default_factory=list)
     wake: list[Waiter] = field(default_factory=list)
+    ticket: int = 0  # the opens serve waiters that arrived up to this ticket
 
     def __bool__(self) -> bool:
         return bool(self.open or self.close or self.wake)
@@ -95,6 +97,7 @@ class PoolState:
         self.refill_after = 0.0  # maintenance backoff after failed opens
         self._refill_backoff_s = 0.0
         self._rng = rng or random.Random()
+        self.tickets = 0  # waiters so far; an open knows whom it was started for
 
     # -- sizes -------------------------------------------------------------------------
 
@@ -131,6 +134,8 @@ class PoolState:
         """Queue ``waiter``; start opens for it, or fail it fast in a blocking period."""
         plan = Plan()
         self.counters.waits += 1
+        self.tickets += 1
+        waiter.ticket = self.tickets
         if self.total < self.config.max_size and self.opening == 0 and self.blocking(now):
             waiter.error = self.last_connect_error
             plan.wake.append(waiter)
@@ -199,8 +204,12 @@ class PoolState:
         self._offer(slot, now, plan)
         return plan
 
-    def open_failed(self, error: BaseException, now: float, *, blocking: bool) -> Plan:
-        """An open gave up after its retries. Waiters nobody can serve now fail."""
+    def open_failed(
+        self, error: BaseException, now: float, *, blocking: bool, ticket: int | None = None
+    ) -> Plan:
+        """An open gave up after its retries; the waiters it was for, and nobody can
+        serve now, fail. Those who came after it started get an open of their own
+        (unless in a blocking period, when everyone fails fast)."""
         plan = Plan()
         self.opening -= 1
         self.counters.connect_failures += 1
@@ -212,10 +221,17 @@ class PoolState:
         self._refill_backoff_s = min(max(self._refill_backoff_s * 2, 0.5), 30.0)
         self.refill_after = now + self._refill_backoff_s * self._rng.uniform(0.8, 1.2)
         if self.busy == 0 and self.opening == 0:
-            while self.waiters:
-                waiter = self.waiters.popleft()
-                waiter.error = error
-                plan.wake.append(waiter)
+            limit = self.tickets if blocking or ticket is None else ticket
+            later: deque[Waiter] = deque()
+            for waiter in self.waiters:
+                if waiter.ticket <= limit:
+                    waiter.error = error
+                    plan.wake.append(waiter)
+                else:
+                    later.append(waiter)
+            self.waiters = later
+            if later:
+                self._grow(plan, now)
         return plan
 
     def new_expiry(self, now: float) -> float:
@@ -302,3 +318,4 @@ class PoolState:
         if count > 0 and not self.blocking(now):
             self.opening += count
             plan.open += count
+            plan.ticket = self.tickets
