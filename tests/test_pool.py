@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import psycopg
 import pytest
-from fix_pool import backend_pid
 
 import tether
+from fix_pool import backend_pid
 from tether.net import read_keepalive
 
 MakePool = Callable[..., tether.Pool]
@@ -211,15 +211,20 @@ def test_repr_shows_state_and_no_password(pg_server: object) -> None:
 
 def test_implicit_pools_share_one_pool_per_identity(pg_server: object) -> None:
     port = pg_server.port  # type: ignore[attr-defined]
-    a = f"Server=tcp:127.0.0.1,{port};Database=postgres;User ID=postgres"
-    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    with tether.connect(url) as c1:
+    base = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    first = f"{base}?application_name=shop&connect_retry_count=1"
+    same = f"{base}?connect_retry_count=1&application_name=shop"  # order differs only
+    other = f"{base}?application_name=billing"
+    with tether.connect(first) as c1:
         pid = backend_pid(c1)
-    with tether.connect(url + "?") as c2:
-        assert backend_pid(c2) == pid
-    names = [p.name for p in tether.pools() if p.name.startswith("implicit")]
-    assert len(names) == len(set(names))
-    assert a  # ADO strings mean SQL Server; PostgreSQL is reached by URL
+    with tether.connect(same) as c2:
+        assert backend_pid(c2) == pid  # the same pool, the same idle connection
+    with tether.connect(other) as c3:
+        assert backend_pid(c3) != pid
+    targets = [p for p in tether.pools() if p.name.startswith("implicit") and str(port) in repr(p)]
+    assert len(targets) == 2  # fragmentation is visible: one pool per identity
+    counters = tether.stats().as_counters()
+    assert counters["number-of-active-connection-pools"] >= 2
 
 
 def test_unpooled_connection_really_closes(pg_server: object) -> None:
