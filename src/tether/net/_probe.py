@@ -55,7 +55,10 @@ class SocketProbe:
 
     def peek(self) -> tuple[Liveness, bytes]:
         """Look at (without consuming) what is waiting on the socket."""
-        sock = socket.socket(fileno=self._fd)
+        try:
+            sock = socket.socket(fileno=self._fd)
+        except OSError:
+            return Liveness.CLOSED, b""  # the descriptor is gone (POLLNVAL)
         try:
             data = sock.recv(_PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT)
         except BlockingIOError:
