@@ -14,6 +14,7 @@ cycles; compare ratios within one run, not across machines.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
@@ -94,6 +95,33 @@ def threaded(borrow: Callable[[], Any], *, threads: int, seconds: float) -> dict
     }
 
 
+def recovery(peer: Peer, server: EmbeddedPostgres, *, cycles: int = 200) -> dict[str, float]:
+    """Terminate every backend, then run ``cycles`` checkout + SELECT 1 + return.
+
+    Reports the errors the application saw and the time from the kill to the first
+    successful cycle.
+    """
+    with contextlib.ExitStack() as stack:  # all four connections exist and sit idle
+        for _ in range(4):
+            stack.enter_context(peer.borrow())
+    server.terminate_backends()
+    errors = 0
+    first_ok: float | None = None
+    start = time.perf_counter()
+    for _ in range(cycles):
+        try:
+            with peer.borrow() as conn:
+                cur = conn.cursor()
+                cur.execute("SELECT 1")
+                cur.fetchone()
+        except Exception:
+            errors += 1
+            continue
+        if first_ok is None:
+            first_ok = time.perf_counter() - start
+    return {"errors": errors, "first_success_ms": (first_ok or float("nan")) * 1000}
+
+
 def p(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -115,6 +143,7 @@ def run(quick: bool) -> dict[str, Any]:
             for make in all_peers():
                 peer = make(dsn, 4)
                 row = measure_local(peer, n_fast, n_query, seconds)
+                row["after_kill"] = recovery(peer, server)
                 peer.close()
                 wan_peer = make(wan_dsn, 4)
                 row.update(measure_wan(wan_peer, n_wan, rtt))
@@ -155,7 +184,8 @@ def render(results: dict[str, Any]) -> str:
         f"through the WAN link: {results['raw_select_wan_rt']:.2f} round trips",
         "",
         f"{'pool':22} {'co+ret p50':>10} {'p99':>8} {'+SELECT1':>9} {'WAN co':>7} "
-        f"{'WAN SEL':>8} {'16thr ops/s':>12} {'x psycopg':>9} {'fair':>5}",
+        f"{'WAN SEL':>8} {'16thr ops/s':>12} {'x psycopg':>9} {'fair':>5} {'kill: errors':>12} "
+        f"{'1st ok':>8}",
     ]
     for name, row in peers.items():
         t = row["threads16_pool4"]
@@ -163,7 +193,8 @@ def render(results: dict[str, Any]) -> str:
             f"{name:22} {row['checkout_return_p50_us']:8.1f}µs {row['checkout_return_p99_us']:6.1f}µs "
             f"{row['select1_p50_us']:7.0f}µs {row['wan_checkout_return_rt']:6.2f}rt "
             f"{row['wan_select1_rt']:7.2f}rt {t['ops_per_s']:12.0f} {t['ops_per_s'] / base:9.2f} "
-            f"{t['fairness']:5.2f}"
+            f"{t['fairness']:5.2f} {row['after_kill']['errors']:12.0f} "
+            f"{row['after_kill']['first_success_ms']:6.1f}ms"
         )
     return "\n".join(lines)
 
