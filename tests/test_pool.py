@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -236,3 +237,29 @@ def test_unpooled_connection_really_closes(pg_server: object) -> None:
     conn.close()
     assert raw.closed
     assert tether.stats().non_pooled_connections == before
+
+
+def test_an_interrupted_wait_leaves_no_connection_behind(make_pool: MakePool) -> None:
+    pool = make_pool(min_size=1, max_size=1)
+    held = pool.getconn()
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.1)
+    try:
+        with pytest.raises(Interrupted):
+            pool.getconn(timeout=5)  # interrupted while queued
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert pool.stats().waiting == 0
+    held.close()  # goes back to the pool, not to the waiter that left
+    with pool.connection(timeout=1) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    stats = pool.stats()
+    assert (stats.idle, stats.busy) == (1, 0)

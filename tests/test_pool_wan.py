@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -72,3 +73,28 @@ def test_a_link_that_goes_down_fails_fast_then_recovers(
     with pool.connection(timeout=5) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
     assert pool.stats().discarded_dead >= 2
+
+
+def test_a_reset_stuck_on_a_dead_path_is_severed_and_the_connection_discarded(
+    make_pool: MakePool, link: Link, wan_dsn: str
+) -> None:
+    pool = make_pool(
+        wan_dsn,
+        min_size=1,
+        max_size=1,
+        reset_timeout=0.3,
+        maintenance_interval=0.05,
+        login_timeout=2.0,  # the refill starts inside the blackhole, whose bytes are lost
+        blocking_period="never",
+    )
+    conn = pool.getconn()
+    conn.execute("SELECT 1")  # a transaction is open: the return needs a ROLLBACK
+    with link.blackhole():
+        conn.close()  # the background ROLLBACK now waits on a path that forwards nothing
+        deadline = time.monotonic() + 5
+        while pool.stats().resetting and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stats = pool.stats()
+        assert stats.resetting == 0 and stats.discarded_dead == 1  # severed, not stuck
+    with pool.connection(timeout=5) as fresh:
+        assert fresh.execute("SELECT 1").fetchone() == (1,)

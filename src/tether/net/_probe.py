@@ -53,6 +53,23 @@ class SocketProbe:
             return Liveness.QUIET
         return self.peek()[0]
 
+    def sever(self) -> None:
+        """Shut the socket down under the driver, waking any call blocked on it.
+
+        For a connection the pool has given up on (a reset stuck on a dead path): the
+        driver's next read fails at once, and the pool discards the connection.
+        """
+        try:
+            sock = socket.socket(fileno=self._fd)
+        except OSError:
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            sock.detach()
+
     def peek(self) -> tuple[Liveness, bytes]:
         """Look at (without consuming) what is waiting on the socket."""
         try:

@@ -23,6 +23,7 @@ class PoolConfig:
     max_idle: float = 600.0  # idle connections above min_size close after this
     validate_after_idle: float | None = 30.0  # ping before reuse after this much idle time
     ping_timeout: float = 5.0  # a ping slower than this means a dead path
+    reset_timeout: float = 10.0  # a background reset stuck longer has its socket severed
     connect_retry: ConnectRetry = field(default_factory=ConnectRetry)
     blocking_period: str = "auto"  # SqlClient's PoolBlockingPeriod: auto, always, never
     blocking_min_s: float = 5.0
@@ -50,6 +51,7 @@ class PoolConfig:
             "must be >= 0 seconds or None",
         )
         _check(self.ping_timeout > 0, "ping_timeout", self.ping_timeout, "must be > 0 seconds")
+        _check(self.reset_timeout > 0, "reset_timeout", self.reset_timeout, "must be > 0 seconds")
         _check(
             self.blocking_period in BLOCKING_PERIODS,
             "blocking_period",

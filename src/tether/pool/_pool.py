@@ -60,6 +60,7 @@ class Pool:
         max_idle: float = 600.0,
         validate_after_idle: float | None = 30.0,
         ping_timeout: float = 5.0,
+        reset_timeout: float = 10.0,
         connect_retry_count: int | None = None,
         connect_retry_interval: float | None = None,
         login_timeout: float | None = None,
@@ -81,6 +82,7 @@ class Pool:
             max_idle=max_idle,
             validate_after_idle=validate_after_idle,
             ping_timeout=ping_timeout,
+            reset_timeout=reset_timeout,
             connect_retry=ConnectRetry(
                 count=first_given(connect_retry_count, spec.connect_retry_count, 2 if spec.is_azure else 1),
                 interval_s=first_given(connect_retry_interval, spec.connect_retry_interval, 10.0),
@@ -102,6 +104,7 @@ class Pool:
         self._lock = threading.Lock()
         self._state = PoolState(self.config)
         self._reclaimed: deque[Connection] = deque()
+        self._resets_due: dict[int, tuple[float, Slot]] = {}
         self._stop = threading.Event()
         self._workers = Workers(self.name, max_threads=max(2, self.config.max_size))
         self._maintenance: threading.Thread | None = None
@@ -194,12 +197,16 @@ class Pool:
                 slot = self._wait(deadline, timeout)
             # The zero-round-trip check, inlined: this is the hot path.
             probe = slot.probe
-            if (
-                probe is not None
-                and probe.quiet()
-                and (self._ping_after is None or now - slot.idle_since <= self._ping_after)
-            ) or self._alive(slot, now):
-                return Connection(self, slot, self._dialect)
+            try:
+                if (
+                    probe is not None
+                    and probe.quiet()
+                    and (self._ping_after is None or now - slot.idle_since <= self._ping_after)
+                ) or self._alive(slot, now):
+                    return Connection(self, slot, self._dialect)
+            except BaseException:
+                self._discard(slot)  # interrupted mid-ping: the session's state is unknown
+                raise
             self._discard(slot)
 
     def putconn(self, conn: Connection) -> None:
@@ -212,7 +219,12 @@ class Pool:
             plan = self._state.wait(waiter, time.monotonic())
         self._carry_out(plan)
         remaining = deadline - time.monotonic()
-        if not waiter.lock.acquire(timeout=max(remaining, 0.0)):
+        try:
+            served = waiter.lock.acquire(timeout=max(remaining, 0.0))
+        except BaseException:  # KeyboardInterrupt, a signal handler's exception
+            self._abandon(waiter)
+            raise
+        if not served:
             with self._lock:
                 gave_up = self._state.give_up(waiter)
                 idle, busy = len(self._state.idle), self._state.busy
@@ -233,6 +245,14 @@ class Pool:
             raise self._failed_wait(waiter.error)
         assert waiter.slot is not None
         return waiter.slot
+
+    def _abandon(self, waiter: _Waiter) -> None:
+        """The waiting thread was interrupted: leave the queue, or give back what came."""
+        with self._lock:
+            self._state.give_up(waiter)
+            slot = waiter.slot
+            plan = self._state.checkin(slot, time.monotonic()) if slot is not None else None
+        self._carry_out(plan)
 
     def _failed_wait(self, error: BaseException) -> BaseException:
         if isinstance(error, PoolClosed):
@@ -332,8 +352,16 @@ class Pool:
         return f"{where} from pool {self.name!r} to {self.spec.redacted()}"
 
     def _reset(self, slot: Slot, status: TxStatus, changes: tuple[str, ...], saved: Any) -> None:
-        """Off the caller's path: roll back, restore client settings, reset the session."""
+        """Off the caller's path: roll back, restore client settings, reset the session.
+
+        A reset over a path that stopped forwarding would block for ever (or until
+        TCP_USER_TIMEOUT on a real network); the maintenance thread severs the socket of
+        a reset that outlives ``reset_timeout``, which ends it with an error.
+        """
         raw = slot.raw
+        if slot.probe is not None:
+            with self._lock:
+                self._resets_due[slot.number] = (time.monotonic() + self.config.reset_timeout, slot)
         try:
             if status is not TxStatus.IDLE:
                 raw.rollback()
@@ -350,6 +378,7 @@ class Pool:
             ok = False
         now = time.monotonic()
         with self._lock:
+            self._resets_due.pop(slot.number, None)
             self._state.end_reset()
             plan = self._state.checkin(slot, now) if ok else self._state.discard(slot, now)
         if plan is not None:
@@ -416,7 +445,12 @@ class Pool:
         with self._lock:
             plan = self._state.maintain(now)
             idle = list(self._state.idle)
+            overdue = [slot for due, slot in self._resets_due.values() if due <= now]
         self._carry_out(plan)
+        for slot in overdue:
+            log.warning("pool %r: the reset of %r is stuck; severing its socket", self.name, slot)
+            assert slot.probe is not None
+            slot.probe.sever()
         for slot in idle:  # the zero-round-trip sweep: replace dead idle ones early
             if slot.probe is not None and self._idle_dead(slot.probe):
                 with self._lock:
