@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib
 
 from ..errors import ConfigError
-from ._base import Dialect, Effect, TxStatus
+from ._base import Dialect, TxStatus
 
-__all__ = ["Dialect", "Effect", "TxStatus", "get_dialect"]
+__all__ = ["Dialect", "TxStatus", "get_dialect"]
 
 _MODULES = {"postgresql": "postgresql", "sqlserver": "sqlserver", "mysql": "mysql"}
 

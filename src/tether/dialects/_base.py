@@ -21,13 +21,6 @@ class TxStatus(enum.Enum):
     BROKEN = "broken"  # the driver knows the connection is unusable
 
 
-class Effect(enum.Enum):
-    """What a statement does to the session beyond its own transaction."""
-
-    NONE = "none"  # queries, DML, DDL, transaction control: nothing to reset
-    SESSION = "session"  # changes state the next borrower would inherit
-
-
 class Dialect(Protocol):
     """A database family: PostgreSQL, SQL Server, MySQL."""
 
@@ -36,8 +29,10 @@ class Dialect(Protocol):
     ping_sql: str  # the cheapest statement that makes a round trip
     reset_sql: tuple[str, ...]  # run outside a transaction to restore a clean session
 
-    def statement_effect(self, sql: str) -> Effect:
-        """Whether running ``sql`` leaves session state behind (conservative)."""
+    def session_changes(self, sql: str) -> tuple[str, ...]:
+        """What running ``sql`` leaves in the session beyond its transaction, one reason
+        per change ("temporary object", "SET of a session setting"); empty when nothing.
+        Conservative: what cannot be read with confidence counts as a change."""
         ...
 
     def idle_bytes_mean_dead(self, data: bytes) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 from ..session._sql import QUOTED, Unscannable, statements
-from ._base import Effect
 
 # Statements whose first word changes session state that outlives the transaction.
 # ``SET LOCAL`` and ``SET TRANSACTION`` end with the transaction and are handled below.
@@ -60,9 +59,6 @@ class PostgreSQL:
     # DISCARD ALL: SET SESSION AUTHORIZATION DEFAULT, RESET ALL, DEALLOCATE ALL,
     # CLOSE ALL, UNLISTEN *, advisory unlock all, DISCARD TEMP/PLANS/SEQUENCES.
     reset_sql = ("DISCARD ALL",)
-
-    def statement_effect(self, sql: str) -> Effect:
-        return Effect.SESSION if self.session_changes(sql) else Effect.NONE
 
     def session_changes(self, sql: str) -> tuple[str, ...]:
         """What each statement of ``sql`` leaves in the session, if anything."""

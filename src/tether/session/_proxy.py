@@ -101,17 +101,17 @@ class Connection:
 
     def note(self, sql: Any) -> None:
         """Record what ``sql`` leaves in the session, before it is sent."""
-        text = _text_of(sql, self._raw)
-        found = ("statement that could not be read",) if text is None else self._dialect_changes(text)
+        if type(sql) is str:  # the common case: one cached lookup
+            found = self._dialect.session_changes(sql)
+        else:
+            text = _text_of(sql, self._raw)
+            found = (
+                ("statement that could not be read",)
+                if text is None
+                else self._dialect.session_changes(text)
+            )
         if found and not set(found) <= set(self.changes):
             self.__dict__["changes"] = tuple(dict.fromkeys((*self.changes, *found)))
-
-    def _dialect_changes(self, text: str) -> tuple[str, ...]:
-        changes = getattr(self._dialect, "session_changes", None)
-        if changes is not None:
-            found: tuple[str, ...] = changes(text)
-            return found
-        return ("statement",) if self._dialect.statement_effect(text).value != "none" else ()
 
     # -- pass-through ----------------------------------------------------------------------
 
