@@ -7,8 +7,9 @@ Scenarios, each run for every pool in one process against one embedded PostgreSQ
 3. both again through a WAN link of 15 ms each way, reported in round trips;
 4. 16 threads on a pool of 4: ops/s, and the fewest and most ops per thread.
 
-Prints a table and writes ``bench/results/pool.json``. Numbers are medians of many
-cycles; compare ratios within one run, not across machines.
+Prints a table and writes ``bench/results/pool.json``. The local scenarios run in three
+rounds, interleaved across the pools, and report medians (of cycles, then of rounds);
+compare ratios within one run, not across machines.
 """
 
 from __future__ import annotations
@@ -128,7 +129,9 @@ def p(samples: list[float], q: float) -> float:
 
 
 def run(quick: bool) -> dict[str, Any]:
-    n_fast, n_query, n_wan, seconds = (2000, 300, 10, 1.0) if quick else (20000, 2000, 30, 3.0)
+    n_fast, n_query, n_wan, seconds, rounds = (
+        (2000, 300, 10, 1.0, 1) if quick else (20000, 2000, 30, 3.0, 3)
+    )
     results: dict[str, Any] = {"machine": platform.platform(), "peers": {}}
     with EmbeddedPostgres() as server:
         dsn = server.dsn
@@ -140,20 +143,38 @@ def run(quick: bool) -> dict[str, Any]:
             wan_dsn = f"postgresql://{server.user}@{host}:{port}/{server.database}"
             rtt = 2 * ONE_WAY_S
             results["raw_select_wan_rt"] = statistics.median(raw_select_times(wan_dsn, n_wan)) / rtt
-            for make in all_peers():
-                peer = make(dsn, 4)
-                row = measure_local(peer, n_fast, n_query, seconds)
-                row["after_kill"] = recovery(peer, server)
+            peers = [make(dsn, 4) for make in all_peers()]
+            rows: dict[str, dict[str, Any]] = {peer.name: {} for peer in peers}
+            for _ in range(rounds):  # interleaved: a noisy moment hits every pool alike
+                for peer in peers:
+                    for key, value in measure_local(peer, n_fast, n_query).items():
+                        rows[peer.name].setdefault(key, []).append(value)
+                    rows[peer.name].setdefault("threads", []).append(
+                        threaded(peer.borrow, threads=16, seconds=seconds)
+                    )
+            for peer in peers:
+                row = rows[peer.name]
+                summary: dict[str, Any] = {
+                    k: statistics.median(v) for k, v in row.items() if k != "threads"
+                }
+                summary["threads16_pool4"] = _median_run(row["threads"])
+                summary["after_kill"] = recovery(peer, server)
                 peer.close()
+                results["peers"][peer.name] = summary
+            for make in all_peers():
                 wan_peer = make(wan_dsn, 4)
-                row.update(measure_wan(wan_peer, n_wan, rtt))
+                results["peers"][wan_peer.name].update(measure_wan(wan_peer, n_wan, rtt))
                 wan_peer.close()
-                results["peers"][peer.name] = row
-                print(f"  measured {peer.name}", flush=True)
     return results
 
 
-def measure_local(peer: Peer, n_fast: int, n_query: int, seconds: float) -> dict[str, Any]:
+def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run with the median throughput (its fairness figures belong to it)."""
+    ordered = sorted(runs, key=lambda r: r["ops_per_s"])
+    return ordered[len(ordered) // 2]
+
+
+def measure_local(peer: Peer, n_fast: int, n_query: int) -> dict[str, float]:
     cycle_times(peer.borrow, 200, query=True)  # warm up
     fast = cycle_times(peer.borrow, n_fast, query=False)
     query = cycle_times(peer.borrow, n_query, query=True)
@@ -162,7 +183,6 @@ def measure_local(peer: Peer, n_fast: int, n_query: int, seconds: float) -> dict
         "checkout_return_p99_us": p(fast, 0.99) * 1e6,
         "select1_p50_us": p(query, 0.5) * 1e6,
         "select1_p99_us": p(query, 0.99) * 1e6,
-        "threads16_pool4": threaded(peer.borrow, threads=16, seconds=seconds),
     }
 
 
