@@ -181,9 +181,7 @@ def test_url_options_kept_lowercase_sorted_and_plus_is_space() -> None:
 
 
 def test_url_sqlserver_takes_sqlclient_keywords_and_instances() -> None:
-    spec = parse(
-        r"mssql://sa:pw@H\SqlExpress/d?ApplicationIntent=readonly&multi_subnet_failover=yes"
-    )
+    spec = parse(r"mssql://sa:pw@H\SqlExpress/d?ApplicationIntent=readonly&multi_subnet_failover=yes")
     assert (spec.host, spec.instance, spec.port) == ("h", "SQLEXPRESS", None)
     assert spec.option("application_intent") == "ReadOnly"
     assert spec.option("MultiSubnetFailover") == "true"
@@ -326,9 +324,7 @@ SYNONYMS = [
 
 
 @pytest.mark.parametrize(("keyword", "value", "attribute", "expected"), SYNONYMS)
-def test_ado_synonyms_for_fields(
-    keyword: str, value: str, attribute: str, expected: object
-) -> None:
+def test_ado_synonyms_for_fields(keyword: str, value: str, attribute: str, expected: object) -> None:
     base = "" if attribute == "host" else "Server=h;"
     for spelling in (keyword, keyword.upper(), keyword.lower()):
         spec = parse(f"{base}{spelling}={value}")
@@ -521,6 +517,18 @@ def test_ado_server_errors(dsn: str, key: str) -> None:
     assert error(dsn).key == key
 
 
+def test_ado_bad_port_points_at_the_port() -> None:
+    err = error("Database=d;Server=tcp:h,99999")
+    assert (err.key, err.position) == ("port", 24)
+
+
+def test_spec_refuses_unknown_or_unnormalized_drivers() -> None:
+    with pytest.raises(ConfigError):
+        ConnectionSpec(dialect="sqlserver", driver="mssql-python")
+    with pytest.raises(ConfigError):
+        ConnectionSpec(dialect="oracle")
+
+
 def test_ado_network_library_tcp_is_accepted() -> None:
     assert parse("Server=h;Network Library=DBMSSOCN").host == "h"
 
@@ -583,8 +591,7 @@ def test_non_string_dsn() -> None:
 SAME_ADO = [
     "Server=tcp:DB.example.com,1433;Database=shop;User ID=app;Password=pw;Max Pool Size=10",
     "server=db.example.com;database=shop;uid=app;pwd=pw;max pool size=10",
-    "  Max Pool Size = 10 ;; PWD='pw'; User=app; Initial Catalog=\"shop\";"
-    " Data Source=DB.EXAMPLE.COM ",
+    "  Max Pool Size = 10 ;; PWD='pw'; User=app; Initial Catalog=\"shop\"; Data Source=DB.EXAMPLE.COM ",
     "Addr=db.example.com,1433;Database=other;Database=shop;UID=app;Password=pw;Max Pool Size=10;",
 ]
 
@@ -702,9 +709,7 @@ def test_error_for_a_bad_setting_does_not_show_the_password() -> None:
 
 
 def test_overrides() -> None:
-    spec = parse(
-        "postgresql://h/d?sslmode=disable", login_timeout=5, sslmode="require", pooling=False
-    )
+    spec = parse("postgresql://h/d?sslmode=disable", login_timeout=5, sslmode="require", pooling=False)
     assert spec.login_timeout == 5.0
     assert spec.pooling is False
     assert spec.option("sslmode") == "require"
@@ -748,9 +753,7 @@ def test_with_replaces_and_validates() -> None:
 
 
 def test_spec_can_be_built_directly() -> None:
-    spec = ConnectionSpec(
-        dialect="postgresql", host="H", port=5432, options=(("B", "1"), ("a", "2"))
-    )
+    spec = ConnectionSpec(dialect="postgresql", host="H", port=5432, options=(("B", "1"), ("a", "2")))
     assert spec.host == "h"
     assert spec.options == (("a", "2"), ("b", "1"))
     assert spec == parse("postgresql://h/?b=1&a=2")
@@ -876,9 +879,14 @@ def test_generated_ado_strings_parse_to_the_expected_spec(case: tuple[str, Conne
     assert spec.pool_key == expected.pool_key
 
 
-_PASSWORD = st.text(alphabet=st.characters(codec="utf-8"), min_size=8, max_size=40).filter(
-    lambda p: p.strip() == p and "***" not in p
-)
+# Every password holds a non-ASCII character: tether's own text is ASCII, so a password can
+# only show up in a repr or a message by being copied there from the input.
+_PASSWORD = st.builds(
+    lambda head, mark, tail: head + mark + tail,
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=20),
+    st.characters(min_codepoint=0xA1, codec="utf-8"),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=20),
+).filter(lambda p: len(p) >= 8 and p.strip() == p)
 
 
 def _assert_hidden(password: str, spec: ConnectionSpec) -> None:
@@ -890,7 +898,6 @@ def _assert_hidden(password: str, spec: ConnectionSpec) -> None:
 @given(_PASSWORD, st.booleans())
 def test_password_never_shown_for_urls(password: str, encode: bool) -> None:
     template = "postgresql://app:{}@db.example.com:5432/shop?sslmode=require"
-    assume(password not in template)
     written = quote(password, safe="") if encode else password
     try:
         spec = parse(template.format(written))
@@ -910,10 +917,9 @@ _MISTAKES = ["", "Conect Timeout=1", "ConnectRetryCount=999", "Encrypt=maybe", "
 @fuzz
 @given(_PASSWORD, st.sampled_from(_MISTAKES), st.sampled_from("'\""))
 def test_password_never_shown_for_ado(password: str, mistake: str, mark: str) -> None:
-    assume(password.replace("\x00", "") == password)
+    assume("\x00" not in password)
     quoted = mark + password.replace(mark, mark * 2) + mark
     text = f"Server=tcp:db,1433;User ID=app;Password={quoted};{mistake}"
-    assume(password.lower() not in text.lower().replace(quoted.lower(), ""))
     try:
         spec = parse(text)
     except ConfigError as exc:

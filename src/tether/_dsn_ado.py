@@ -131,9 +131,7 @@ def _read_unquoted(source: str, start: int) -> tuple[str, int, int]:
             raise fail("control character in a value", position=start + offset)
     value = raw.rstrip()
     if value[-1] in "'\"":
-        raise fail(
-            "an unquoted value must not end with a quote; quote the whole value", position=start
-        )
+        raise fail("an unquoted value must not end with a quote; quote the whole value", position=start)
     return value, start, end + 1
 
 
@@ -165,9 +163,7 @@ _AUTHENTICATION = canonical(
     "ActiveDirectoryDefault",
     "ActiveDirectoryWorkloadIdentity",
 )
-_TYPE_SYSTEM = canonical(
-    "Latest", "SQL Server 2000", "SQL Server 2005", "SQL Server 2008", "SQL Server 2012"
-)
+_TYPE_SYSTEM = canonical("Latest", "SQL Server 2000", "SQL Server 2005", "SQL Server 2008", "SQL Server 2012")
 
 _KEYWORDS = (
     # Identity.
@@ -257,9 +253,7 @@ _KEYWORDS = (
 )  # fmt: skip
 
 KEYWORDS: dict[str, Keyword] = {
-    spelling.lower(): keyword
-    for keyword in _KEYWORDS
-    for spelling in (keyword.name, *keyword.synonyms)
+    spelling.lower(): keyword for keyword in _KEYWORDS for spelling in (keyword.name, *keyword.synonyms)
 }
 # Options by their snake_case key, so SQL Server URLs can say ?multi_subnet_failover=yes.
 OPTIONS: dict[str, Keyword] = {k.target: k for k in _KEYWORDS if k.option}
@@ -286,9 +280,7 @@ def parse_ado(source: str) -> Draft:
             raise unsupported(pair.key, pair.key_position)
         apply(draft, keyword, pair.value, Where(pair.key, pair.value_position))
     if draft.fields.get("host") is None:
-        raise fail(
-            "a SQL Server connection string needs Server=host (or Data Source)", key="server"
-        )
+        raise fail("a SQL Server connection string needs Server=host (or Data Source)", key="server")
     _cross_check(draft)
     return draft
 
@@ -351,8 +343,7 @@ _NETWORK_LIBRARIES = {"dbmssocn": "TCP", "dbnmpntw": "named pipes", "dbmslpcn": 
 
 def _only_tcp(what: str, where: Where) -> Exception:
     return where.error(
-        f"{what} is not supported: tether reaches SQL Server over TCP only "
-        "(write Server=tcp:host,port)"
+        f"{what} is not supported: tether reaches SQL Server over TCP only (write Server=tcp:host,port)"
     )
 
 
@@ -376,7 +367,8 @@ def parse_server(value: str, where: Where) -> tuple[str, int | None, str | None]
     port: int | None = None
     if "," in rest:
         rest, _, port_text = rest.rpartition(",")
-        port = parse_port(port_text, Where("port", where.position))
+        at = None if where.position is None else where.position + value.rfind(",") + 1
+        port = parse_port(port_text, Where("port", at))
     name, backslash, instance = rest.partition("\\")
     if backslash and not instance.strip():
         raise where.error("empty instance name after '\\'")

@@ -267,7 +267,9 @@ def _validate_identity(spec: ConnectionSpec) -> None:
     if spec.dialect not in KNOWN_DRIVERS:
         raise ConfigError(f"unknown dialect {spec.dialect!r}", key="dialect")
     if spec.driver is not None and spec.driver not in KNOWN_DRIVERS[spec.dialect]:
-        _known_driver(spec.dialect, spec.driver)
+        known = ", ".join(KNOWN_DRIVERS[spec.dialect])
+        raise ConfigError(f"unknown {spec.dialect} driver {spec.driver!r}; known: {known}",
+                          key="driver")  # fmt: skip
     if spec.port is not None and not 1 <= spec.port <= 65535:
         raise ConfigError(f"port must be from 1 to 65535, not {spec.port}", key="port")
     if spec.instance is not None and spec.dialect != "sqlserver":
