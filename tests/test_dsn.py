@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tether._dsn_ado import KEYWORDS
+from tether._dsn_keywords import KEYWORDS
 from tether.dsn import KNOWN_DRIVERS, ConnectionSpec, Secret, parse
 from tether.errors import ConfigError
 

@@ -29,6 +29,7 @@ from ._dsn_common import (
     parse_port,
     text,
 )
+from ._dsn_keywords import find as find_keyword
 
 SETTINGS: dict[str, Converter] = {
     "connect_retry_count": integer(),
@@ -59,7 +60,7 @@ def apply_named(draft: Draft, name: str, value: str | None, where: Where) -> Non
     """Set ``name`` to ``value`` (text, or None to put back the default) on the draft."""
     lowered = name.strip().lower()
     canonical = ALIASES.get(lowered, lowered)
-    keyword = ado.find(canonical) if draft.dialect == "sqlserver" else None
+    keyword = find_keyword(canonical) if draft.dialect == "sqlserver" else None
     if canonical in SETTINGS:
         _set_setting(draft, canonical, value, where)
     elif canonical in IDENTITY:

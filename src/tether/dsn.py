@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import quote
 
-from ._dsn_ado import find as find_keyword
 from ._dsn_ado import parse_ado
 from ._dsn_common import (
     DEFAULT_PORTS,
@@ -50,6 +49,7 @@ from ._dsn_common import (
     is_secret_key,
     keyed_digest,
 )
+from ._dsn_keywords import find as find_keyword
 from ._dsn_settings import apply_named
 from ._dsn_url import looks_like_url, parse_url
 from .errors import ConfigError
