@@ -1,0 +1,61 @@
+"""The default classifier: tether's own errors, then the dialect of the driver that raised.
+
+Dispatch is by the package that defined the exception's class, never by its message:
+the dialects hold one commented table each and decide. What nobody understands is FATAL:
+retrying an error we cannot explain may apply work twice or hide a bug.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from ..errors import CommitOutcomeUnknown, ConnectError, PoolTimeout, SessionLost
+from ._faults import Classification, Fault
+
+__all__ = ["classify"]
+
+Classifier = Callable[[BaseException], Classification]
+
+# Top-level package of the exception's class -> the dialect module that classifies it.
+_DIALECT_OF_DRIVER = {
+    "psycopg": "postgresql",
+    "pymssql": "sqlserver",
+    "pyodbc": "sqlserver",
+    "pytds": "sqlserver",
+    "mssql_python": "sqlserver",
+    "pymysql": "mysql",
+    "MySQLdb": "mysql",
+    "mariadb": "mysql",
+}
+
+# tether's own errors, before any driver: a ``PoolTimeout`` bound to a driver's class
+# (``errors.bind``) is still ours.
+_CONNECT_ERRORS = (ConnectError, PoolTimeout)  # no work was sent: safe to run again
+_SURFACING_ERRORS = (CommitOutcomeUnknown, SessionLost)  # must reach the application
+
+
+def classify(exc: BaseException) -> Classification:
+    """Say what kind of failure ``exc`` is, for deciding whether to run the work again."""
+    if isinstance(exc, _CONNECT_ERRORS):
+        return Classification(Fault.CONNECT, f"tether: {type(exc).__name__}")
+    if isinstance(exc, _SURFACING_ERRORS):
+        return Classification(Fault.FATAL, f"tether: {type(exc).__name__} must surface")
+    package = type(exc).__module__.partition(".")[0]
+    dialect = _DIALECT_OF_DRIVER.get(package)
+    if dialect is None:
+        return Classification(Fault.FATAL, f"unclassified {type(exc).__qualname__} from {package}")
+    dialect_classify = _dialect_classifier(dialect)
+    if dialect_classify is None:
+        return Classification(Fault.FATAL, f"unclassified {type(exc).__qualname__}: no {dialect} classifier")
+    return dialect_classify(exc)
+
+
+def _dialect_classifier(dialect: str) -> Classifier | None:
+    """``tether.dialects.<dialect>.classify``, imported on first use; None if absent."""
+    try:
+        module = importlib.import_module(f"tether.dialects.{dialect}")
+    except ImportError:
+        return None
+    found: Classifier | None = getattr(module, "classify", None)
+    return found

@@ -1,0 +1,302 @@
+"""The retry engine: one decision core, three front ends.
+
+``Runner`` holds what does not change between calls (policy, classifier, hooks, budget,
+clock); ``Runner.start()`` makes a ``RetryState`` for one call, which turns each failure
+into a wait or a "give up" and runs the hooks. It never sleeps and never raises the
+error: the front end does both, so an error that is not retried leaves exactly as it
+came (same object, no chaining). The front ends are :func:`retry` (a decorator),
+:func:`attempts` (an iterator of context managers) and ``pool.transaction``.
+
+A call that succeeds the first time costs one clock read and, with a budget, one
+deposit; nothing else is built until something fails.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final, ParamSpec, TypeVar, overload
+
+from ._budget import RetryBudget
+from ._classify import classify as default_classify
+from ._faults import Classification, Fault
+from ._policy import Retry
+
+__all__ = ["Attempt", "Attempts", "RetryDetails", "RetryState", "Runner", "attempts", "retry"]
+
+log = logging.getLogger("tether.retry")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Classify = Callable[[BaseException], Classification]
+OnRetry = Callable[["RetryDetails"], object]
+_rng: Final = random.Random()
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDetails:
+    """What a hook is told before a retry: run ``attempt`` failed, next in ``delay_s``."""
+
+    attempt: int  # the run that failed, 1-based
+    fault: Fault
+    reason: str
+    delay_s: float  # the wait before the next run
+    elapsed_s: float  # since the call began, the failed run included
+    error: BaseException
+    name: str = ""  # what is being retried (a function's qualified name)
+
+
+class Runner:
+    """The parts of retrying that stay the same across calls; share one per function or pool."""
+
+    __slots__ = ("budget", "classify", "clock", "name", "on_retry", "policy", "rng")
+
+    def __init__(
+        self,
+        policy: Retry | int | bool | None = None,
+        *,
+        classify: Classify | None = None,
+        on_retry: OnRetry | None = None,
+        budget: RetryBudget | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        name: str = "",
+    ) -> None:
+        self.policy = Retry.from_value(policy, name="policy")
+        self.classify = default_classify if classify is None else classify
+        self.on_retry = on_retry
+        self.budget = budget
+        self.clock = clock
+        self.rng = _rng if rng is None else rng
+        self.name = name
+
+    def start(self) -> RetryState:
+        """Begin one call (one request to the budget)."""
+        now = self.clock()
+        if self.budget is not None:
+            self.budget.deposit(now)
+        return RetryState(self, now)
+
+    def __repr__(self) -> str:
+        return f"<Runner {self.name or '?'} {self.policy!r}>"
+
+
+class RetryState:
+    """One call's progress: which run this is, and the decision after each failure."""
+
+    __slots__ = ("policy", "runner", "started_at")
+
+    def __init__(self, runner: Runner, started_at: float) -> None:
+        self.runner = runner
+        self.started_at = started_at
+        self.policy = runner.policy  # replaced by policy.after(...) at each retry
+
+    @property
+    def attempt(self) -> int:
+        """The number of the run in progress, 1-based."""
+        return len(self.policy.history) + 1
+
+    def remaining_s(self) -> float | None:
+        """Seconds left before the policy's deadline, or None when it has none."""
+        deadline_s = self.policy.deadline_s
+        if deadline_s is None:
+            return None
+        return max(deadline_s - (self.runner.clock() - self.started_at), 0.0)
+
+    def failed(
+        self, error: BaseException, classification: Classification | None = None
+    ) -> RetryDetails | None:
+        """Decide after run ``attempt`` raised ``error``: details of the retry, or None.
+
+        On a retry the hooks have run and the caller waits ``details.delay_s`` before the
+        next run; on None the caller re-raises ``error`` as it is. ``classification``
+        overrides the runner's classifier (``pool.transaction`` resolves COMMIT itself).
+        """
+        runner = self.runner
+        verdict = runner.classify(error) if classification is None else classification
+        now = runner.clock()
+        elapsed = now - self.started_at
+        delay = self.policy.delay_before_retry(verdict, elapsed_s=elapsed, rng=runner.rng)
+        if delay is None:
+            return None
+        if runner.budget is not None and not runner.budget.try_spend(now):
+            log.debug("not retrying %s: the retry budget is spent (%r)", runner.name, runner.budget)
+            return None
+        details = RetryDetails(
+            self.attempt, verdict.fault, verdict.reason, delay, elapsed, error, runner.name
+        )
+        self.policy = self.policy.after(verdict.fault, delay_s=delay)
+        log.warning(
+            "retrying %s in %.3f s: attempt %d of %d failed with a %s fault (%s): %s: %s",
+            runner.name, delay, details.attempt, self.policy.attempts, verdict.fault.value,
+            verdict.reason, type(error).__name__, error,
+        )
+        if runner.on_retry is not None:
+            runner.on_retry(details)
+        return details
+
+
+# -- the decorator ---------------------------------------------------------------------
+
+
+@overload
+def retry(policy: Callable[P, T], /) -> Callable[P, T]: ...
+
+
+@overload
+def retry(
+    policy: Retry | int | bool | None = None,
+    *,
+    classify: Classify | None = None,
+    on_retry: OnRetry | None = None,
+    budget: RetryBudget | None = None,
+    sleep: Callable[[float], object] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Callable[[Callable[P, T]], Callable[P, T]]: ...
+
+
+def retry(
+    policy: Retry | int | bool | Callable[..., Any] | None = None,
+    *,
+    classify: Classify | None = None,
+    on_retry: OnRetry | None = None,
+    budget: RetryBudget | None = None,
+    sleep: Callable[[float], object] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Any:
+    """Run the decorated function again when it fails with a retryable fault.
+
+    ``@retry`` alone uses the default policy; ``@retry(Retry.fixed(...))`` or
+    ``@retry(3)`` choose one. An error that is not retried, or the last one when the
+    attempts or the deadline run out, propagates unchanged.
+    """
+    if callable(policy) and not isinstance(policy, Retry):
+        return _decorate(policy, Retry.from_value(None), classify, on_retry, budget, sleep, clock)
+    chosen = Retry.from_value(policy, name="policy")
+
+    def decorator(fn: Callable[P, T]) -> Callable[P, T]:
+        return _decorate(fn, chosen, classify, on_retry, budget, sleep, clock)
+
+    return decorator
+
+
+def _decorate(
+    fn: Callable[P, T],
+    policy: Retry,
+    classify: Classify | None,
+    on_retry: OnRetry | None,
+    budget: RetryBudget | None,
+    sleep: Callable[[float], object],
+    clock: Callable[[], float],
+) -> Callable[P, T]:
+    if inspect.iscoroutinefunction(fn):
+        raise TypeError(f"retry() cannot wrap the coroutine function {fn.__qualname__} yet")
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    runner = Runner(policy, classify=classify, on_retry=on_retry, budget=budget, clock=clock, name=name)
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        started_at = clock()
+        if budget is not None:
+            budget.deposit(started_at)
+        try:
+            return fn(*args, **kwargs)
+        except Exception as error:
+            state = RetryState(runner, started_at)  # built only once something failed
+            details = state.failed(error)
+            if details is None:
+                raise
+        while True:
+            sleep(details.delay_s)
+            try:
+                return fn(*args, **kwargs)
+            except Exception as error:
+                details = state.failed(error)
+                if details is None:
+                    raise
+
+    return wrapper
+
+
+# -- the iterator ----------------------------------------------------------------------
+
+
+def attempts(
+    policy: Retry | int | bool | None = None,
+    *,
+    classify: Classify | None = None,
+    on_retry: OnRetry | None = None,
+    budget: RetryBudget | None = None,
+    sleep: Callable[[float], object] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    name: str = "block",
+) -> Attempts:
+    """Retry a block: ``for attempt in attempts(): with attempt: ...``.
+
+    The ``with`` swallows a retryable error and the loop runs the block again after the
+    wait. An error that is not retried leaves the ``with`` unchanged (same object, nothing
+    chained); so does the last error, when the attempts or the deadline run out. A block
+    that completes ends the loop.
+    """
+    runner = Runner(policy, classify=classify, on_retry=on_retry, budget=budget, clock=clock, name=name)
+    return Attempts(runner, sleep)
+
+
+class Attempts(Iterator["Attempt"]):
+    """The iterator :func:`attempts` returns; one per call."""
+
+    __slots__ = ("_details", "_number", "_sleep", "_state", "runner")
+
+    def __init__(self, runner: Runner, sleep: Callable[[float], object]) -> None:
+        self.runner = runner
+        self._sleep = sleep
+        self._state: RetryState | None = None
+        self._number = 0
+        self._details: RetryDetails | None = None  # set when a run failed and is retried
+
+    def __next__(self) -> Attempt:
+        if self._number == 0:
+            self._state = self.runner.start()
+        elif self._details is None:  # the last block completed (or was never entered)
+            raise StopIteration
+        else:
+            self._sleep(self._details.delay_s)
+        self._number += 1
+        attempt = Attempt(self, self._number, self._details)
+        self._details = None
+        return attempt
+
+    def _failed(self, error: BaseException) -> bool:
+        assert self._state is not None
+        self._details = self._state.failed(error)
+        return self._details is not None
+
+
+class Attempt:
+    """One run of the block: a context manager that swallows an error worth retrying."""
+
+    __slots__ = ("_attempts", "number", "retry_details")
+
+    def __init__(self, attempts: Attempts, number: int, retry_details: RetryDetails | None) -> None:
+        self._attempts = attempts
+        self.number = number  # 1-based
+        self.retry_details = retry_details  # why this run happens; None for the first
+
+    def __enter__(self) -> Attempt:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        if exc is None or not isinstance(exc, Exception):
+            return False  # success, or KeyboardInterrupt and the like: never retried
+        return self._attempts._failed(exc)
+
+    def __repr__(self) -> str:
+        return f"<Attempt {self.number}>"
