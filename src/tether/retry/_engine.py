@@ -26,9 +26,9 @@ from typing import Any, Final, ParamSpec, TypeVar, overload
 from ._budget import RetryBudget
 from ._classify import classify as default_classify
 from ._faults import Classification, Fault
-from ._policy import Retry
+from ._policy import DEFAULT, Retry
 
-__all__ = ["Attempt", "Attempts", "RetryDetails", "RetryState", "Runner", "attempts", "retry"]
+__all__ = ["Attempt", "RetryDetails", "RetryState", "Runner", "attempts", "retry"]
 
 log = logging.getLogger("tether.retry")
 
@@ -236,7 +236,7 @@ def attempts(
     sleep: Callable[[float], object] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     name: str = "block",
-) -> Attempts:
+) -> Iterator[Attempt]:
     """Retry a block: ``for attempt in attempts(): with attempt: ...``.
 
     The ``with`` swallows a retryable error and the loop runs the block again after the
@@ -244,49 +244,45 @@ def attempts(
     chained); so does the last error, when the attempts or the deadline run out. A block
     that completes ends the loop.
     """
-    runner = Runner(policy, classify=classify, on_retry=on_retry, budget=budget, clock=clock, name=name)
-    return Attempts(runner, sleep)
+    # A generator, and the first Attempt built without __init__: on the success path the
+    # whole loop costs well under a microsecond. The Runner is built at the first failure.
+    if policy is None:
+        policy = DEFAULT
+    elif not isinstance(policy, Retry):
+        policy = Retry.from_value(policy, name="policy")
+    started_at = clock()
+    if budget is not None:
+        budget.deposit(started_at)
+    attempt = _new(Attempt)  # the class's defaults describe a first run
+    attempt._setup = (policy, classify, on_retry, budget, clock, name, started_at)
+    yield attempt
+    while (details := attempt._retry) is not None:
+        sleep(details.delay_s)
+        attempt = Attempt(attempt.number + 1, details, attempt._state, attempt._setup)
+        yield attempt
 
 
-class Attempts(Iterator["Attempt"]):
-    """The iterator :func:`attempts` returns; one per call."""
-
-    __slots__ = ("_details", "_number", "_sleep", "_state", "runner")
-
-    def __init__(self, runner: Runner, sleep: Callable[[float], object]) -> None:
-        self.runner = runner
-        self._sleep = sleep
-        self._state: RetryState | None = None
-        self._number = 0
-        self._details: RetryDetails | None = None  # set when a run failed and is retried
-
-    def __next__(self) -> Attempt:
-        if self._number == 0:
-            self._state = self.runner.start()
-        elif self._details is None:  # the last block completed (or was never entered)
-            raise StopIteration
-        else:
-            self._sleep(self._details.delay_s)
-        self._number += 1
-        attempt = Attempt(self, self._number, self._details)
-        self._details = None
-        return attempt
-
-    def _failed(self, error: BaseException) -> bool:
-        assert self._state is not None
-        self._details = self._state.failed(error)
-        return self._details is not None
+_new = object.__new__
 
 
 class Attempt:
     """One run of the block: a context manager that swallows an error worth retrying."""
 
-    __slots__ = ("_attempts", "number", "retry_details")
+    # Class-level defaults rather than __slots__: the first run's object is made with two
+    # stores and no __init__ call.
+    number: int = 1  # 1-based
+    retry_details: RetryDetails | None = None  # why this run happens; None for the first
+    _state: RetryState | None = None  # built at the call's first failure
+    _retry: RetryDetails | None = None  # set when this run failed and will be retried
+    _setup: _Setup
 
-    def __init__(self, attempts: Attempts, number: int, retry_details: RetryDetails | None) -> None:
-        self._attempts = attempts
-        self.number = number  # 1-based
-        self.retry_details = retry_details  # why this run happens; None for the first
+    def __init__(
+        self, number: int, retry_details: RetryDetails | None, state: RetryState | None, setup: _Setup
+    ) -> None:
+        self.number = number
+        self.retry_details = retry_details
+        self._state = state
+        self._setup = setup
 
     def __enter__(self) -> Attempt:
         return self
@@ -296,7 +292,21 @@ class Attempt:
     ) -> bool:
         if exc is None or not isinstance(exc, Exception):
             return False  # success, or KeyboardInterrupt and the like: never retried
-        return self._attempts._failed(exc)
+        if self._state is None:
+            policy, classify, on_retry, budget, clock, name, started_at = self._setup
+            runner = Runner(
+                policy, classify=classify, on_retry=on_retry, budget=budget, clock=clock, name=name
+            )
+            self._state = RetryState(runner, started_at)
+        self._retry = self._state.failed(exc)
+        return self._retry is not None
 
     def __repr__(self) -> str:
         return f"<Attempt {self.number}>"
+
+
+# What the first failure needs to build the Runner: policy, classify, on_retry, budget,
+# clock, name, and when the call started.
+_Setup = tuple[
+    Retry, "Classify | None", "OnRetry | None", "RetryBudget | None", Callable[[], float], str, float
+]
