@@ -73,6 +73,9 @@ class PostgreSQL:
         # transaction status (BROKEN) tells the pool about those.
         return getattr(exc, "sqlstate", None) in _DISCONNECT_SQLSTATES
 
+    def classify(self, exc: BaseException) -> Classification:
+        return classify(exc)
+
 
 @lru_cache(maxsize=1024)
 def _session_changes(sql: str) -> tuple[str, ...]:
@@ -104,3 +107,6 @@ def _statement_change(words: tuple[str, ...]) -> str | None:
 
 
 dialect = PostgreSQL()
+
+
+from ._classify_pg import Classification, classify  # noqa: E402 - the table lives in its own module
