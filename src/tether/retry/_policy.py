@@ -213,7 +213,8 @@ class Retry:
     def __repr__(self) -> str:
         if self.strategy == "none":
             return "Retry.none()"
-        parts = [f"attempts={self.attempts}", f"delta_s={self.delta_s!r}"]
+        delta = "delay_s" if self.strategy == "fixed" else "delta_s"
+        parts = [f"attempts={self.attempts}", f"{delta}={self.delta_s!r}"]
         if self.min_s:
             parts.append(f"min_s={self.min_s!r}")
         parts += [f"max_s={self.max_s!r}", f"jitter={self.jitter!r}"]
