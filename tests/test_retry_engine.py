@@ -45,7 +45,12 @@ class Interrupt(BaseException):
     pass
 
 
-_FAULTS = {Transient: Fault.TRANSIENT, Connect: Fault.CONNECT, InDoubt: Fault.IN_DOUBT, Fatal: Fault.FATAL}
+_FAULTS: dict[type[BaseException], Fault] = {
+    Transient: Fault.TRANSIENT,
+    Connect: Fault.CONNECT,
+    InDoubt: Fault.IN_DOUBT,
+    Fatal: Fault.FATAL,
+}
 
 
 def classify(exc: BaseException) -> Classification:
@@ -412,7 +417,8 @@ def test_what_nobody_understands_is_fatal() -> None:
 
 
 def driver_error(module: str) -> BaseException:
-    return type("OperationalError", (Exception,), {"__module__": module})("boom")
+    cls: type[Exception] = type("OperationalError", (Exception,), {"__module__": module})
+    return cls("boom")
 
 
 @pytest.mark.parametrize(
