@@ -87,8 +87,13 @@ def test_a_failed_open_fails_only_the_waiters_it_was_started_for() -> None:
 
 
 def test_blocking_period_fails_fast_and_doubles() -> None:
-    state = PoolState(PoolConfig(min_size=0, max_size=2, blocking_min_s=5, blocking_max_s=60))
+    state = PoolState(
+        PoolConfig(min_size=0, max_size=2, blocking_after=2, blocking_min_s=5, blocking_max_s=60)
+    )
     error = OSError("refused")
+    state.opening += 1
+    state.open_failed(error, 0.0, blocking=True)
+    assert not state.blocking(0.0)  # one failure is not yet "repeated"
     w = W()
     state.wait(w, 0.0)
     plan = state.open_failed(error, 0.0, blocking=True)

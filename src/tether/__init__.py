@@ -6,7 +6,7 @@ not ask for; ``tether.connect`` draws from an implicit pool per connection ident
 
 from __future__ import annotations
 
-from .dsn import ConnectionSpec, parse
+from .dsn import ConnectionSpec, Secret, parse
 from .errors import (
     CommitOutcomeUnknown,
     ConfigError,
@@ -21,11 +21,14 @@ from .errors import (
 from .metrics import PoolStats, ProcessStats, pools, stats
 from .net import Keepalive
 from .pool import Pool, clear_all_pools, connect
+from .retry import Classification, Fault, Retry, RetryBudget, RetryDetails, attempts
+from .retry import retry as retry  # the decorator; the subpackage stays tether.retry in imports
 from .session import Connection, Cursor
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Classification",
     "CommitOutcomeUnknown",
     "ConfigError",
     "ConnectError",
@@ -34,6 +37,7 @@ __all__ = [
     "ConnectionSpec",
     "Cursor",
     "Error",
+    "Fault",
     "Keepalive",
     "Pool",
     "PoolClosed",
@@ -41,11 +45,17 @@ __all__ = [
     "PoolStats",
     "PoolTimeout",
     "ProcessStats",
+    "Retry",
+    "RetryBudget",
+    "RetryDetails",
+    "Secret",
     "SessionLost",
     "__version__",
+    "attempts",
     "clear_all_pools",
     "connect",
     "parse",
     "pools",
+    "retry",
     "stats",
 ]

@@ -59,6 +59,11 @@ class PostgreSQL:
     # DISCARD ALL: SET SESSION AUTHORIZATION DEFAULT, RESET ALL, DEALLOCATE ALL,
     # CLOSE ALL, UNLISTEN *, advisory unlock all, DISCARD TEMP/PLANS/SEQUENCES.
     reset_sql = ("DISCARD ALL",)
+    # Commit safety (pool.transaction): the transaction id, learnt before COMMIT (NULL when
+    # nothing was written), and the backend, for asking after a lost COMMIT reply.
+    commit_marker_sql = "SELECT txid_current_if_assigned(), pg_backend_pid()"
+    commit_status_sql = "SELECT txid_status(%s)"
+    terminate_sql = "SELECT pg_terminate_backend(%s)"
 
     def session_changes(self, sql: str) -> tuple[str, ...]:
         """What each statement of ``sql`` leaves in the session, if anything."""

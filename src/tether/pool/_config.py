@@ -26,6 +26,7 @@ class PoolConfig:
     reset_timeout: float = 10.0  # a background reset stuck longer has its socket severed
     connect_retry: ConnectRetry = field(default_factory=ConnectRetry)
     blocking_period: str = "auto"  # SqlClient's PoolBlockingPeriod: auto, always, never
+    blocking_after: int = 2  # failed opens in a row (each after its retries) that start it
     blocking_min_s: float = 5.0
     blocking_max_s: float = 60.0
     keepalive: Keepalive = field(default_factory=Keepalive)
@@ -58,6 +59,7 @@ class PoolConfig:
             self.blocking_period,
             f"must be one of {', '.join(BLOCKING_PERIODS)}",
         )
+        _check(self.blocking_after >= 1, "blocking_after", self.blocking_after, "must be >= 1")
         _check(self.reset in RESETS, "reset", self.reset, f"must be one of {', '.join(RESETS)}")
         _check(
             0 < self.maintenance_interval <= 60,

@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import math
 import threading
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .. import metrics
-from ..dialects import TxStatus, get_dialect
+from ..dialects import Dialect, TxStatus, get_dialect
 from ..drivers import load_driver
 from ..dsn import ConnectionSpec, parse
 from ..errors import ConnectError, ConnectionReturned, PoolClosed, PoolTimeout, bind
 from ..net import Keepalive, Liveness, SocketProbe
 from ..retry import ConnectFailure, ConnectRetry, connect_with_retry
+from ..retry._budget import RetryBudget
+from ..retry._engine import RetryDetails, Runner
+from ..retry._policy import Retry
 from ..session import Connection
 from ._config import PoolConfig
 from ._opening import connect_error, first_given, open_slot
 from ._state import Plan, PoolState, Slot
+from ._transaction import run_transaction
 from ._workers import Workers
 
 log = logging.getLogger("tether.pool")
 _names = itertools.count(1)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class _Waiter:
@@ -69,6 +77,7 @@ class Pool:
         reset: str = "auto",
         autocommit: bool = False,
         maintenance_interval: float = 1.0,
+        retry_budget: RetryBudget | None = None,
         open: bool = True,
     ):
         spec = dsn if isinstance(dsn, ConnectionSpec) else parse(dsn, driver=driver)
@@ -96,6 +105,8 @@ class Pool:
         self._driver = load_driver(spec.dialect, spec.driver)
         self._dialect = get_dialect(spec.dialect)
         self._autocommit = autocommit
+        # Shared by every unit of work on this pool, so a recovering server is not stormed.
+        self.retry_budget = retry_budget or RetryBudget()
         self._lazy_reset = self.config.reset == "auto"
         self._ping_after = self.config.validate_after_idle
         self._blocks = self.config.blocking_period == "always" or (
@@ -303,6 +314,59 @@ class Pool:
         with self._lock:
             plan = self._state.discard(slot, time.monotonic())
         self._carry_out(plan)
+
+    # -- units of work -----------------------------------------------------------------------
+
+    def transaction(
+        self,
+        fn: Callable[[Connection], T],
+        *,
+        retry: Retry | int | bool | None = None,
+        on_retry: Callable[[RetryDetails], object] | None = None,
+        timeout: float | None = None,
+    ) -> T:
+        """Run ``fn(conn)`` in one transaction, committed when it returns.
+
+        The whole function runs again on CONNECT and TRANSIENT faults, and after a
+        broken connection anywhere before COMMIT; a COMMIT whose reply was lost is
+        resolved, never re-sent (``tether.CommitOutcomeUnknown`` when it cannot be).
+        ``retry`` is a ``tether.Retry`` (default: exponential, 6 attempts), an int of
+        attempts, or False. Retries draw on the pool's retry budget.
+        """
+        runner = Runner(
+            retry,
+            on_retry=on_retry,
+            budget=self.retry_budget,
+            name=getattr(fn, "__qualname__", "transaction"),
+        )
+        return run_transaction(self, fn, runner, timeout=timeout)
+
+    def transactional(
+        self,
+        retry: Retry | int | bool | None = None,
+        *,
+        on_retry: Callable[[RetryDetails], object] | None = None,
+        timeout: float | None = None,
+    ) -> Callable[[Callable[Concatenate[Connection, P], T]], Callable[P, T]]:
+        """``@pool.transactional(...)``: the decorated ``fn(conn, ...)`` runs as a
+        ``transaction``; callers leave ``conn`` out."""
+
+        def decorate(fn: Callable[Concatenate[Connection, P], T]) -> Callable[P, T]:
+            @functools.wraps(fn)
+            def unit(*args: P.args, **kwargs: P.kwargs) -> T:
+                def bound(conn: Connection) -> T:
+                    return fn(conn, *args, **kwargs)
+
+                bound.__qualname__ = fn.__qualname__
+                return self.transaction(bound, retry=retry, on_retry=on_retry, timeout=timeout)
+
+            return unit
+
+        return decorate
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._dialect
 
     # -- giving back (the proxy's Owner protocol) --------------------------------------------
 

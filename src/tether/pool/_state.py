@@ -94,6 +94,7 @@ class PoolState:
         self.last_connect_error: BaseException | None = None
         self.blocked_until = 0.0
         self._block_s = 0.0
+        self._failed_opens = 0  # in a row; the blocking period needs repeated failures
         self.refill_after = 0.0  # maintenance backoff after failed opens
         self._refill_backoff_s = 0.0
         self._rng = rng or random.Random()
@@ -196,6 +197,7 @@ class PoolState:
         self.counters.hard_connects += 1
         self._block_s = 0.0
         self.blocked_until = 0.0
+        self._failed_opens = 0
         self._refill_backoff_s = 0.0
         self.refill_after = 0.0
         if self.closed:
@@ -214,7 +216,8 @@ class PoolState:
         self.opening -= 1
         self.counters.connect_failures += 1
         self.last_connect_error = error
-        if blocking:
+        self._failed_opens += 1
+        if blocking and self._failed_opens >= self.config.blocking_after:
             self._block_s = min(max(self._block_s * 2, self.config.blocking_min_s),
                                 self.config.blocking_max_s)
             self.blocked_until = now + self._block_s

@@ -1,7 +1,29 @@
-"""Retry: connect retry now; transient-fault policies build on it."""
+"""Retry: policies, budgets, classifiers and the engine behind ``@tether.retry``,
+``tether.attempts()`` and ``pool.transaction``; and the pool's connect retry."""
 
 from __future__ import annotations
 
+from ._budget import RetryBudget
+from ._classify import classify
 from ._connect import ConnectFailure, ConnectRetry, connect_with_retry
+from ._engine import Attempt, RetryDetails, RetryState, Runner, attempts, retry
+from ._faults import Classification, Fault
+from ._policy import DEFAULT, Retry
 
-__all__ = ["ConnectFailure", "ConnectRetry", "connect_with_retry"]
+__all__ = [
+    "DEFAULT",
+    "Attempt",
+    "Classification",
+    "ConnectFailure",
+    "ConnectRetry",
+    "Fault",
+    "Retry",
+    "RetryBudget",
+    "RetryDetails",
+    "RetryState",
+    "Runner",
+    "attempts",
+    "classify",
+    "connect_with_retry",
+    "retry",
+]

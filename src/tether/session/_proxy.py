@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..errors import Error
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -26,6 +28,16 @@ class Owner(Protocol):
     def reclaim(self, conn: Connection) -> None: ...
     def returned_error(self, conn: Connection) -> Exception: ...
     def describe(self, conn: Connection) -> str: ...
+
+
+class UnitOfWorkError(Error):
+    """``commit()`` or ``rollback()`` called inside ``pool.transaction``'s function."""
+
+    def __init__(self, what: str):
+        super().__init__(
+            f"{what}() inside pool.transaction(): the pool commits when the function returns "
+            "and rolls back when it raises, so that a lost COMMIT is never applied twice"
+        )
 
 
 class Connection:
@@ -79,9 +91,13 @@ class Connection:
         return cursor.execute(sql, params, **kwargs)
 
     def commit(self) -> None:
+        if self.__dict__.get("_unit"):
+            raise UnitOfWorkError("commit")
         self.raw.commit()
 
     def rollback(self) -> None:
+        if self.__dict__.get("_unit"):
+            raise UnitOfWorkError("rollback")
         self.raw.rollback()
 
     def close(self) -> None:

@@ -1,0 +1,155 @@
+"""``pool.transaction(fn)``: a unit of work that is re-run on transient faults and is
+never applied twice.
+
+Each run borrows a connection, runs ``fn(conn)`` inside one transaction and commits.
+Where a run fails decides what happens next:
+
+- before COMMIT was sent: the server rolls the transaction back when the connection
+  breaks, so a broken connection there (IN_DOUBT for a lone statement) is as safe to run
+  again as a CONNECT or TRANSIENT fault;
+- during COMMIT: the reply was lost and the transaction may have committed. Where the
+  dialect can tell (PostgreSQL: the transaction id learnt before committing, then
+  ``txid_status()`` on another connection), the outcome is resolved: committed is a
+  success, aborted is run again. Otherwise ``tether.CommitOutcomeUnknown`` is raised with
+  the transaction id. A COMMIT is never simply sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..errors import CommitOutcomeUnknown
+from ..retry._engine import Runner
+from ..retry._faults import Classification, Fault
+
+if TYPE_CHECKING:
+    from ..dialects import Dialect
+    from ..session import Connection
+    from ._pool import Pool
+
+log = logging.getLogger("tether.pool")
+T = TypeVar("T")
+
+RESOLVE_S = 10.0  # how long to keep asking for a lost COMMIT's outcome
+_BROKEN = (Fault.IN_DOUBT, Fault.CONNECT)
+_ROLLED_BACK = "the connection broke before COMMIT: the server rolled the transaction back"
+_NOT_COMMITTED = "the COMMIT's reply was lost, and the server says the transaction aborted"
+
+
+class _RunAgain(Exception):
+    """A run failed in a way this module classified itself (safe to run again)."""
+
+    def __init__(self, error: Exception, reason: str):
+        super().__init__(reason)
+        self.error = error
+        self.classification = Classification(Fault.TRANSIENT, reason)
+
+
+def run_transaction(
+    pool: Pool, fn: Callable[[Connection], T], runner: Runner, *, timeout: float | None
+) -> T:
+    """Run ``fn`` in a transaction under ``runner``'s policy; see the module docstring."""
+    state = runner.start()
+    while True:
+        try:
+            return _run_once(pool, fn, runner, timeout)
+        except _RunAgain as again:
+            details = state.failed(again.error, again.classification)
+            if details is None:
+                raise again.error from None
+        except Exception as error:
+            details = state.failed(error)
+            if details is None:
+                raise
+        time.sleep(details.delay_s)
+
+
+def _run_once(pool: Pool, fn: Callable[[Connection], T], runner: Runner, timeout: float | None) -> T:
+    conn = pool.getconn(timeout)  # ConnectError / PoolTimeout: CONNECT faults
+    try:
+        if conn.autocommit:
+            conn.autocommit = False  # the proxy puts it back on return
+        conn.__dict__["_unit"] = True  # fn may not commit or roll back itself
+        try:
+            result = fn(conn)
+            marker = _marker(conn, pool.dialect)
+        except Exception as error:
+            if runner.classify(error).fault is Fault.IN_DOUBT:
+                raise _RunAgain(error, _ROLLED_BACK) from None
+            raise
+        conn.__dict__["_unit"] = False
+        try:
+            conn.commit()
+        except Exception as error:
+            if runner.classify(error).fault not in _BROKEN:
+                raise  # the server answered: serialization failure, deferred constraint...
+            pool.give_back(conn, commit=False)  # broken: discarded, and out of the way
+            if not _resolve(pool, marker, error):
+                raise _RunAgain(error, _NOT_COMMITTED) from None
+        return result
+    finally:
+        conn.__dict__["_unit"] = False
+        pool.give_back(conn, commit=False)
+
+
+def _marker(conn: Connection, dialect: Dialect) -> Any:
+    """What identifies this transaction after its connection is gone (before COMMIT)."""
+    sql = getattr(dialect, "commit_marker_sql", None)
+    if sql is None:
+        return None
+    row = conn.execute(sql).fetchone()
+    return None if row is None else tuple(row)
+
+
+def _resolve(pool: Pool, marker: Any, error: Exception) -> bool:
+    """Whether the transaction committed; ``CommitOutcomeUnknown`` when that can't be learnt."""
+    dialect = pool.dialect
+    status_sql = getattr(dialect, "commit_status_sql", None)
+    if marker is None or status_sql is None:
+        raise CommitOutcomeUnknown(
+            f"the connection broke during COMMIT and {dialect.name} cannot tell the outcome",
+        ) from error
+    xid, backend = marker
+    if xid is None:
+        return False  # the transaction wrote nothing: there is nothing to apply twice
+    deadline = time.monotonic() + RESOLVE_S
+    last: BaseException = error
+    while time.monotonic() < deadline:
+        try:
+            status = _ask(pool, status_sql, xid, backend)
+        except CommitOutcomeUnknown:
+            raise
+        except Exception as failure:  # the server may be restarting: ask again
+            last = failure
+            status = "unreachable"
+        if status == "committed":
+            log.warning("a COMMIT's reply was lost; transaction %s did commit", xid)
+            return True
+        if status == "aborted":
+            return False
+        time.sleep(0.05)
+    raise CommitOutcomeUnknown(
+        f"the connection broke during COMMIT of transaction {xid} and its outcome could not "
+        f"be learnt within {RESOLVE_S:.0f} s (last: {type(last).__name__}: {last})",
+        transaction_id=xid,
+    ) from error
+
+
+def _ask(pool: Pool, status_sql: str, xid: Any, backend: Any) -> str:
+    with pool.connection(timeout=RESOLVE_S) as conn:
+        conn.autocommit = True
+        row = conn.execute(status_sql, (xid,)).fetchone()
+        status = None if row is None else row[0]
+        if status == "in progress":
+            # The old backend has not noticed its client is gone; it will never get the
+            # COMMIT now. End it (a role may end its own backends) and ask again.
+            conn.execute(pool.dialect.terminate_sql, (backend,))  # type: ignore[attr-defined]
+        elif status not in ("committed", "aborted"):
+            raise CommitOutcomeUnknown(
+                f"txid_status({xid}) answered {status!r}: the outcome is no longer known",
+                transaction_id=xid,
+            )
+        return str(status)
