@@ -34,6 +34,7 @@ log = logging.getLogger("tether.pool")
 T = TypeVar("T")
 
 RESOLVE_S = 10.0  # how long to keep asking for a lost COMMIT's outcome
+GRACE_S = 2.0  # how long an "in progress" COMMIT may run before its backend is ended
 _BROKEN = (Fault.IN_DOUBT, Fault.CONNECT)
 _ROLLED_BACK = "the connection broke before COMMIT: the server rolled the transaction back"
 _NOT_COMMITTED = "the COMMIT's reply was lost, and the server says the transaction aborted"
@@ -115,11 +116,15 @@ def _resolve(pool: Pool, marker: Any, error: Exception) -> bool:
     xid, backend = marker
     if xid is None:
         return False  # the transaction wrote nothing: there is nothing to apply twice
-    deadline = time.monotonic() + RESOLVE_S
+    start = time.monotonic()
     last: BaseException = error
-    while time.monotonic() < deadline:
+    while time.monotonic() - start < RESOLVE_S:
+        # "in progress" for a while: the COMMIT may still be running (a slow deferred
+        # trigger, a synchronous replica); past GRACE_S, end the old backend, which can
+        # never receive a COMMIT now, so that the answer becomes final.
+        end_backend = backend if time.monotonic() - start > GRACE_S else None
         try:
-            status = _ask(pool, status_sql, xid, backend)
+            status = _ask(pool, status_sql, xid, end_backend)
         except CommitOutcomeUnknown:
             raise
         except Exception as failure:  # the server may be restarting: ask again
@@ -143,11 +148,10 @@ def _ask(pool: Pool, status_sql: str, xid: Any, backend: Any) -> str:
         conn.autocommit = True
         row = conn.execute(status_sql, (xid,)).fetchone()
         status = None if row is None else row[0]
-        if status == "in progress":
-            # The old backend has not noticed its client is gone; it will never get the
-            # COMMIT now. End it (a role may end its own backends) and ask again.
+        if status == "in progress" and backend is not None:
+            # A role may end its own backends; the next question gets a final answer.
             conn.execute(pool.dialect.terminate_sql, (backend,))  # type: ignore[attr-defined]
-        elif status not in ("committed", "aborted"):
+        elif status not in ("committed", "aborted", "in progress"):
             raise CommitOutcomeUnknown(
                 f"txid_status({xid}) answered {status!r}: the outcome is no longer known",
                 transaction_id=xid,

@@ -80,8 +80,13 @@ class Connection:
         )
 
     def side_made(self, side: _Side) -> None:
-        if side is self.client:
-            assert side.transport is not None
+        assert side.transport is not None
+        if self._ending:
+            # Killed before this socket was set up (a reset_all() between accept and
+            # connection_made, or while connecting upstream): close it here, as nothing
+            # else will; the task that awaited it may have been cancelled.
+            side.transport.close()
+        elif side is self.client:
             side.transport.pause_reading()  # until the upstream answers
             self.state.start(self)
 
