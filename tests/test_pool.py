@@ -264,3 +264,18 @@ def test_an_interrupted_wait_leaves_no_connection_behind(make_pool: MakePool) ->
         assert conn.execute("SELECT 1").fetchone() == (1,)
     stats = pool.stats()
     assert (stats.idle, stats.busy) == (1, 0)
+
+
+def test_connect_retry_takes_a_retry_policy() -> None:
+    from tether.testing import free_port
+
+    policy = tether.Retry.fixed(attempts=4, delay_s=0.05)
+    pool = tether.Pool(
+        f"postgresql://app@127.0.0.1:{free_port()}/db", min_size=0, connect_retry=policy, timeout=5
+    )
+    try:
+        with pytest.raises(tether.ConnectError, match="after 4 attempt") as info:
+            pool.getconn()
+    finally:
+        pool.close()
+    assert info.value.attempts == 4

@@ -8,13 +8,17 @@ each attempt gets only what is left of it (a deadline inside, timeouts at the ed
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from ._policy import Retry
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_rng = random.Random()
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +28,7 @@ class ConnectRetry:
     count: int = 1  # retries after the first attempt (SqlClient: 0..255, default 1)
     interval_s: float = 10.0  # wait before the second and later retries (1..60)
     login_timeout_s: float = 15.0  # bound on all attempts together
+    policy: Retry | None = None  # a tether.Retry's attempts and gaps instead of the two above
 
     def __post_init__(self) -> None:
         if not 0 <= self.count <= 255:
@@ -33,8 +38,15 @@ class ConnectRetry:
         if not self.login_timeout_s > 0:
             raise ValueError(f"login_timeout must be > 0 seconds, not {self.login_timeout_s!r}")
 
+    @property
+    def attempts(self) -> int:
+        """Attempts in all, the first included."""
+        return self.count + 1 if self.policy is None else self.policy.attempts
+
     def delay_before(self, attempt: int) -> float:
         """Seconds to wait before attempt number ``attempt`` (1-based)."""
+        if self.policy is not None:
+            return self.policy.next_delay(attempt - 1, 0.0, _rng)
         return 0.0 if attempt <= 2 else self.interval_s
 
 
@@ -69,7 +81,7 @@ def connect_with_retry(
             cause = exc
         delay = policy.delay_before(attempt + 1)
         now = time.monotonic()
-        if attempt > policy.count or now + delay >= deadline:
+        if attempt >= policy.attempts or now + delay >= deadline:
             return ConnectFailure(attempt, now - start, cause)
         log.debug("connect attempt %d failed (%s); retrying in %.1f s", attempt, cause, delay)
         if delay:
