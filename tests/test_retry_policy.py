@@ -152,8 +152,8 @@ def test_retry_after_is_a_minimum_wait_but_never_past_the_deadline() -> None:
 
 
 def test_default_policy() -> None:
-    assert DEFAULT.strategy == "exponential" and DEFAULT.attempts == 6
-    assert DEFAULT.delta_s == 0.1 and DEFAULT.jitter == "sqlclient" and DEFAULT.deadline_s is None
+    assert DEFAULT.strategy == "exponential" and DEFAULT.attempts == 7
+    assert DEFAULT.delta_s == 0.05 and DEFAULT.jitter == "sqlclient" and DEFAULT.deadline_s is None
     total = sum(delays(Retry.exponential(attempts=6, delta_s=0.1, jitter=None)))
     assert total == pytest.approx(5.7)
 
@@ -209,7 +209,7 @@ def test_from_value_coerces_shorthands_once() -> None:
 def test_policies_are_frozen_and_read_well() -> None:
     with pytest.raises(AttributeError):
         DEFAULT.attempts = 1  # type: ignore[misc]
-    assert repr(DEFAULT) == "Retry.exponential(attempts=6, delta_s=0.1, max_s=30.0, jitter='sqlclient')"
+    assert repr(DEFAULT) == "Retry.exponential(attempts=7, delta_s=0.05, max_s=30.0, jitter='sqlclient')"
     assert repr(Retry.none()) == "Retry.none()"
     assert "retry_on={CONNECT, IN_DOUBT, TRANSIENT}" in repr(Retry.incremental(idempotent=True))
     fixed = Retry.fixed(attempts=2, delay_s=1.0, jitter=None)

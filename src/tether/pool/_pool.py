@@ -332,7 +332,7 @@ class Pool:
         The whole function runs again on CONNECT and TRANSIENT faults, and after a
         broken connection anywhere before COMMIT; a COMMIT whose reply was lost is
         resolved, never re-sent (``tether.CommitOutcomeUnknown`` when it cannot be).
-        ``retry`` is a ``tether.Retry`` (default: exponential, 6 attempts), an int of
+        ``retry`` is a ``tether.Retry`` (default: exponential, 7 attempts), an int of
         attempts, or False. Retries draw on the pool's retry budget.
         """
         runner = Runner(
