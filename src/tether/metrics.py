@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .pool import Pool
+    from .pool._state import PoolState
 
-__all__ = ["PoolStats", "ProcessStats", "pools", "register", "stats"]
+__all__ = ["PoolStats", "ProcessStats", "pools", "register", "snapshot", "stats"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,32 @@ def count_non_pooled(delta: int) -> None:
         _non_pooled["open"] += delta
         if delta > 0:
             _non_pooled["connects"] += delta
+
+
+def snapshot(name: str, state: PoolState, now: float) -> PoolStats:
+    """A pool's stats from its state (the caller holds the pool's lock)."""
+    c = state.counters
+    return PoolStats(
+        name=name,
+        idle=len(state.idle),
+        busy=state.busy,
+        resetting=state.resetting,
+        opening=state.opening,
+        waiting=len(state.waiters),
+        generation=state.generation,
+        hard_connects=c.hard_connects,
+        hard_disconnects=c.hard_disconnects,
+        soft_connects=c.soft_connects,
+        soft_disconnects=c.soft_disconnects,
+        reclaimed=c.reclaimed,
+        discarded_dead=c.discarded_dead,
+        pings=c.pings,
+        waits=c.waits,
+        timeouts=c.timeouts,
+        connect_failures=c.connect_failures,
+        resets=c.resets,
+        blocking=state.blocking(now),
+    )
 
 
 def pools() -> list[Pool]:

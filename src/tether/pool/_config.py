@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ..net import Keepalive
 from ..retry import ConnectRetry
+
+if TYPE_CHECKING:
+    from ..dsn import ConnectionSpec
 
 BLOCKING_PERIODS = ("auto", "always", "never")
 RESETS = ("auto", "always")
@@ -75,3 +79,45 @@ class PoolConfig:
 def _check(ok: bool, name: str, value: object, rule: str) -> None:
     if not ok:
         raise ValueError(f"{name} {rule}, not {value!r}")
+
+
+def config_for(spec: ConnectionSpec, **settings: Any) -> PoolConfig:
+    """The pool's settings: an argument wins over the connection string, which wins over
+    the default; Azure SQL endpoints get SqlClient's Azure defaults."""
+
+    def pick(name: str, from_string: Any, default: Any) -> Any:
+        return first_given(settings[name], from_string, default)
+
+    return PoolConfig(
+        min_size=pick("min_size", spec.min_pool_size, 1),
+        max_size=pick("max_size", spec.max_pool_size, 10),
+        timeout=settings["timeout"],
+        max_lifetime=pick("max_lifetime", _lifetime(spec.connection_lifetime), 3600.0),
+        max_idle=settings["max_idle"],
+        validate_after_idle=settings["validate_after_idle"],
+        ping_timeout=settings["ping_timeout"],
+        reset_timeout=settings["reset_timeout"],
+        connect_retry=ConnectRetry(
+            count=pick("connect_retry_count", spec.connect_retry_count, 2 if spec.is_azure else 1),
+            interval_s=pick("connect_retry_interval", spec.connect_retry_interval, 10.0),
+            login_timeout_s=pick("login_timeout", spec.login_timeout, 15.0),
+            policy=settings["connect_retry"],
+        ),
+        blocking_period=pick("blocking_period", spec.pool_blocking_period, "auto"),
+        blocking_after=settings["blocking_after"],
+        keepalive=settings["keepalive"] or Keepalive(),
+        reset=settings["reset"],
+        maintenance_interval=settings["maintenance_interval"],
+    )
+
+
+def _lifetime(connection_lifetime: float | None) -> float | None:
+    # SqlClient's Connection Lifetime=0 means unlimited.
+    if connection_lifetime is None:
+        return None
+    return math.inf if connection_lifetime == 0 else connection_lifetime
+
+
+def first_given(*values: Any) -> Any:
+    """The first value that is not None: an argument, then the string, then a default."""
+    return next(v for v in values if v is not None)

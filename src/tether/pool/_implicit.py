@@ -19,7 +19,8 @@ from ..errors import ConnectionReturned, bind
 from ..net import Keepalive
 from ..retry import ConnectFailure, ConnectRetry, connect_with_retry
 from ..session import Connection
-from ._opening import connect_error, first_given, open_slot
+from ._config import first_given
+from ._opening import connect_error, open_slot
 from ._pool import Pool
 from ._state import Slot
 

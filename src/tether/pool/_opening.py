@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
 from ..drivers import Driver
 from ..dsn import ConnectionSpec
@@ -59,7 +58,3 @@ def scrub(text: str, spec: ConnectionSpec) -> str:
             text = text.replace(secret, "***")
     return text
 
-
-def first_given(*values: Any) -> Any:
-    """The first value that is not None: an argument, then the string, then a default."""
-    return next(v for v in values if v is not None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
-import math
 import threading
 import time
 from collections import deque
@@ -18,13 +17,13 @@ from ..drivers import load_driver
 from ..dsn import ConnectionSpec, parse
 from ..errors import ConnectError, ConnectionReturned, PoolClosed, PoolTimeout, bind
 from ..net import Keepalive, Liveness, SocketProbe
-from ..retry import ConnectFailure, ConnectRetry, connect_with_retry
+from ..retry import ConnectFailure, connect_with_retry
 from ..retry._budget import RetryBudget
 from ..retry._engine import RetryDetails, Runner
 from ..retry._policy import Retry
 from ..session import Connection
-from ._config import PoolConfig
-from ._opening import connect_error, first_given, open_slot
+from ._config import config_for
+from ._opening import connect_error, open_slot
 from ._state import Plan, PoolState, Slot
 from ._transaction import run_transaction
 from ._workers import Workers
@@ -74,6 +73,7 @@ class Pool:
         login_timeout: float | None = None,
         connect_retry: Retry | None = None,
         blocking_period: str | None = None,
+        blocking_after: int = 2,
         keepalive: Keepalive | None = None,
         reset: str = "auto",
         autocommit: bool = False,
@@ -84,23 +84,23 @@ class Pool:
         spec = dsn if isinstance(dsn, ConnectionSpec) else parse(dsn, driver=driver)
         self.spec = spec
         self.name = name or f"pool-{next(_names)}"
-        self.config = PoolConfig(
-            min_size=first_given(min_size, spec.min_pool_size, 1),
-            max_size=first_given(max_size, spec.max_pool_size, 10),
+        self.config = config_for(
+            spec,
+            min_size=min_size,
+            max_size=max_size,
             timeout=timeout,
-            max_lifetime=first_given(max_lifetime, _lifetime(spec.connection_lifetime), 3600.0),
+            max_lifetime=max_lifetime,
             max_idle=max_idle,
             validate_after_idle=validate_after_idle,
             ping_timeout=ping_timeout,
             reset_timeout=reset_timeout,
-            connect_retry=ConnectRetry(
-                count=first_given(connect_retry_count, spec.connect_retry_count, 2 if spec.is_azure else 1),
-                interval_s=first_given(connect_retry_interval, spec.connect_retry_interval, 10.0),
-                login_timeout_s=first_given(login_timeout, spec.login_timeout, 15.0),
-                policy=connect_retry,
-            ),
-            blocking_period=first_given(blocking_period, spec.pool_blocking_period, "auto"),
-            keepalive=keepalive or Keepalive(),
+            connect_retry_count=connect_retry_count,
+            connect_retry_interval=connect_retry_interval,
+            login_timeout=login_timeout,
+            connect_retry=connect_retry,
+            blocking_period=blocking_period,
+            blocking_after=blocking_after,
+            keepalive=keepalive,
             reset=reset,
             maintenance_interval=maintenance_interval,
         )
@@ -533,29 +533,7 @@ class Pool:
 
     def stats(self) -> metrics.PoolStats:
         with self._lock:
-            s = self._state
-            c = s.counters
-            return metrics.PoolStats(
-                name=self.name,
-                idle=len(s.idle),
-                busy=s.busy,
-                resetting=s.resetting,
-                opening=s.opening,
-                waiting=len(s.waiters),
-                generation=s.generation,
-                hard_connects=c.hard_connects,
-                hard_disconnects=c.hard_disconnects,
-                soft_connects=c.soft_connects,
-                soft_disconnects=c.soft_disconnects,
-                reclaimed=c.reclaimed,
-                discarded_dead=c.discarded_dead,
-                pings=c.pings,
-                waits=c.waits,
-                timeouts=c.timeouts,
-                connect_failures=c.connect_failures,
-                resets=c.resets,
-                blocking=s.blocking(time.monotonic()),
-            )
+            return metrics.snapshot(self.name, self._state, time.monotonic())
 
     def __repr__(self) -> str:
         s = self._state
@@ -585,10 +563,4 @@ class _Borrow:
             self._conn = None
             self._pool.give_back(conn, commit=exc_type is None)
 
-
-def _lifetime(connection_lifetime: float | None) -> float | None:
-    # SqlClient's Connection Lifetime=0 means unlimited.
-    if connection_lifetime is None:
-        return None
-    return math.inf if connection_lifetime == 0 else connection_lifetime
 
