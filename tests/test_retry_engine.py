@@ -412,7 +412,8 @@ def test_a_pool_timeout_bound_to_a_driver_class_is_still_ours(monkeypatch: pytes
 
 def test_what_nobody_understands_is_fatal() -> None:
     assert default_classify(ValueError("x")).fault is Fault.FATAL
-    assert default_classify(ConnectionResetError()).fault is Fault.FATAL
+    # a bare socket error is understood: the request may have gone out (in doubt)
+    assert default_classify(ConnectionResetError()).fault is Fault.IN_DOUBT
     assert "unclassified Transient" in default_classify(Transient()).reason
 
 
@@ -450,3 +451,18 @@ def test_a_missing_dialect_classifier_is_fatal(monkeypatch: pytest.MonkeyPatch) 
     no_classify = types.ModuleType("tether.dialects.sqlserver")
     monkeypatch.setitem(sys.modules, "tether.dialects.sqlserver", no_classify)
     assert default_classify(driver_error("pyodbc")).fault is Fault.FATAL
+
+
+def test_a_connect_error_whose_cause_is_final_is_not_retried() -> None:
+    pymysql = pytest.importorskip("pymysql", reason="PyMySQL is not installed")
+    from tether.errors import ConnectError
+    from tether.retry._classify import classify as default_classify
+    from tether.retry._faults import Fault as F
+
+    refused = ConnectError("could not connect", host="db", port=3306, attempts=1)
+    refused.__cause__ = pymysql.err.OperationalError(2003, "Can't connect to MySQL server")
+    denied = ConnectError("could not connect", host="db", port=3306, attempts=1)
+    denied.__cause__ = pymysql.err.OperationalError(1045, "Access denied for user 'app'")
+    assert default_classify(refused).fault is F.CONNECT
+    assert default_classify(denied).fault is F.FATAL
+    assert default_classify(ConnectionResetError(104, "reset")).fault is F.IN_DOUBT

@@ -38,17 +38,32 @@ _SURFACING_ERRORS = (CommitOutcomeUnknown, SessionLost)  # must reach the applic
 def classify(exc: BaseException) -> Classification:
     """Say what kind of failure ``exc`` is, for deciding whether to run the work again."""
     if isinstance(exc, _CONNECT_ERRORS):
-        return Classification(Fault.CONNECT, f"tether: {type(exc).__name__}")
+        return _connect_error(exc)
     if isinstance(exc, _SURFACING_ERRORS):
         return Classification(Fault.FATAL, f"tether: {type(exc).__name__} must surface")
     package = type(exc).__module__.partition(".")[0]
     dialect = _DIALECT_OF_DRIVER.get(package)
     if dialect is None:
+        if isinstance(exc, OSError):
+            # A socket error raised as it is (python-tds does): the request may have
+            # gone out, so in doubt, which a transaction before COMMIT may still retry.
+            return Classification(Fault.IN_DOUBT, f"socket error: {type(exc).__name__}")
         return Classification(Fault.FATAL, f"unclassified {type(exc).__qualname__} from {package}")
     dialect_classify = _dialect_classifier(dialect)
     if dialect_classify is None:
         return Classification(Fault.FATAL, f"unclassified {type(exc).__qualname__}: no {dialect} classifier")
     return dialect_classify(exc)
+
+
+def _connect_error(exc: BaseException) -> Classification:
+    """No work was sent, so CONNECT; unless the cause is final (a login the server
+    refused, SQL Server's 18456, MySQL's 1045), which no retry can mend."""
+    cause = exc.__cause__
+    if isinstance(exc, ConnectError) and cause is not None and not isinstance(cause, _CONNECT_ERRORS):
+        verdict = classify(cause)
+        if verdict.fault is Fault.FATAL and not verdict.reason.startswith("unclassified"):
+            return Classification(Fault.FATAL, f"tether: ConnectError: {verdict.reason}")
+    return Classification(Fault.CONNECT, f"tether: {type(exc).__name__}")
 
 
 def _dialect_classifier(dialect: str) -> Classifier | None:
