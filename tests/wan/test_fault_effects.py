@@ -55,7 +55,9 @@ def test_latency_is_measured_from_arrival_so_bursts_do_not_add_up(echo_server, c
             got += sock.recv(4096)
         elapsed = time.monotonic() - start
     assert got == b"".join(bytes([i]) * 100 for i in range(20))  # order kept
-    assert 0.040 <= elapsed <= 0.060 + 0.02, elapsed
+    # If the delays added up, 20 chunks would take 20 x 50 ms; the slack above 60 ms is
+    # for a loaded 2-core machine, still far below a second delay (100 ms).
+    assert 0.040 <= elapsed < 0.100, elapsed
 
 
 def test_bandwidth_limits_throughput_within_ten_percent(echo_server, connect: Connect) -> None:

@@ -116,7 +116,9 @@ def test_tbf_shapes_bandwidth(netns: NetNamespace, ns_server) -> None:
             got += len(sock.recv(65536))
         elapsed = time.monotonic() - start
     netns.unshape()
-    assert size / rate * 0.85 <= elapsed <= size / rate * 1.15, elapsed
+    # Shaping is proven by the lower bound (no faster than the rate); the upper bound
+    # only says it was not throttled far below it, with room for a busy 2-core machine.
+    assert size / rate * 0.85 <= elapsed <= size / rate * 1.5, elapsed
 
 
 def test_bad_shape_arguments(netns: NetNamespace) -> None:
