@@ -59,9 +59,9 @@ class PostgreSQL:
     # DISCARD ALL: SET SESSION AUTHORIZATION DEFAULT, RESET ALL, DEALLOCATE ALL,
     # CLOSE ALL, UNLISTEN *, advisory unlock all, DISCARD TEMP/PLANS/SEQUENCES.
     reset_sql = ("DISCARD ALL",)
-    # Commit safety (pool.transaction): the transaction id, learnt before COMMIT (NULL when
-    # nothing was written), and the backend, for asking after a lost COMMIT reply.
-    commit_marker_sql = "SELECT txid_current_if_assigned(), pg_backend_pid()"
+    # Commit safety (pool.transaction): BEGIN and the transaction id (assigned now) in one
+    # round trip, and the backend, for asking txid_status() after a lost COMMIT reply.
+    begin_sql = "BEGIN; SELECT txid_current(), pg_backend_pid()"
     commit_status_sql = "SELECT txid_status(%s)"
     terminate_sql = "SELECT pg_terminate_backend(%s)"
 

@@ -71,12 +71,10 @@ def run_transaction(
 def _run_once(pool: Pool, fn: Callable[[Connection], T], runner: Runner, timeout: float | None) -> T:
     conn = pool.getconn(timeout)  # ConnectError / PoolTimeout: CONNECT faults
     try:
-        if conn.autocommit:
-            conn.autocommit = False  # the proxy puts it back on return
-        conn.__dict__["_unit"] = True  # fn may not commit or roll back itself
         try:
+            marker = _begin(conn, pool.dialect)
+            conn.__dict__["_unit"] = True  # fn may not commit or roll back itself
             result = fn(conn)
-            marker = _marker(conn, pool.dialect)
         except Exception as error:
             if runner.classify(error).fault is Fault.IN_DOUBT:
                 raise _RunAgain(error, _ROLLED_BACK) from None
@@ -96,12 +94,23 @@ def _run_once(pool: Pool, fn: Callable[[Connection], T], runner: Runner, timeout
         pool.give_back(conn, commit=False)
 
 
-def _marker(conn: Connection, dialect: Dialect) -> Any:
-    """What identifies this transaction after its connection is gone (before COMMIT)."""
-    sql = getattr(dialect, "commit_marker_sql", None)
+def _begin(conn: Connection, dialect: Dialect) -> Any:
+    """Open the transaction; return what identifies it once its connection is gone.
+
+    PostgreSQL: ``BEGIN`` and the transaction id in one round trip, sent instead of the
+    driver's own ``BEGIN`` (so the connection runs in autocommit mode while tether holds
+    the transaction). Other dialects: the driver's implicit transaction, no marker.
+    """
+    sql = getattr(dialect, "begin_sql", None)
     if sql is None:
+        if conn.autocommit:
+            conn.autocommit = False  # the proxy puts it back on return
         return None
-    row = conn.execute(sql).fetchone()
+    if not conn.autocommit:
+        conn.autocommit = True
+    cursor = conn.execute(sql)
+    cursor.nextset()  # past BEGIN's result, to the marker's row
+    row = cursor.fetchone()
     return None if row is None else tuple(row)
 
 
@@ -114,8 +123,6 @@ def _resolve(pool: Pool, marker: Any, error: Exception) -> bool:
             f"the connection broke during COMMIT and {dialect.name} cannot tell the outcome",
         ) from error
     xid, backend = marker
-    if xid is None:
-        return False  # the transaction wrote nothing: there is nothing to apply twice
     start = time.monotonic()
     last: BaseException = error
     while time.monotonic() - start < RESOLVE_S:
