@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
 import threading
@@ -22,29 +21,17 @@ from ..retry._budget import RetryBudget
 from ..retry._engine import RetryDetails, Runner
 from ..retry._policy import Retry
 from ..session import Connection
+from ._borrow import Borrow, Waiter
 from ._config import config_for
 from ._opening import connect_error, open_slot
 from ._state import Plan, PoolState, Slot
-from ._transaction import run_transaction
+from ._transaction import run_transaction, transactional
 from ._workers import Workers
 
 log = logging.getLogger("tether.pool")
 _names = itertools.count(1)
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-class _Waiter:
-    """A thread waiting for a connection: blocks on a lock the pool releases."""
-
-    __slots__ = ("error", "lock", "slot", "ticket")
-
-    def __init__(self) -> None:
-        self.ticket = 0
-        self.slot: Slot | None = None
-        self.error: BaseException | None = None
-        self.lock = threading.Lock()
-        self.lock.acquire()
 
 
 class Pool:
@@ -188,9 +175,9 @@ class Pool:
 
     # -- borrowing ---------------------------------------------------------------------------
 
-    def connection(self, timeout: float | None = None) -> _Borrow:
+    def connection(self, timeout: float | None = None) -> Borrow:
         """``with pool.connection() as conn:``; commits on success, rolls back on error."""
-        return _Borrow(self, timeout)
+        return Borrow(self, timeout)
 
     def getconn(self, timeout: float | None = None) -> Connection:
         """Borrow a connection; give it back with ``conn.close()`` or ``putconn``."""
@@ -227,7 +214,7 @@ class Pool:
         self.give_back(conn, commit=False)
 
     def _wait(self, deadline: float, timeout: float) -> Slot:
-        waiter = _Waiter()
+        waiter = Waiter()
         with self._lock:
             plan = self._state.wait(waiter, time.monotonic())
         self._carry_out(plan)
@@ -259,7 +246,7 @@ class Pool:
         assert waiter.slot is not None
         return waiter.slot
 
-    def _abandon(self, waiter: _Waiter) -> None:
+    def _abandon(self, waiter: Waiter) -> None:
         """The waiting thread was interrupted: leave the queue, or give back what came."""
         with self._lock:
             self._state.give_up(waiter)
@@ -353,18 +340,7 @@ class Pool:
         """``@pool.transactional(...)``: the decorated ``fn(conn, ...)`` runs as a
         ``transaction``; callers leave ``conn`` out."""
 
-        def decorate(fn: Callable[Concatenate[Connection, P], T]) -> Callable[P, T]:
-            @functools.wraps(fn)
-            def unit(*args: P.args, **kwargs: P.kwargs) -> T:
-                def bound(conn: Connection) -> T:
-                    return fn(conn, *args, **kwargs)
-
-                bound.__qualname__ = fn.__qualname__
-                return self.transaction(bound, retry=retry, on_retry=on_retry, timeout=timeout)
-
-            return unit
-
-        return decorate
+        return transactional(self, retry=retry, on_retry=on_retry, timeout=timeout)
 
     @property
     def dialect(self) -> Dialect:
@@ -458,7 +434,7 @@ class Pool:
         for slot in plan.close:
             self._driver.close(slot.raw)
         for waiter in plan.wake:
-            assert isinstance(waiter, _Waiter)
+            assert isinstance(waiter, Waiter)
             waiter.lock.release()
         for _ in range(plan.open):
             threading.Thread(
@@ -541,26 +517,3 @@ class Pool:
             f"<tether.Pool {self.name!r} {self.spec.redacted()} [{len(s.idle)} idle, "
             f"{s.busy} busy, {len(s.waiters)} waiting | gen {s.generation}]>"
         )
-
-
-class _Borrow:
-    """``with pool.connection() as conn:``; a class rather than a generator: it is faster."""
-
-    __slots__ = ("_conn", "_pool", "_timeout")
-
-    def __init__(self, pool: Pool, timeout: float | None):
-        self._pool = pool
-        self._timeout = timeout
-        self._conn: Connection | None = None
-
-    def __enter__(self) -> Connection:
-        conn = self._conn = self._pool.getconn(self._timeout)
-        return conn
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        conn = self._conn
-        if conn is not None:
-            self._conn = None
-            self._pool.give_back(conn, commit=exc_type is None)
-
-

@@ -16,22 +16,25 @@ Where a run fails decides what happens next:
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from ..errors import CommitOutcomeUnknown
-from ..retry._engine import Runner
+from ..retry._engine import RetryDetails, Runner
 from ..retry._faults import Classification, Fault
 
 if TYPE_CHECKING:
     from ..dialects import Dialect
+    from ..retry._policy import Retry
     from ..session import Connection
     from ._pool import Pool
 
 log = logging.getLogger("tether.pool")
 T = TypeVar("T")
+P = ParamSpec("P")
 
 RESOLVE_S = 10.0  # how long to keep asking for a lost COMMIT's outcome
 GRACE_S = 2.0  # how long an "in progress" COMMIT may run before its backend is ended
@@ -66,6 +69,29 @@ def run_transaction(
             if details is None:
                 raise
         time.sleep(details.delay_s)
+
+
+def transactional(
+    pool: Pool,
+    *,
+    retry: Retry | int | bool | None,
+    on_retry: Callable[[RetryDetails], object] | None,
+    timeout: float | None,
+) -> Callable[[Callable[Concatenate[Connection, P], T]], Callable[P, T]]:
+    """``@pool.transactional(...)``: ``fn(conn, ...)`` runs as ``pool.transaction``."""
+
+    def decorate(fn: Callable[Concatenate[Connection, P], T]) -> Callable[P, T]:
+        @functools.wraps(fn)
+        def unit(*args: P.args, **kwargs: P.kwargs) -> T:
+            def bound(conn: Connection) -> T:
+                return fn(conn, *args, **kwargs)
+
+            bound.__qualname__ = fn.__qualname__
+            return pool.transaction(bound, retry=retry, on_retry=on_retry, timeout=timeout)
+
+        return unit
+
+    return decorate
 
 
 def _run_once(pool: Pool, fn: Callable[[Connection], T], runner: Runner, timeout: float | None) -> T:
