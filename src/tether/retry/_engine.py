@@ -4,8 +4,9 @@
 clock); ``Runner.start()`` makes a ``RetryState`` for one call, which turns each failure
 into a wait or a "give up" and runs the hooks. It never sleeps and never raises the
 error: the front end does both, so an error that is not retried leaves exactly as it
-came (same object, no chaining). The front ends are :func:`retry` (a decorator),
-:func:`attempts` (an iterator of context managers) and ``pool.transaction``.
+came (same object, no chaining). The front ends are :func:`retry` (a decorator, for
+functions and coroutine functions), :func:`attempts` (an iterator of context managers),
+their async forms in ``_async_engine`` and ``pool.transaction``.
 
 A call that succeeds the first time costs one clock read and, with a budget, one
 deposit; nothing else is built until something fails.
@@ -18,10 +19,10 @@ import inspect
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final, ParamSpec, TypeVar, overload
+from typing import Any, Final, ParamSpec, TypeVar, cast, overload
 
 from ._budget import RetryBudget
 from ._classify import classify as default_classify
@@ -156,7 +157,7 @@ def retry(
     classify: Classify | None = None,
     on_retry: OnRetry | None = None,
     budget: RetryBudget | None = None,
-    sleep: Callable[[float], object] = time.sleep,
+    sleep: Callable[[float], object] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Callable[[Callable[P, T]], Callable[P, T]]: ...
 
@@ -167,7 +168,7 @@ def retry(
     classify: Classify | None = None,
     on_retry: OnRetry | None = None,
     budget: RetryBudget | None = None,
-    sleep: Callable[[float], object] = time.sleep,
+    sleep: Callable[[float], object] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Any:
     """Run the decorated function again when it fails with a retryable fault.
@@ -175,6 +176,10 @@ def retry(
     ``@retry`` alone uses the default policy; ``@retry(Retry.fixed(...))`` or
     ``@retry(3)`` choose one. An error that is not retried, or the last one when the
     attempts or the deadline run out, propagates unchanged.
+
+    A coroutine function stays one: it waits with ``await asyncio.sleep(delay)``, and a
+    cancellation (of a run or of the wait) is never retried. ``sleep`` replaces the wait
+    (``time.sleep`` for a function; an async function for a coroutine function).
     """
     if callable(policy) and not isinstance(policy, Retry):
         return _decorate(policy, Retry.from_value(None), classify, on_retry, budget, sleep, clock)
@@ -192,13 +197,31 @@ def _decorate(
     classify: Classify | None,
     on_retry: OnRetry | None,
     budget: RetryBudget | None,
-    sleep: Callable[[float], object],
+    sleep: Callable[[float], object] | None,
     clock: Callable[[], float],
 ) -> Callable[P, T]:
-    if inspect.iscoroutinefunction(fn):
-        raise TypeError(f"retry() cannot wrap the coroutine function {fn.__qualname__} yet")
     name = getattr(fn, "__qualname__", None) or repr(fn)
+    if is_async_callable(fn):
+        from ._async_engine import retrying_coroutine_function  # which imports this module
+
+        wrapped = retrying_coroutine_function(
+            cast("Callable[..., Awaitable[Any]]", fn), policy, classify=classify, on_retry=on_retry,
+            budget=budget, sleep=sleep, clock=clock, name=name,
+        )
+        return cast("Callable[P, T]", wrapped)
+    if sleep is None:
+        sleep = time.sleep
+    elif is_async_callable(sleep):
+        raise TypeError(f"sleep must be a plain function (time.sleep or alike) to retry {name}, "
+                        f"not the async {sleep!r}")
     runner = Runner(policy, classify=classify, on_retry=on_retry, budget=budget, clock=clock, name=name)
+    return _retrying_function(fn, runner, sleep)
+
+
+def _retrying_function(
+    fn: Callable[P, T], runner: Runner, sleep: Callable[[float], object]
+) -> Callable[P, T]:
+    clock, budget = runner.clock, runner.budget
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -224,6 +247,16 @@ def _decorate(
     return wrapper
 
 
+def is_async_callable(obj: object) -> bool:
+    """Whether calling ``obj`` returns a coroutine: an async function, a partial of one,
+    or an object whose ``__call__`` is one (Starlette's ``is_async_callable``)."""
+    while isinstance(obj, functools.partial):
+        obj = obj.func
+    return inspect.iscoroutinefunction(obj) or (
+        callable(obj) and inspect.iscoroutinefunction(type(obj).__call__)
+    )
+
+
 # -- the iterator ----------------------------------------------------------------------
 
 
@@ -242,10 +275,15 @@ def attempts(
     The ``with`` swallows a retryable error and the loop runs the block again after the
     wait. An error that is not retried leaves the ``with`` unchanged (same object, nothing
     chained); so does the last error, when the attempts or the deadline run out. A block
-    that completes ends the loop.
+    that completes ends the loop. In a coroutine, use :func:`async_attempts`.
     """
     # A generator, and the first Attempt built without __init__: on the success path the
     # whole loop costs well under a microsecond. The Runner is built at the first failure.
+    # Why the async form is a second function (async_attempts) and not an __aiter__ on
+    # what this returns: a generator cannot have one, and every iterable-and-async-iterable
+    # object measured (timeit, Python 3.11, 2 cores) cost more than the 1 us target for
+    # the sync loop: 787 ns as a generator; 1050 ns as an object whose __iter__ is this
+    # generator, 1080 ns with an __init__, 1390 ns with a hand-written __next__.
     if policy is None:
         policy = DEFAULT
     elif not isinstance(policy, Retry):
