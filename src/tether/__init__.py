@@ -21,7 +21,7 @@ from .errors import (
 from .metrics import PoolStats, ProcessStats, pools, stats
 from .net import Keepalive
 from .pool import Pool, clear_all_pools, connect
-from .retry import Classification, Fault, Retry, RetryBudget, RetryDetails, attempts
+from .retry import Classification, Fault, Retry, RetryBudget, RetryDetails, async_attempts, attempts
 from .retry import retry as retry  # the decorator; the subpackage stays tether.retry in imports
 from .session import Connection, Cursor
 
@@ -51,6 +51,7 @@ __all__ = [
     "Secret",
     "SessionLost",
     "__version__",
+    "async_attempts",
     "attempts",
     "clear_all_pools",
     "connect",

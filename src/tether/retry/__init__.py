@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from ._async_engine import AsyncAttempts, async_attempts
 from ._budget import RetryBudget
 from ._classify import classify
 from ._connect import ConnectFailure, ConnectRetry, connect_with_retry
@@ -12,6 +13,7 @@ from ._policy import DEFAULT, Retry
 
 __all__ = [
     "DEFAULT",
+    "AsyncAttempts",
     "Attempt",
     "Classification",
     "ConnectFailure",
@@ -22,6 +24,7 @@ __all__ = [
     "RetryDetails",
     "RetryState",
     "Runner",
+    "async_attempts",
     "attempts",
     "classify",
     "connect_with_retry",
