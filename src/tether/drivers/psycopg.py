@@ -33,16 +33,7 @@ class Psycopg:
     module = psycopg
 
     def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
-        kwargs: dict[str, Any] = dict(spec.options)
-        kwargs.update(host=spec.host, port=spec.port, dbname=spec.database, user=spec.user)
-        if spec.password is not None:
-            kwargs["password"] = spec.password.reveal()
-        if spec.application_name:
-            kwargs["application_name"] = spec.application_name
-        # libpq counts whole seconds and treats anything below 2 as 2.
-        kwargs["connect_timeout"] = max(2, math.ceil(timeout_s))
-        kwargs = {k: v for k, v in kwargs.items() if v is not None}
-        return psycopg.Connection.connect(autocommit=bool(autocommit), **kwargs)
+        return psycopg.Connection.connect(autocommit=bool(autocommit), **connect_kwargs(spec, timeout_s))
 
     def socket_fd(self, raw: Any) -> int | None:
         fd: int = raw.pgconn.socket
@@ -108,6 +99,19 @@ class Psycopg:
     def close(self, raw: Any) -> None:
         with contextlib.suppress(psycopg.Error):
             raw.close()
+
+
+def connect_kwargs(spec: ConnectionSpec, timeout_s: float) -> dict[str, Any]:
+    """libpq's keywords for ``spec`` (shared with the async driver)."""
+    kwargs: dict[str, Any] = dict(spec.options)
+    kwargs.update(host=spec.host, port=spec.port, dbname=spec.database, user=spec.user)
+    if spec.password is not None:
+        kwargs["password"] = spec.password.reveal()
+    if spec.application_name:
+        kwargs["application_name"] = spec.application_name
+    # libpq counts whole seconds and treats anything below 2 as 2.
+    kwargs["connect_timeout"] = max(2, math.ceil(timeout_s))
+    return {k: v for k, v in kwargs.items() if v is not None}
 
 
 def _wait_for(fd: int, events: int, deadline: float) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import Error
+from ._tracking import Tracking
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -40,8 +41,11 @@ class UnitOfWorkError(Error):
         )
 
 
-class Connection:
-    """A database connection borrowed from a tether pool (PEP 249)."""
+class Connection(Tracking):
+    """A database connection borrowed from a tether pool (PEP 249).
+
+    ``note()``, ``changes`` and ``saved`` come from ``Tracking``, shared with the async proxy.
+    """
 
     # Attributes go straight into __dict__: ``__setattr__`` forwards to the driver's
     # connection, and this is the checkout's hot path.
@@ -49,8 +53,6 @@ class Connection:
     _raw: Any
     _owner: Owner
     _dialect: Dialect
-    changes: tuple[str, ...] = ()  # what the session now carries beyond the borrow
-    saved: dict[str, Any] | None = None  # client-side settings to put back
 
     def __init__(self, owner: Owner, slot: Slot, dialect: Dialect):
         attrs = self.__dict__
@@ -113,22 +115,6 @@ class Connection:
         if self._slot is not None:
             self._owner.give_back(self, commit=exc_type is None)
 
-    # -- session tracking ------------------------------------------------------------------
-
-    def note(self, sql: Any) -> None:
-        """Record what ``sql`` leaves in the session, before it is sent."""
-        if type(sql) is str:  # the common case: one cached lookup
-            found = self._dialect.session_changes(sql)
-        else:
-            text = _text_of(sql, self._raw)
-            found = (
-                ("statement that could not be read",)
-                if text is None
-                else self._dialect.session_changes(text)
-            )
-        if found and not set(found) <= set(self.changes):
-            self.__dict__["changes"] = tuple(dict.fromkeys((*self.changes, *found)))
-
     # -- pass-through ----------------------------------------------------------------------
 
     def __getattr__(self, name: str) -> Any:
@@ -139,11 +125,7 @@ class Connection:
         # are set on the driver's connection; the old value is kept for the pool to
         # restore before the next borrower.
         raw = self.raw
-        saved = self.saved
-        if saved is None:
-            saved = self.__dict__["saved"] = {}
-        if name not in saved:
-            saved[name] = getattr(raw, name)
+        self.remember(name, getattr(raw, name))
         setattr(raw, name, value)
 
     def __del__(self) -> None:
@@ -213,17 +195,3 @@ class Cursor:
     def __repr__(self) -> str:
         return f"<tether.Cursor on {self._conn!r}>"
 
-
-def _text_of(sql: Any, raw: Any) -> str | None:
-    if isinstance(sql, str):
-        return sql
-    if isinstance(sql, (bytes, bytearray)):
-        return bytes(sql).decode("utf-8", "replace")
-    as_string = getattr(sql, "as_string", None)  # psycopg.sql.Composable
-    if as_string is not None and raw is not None:
-        try:
-            text: str = as_string(raw)
-            return text
-        except Exception:
-            return None
-    return None

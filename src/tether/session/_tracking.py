@@ -1,0 +1,60 @@
+"""Session tracking shared by the sync and async proxies (one copy, not two).
+
+A proxy notes each statement before it is sent: what it leaves in the session (a SET,
+a temporary table, a prepared statement) decides whether the pool must reset the
+session on return. It also remembers the old value of every client-side setting the
+borrower changed (``autocommit``, ``isolation_level``, ...) so the pool can put it back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..dialects import Dialect
+
+
+class Tracking:
+    """Mixed into a proxy whose ``__dict__`` holds ``_dialect`` and ``_raw``."""
+
+    _raw: Any
+    _dialect: Dialect
+    changes: tuple[str, ...] = ()  # what the session now carries beyond the borrow
+    saved: dict[str, Any] | None = None  # client-side settings to put back
+
+    def note(self, sql: Any) -> None:
+        """Record what ``sql`` leaves in the session, before it is sent."""
+        if type(sql) is str:  # the common case: one cached lookup
+            found = self._dialect.session_changes(sql)
+        else:
+            text = _text_of(sql, self._raw)
+            found = (
+                ("statement that could not be read",)
+                if text is None
+                else self._dialect.session_changes(text)
+            )
+        if found and not set(found) <= set(self.changes):
+            self.__dict__["changes"] = tuple(dict.fromkeys((*self.changes, *found)))
+
+    def remember(self, name: str, old: Any) -> None:
+        """Keep the first value of a client-side setting the borrower changes."""
+        saved = self.saved
+        if saved is None:
+            saved = self.__dict__["saved"] = {}
+        if name not in saved:
+            saved[name] = old
+
+
+def _text_of(sql: Any, raw: Any) -> str | None:
+    if isinstance(sql, str):
+        return sql
+    if isinstance(sql, (bytes, bytearray)):
+        return bytes(sql).decode("utf-8", "replace")
+    as_string = getattr(sql, "as_string", None)  # psycopg.sql.Composable
+    if as_string is not None and raw is not None:
+        try:
+            text: str = as_string(raw)
+            return text
+        except Exception:
+            return None
+    return None

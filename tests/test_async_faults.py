@@ -1,0 +1,198 @@
+"""AsyncPool when the server kills its connections or restarts, and through the WAN
+emulator: resets, a blackholed path, a link that goes down, a reset stuck on a dead path."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+import tether
+from fix_async import DRIVERS, dsn_for, pid, run, value
+from tether.pool._async_pool import AsyncPool
+from tether.testing import EmbeddedPostgres
+from tether.wan import Link
+
+
+@pytest.fixture(params=DRIVERS)
+def driver(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def link(pg_server: EmbeddedPostgres) -> Iterator[Link]:
+    pg_server.start()
+    with Link(upstream=(pg_server.host, pg_server.port)) as made:
+        yield made
+
+
+@pytest.fixture
+def wan_dsn(link: Link, pg_server: EmbeddedPostgres, driver: str) -> str:
+    host, port = link.listen_address
+    return dsn_for(f"postgresql://{pg_server.user}@{host}:{port}/{pg_server.database}", driver)
+
+
+async def until(condition: object, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
+        await asyncio.sleep(0.02)
+
+
+def test_after_every_backend_is_terminated_200_checkouts_raise_nothing(
+    pg_admin: EmbeddedPostgres, pg_dsn: str, driver: str
+) -> None:
+    async def body(pool: AsyncPool) -> None:
+        held = [await pool.getconn() for _ in range(4)]
+        old = {await pid(c) for c in held}
+        for conn in held:
+            await conn.close()
+        assert pg_admin.terminate_backends() >= 4
+        seen: set[int] = set()
+        for _ in range(200):
+            async with pool.connection() as conn:
+                seen.add(await pid(conn))
+        held = [await pool.getconn() for _ in range(4)]  # reach the bottom of the idle stack too
+        seen |= {await pid(c) for c in held}
+        for conn in held:
+            await conn.close()
+        assert not seen & old
+        stats = pool.stats()
+        assert stats.discarded_dead == 4
+        assert stats.pings == 0  # found dead without a round trip
+
+    # no sweep: the checkout alone finds them
+    run(dsn_for(pg_dsn, driver), body, min_size=4, max_size=4, maintenance_interval=60)
+
+
+def test_the_idle_sweep_replaces_dead_connections_before_anyone_asks(
+    pg_admin: EmbeddedPostgres, pg_dsn: str, driver: str
+) -> None:
+    async def body(pool: AsyncPool) -> None:
+        pg_admin.terminate_backends()
+        await until(lambda: pool.stats().discarded_dead >= 3)
+        await until(lambda: pool.stats().idle >= 3)
+        stats = pool.stats()
+        assert stats.discarded_dead == 3 and stats.idle == 3 and stats.hard_connects == 6
+
+    run(dsn_for(pg_dsn, driver), body, min_size=3, max_size=3, maintenance_interval=0.05)
+
+
+def test_a_connection_killed_while_borrowed_is_discarded_on_return(
+    pg_admin: EmbeddedPostgres, pg_dsn: str
+) -> None:
+    async def body(pool: AsyncPool) -> None:
+        with pytest.raises(psycopg.OperationalError):
+            async with pool.connection() as conn:
+                pg_admin.terminate_backends()
+                await conn.execute("SELECT 1")  # IN_DOUBT: the application sees it; the pool discards
+        async with pool.connection() as conn:
+            assert await value(conn, "SELECT 1") == 1
+        assert pool.stats().discarded_dead == 1
+
+    run(pg_dsn, body, min_size=1, max_size=1)
+
+
+def test_recovery_after_a_server_restart(pg_admin: EmbeddedPostgres, pg_dsn: str, driver: str) -> None:
+    async def body(pool: AsyncPool) -> None:
+        pg_admin.restart()
+        for _ in range(50):
+            async with pool.connection() as conn:
+                assert await value(conn, "SELECT 1") == 1
+        assert pool.stats().discarded_dead >= 2
+
+    run(dsn_for(pg_dsn, driver), body, min_size=2, max_size=2, maintenance_interval=60)
+
+
+def test_server_down_then_up_the_pool_comes_back(pg_admin: EmbeddedPostgres, pg_dsn: str) -> None:
+    async def body(pool: AsyncPool) -> None:
+        pg_admin.stop()
+        with pytest.raises(tether.ConnectError):
+            async with pool.connection(timeout=2) as conn:
+                await conn.execute("SELECT 1")
+        pg_admin.start()
+        async with pool.connection(timeout=5) as conn:
+            assert await value(conn, "SELECT 1") == 1
+
+    run(pg_dsn, body, min_size=1, max_size=2, connect_retry_count=0, blocking_period="never")
+
+
+def test_after_the_link_resets_every_connection_200_checkouts_raise_nothing(
+    link: Link, wan_dsn: str
+) -> None:
+    async def body(pool: AsyncPool) -> None:
+        link.wait_connections(4)
+        assert link.reset_all() == 4
+        for _ in range(200):
+            async with pool.connection() as conn:
+                assert await value(conn, "SELECT 1") == 1
+        stats = pool.stats()
+        assert stats.discarded_dead >= 1 and stats.pings == 0
+
+    run(wan_dsn, body, min_size=4, max_size=4, maintenance_interval=60, autocommit=True)
+
+
+def test_a_silently_dead_path_is_found_by_the_ping_with_a_deadline(link: Link, wan_dsn: str) -> None:
+    async def body(pool: AsyncPool) -> None:
+        with link.blackhole():  # nothing is forwarded, nothing is closed: the socket stays quiet
+            started = time.monotonic()
+            with pytest.raises((tether.PoolTimeout, tether.ConnectError)):
+                await pool.getconn(timeout=1.5)
+            assert time.monotonic() - started < 3.0
+            assert pool.stats().pings == 1 and pool.stats().discarded_dead == 1
+        async with pool.connection(timeout=5) as conn:  # the stall ends when the blackhole is lifted
+            assert await value(conn, "SELECT 1") == 1
+
+    run(
+        wan_dsn,
+        body,
+        min_size=1,
+        max_size=1,
+        validate_after_idle=0.0,
+        ping_timeout=0.3,
+        connect_retry_count=0,
+        login_timeout=1.0,
+        blocking_period="never",
+        maintenance_interval=60,
+    )
+
+
+def test_a_link_that_goes_down_fails_fast_then_recovers(link: Link, wan_dsn: str) -> None:
+    async def body(pool: AsyncPool) -> None:
+        with link.down():
+            with pytest.raises(tether.ConnectError) as info:
+                await pool.getconn(timeout=5)
+            assert info.value.port == link.listen_address[1]
+        async with pool.connection(timeout=5) as conn:
+            assert await value(conn, "SELECT 1") == 1
+        assert pool.stats().discarded_dead >= 2
+
+    run(wan_dsn, body, min_size=2, max_size=2, connect_retry_count=0, blocking_period="never")
+
+
+def test_a_reset_stuck_on_a_dead_path_is_severed_and_the_connection_discarded(
+    link: Link, wan_dsn: str
+) -> None:
+    async def body(pool: AsyncPool) -> None:
+        conn = await pool.getconn()
+        await conn.execute("BEGIN")  # a transaction is open: the return needs a ROLLBACK
+        with link.blackhole():
+            await conn.close()  # the background ROLLBACK now waits on a path that forwards nothing
+            await until(lambda: pool.stats().resetting == 0)
+            stats = pool.stats()
+            assert stats.resetting == 0 and stats.discarded_dead == 1  # severed, not stuck
+        async with pool.connection(timeout=5) as fresh:
+            assert await value(fresh, "SELECT 1") == 1
+
+    run(
+        wan_dsn,
+        body,
+        min_size=1,
+        max_size=1,
+        reset_timeout=0.3,
+        maintenance_interval=0.05,
+        login_timeout=2.0,  # the refill starts inside the blackhole, whose bytes are lost
+        blocking_period="never",
+    )

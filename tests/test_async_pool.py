@@ -1,0 +1,330 @@
+"""tether.AsyncPool against a real PostgreSQL, with psycopg's AsyncConnection and asyncpg."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+
+import psycopg
+import pytest
+
+import tether
+from fix_async import DRIVERS, dsn_for, pid, run, socket_of, value
+from tether.net import read_keepalive
+from tether.pool._async_pool import AsyncPool
+
+
+@pytest.fixture(params=DRIVERS)
+def adsn(request: pytest.FixtureRequest, pg_dsn: str) -> str:
+    return dsn_for(pg_dsn, request.param)
+
+
+def test_checkout_runs_queries_and_returns_lifo(adsn: str) -> None:
+    async def body(pool: AsyncPool) -> None:
+        async with pool.connection() as a, pool.connection() as b:
+            pid_a, pid_b = await pid(a), await pid(b)
+        assert pid_a != pid_b
+        async with pool.connection() as c:  # the last one returned comes out first
+            assert await pid(c) == pid_a
+        stats = pool.stats()
+        assert (stats.idle, stats.busy, stats.hard_connects) == (2, 0, 2)
+
+    run(adsn, body, min_size=2, max_size=2)
+
+
+def test_block_commits_on_success_and_rolls_back_on_error(adsn: str) -> None:
+    table = f"t_acommit_{'pg' if 'asyncpg' in adsn else 'ps'}"
+
+    async def body(pool: AsyncPool) -> list[int]:
+        async with pool.connection() as conn:
+            await conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (x int)")
+            await conn.execute(f"TRUNCATE {table}")
+        async with pool.connection() as conn:
+            if "asyncpg" in adsn:  # asyncpg autocommits unless asked for a transaction
+                await conn.execute("BEGIN")
+            await conn.execute(f"INSERT INTO {table} VALUES (1)")
+        with pytest.raises(ZeroDivisionError):
+            async with pool.connection() as conn:
+                if "asyncpg" in adsn:
+                    await conn.execute("BEGIN")
+                await conn.execute(f"INSERT INTO {table} VALUES (2)")
+                raise ZeroDivisionError
+        async with pool.connection() as conn:
+            rows = [await value(conn, f"SELECT array_agg(x ORDER BY x) FROM {table}")]
+            await conn.execute(f"DROP TABLE {table}")
+        return rows
+
+    assert run(adsn, body, max_size=1) == [[1]]
+
+
+def test_a_returned_connection_cannot_be_used(pg_dsn: str) -> None:
+    async def body(pool: AsyncPool) -> None:
+        async with pool.connection() as conn:
+            cur = conn.cursor()
+        with pytest.raises(tether.ConnectionReturned, match="returned to pool"):
+            await conn.execute("SELECT 1")
+        with pytest.raises(psycopg.InterfaceError):  # also the driver's own class
+            await cur.execute("SELECT 1")
+        with pytest.raises(tether.ConnectionReturned):
+            conn.raw  # noqa: B018
+        await conn.close()  # closing twice is harmless
+        assert "returned from pool" in repr(conn)
+
+    run(pg_dsn, body, max_size=1)
+
+
+def test_asyncpg_api_passes_through_and_dies_with_the_borrow(pg_dsn: str) -> None:
+    asyncpg = pytest.importorskip("asyncpg")
+
+    async def body(pool: AsyncPool) -> None:
+        async with pool.connection() as conn:
+            assert await conn.fetchval("SELECT $1::int + 1", 41) == 42
+            rows = await conn.fetch("SELECT generate_series(1, 3) AS n")
+            assert [r["n"] for r in rows] == [1, 2, 3]
+            async with conn.transaction():
+                await conn.execute("CREATE TEMP TABLE scratch (x int)")
+            assert conn.changes == ("temporary object",)
+        with pytest.raises(tether.ConnectionReturned):
+            await conn.fetchval("SELECT 1")
+        with pytest.raises(asyncpg.InterfaceError):
+            await conn.fetch("SELECT 1")
+
+    run(dsn_for(pg_dsn, "asyncpg"), body, max_size=1)
+
+
+def test_exhaustion_raises_pool_timeout_with_counts(pg_dsn: str) -> None:
+    async def body(pool: AsyncPool) -> None:
+        async with pool.connection():
+            started = time.monotonic()
+            with pytest.raises(tether.PoolTimeout) as info:
+                await pool.getconn(timeout=0.2)
+            waited = time.monotonic() - started
+        error = info.value
+        assert (error.idle, error.busy, error.waiting) == (0, 1, 0)
+        assert isinstance(error, psycopg.OperationalError)
+        assert "within 0.20 s" in str(error)
+        assert waited >= 0.2
+        assert pool.stats().timeouts == 1
+
+    run(pg_dsn, body, min_size=1, max_size=1)
+
+
+def test_waiters_are_served_first_come_first_served(adsn: str) -> None:
+    async def body(pool: AsyncPool) -> None:
+        held = await pool.getconn()
+        order: list[int] = []
+
+        async def borrow(i: int) -> None:
+            async with pool.connection() as conn:
+                order.append(i)
+                await value(conn, "SELECT 1")
+
+        tasks = []
+        for i in range(5):
+            tasks.append(asyncio.create_task(borrow(i)))
+            await asyncio.sleep(0.01)  # queued in this order
+        assert pool.stats().waiting == 5
+        await held.close()
+        await asyncio.gather(*tasks)
+        assert order == [0, 1, 2, 3, 4]
+
+    run(adsn, body, min_size=1, max_size=1)
+
+
+def test_lifetimes_replace_connections(adsn: str) -> None:
+    async def body(pool: AsyncPool) -> None:
+        async with pool.connection() as conn:
+            first = await pid(conn)
+        deadline = time.monotonic() + 5
+        while pool.stats().hard_connects < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        async with pool.connection() as conn:
+            assert await pid(conn) != first
+        assert pool.stats().hard_disconnects >= 1
+
+    run(adsn, body, min_size=1, max_size=1, max_lifetime=0.2, maintenance_interval=0.05)
+
+
+def test_idle_connections_above_min_size_retire(pg_dsn: str) -> None:
+    async def body(pool: AsyncPool) -> None:
+        held = [await pool.getconn() for _ in range(3)]
+        for conn in held:
+            await pool.putconn(conn)
+        deadline = time.monotonic() + 5
+        while pool.stats().idle > 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert pool.stats().idle == 1
+
+    run(pg_dsn, body, min_size=1, max_size=3, max_idle=0.1, maintenance_interval=0.05)
+
+
+def test_keepalive_options_are_on_every_socket(adsn: str) -> None:
+    keepalive = tether.Keepalive(idle_s=7, interval_s=2, count=3, user_timeout_s=9)
+
+    async def body(pool: AsyncPool) -> dict[str, int]:
+        async with pool.connection() as conn:
+            return read_keepalive(socket_of(conn))
+
+    options = run(adsn, body, keepalive=keepalive)
+    assert options["SO_KEEPALIVE"] == 1
+    assert (options["TCP_KEEPIDLE"], options["TCP_KEEPINTVL"], options["TCP_KEEPCNT"]) == (7, 2, 3)
+    assert options["TCP_USER_TIMEOUT"] == 9000
+
+
+def test_reset_leaves_no_setting_or_temp_table_to_the_next_borrower(adsn: str) -> None:
+    async def body(pool: AsyncPool) -> None:
+        async with pool.connection() as conn:
+            before = await pid(conn)
+            await conn.execute("SET search_path TO pg_catalog")
+            await conn.execute("CREATE TEMP TABLE scratch (x int)")
+            await conn.execute("SET statement_timeout = 1234")
+        async with pool.connection() as conn:
+            assert await pid(conn) == before  # the same session, cleaned
+            assert await value(conn, "SHOW search_path") == '"$user", public'
+            assert await value(conn, "SHOW statement_timeout") == "0"
+            assert await value(conn, "SELECT count(*) FROM pg_class WHERE relname = 'scratch'") == 0
+        assert pool.stats().resets >= 1
+
+    run(adsn, body, min_size=1, max_size=1)
+
+
+def test_prepared_statements_survive_the_reset(adsn: str) -> None:
+    async def body(pool: AsyncPool) -> None:
+        for _ in range(4):  # DISCARD ALL drops the server's statements; the driver must forget them
+            async with pool.connection() as conn:
+                if "asyncpg" in adsn:
+                    assert await conn.fetchval("SELECT $1::int", 7) == 7
+                else:
+                    cur = await conn.execute("SELECT %s::int", (7,), prepare=True)
+                    assert await cur.fetchone() == (7,)
+                await conn.execute("SET work_mem = '8MB'")
+
+    run(adsn, body, min_size=1, max_size=1)
+
+
+def test_client_side_settings_are_put_back(pg_dsn: str) -> None:
+    async def body(pool: AsyncPool) -> None:
+        async with pool.connection() as conn:
+            await conn.set_autocommit(True)
+            await conn.set_read_only(True)
+            conn.prepare_threshold = None
+        async with pool.connection() as conn:
+            assert conn.autocommit is False
+            assert conn.read_only is None
+            assert conn.prepare_threshold == 5
+
+    run(pg_dsn, body, min_size=1, max_size=1)
+
+
+def test_plain_queries_need_no_reset(adsn: str) -> None:
+    async def body(pool: AsyncPool) -> None:
+        for _ in range(5):
+            async with pool.connection() as conn:
+                await value(conn, "SELECT 1")
+        assert pool.stats().resets == 0
+
+    run(adsn, body, min_size=1, max_size=1, autocommit=True)
+
+
+def test_unreachable_server_names_host_port_attempts_never_the_password() -> None:
+    from tether.testing import free_port
+
+    port = free_port()
+    dsn = f"postgresql://app:s3cret-pw@127.0.0.1:{port}/db?connect_retry_count=2&connect_retry_interval=1"
+
+    async def body(pool: AsyncPool) -> tether.ConnectError:
+        with pytest.raises(tether.ConnectError) as info:
+            await pool.getconn()
+        assert "s3cret-pw" not in repr(pool)
+        return info.value
+
+    error = run(dsn, body, wait=False, min_size=0, max_size=1)
+    text = str(error)
+    assert f"127.0.0.1:{port}" in text and "after 3 attempt(s)" in text
+    assert (error.host, error.port, error.attempts) == ("127.0.0.1", port, 3)
+    assert isinstance(error.__cause__, psycopg.OperationalError)
+    assert "s3cret-pw" not in text
+
+
+def test_blocking_period_fails_fast_after_a_failed_create() -> None:
+    from tether.testing import free_port
+
+    dsn = f"postgresql://app@127.0.0.1:{free_port()}/db?connect_retry_count=0"
+
+    async def body(pool: AsyncPool) -> None:
+        for _ in range(2):  # repeated create failures start the blocking period
+            with pytest.raises(tether.ConnectError, match="after 1 attempt"):
+                await pool.getconn()
+        started = time.monotonic()
+        with pytest.raises(tether.ConnectError, match="blocking period") as info:
+            await pool.getconn()
+        assert time.monotonic() - started < 1.0  # failed fast: no connect attempted
+        assert info.value.blocking_until is not None
+        assert pool.stats().blocking and pool.stats().connect_failures == 2
+
+    run(dsn, body, wait=False, min_size=0, max_size=2, blocking_period="always")
+
+
+def test_connect_retry_takes_a_retry_policy() -> None:
+    from tether.testing import free_port
+
+    policy = tether.Retry.fixed(attempts=4, delay_s=0.05)
+
+    async def body(pool: AsyncPool) -> None:
+        with pytest.raises(tether.ConnectError, match="after 4 attempt") as info:
+            await pool.getconn()
+        assert info.value.attempts == 4
+
+    run(f"postgresql://app@127.0.0.1:{free_port()}/db", body, wait=False, min_size=0, connect_retry=policy)
+
+
+def test_closed_pool_refuses_and_closes_returned_connections(adsn: str) -> None:
+    async def body(pool: AsyncPool) -> None:
+        conn = await pool.getconn()
+        await pool.close()
+        with pytest.raises(tether.PoolClosed):
+            await pool.getconn()
+        await conn.close()
+        stats = pool.stats()
+        assert stats.idle == 0 and stats.busy == 0
+        assert stats.hard_connects == stats.hard_disconnects
+
+    run(adsn, body, min_size=1, max_size=2)
+
+
+def test_a_connection_dropped_without_close_is_reclaimed(adsn: str) -> None:
+    async def body(pool: AsyncPool) -> None:
+        conn = await pool.getconn()
+        await value(conn, "SELECT 1")
+        del conn
+        gc.collect()
+        async with pool.connection(timeout=5) as again:
+            assert await value(again, "SELECT 1") == 1
+        assert pool.stats().reclaimed == 1
+
+    run(adsn, body, min_size=1, max_size=1, maintenance_interval=0.05)
+
+
+def test_repr_shows_state_and_no_password() -> None:
+    pool = AsyncPool("postgresql://postgres:hunter2@127.0.0.1:1/postgres", name="orders", min_size=0)
+    assert repr(pool) == (
+        "<tether.AsyncPool 'orders' postgresql://postgres:***@127.0.0.1:1/postgres "
+        "[0 idle, 0 busy, 0 waiting | gen 0]>"
+    )
+
+
+def test_without_a_running_loop_the_error_says_to_use_tether_pool() -> None:
+    pool = AsyncPool("postgresql://app@127.0.0.1:1/db", min_size=0)
+    for call in (pool.getconn, pool.open, pool.wait, pool.close):
+        with pytest.raises(tether.PoolError, match=r"running asyncio event loop.*tether\.Pool"):
+            call()
+    with pytest.raises(TypeError, match="async with"), pool.connection():
+        pass
+    with pytest.raises(TypeError, match=r"tether\.Pool"), pool:
+        pass
+
+
+def test_unknown_async_driver_is_refused() -> None:
+    with pytest.raises(tether.ConfigError, match=r"tether\.Pool"):
+        AsyncPool("postgresql+psycopg2://app@127.0.0.1:1/db")
