@@ -473,9 +473,9 @@ class AsyncPool:
         generation = state.generation
         try:
             result = await connect_with_retry_async(self._connect_once, self.config.connect_retry)
-        except BaseException as exc:  # cancelled by close(): the open did not happen
-            plan = state.open_failed(exc, time.monotonic(), blocking=False, ticket=ticket)
-            self._carry_out(plan)
+        except BaseException:  # cancelled by close(): the open did not happen
+            closed = self._closed_error(f"pool {self.name!r} is closed", pool=self.name)
+            self._carry_out(state.open_failed(closed, time.monotonic(), blocking=False, ticket=ticket))
             raise
         now = time.monotonic()
         if isinstance(result, ConnectFailure):
