@@ -16,8 +16,8 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from .. import metrics
 from ..dialects import Dialect, TxStatus, get_dialect
@@ -26,7 +26,9 @@ from ..dsn import ConnectionSpec, parse
 from ..errors import ConnectError, ConnectionReturned, PoolClosed, PoolError, PoolTimeout, bind
 from ..net import Keepalive, Liveness
 from ..retry import ConnectFailure
+from ..retry._async_engine import cancel_aware
 from ..retry._budget import RetryBudget
+from ..retry._engine import RetryDetails, Runner
 from ..retry._policy import Retry
 from ..session._async_proxy import AsyncConnection
 from ._async_borrow import _AsyncBorrow, _needs_loop, _Waiter, _wake
@@ -34,6 +36,7 @@ from ._async_opening import connect_with_retry_async, open_slot_async
 from ._config import config_for
 from ._opening import connect_error
 from ._state import Plan, PoolState, Slot
+from ._transaction_async import async_run_transaction, async_transactional
 
 if TYPE_CHECKING:
     from ..drivers import Driver
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tether.pool")
 _names = itertools.count(1)
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class AsyncPool:
@@ -343,6 +347,40 @@ class AsyncPool:
     @property
     def dialect(self) -> Dialect:
         return self._dialect
+
+    # -- units of work -----------------------------------------------------------------------
+
+    async def transaction(
+        self,
+        fn: Callable[[AsyncConnection], Awaitable[T]],
+        *,
+        retry: Retry | int | bool | None = None,
+        on_retry: Callable[[RetryDetails], object] | None = None,
+        timeout: float | None = None,
+    ) -> T:
+        """``await pool.transaction(fn)``: as ``tether.Pool.transaction``, for ``async def fn``.
+
+        Cancelling the calling task cancels the unit: it is never retried, and an error
+        raised while the task is being cancelled is final.
+        """
+        runner = Runner(
+            retry,
+            classify=cancel_aware(None),
+            on_retry=on_retry,
+            budget=self.retry_budget,
+            name=getattr(fn, "__qualname__", "transaction"),
+        )
+        return await async_run_transaction(self, fn, runner, timeout=timeout)
+
+    def transactional(
+        self,
+        retry: Retry | int | bool | None = None,
+        *,
+        on_retry: Callable[[RetryDetails], object] | None = None,
+        timeout: float | None = None,
+    ) -> Callable[[Callable[Concatenate[AsyncConnection, P], Awaitable[T]]], Callable[P, Awaitable[T]]]:
+        """``@pool.transactional(...)`` for ``async def fn(conn, ...)``; callers leave ``conn`` out."""
+        return async_transactional(self, retry=retry, on_retry=on_retry, timeout=timeout)
 
     # -- giving back (the proxy's AsyncOwner protocol) ---------------------------------------
 

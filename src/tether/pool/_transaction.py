@@ -1,3 +1,4 @@
+# Generated from src/tether/pool/_transaction_async.py by tools/unasync.py: edit that file, then run the tool.
 """``pool.transaction(fn)``: a unit of work that is re-run on transient faults and is
 never applied twice.
 
@@ -12,6 +13,9 @@ Where a run fails decides what happens next:
   ``txid_status()`` on another connection), the outcome is resolved: committed is a
   success, aborted is run again. Otherwise ``tether.CommitOutcomeUnknown`` is raised with
   the transaction id. A COMMIT is never simply sent again.
+
+This is the source for both front ends: ``_transaction.py``, for ``tether.Pool``, is
+generated from it by ``tools/unasync.py`` (a test checks that it is current).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from ..errors import CommitOutcomeUnknown
+from ..errors import CommitOutcomeUnknown, Error
 from ..retry._engine import RetryDetails, Runner
 from ..retry._faults import Classification, Fault
 
@@ -80,7 +84,9 @@ def transactional(
 ) -> Callable[[Callable[Concatenate[Connection, P], T]], Callable[P, T]]:
     """``@pool.transactional(...)``: ``fn(conn, ...)`` runs as ``pool.transaction``."""
 
-    def decorate(fn: Callable[Concatenate[Connection, P], T]) -> Callable[P, T]:
+    def decorate(
+        fn: Callable[Concatenate[Connection, P], T],
+    ) -> Callable[P, T]:
         @functools.wraps(fn)
         def unit(*args: P.args, **kwargs: P.kwargs) -> T:
             def bound(conn: Connection) -> T:
@@ -94,7 +100,9 @@ def transactional(
     return decorate
 
 
-def _run_once(pool: Pool, fn: Callable[[Connection], T], runner: Runner, timeout: float | None) -> T:
+def _run_once(
+    pool: Pool, fn: Callable[[Connection], T], runner: Runner, timeout: float | None
+) -> T:
     conn = pool.getconn(timeout)  # ConnectError / PoolTimeout: CONNECT faults
     try:
         try:
@@ -135,6 +143,11 @@ def _begin(conn: Connection, dialect: Dialect) -> Any:
     if not conn.autocommit:
         conn.autocommit = True
     cursor = conn.execute(sql)
+    if not hasattr(cursor, "nextset"):
+        raise Error(
+            "pool.transaction needs a driver whose execute() returns a cursor (psycopg); "
+            f"{type(cursor).__name__} is not one: use the driver's own transactions"
+        )
     cursor.nextset()  # past BEGIN's result, to the marker's row
     row = cursor.fetchone()
     return None if row is None else tuple(row)
@@ -179,7 +192,8 @@ def _resolve(pool: Pool, marker: Any, error: Exception) -> bool:
 def _ask(pool: Pool, status_sql: str, xid: Any, backend: Any) -> str:
     with pool.connection(timeout=RESOLVE_S) as conn:
         conn.autocommit = True
-        row = conn.execute(status_sql, (xid,)).fetchone()
+        cursor = conn.execute(status_sql, (xid,))
+        row = cursor.fetchone()
         status = None if row is None else row[0]
         if status == "in progress" and backend is not None:
             # A role may end its own backends; the next question gets a final answer.

@@ -1,0 +1,206 @@
+"""``pool.transaction(fn)``: a unit of work that is re-run on transient faults and is
+never applied twice.
+
+Each run borrows a connection, runs ``fn(conn)`` inside one transaction and commits.
+Where a run fails decides what happens next:
+
+- before COMMIT was sent: the server rolls the transaction back when the connection
+  breaks, so a broken connection there (IN_DOUBT for a lone statement) is as safe to run
+  again as a CONNECT or TRANSIENT fault;
+- during COMMIT: the reply was lost and the transaction may have committed. Where the
+  dialect can tell (PostgreSQL: the transaction id learnt before committing, then
+  ``txid_status()`` on another connection), the outcome is resolved: committed is a
+  success, aborted is run again. Otherwise ``tether.CommitOutcomeUnknown`` is raised with
+  the transaction id. A COMMIT is never simply sent again.
+
+This is the source for both front ends: ``_transaction.py``, for ``tether.Pool``, is
+generated from it by ``tools/unasync.py`` (a test checks that it is current).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+
+from ..errors import CommitOutcomeUnknown, Error
+from ..retry._engine import RetryDetails, Runner
+from ..retry._faults import Classification, Fault
+
+if TYPE_CHECKING:
+    from ..dialects import Dialect
+    from ..retry._policy import Retry
+    from ..session._async_proxy import AsyncConnection
+    from ._async_pool import AsyncPool
+
+log = logging.getLogger("tether.pool")
+T = TypeVar("T")
+P = ParamSpec("P")
+
+RESOLVE_S = 10.0  # how long to keep asking for a lost COMMIT's outcome
+GRACE_S = 2.0  # how long an "in progress" COMMIT may run before its backend is ended
+_BROKEN = (Fault.IN_DOUBT, Fault.CONNECT)
+_ROLLED_BACK = "the connection broke before COMMIT: the server rolled the transaction back"
+_NOT_COMMITTED = "the COMMIT's reply was lost, and the server says the transaction aborted"
+
+
+class _RunAgain(Exception):
+    """A run failed in a way this module classified itself (safe to run again)."""
+
+    def __init__(self, error: Exception, reason: str):
+        super().__init__(reason)
+        self.error = error
+        self.classification = Classification(Fault.TRANSIENT, reason)
+
+
+async def async_run_transaction(
+    pool: AsyncPool, fn: Callable[[AsyncConnection], Awaitable[T]], runner: Runner, *, timeout: float | None
+) -> T:
+    """Run ``fn`` in a transaction under ``runner``'s policy; see the module docstring."""
+    state = runner.start()
+    while True:
+        try:
+            return await _run_once(pool, fn, runner, timeout)
+        except _RunAgain as again:
+            details = state.failed(again.error, again.classification)
+            if details is None:
+                raise again.error from None
+        except Exception as error:
+            details = state.failed(error)
+            if details is None:
+                raise
+        await asyncio.sleep(details.delay_s)
+
+
+def async_transactional(
+    pool: AsyncPool,
+    *,
+    retry: Retry | int | bool | None,
+    on_retry: Callable[[RetryDetails], object] | None,
+    timeout: float | None,
+) -> Callable[[Callable[Concatenate[AsyncConnection, P], Awaitable[T]]], Callable[P, Awaitable[T]]]:
+    """``@pool.transactional(...)``: ``fn(conn, ...)`` runs as ``pool.transaction``."""
+
+    def decorate(
+        fn: Callable[Concatenate[AsyncConnection, P], Awaitable[T]],
+    ) -> Callable[P, Awaitable[T]]:
+        @functools.wraps(fn)
+        async def unit(*args: P.args, **kwargs: P.kwargs) -> T:
+            async def bound(conn: AsyncConnection) -> T:
+                return await fn(conn, *args, **kwargs)
+
+            bound.__qualname__ = fn.__qualname__
+            return await pool.transaction(bound, retry=retry, on_retry=on_retry, timeout=timeout)
+
+        return unit
+
+    return decorate
+
+
+async def _run_once(
+    pool: AsyncPool, fn: Callable[[AsyncConnection], Awaitable[T]], runner: Runner, timeout: float | None
+) -> T:
+    conn = await pool.getconn(timeout)  # ConnectError / PoolTimeout: CONNECT faults
+    try:
+        try:
+            marker = await _begin(conn, pool.dialect)
+            conn.__dict__["_unit"] = True  # fn may not commit or roll back itself
+            result = await fn(conn)
+        except Exception as error:
+            if runner.classify(error).fault is Fault.IN_DOUBT:
+                raise _RunAgain(error, _ROLLED_BACK) from None
+            raise
+        conn.__dict__["_unit"] = False
+        try:
+            await conn.commit()
+        except Exception as error:
+            if runner.classify(error).fault not in _BROKEN:
+                raise  # the server answered: serialization failure, deferred constraint...
+            await pool.give_back(conn, commit=False)  # broken: discarded, and out of the way
+            if not await _resolve(pool, marker, error):
+                raise _RunAgain(error, _NOT_COMMITTED) from None
+        return result
+    finally:
+        conn.__dict__["_unit"] = False
+        await pool.give_back(conn, commit=False)
+
+
+async def _begin(conn: AsyncConnection, dialect: Dialect) -> Any:
+    """Open the transaction; return what identifies it once its connection is gone.
+
+    PostgreSQL: ``BEGIN`` and the transaction id in one round trip, sent instead of the
+    driver's own ``BEGIN`` (so the connection runs in autocommit mode while tether holds
+    the transaction). Other dialects: the driver's implicit transaction, no marker.
+    """
+    sql = getattr(dialect, "begin_sql", None)
+    if sql is None:
+        if conn.autocommit:
+            await conn.set_autocommit(False)  # the proxy puts it back on return
+        return None
+    if not conn.autocommit:
+        await conn.set_autocommit(True)
+    cursor = await conn.execute(sql)
+    if not hasattr(cursor, "nextset"):
+        raise Error(
+            "pool.transaction needs a driver whose execute() returns a cursor (psycopg); "
+            f"{type(cursor).__name__} is not one: use the driver's own transactions"
+        )
+    cursor.nextset()  # past BEGIN's result, to the marker's row
+    row = await cursor.fetchone()
+    return None if row is None else tuple(row)
+
+
+async def _resolve(pool: AsyncPool, marker: Any, error: Exception) -> bool:
+    """Whether the transaction committed; ``CommitOutcomeUnknown`` when that can't be learnt."""
+    dialect = pool.dialect
+    status_sql = getattr(dialect, "commit_status_sql", None)
+    if marker is None or status_sql is None:
+        raise CommitOutcomeUnknown(
+            f"the connection broke during COMMIT and {dialect.name} cannot tell the outcome",
+        ) from error
+    xid, backend = marker
+    start = time.monotonic()
+    last: BaseException = error
+    while time.monotonic() - start < RESOLVE_S:
+        # "in progress" for a while: the COMMIT may still be running (a slow deferred
+        # trigger, a synchronous replica); past GRACE_S, end the old backend, which can
+        # never receive a COMMIT now, so that the answer becomes final.
+        end_backend = backend if time.monotonic() - start > GRACE_S else None
+        try:
+            status = await _ask(pool, status_sql, xid, end_backend)
+        except CommitOutcomeUnknown:
+            raise
+        except Exception as failure:  # the server may be restarting: ask again
+            last = failure
+            status = "unreachable"
+        if status == "committed":
+            log.warning("a COMMIT's reply was lost; transaction %s did commit", xid)
+            return True
+        if status == "aborted":
+            return False
+        await asyncio.sleep(0.05)
+    raise CommitOutcomeUnknown(
+        f"the connection broke during COMMIT of transaction {xid} and its outcome could not "
+        f"be learnt within {RESOLVE_S:.0f} s (last: {type(last).__name__}: {last})",
+        transaction_id=xid,
+    ) from error
+
+
+async def _ask(pool: AsyncPool, status_sql: str, xid: Any, backend: Any) -> str:
+    async with pool.connection(timeout=RESOLVE_S) as conn:
+        await conn.set_autocommit(True)
+        cursor = await conn.execute(status_sql, (xid,))
+        row = await cursor.fetchone()
+        status = None if row is None else row[0]
+        if status == "in progress" and backend is not None:
+            # A role may end its own backends; the next question gets a final answer.
+            await conn.execute(pool.dialect.terminate_sql, (backend,))  # type: ignore[attr-defined]
+        elif status not in ("committed", "aborted", "in progress"):
+            raise CommitOutcomeUnknown(
+                f"txid_status({xid}) answered {status!r}: the outcome is no longer known",
+                transaction_id=xid,
+            )
+        return str(status)
