@@ -279,3 +279,20 @@ def test_connect_retry_takes_a_retry_policy() -> None:
     finally:
         pool.close()
     assert info.value.attempts == 4
+
+
+def test_the_sync_pool_refuses_to_block_an_event_loop(make_pool: MakePool) -> None:
+    import asyncio
+
+    pool = make_pool(min_size=1, max_size=1)
+    held = pool.getconn()
+
+    async def from_a_coroutine() -> None:
+        pool.getconn(timeout=5)
+
+    try:
+        with pytest.raises(tether.PoolError, match=r"use tether\.AsyncPool"):
+            asyncio.run(from_a_coroutine())
+    finally:
+        held.close()
+    assert pool.stats().waiting == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import TYPE_CHECKING
 
@@ -46,3 +47,12 @@ class Borrow:
             self._pool.give_back(conn, commit=exc_type is None)
 
 
+
+
+def asyncio_loop_running() -> bool:
+    """Whether this thread is running an event loop (a blocking wait would stall it)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -14,14 +14,14 @@ from .. import metrics
 from ..dialects import Dialect, TxStatus, get_dialect
 from ..drivers import load_driver
 from ..dsn import ConnectionSpec, parse
-from ..errors import ConnectError, ConnectionReturned, PoolClosed, PoolTimeout, bind
+from ..errors import ConnectError, ConnectionReturned, PoolClosed, PoolError, PoolTimeout, bind
 from ..net import Keepalive, Liveness, SocketProbe
 from ..retry import ConnectFailure, connect_with_retry
 from ..retry._budget import RetryBudget
 from ..retry._engine import RetryDetails, Runner
 from ..retry._policy import Retry
 from ..session import Connection
-from ._borrow import Borrow, Waiter
+from ._borrow import Borrow, Waiter, asyncio_loop_running
 from ._config import config_for
 from ._opening import connect_error, open_slot
 from ._state import Plan, PoolState, Slot
@@ -112,6 +112,7 @@ class Pool:
         self._connect_error = bind(ConnectError, self._driver.module.OperationalError)
         self._returned_error = bind(ConnectionReturned, self._driver.module.InterfaceError)
         self._closed_error = bind(PoolClosed, self._driver.module.InterfaceError)
+        self._misuse_error = bind(PoolError, self._driver.module.InterfaceError)
         if open:
             self.open()
 
@@ -214,6 +215,12 @@ class Pool:
         self.give_back(conn, commit=False)
 
     def _wait(self, deadline: float, timeout: float) -> Slot:
+        if asyncio_loop_running():
+            raise self._misuse_error(
+                f"pool {self.name!r} would block the event loop waiting for a connection: "
+                "from a coroutine, use tether.AsyncPool",
+                pool=self.name,
+            )
         waiter = Waiter()
         with self._lock:
             plan = self._state.wait(waiter, time.monotonic())
