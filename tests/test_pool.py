@@ -142,6 +142,9 @@ def test_client_side_settings_are_put_back(make_pool: MakePool) -> None:
     with pool.connection() as conn:
         assert conn.autocommit is False
         assert conn.read_only is None
+        conn.set_autocommit(True)  # psycopg's setter methods are remembered too
+    with pool.connection() as conn:
+        assert conn.autocommit is False
 
 
 def test_plain_queries_need_no_reset(make_pool: MakePool) -> None:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._proxy import UnitOfWorkError
-from ._tracking import Tracking
+from ._tracking import Tracking, remembered_setter
 
 if TYPE_CHECKING:
     from ..dialects import Dialect
@@ -114,9 +114,7 @@ class AsyncConnection(Tracking):
         attr = getattr(raw, name)
         if name in self._driver.sql_methods:  # asyncpg's fetch(sql, ...) and friends
             return _noted(self, attr)
-        if name.startswith("set_") and isinstance(getattr(type(raw), name[4:], None), property):
-            return _remembered(self, raw, name[4:], attr)  # psycopg's set_autocommit(...)
-        return attr
+        return remembered_setter(self, raw, name, attr)  # psycopg's set_autocommit(...)
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Plain client-side attributes (row_factory, prepare_threshold...): set on the
@@ -139,16 +137,6 @@ def _noted(conn: AsyncConnection, method: Callable[..., Any]) -> Callable[..., A
             raise conn._owner.returned_error(conn)
         conn.note(sql)
         return method(sql, *args, **kwargs)
-
-    return call
-
-
-def _remembered(
-    conn: AsyncConnection, raw: Any, setting: str, method: Callable[..., Any]
-) -> Callable[..., Any]:
-    def call(value: Any) -> Any:
-        conn.remember(setting, getattr(raw, setting))
-        return method(value)
 
     return call
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import Error
-from ._tracking import Tracking
+from ._tracking import Tracking, remembered_setter
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -118,7 +118,8 @@ class Connection(Tracking):
     # -- pass-through ----------------------------------------------------------------------
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.raw, name)
+        raw = self.raw
+        return remembered_setter(self, raw, name, getattr(raw, name))
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Client-side settings (autocommit, isolation_level, read_only, row_factory...)

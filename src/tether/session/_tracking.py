@@ -45,6 +45,20 @@ class Tracking:
             saved[name] = old
 
 
+def remembered_setter(conn: Tracking, raw: Any, name: str, method: Any) -> Any:
+    """``set_autocommit(...)`` and friends (psycopg's setters for a property ``name[4:]``)
+    wrapped so the old value is remembered too; any other attribute as it is."""
+    setting = name[4:]
+    if not (name.startswith("set_") and isinstance(getattr(type(raw), setting, None), property)):
+        return method
+
+    def call(value: Any) -> Any:
+        conn.remember(setting, getattr(raw, setting))
+        return method(value)
+
+    return call
+
+
 def _text_of(sql: Any, raw: Any) -> str | None:
     if isinstance(sql, str):
         return sql
