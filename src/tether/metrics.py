@@ -10,11 +10,19 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from .pool import Pool
     from .pool._state import PoolState
+
+
+class Observed(Protocol):
+    """What the registry needs of a pool, threaded or async."""
+
+    @property
+    def name(self) -> str: ...
+
+    def stats(self) -> PoolStats: ...
 
 __all__ = ["PoolStats", "ProcessStats", "pools", "register", "snapshot", "stats"]
 
@@ -101,17 +109,17 @@ class ProcessStats:
         return sum(int(getattr(p, field)) for p in self.pools)
 
 
-_pools: weakref.WeakSet[Pool] = weakref.WeakSet()
+_pools: weakref.WeakSet[Observed] = weakref.WeakSet()
 _lock = threading.Lock()
 _non_pooled = {"open": 0, "connects": 0}
 
 
-def register(pool: Pool) -> None:
+def register(pool: Observed) -> None:
     with _lock:
         _pools.add(pool)
 
 
-def unregister(pool: Pool) -> None:
+def unregister(pool: Observed) -> None:
     with _lock:
         _pools.discard(pool)
 
@@ -149,7 +157,7 @@ def snapshot(name: str, state: PoolState, now: float) -> PoolStats:
     )
 
 
-def pools() -> list[Pool]:
+def pools() -> list[Observed]:
     """Every open pool of this process, explicit and implicit: fragmentation shows here."""
     with _lock:
         return sorted(_pools, key=lambda p: p.name)

@@ -40,7 +40,6 @@ from ._transaction_async import async_run_transaction, async_transactional
 
 if TYPE_CHECKING:
     from ..drivers import Driver
-    from ._pool import Pool
 
 log = logging.getLogger("tether.pool")
 _names = itertools.count(1)
@@ -138,7 +137,7 @@ class AsyncPool:
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._loop = loop
-            metrics.register(cast("Pool", self))  # metrics needs only .name and .stats()
+            metrics.register(self)
             self._maintenance = loop.create_task(self._maintain_loop(), name=f"tether-{self.name}")
         elif self._loop is not loop:
             raise PoolError(f"pool {self.name!r} belongs to another event loop", pool=self.name)
@@ -183,7 +182,7 @@ class AsyncPool:
             task.cancel()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=1.0)
-        metrics.unregister(cast("Pool", self))
+        metrics.unregister(self)
 
     @property
     def closed(self) -> bool:
