@@ -12,18 +12,18 @@ rest of a return does not ``await`` at all.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from .. import metrics
-from ..dialects import Dialect, TxStatus, get_dialect
+from ..dialects import TxStatus
 from ..drivers._async_load import load_async_driver
-from ..dsn import ConnectionSpec, parse
-from ..errors import ConnectError, ConnectionReturned, PoolClosed, PoolError, PoolTimeout, bind
+from ..dsn import ConnectionSpec
+from ..errors import PoolError
 from ..net import Keepalive, Liveness
 from ..retry import ConnectFailure
 from ..retry._async_engine import cancel_aware
@@ -33,9 +33,9 @@ from ..retry._policy import Retry
 from ..session._async_proxy import AsyncConnection
 from ._async_borrow import _AsyncBorrow, _needs_loop, _Waiter, _wake
 from ._async_opening import connect_with_retry_async, open_slot_async
-from ._config import config_for
+from ._core import PoolCore
 from ._opening import connect_error
-from ._state import Plan, PoolState, Slot
+from ._state import Plan, Slot
 from ._transaction_async import async_run_transaction, async_transactional
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 
-class AsyncPool:
+class AsyncPool(PoolCore):
     """A pool of asyncio database connections that only hands out connections that work.
 
     The options, counters and behaviour of ``tether.Pool``. Use it inside a running loop:
@@ -82,49 +82,38 @@ class AsyncPool:
         maintenance_interval: float = 1.0,
         retry_budget: RetryBudget | None = None,
     ):
-        spec = dsn if isinstance(dsn, ConnectionSpec) else parse(dsn, driver=driver)
-        self.spec = spec
-        self.name = name or f"async-pool-{next(_names)}"
-        self.config = config_for(
-            spec,
-            min_size=min_size,
-            max_size=max_size,
-            timeout=timeout,
-            max_lifetime=max_lifetime,
-            max_idle=max_idle,
-            validate_after_idle=validate_after_idle,
-            ping_timeout=ping_timeout,
-            reset_timeout=reset_timeout,
-            connect_retry_count=connect_retry_count,
-            connect_retry_interval=connect_retry_interval,
-            login_timeout=login_timeout,
-            connect_retry=connect_retry,
-            blocking_period=blocking_period,
-            blocking_after=blocking_after,
-            keepalive=keepalive,
-            reset=reset,
-            maintenance_interval=maintenance_interval,
+        self._setup(
+            dsn,
+            name=name or f"async-pool-{next(_names)}",
+            driver=driver,
+            load=load_async_driver,
+            autocommit=autocommit,
+            retry_budget=retry_budget,
+            settings={
+                "min_size": min_size,
+                "max_size": max_size,
+                "timeout": timeout,
+                "max_lifetime": max_lifetime,
+                "max_idle": max_idle,
+                "validate_after_idle": validate_after_idle,
+                "ping_timeout": ping_timeout,
+                "reset_timeout": reset_timeout,
+                "connect_retry_count": connect_retry_count,
+                "connect_retry_interval": connect_retry_interval,
+                "login_timeout": login_timeout,
+                "connect_retry": connect_retry,
+                "blocking_period": blocking_period,
+                "blocking_after": blocking_after,
+                "keepalive": keepalive,
+                "reset": reset,
+                "maintenance_interval": maintenance_interval,
+            },
         )
-        self._driver = load_async_driver(spec.dialect, spec.driver)
-        self._dialect = get_dialect(spec.dialect)
-        self._autocommit = autocommit
-        self.retry_budget = retry_budget or RetryBudget()
-        self._lazy_reset = self.config.reset == "auto"
-        self._ping_after = self.config.validate_after_idle
-        self._blocks = self.config.blocking_period == "always" or (
-            self.config.blocking_period == "auto" and not spec.is_azure
-        )
-        self._state = PoolState(self.config)
-        self._reclaimed: deque[AsyncConnection] = deque()  # from __del__, any thread
+        self._lock = contextlib.nullcontext()  # state is touched from the loop only
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._maintenance: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
-        errors = self._driver.module
-        self._timeout_error = bind(PoolTimeout, errors.OperationalError)
-        self._connect_error = bind(ConnectError, errors.OperationalError)
-        self._returned_error = bind(ConnectionReturned, errors.InterfaceError)
-        self._closed_error = bind(PoolClosed, errors.InterfaceError)
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -183,10 +172,6 @@ class AsyncPool:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=1.0)
         metrics.unregister(self)
-
-    @property
-    def closed(self) -> bool:
-        return self._state.closed
 
     async def __aenter__(self) -> AsyncPool:
         await self.open()
@@ -277,42 +262,6 @@ class AsyncPool:
         if waiter.slot is not None:  # served just before the cancellation landed
             self._carry_out(self._state.checkin(waiter.slot, time.monotonic()))
 
-    def _wait_timeout(self, timeout: float) -> PoolTimeout:
-        state = self._state
-        idle, busy, waiting = len(state.idle), state.busy, len(state.waiters)
-        error = state.last_connect_error
-        exc = self._timeout_error(
-            f"no connection from pool {self.name!r} within {timeout:.2f} s "
-            f"({idle} idle, {busy} busy, {waiting} waiting)"
-            + (f"; last connect error: {error}" if error else ""),
-            pool=self.name,
-            waited=timeout,
-            idle=idle,
-            busy=busy,
-            waiting=waiting,
-            last_connect_error=error,
-        )
-        exc.__cause__ = error
-        return exc
-
-    def _failed_wait(self, error: BaseException) -> BaseException:
-        if isinstance(error, PoolClosed):
-            return error
-        until = self._state.blocked_until
-        remaining = until - time.monotonic()
-        if remaining <= 0:
-            return error
-        message = f"{error} (connect attempts paused for {remaining:.1f} s: blocking period)"
-        err = self._connect_error(
-            message,
-            host=self.spec.host,
-            port=self.spec.port,
-            attempts=getattr(error, "attempts", 0),
-            blocking_until=until,
-        )
-        err.__cause__ = error
-        return err
-
     async def _alive(self, slot: Slot, now: float) -> bool:
         """The zero-round-trip check; a ping only where the socket cannot tell."""
         if self._driver.is_closed(slot.raw):
@@ -342,10 +291,6 @@ class AsyncPool:
     def _discard(self, slot: Slot) -> None:
         log.debug("discarding dead %r of pool %r", slot, self.name)
         self._carry_out(self._state.discard(slot, time.monotonic()))
-
-    @property
-    def dialect(self) -> Dialect:
-        return self._dialect
 
     # -- units of work -----------------------------------------------------------------------
 
@@ -424,22 +369,6 @@ class AsyncPool:
         else:
             self._state.begin_reset()
             self._spawn(self._reset(slot, status, changes, saved))
-
-    def reclaim(self, conn: AsyncConnection) -> None:
-        # Called from __del__, at any point of any thread: no state, just a queue.
-        self._reclaimed.append(conn)
-
-    def returned_error(self, conn: AsyncConnection) -> Exception:
-        return self._returned_error(
-            f"this connection was returned to pool {self.name!r}; "
-            "borrow another with pool.connection()",
-            pool=self.name,
-        )
-
-    def describe(self, conn: AsyncConnection) -> str:
-        slot = conn._slot
-        where = "returned" if slot is None else f"#{slot.number}"
-        return f"{where} from pool {self.name!r} to {self.spec.redacted()}"
 
     async def _reset(
         self, slot: Slot, status: TxStatus, changes: tuple[str, ...], saved: dict[str, Any] | None
@@ -570,15 +499,3 @@ class AsyncPool:
         if liveness is Liveness.DATA:
             return self._dialect.idle_bytes_mean_dead(probe.peek()[1])
         return liveness is Liveness.CLOSED
-
-    # -- observing ---------------------------------------------------------------------------
-
-    def stats(self) -> metrics.PoolStats:
-        return metrics.snapshot(self.name, self._state, time.monotonic())
-
-    def __repr__(self) -> str:
-        s = self._state
-        return (
-            f"<tether.AsyncPool {self.name!r} {self.spec.redacted()} [{len(s.idle)} idle, "
-            f"{s.busy} busy, {len(s.waiters)} waiting | gen {s.generation}]>"
-        )

@@ -6,15 +6,13 @@ import itertools
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .. import metrics
-from ..dialects import Dialect, TxStatus, get_dialect
+from ..dialects import TxStatus
 from ..drivers import load_driver
-from ..dsn import ConnectionSpec, parse
-from ..errors import ConnectError, ConnectionReturned, PoolClosed, PoolError, PoolTimeout, bind
+from ..dsn import ConnectionSpec
 from ..net import Keepalive, Liveness, SocketProbe
 from ..retry import ConnectFailure, connect_with_retry
 from ..retry._budget import RetryBudget
@@ -22,9 +20,9 @@ from ..retry._engine import RetryDetails, Runner
 from ..retry._policy import Retry
 from ..session import Connection
 from ._borrow import Borrow, Waiter, asyncio_loop_running
-from ._config import config_for
+from ._core import PoolCore
 from ._opening import connect_error, open_slot
-from ._state import Plan, PoolState, Slot
+from ._state import Plan, Slot
 from ._transaction import run_transaction, transactional
 from ._workers import Workers
 
@@ -34,7 +32,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class Pool:
+class Pool(PoolCore):
     """A pool of database connections that only hands out connections that work.
 
     ``dsn`` is a URL or an ADO connection string (see ``tether.dsn``); settings given
@@ -68,51 +66,38 @@ class Pool:
         retry_budget: RetryBudget | None = None,
         open: bool = True,
     ):
-        spec = dsn if isinstance(dsn, ConnectionSpec) else parse(dsn, driver=driver)
-        self.spec = spec
-        self.name = name or f"pool-{next(_names)}"
-        self.config = config_for(
-            spec,
-            min_size=min_size,
-            max_size=max_size,
-            timeout=timeout,
-            max_lifetime=max_lifetime,
-            max_idle=max_idle,
-            validate_after_idle=validate_after_idle,
-            ping_timeout=ping_timeout,
-            reset_timeout=reset_timeout,
-            connect_retry_count=connect_retry_count,
-            connect_retry_interval=connect_retry_interval,
-            login_timeout=login_timeout,
-            connect_retry=connect_retry,
-            blocking_period=blocking_period,
-            blocking_after=blocking_after,
-            keepalive=keepalive,
-            reset=reset,
-            maintenance_interval=maintenance_interval,
-        )
-        self._driver = load_driver(spec.dialect, spec.driver)
-        self._dialect = get_dialect(spec.dialect)
-        self._autocommit = autocommit
-        # Shared by every unit of work on this pool, so a recovering server is not stormed.
-        self.retry_budget = retry_budget or RetryBudget()
-        self._lazy_reset = self.config.reset == "auto"
-        self._ping_after = self.config.validate_after_idle
-        self._blocks = self.config.blocking_period == "always" or (
-            self.config.blocking_period == "auto" and not spec.is_azure
+        self._setup(
+            dsn,
+            name=name or f"pool-{next(_names)}",
+            driver=driver,
+            load=load_driver,
+            autocommit=autocommit,
+            retry_budget=retry_budget,
+            settings={
+                "min_size": min_size,
+                "max_size": max_size,
+                "timeout": timeout,
+                "max_lifetime": max_lifetime,
+                "max_idle": max_idle,
+                "validate_after_idle": validate_after_idle,
+                "ping_timeout": ping_timeout,
+                "reset_timeout": reset_timeout,
+                "connect_retry_count": connect_retry_count,
+                "connect_retry_interval": connect_retry_interval,
+                "login_timeout": login_timeout,
+                "connect_retry": connect_retry,
+                "blocking_period": blocking_period,
+                "blocking_after": blocking_after,
+                "keepalive": keepalive,
+                "reset": reset,
+                "maintenance_interval": maintenance_interval,
+            },
         )
         self._lock = threading.Lock()
-        self._state = PoolState(self.config)
-        self._reclaimed: deque[Connection] = deque()
         self._resets_due: dict[int, tuple[float, Slot]] = {}
         self._stop = threading.Event()
         self._workers = Workers(self.name, max_threads=max(2, self.config.max_size))
         self._maintenance: threading.Thread | None = None
-        self._timeout_error = bind(PoolTimeout, self._driver.module.OperationalError)
-        self._connect_error = bind(ConnectError, self._driver.module.OperationalError)
-        self._returned_error = bind(ConnectionReturned, self._driver.module.InterfaceError)
-        self._closed_error = bind(PoolClosed, self._driver.module.InterfaceError)
-        self._misuse_error = bind(PoolError, self._driver.module.InterfaceError)
         if open:
             self.open()
 
@@ -157,10 +142,6 @@ class Pool:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
         metrics.unregister(self)
-
-    @property
-    def closed(self) -> bool:
-        return self._state.closed
 
     def __enter__(self) -> Pool:
         return self
@@ -234,20 +215,9 @@ class Pool:
         if not served:
             with self._lock:
                 gave_up = self._state.give_up(waiter)
-                idle, busy = len(self._state.idle), self._state.busy
-                waiting, error = len(self._state.waiters), self._state.last_connect_error
-            if gave_up:
-                raise self._timeout_error(
-                    f"no connection from pool {self.name!r} within {timeout:.2f} s "
-                    f"({idle} idle, {busy} busy, {waiting} waiting)"
-                    + (f"; last connect error: {error}" if error else ""),
-                    pool=self.name,
-                    waited=timeout,
-                    idle=idle,
-                    busy=busy,
-                    waiting=waiting,
-                    last_connect_error=error,
-                ) from error
+                error = self._wait_timeout(timeout) if gave_up else None
+            if error is not None:
+                raise error
         if waiter.error is not None:
             raise self._failed_wait(waiter.error)
         assert waiter.slot is not None
@@ -260,25 +230,6 @@ class Pool:
             slot = waiter.slot
             plan = self._state.checkin(slot, time.monotonic()) if slot is not None else None
         self._carry_out(plan)
-
-    def _failed_wait(self, error: BaseException) -> BaseException:
-        if isinstance(error, PoolClosed):
-            return error
-        with self._lock:
-            until = self._state.blocked_until
-        remaining = until - time.monotonic()
-        if remaining <= 0:
-            return error
-        message = f"{error} (connect attempts paused for {remaining:.1f} s: blocking period)"
-        err = self._connect_error(
-            message,
-            host=self.spec.host,
-            port=self.spec.port,
-            attempts=getattr(error, "attempts", 0),
-            blocking_until=until,
-        )
-        err.__cause__ = error
-        return err
 
     def _alive(self, slot: Slot, now: float) -> bool:
         """The zero-round-trip check; a ping only where the socket cannot tell."""
@@ -349,10 +300,6 @@ class Pool:
 
         return transactional(self, retry=retry, on_retry=on_retry, timeout=timeout)
 
-    @property
-    def dialect(self) -> Dialect:
-        return self._dialect
-
     # -- giving back (the proxy's Owner protocol) --------------------------------------------
 
     def give_back(self, conn: Connection, *, commit: bool) -> None:
@@ -383,22 +330,6 @@ class Pool:
             self._workers.submit(self._reset, slot, status, conn.changes, conn.saved)
         if error is not None:
             raise error
-
-    def reclaim(self, conn: Connection) -> None:
-        # Called from __del__, at any point of any thread: no locks, just a queue.
-        self._reclaimed.append(conn)
-
-    def returned_error(self, conn: Connection) -> Exception:
-        return self._returned_error(
-            f"this connection was returned to pool {self.name!r}; "
-            "borrow another with pool.connection()",
-            pool=self.name,
-        )
-
-    def describe(self, conn: Connection) -> str:
-        slot = conn._slot
-        where = "returned" if slot is None else f"#{slot.number}"
-        return f"{where} from pool {self.name!r} to {self.spec.redacted()}"
 
     def _reset(self, slot: Slot, status: TxStatus, changes: tuple[str, ...], saved: Any) -> None:
         """Off the caller's path: roll back, restore client settings, reset the session.
@@ -511,16 +442,3 @@ class Pool:
         if liveness is Liveness.DATA:
             return self._dialect.idle_bytes_mean_dead(probe.peek()[1])
         return liveness is Liveness.CLOSED
-
-    # -- observing ---------------------------------------------------------------------------
-
-    def stats(self) -> metrics.PoolStats:
-        with self._lock:
-            return metrics.snapshot(self.name, self._state, time.monotonic())
-
-    def __repr__(self) -> str:
-        s = self._state
-        return (
-            f"<tether.Pool {self.name!r} {self.spec.redacted()} [{len(s.idle)} idle, "
-            f"{s.busy} busy, {len(s.waiters)} waiting | gen {s.generation}]>"
-        )
