@@ -381,7 +381,10 @@ class Pool(PoolCore):
 
     def _open_one(self, ticket: int) -> None:
         generation = self._state.generation
-        result = connect_with_retry(self._connect_once, self.config.connect_retry)
+        try:
+            result = connect_with_retry(self._connect_once, self.config.connect_retry)
+        except BaseException as exc:  # never leave the state counting an open that died
+            result = ConnectFailure(attempts=1, elapsed_s=0.0, cause=exc)
         now = time.monotonic()
         if isinstance(result, ConnectFailure):
             error = connect_error(self._driver, self.spec, result, pool=self.name)
@@ -407,12 +410,13 @@ class Pool(PoolCore):
     # -- maintenance -------------------------------------------------------------------------
 
     def _maintain_loop(self) -> None:
-        self._maintain_once()
-        while not self._stop.wait(self.config.maintenance_interval):
+        while True:
             try:
                 self._maintain_once()
             except Exception:
                 log.exception("pool %r: maintenance failed", self.name)
+            if self._stop.wait(self.config.maintenance_interval):
+                return
 
     def _maintain_once(self) -> None:
         while self._reclaimed:
