@@ -108,3 +108,14 @@ def test_cancelling_the_caller_cancels_the_unit_and_returns_its_connection(pg_ds
 
     stats = run(pg_dsn, body)
     assert stats.busy == 0 and stats.soft_connects == stats.soft_disconnects
+
+
+def test_asyncpg_units_of_work_are_refused_clearly(pg_dsn: str) -> None:
+    pytest.importorskip("asyncpg", reason="asyncpg is not installed")
+    dsn = pg_dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+    async def body(pool: tether.AsyncPool) -> None:
+        await pool.transaction(lambda conn: conn.fetchval("SELECT 1"))
+
+    with pytest.raises(tether.Error, match="returns a cursor"):
+        run(dsn, body)

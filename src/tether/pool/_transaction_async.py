@@ -135,6 +135,12 @@ async def _begin(conn: AsyncConnection, dialect: Dialect) -> Any:
     driver's own ``BEGIN`` (so the connection runs in autocommit mode while tether holds
     the transaction). Other dialects: the driver's implicit transaction, no marker.
     """
+    driver = conn.__dict__.get("_driver")  # the async proxy knows its driver's shape
+    if not getattr(driver, "returns_cursors", True):
+        raise Error(
+            "pool.transaction needs a driver whose execute() returns a cursor (psycopg); "
+            f"{getattr(driver, 'name', 'this driver')} has its own transactions: use those"
+        )
     sql = getattr(dialect, "begin_sql", None)
     if sql is None:
         if conn.autocommit:
@@ -143,11 +149,6 @@ async def _begin(conn: AsyncConnection, dialect: Dialect) -> Any:
     if not conn.autocommit:
         await conn.set_autocommit(True)
     cursor = await conn.execute(sql)
-    if not hasattr(cursor, "nextset"):
-        raise Error(
-            "pool.transaction needs a driver whose execute() returns a cursor (psycopg); "
-            f"{type(cursor).__name__} is not one: use the driver's own transactions"
-        )
     cursor.nextset()  # past BEGIN's result, to the marker's row
     row = await cursor.fetchone()
     return None if row is None else tuple(row)
