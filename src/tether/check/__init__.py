@@ -1,1 +1,16 @@
-"""tether.check."""
+"""tether.check: the connectivity checker, step by step, as events a program can read.
+
+``run_check("postgresql://app@db.example.com/shop")`` returns a :class:`Report`: one
+:class:`Event` per step (``name``, ``local``, ``dns``, ``tcp``, ``tls``, ``login``,
+``latency``), each with a :class:`Status`, a one-line detail, advice, and data for JSON.
+``iter_check`` yields the same events as they happen. No output contains the password.
+The ``tether check`` command (``tether.check._cli.main``) renders them.
+"""
+
+from __future__ import annotations
+
+from ._advice import ADVICE, advise
+from ._events import Event, Report, Status
+from ._runner import iter_check, run_check
+
+__all__ = ["ADVICE", "Event", "Report", "Status", "advise", "iter_check", "run_check"]

@@ -1,0 +1,50 @@
+"""What to do about a login error, by database and error code: one commented table each."""
+
+from __future__ import annotations
+
+__all__ = ["ADVICE", "advise"]
+
+# PostgreSQL SQLSTATEs; "pg_hba" is ours: 28000 whose message says no pg_hba.conf entry.
+_POSTGRESQL = {
+    "28P01": "wrong password for this user (or the user does not exist): check the user name and password",
+    "28000": "the server refuses this user: check the user name and the server's pg_hba.conf",
+    "pg_hba": "no pg_hba.conf entry matches this client: add a line for this user, database and client "
+              "address (and 'hostssl' rules need sslmode=require), then reload the server",
+    "3D000": "the database does not exist: check its name (it is case-sensitive when quoted)",
+    "53300": "too many connections: the server's max_connections is reached; close idle connections or "
+             "use a pool (a server-side pooler such as PgBouncer for many clients)",
+    "57P03": "the server is starting up, shutting down or in recovery: retry in a moment",
+}
+
+# SQL Server / Azure SQL error numbers.
+_SQLSERVER = {
+    "18456": "login failed: wrong user name or password, or the login has no access to the database "
+             "(the server log's state number says which)",
+    "40615": "the Azure SQL firewall blocks this client's IP address: add a server or database firewall "
+             "rule for it",
+    "40532": "the login names a server that this gateway does not know: with SQL authentication in Azure "
+             "SQL, write the user as user@server or check the server name",
+    "4060": "cannot open the database: it does not exist or this login has no user in it (or it is "
+            "still starting: retry)",
+    "911": "the database does not exist: check its name",
+    "10060": "the connection timed out: a firewall blocks port 1433 (or 11000-11999 for Azure SQL "
+             "redirect), or the server name is wrong",
+    "121": "the network dropped the connection during the login (semaphore timeout): check VPNs, proxies "
+           "and unstable links",
+    "40613": "the Azure SQL database is not available right now (failover or reconfiguration): transient, "
+             "retry with backoff",
+}
+
+# MySQL / MariaDB error numbers.
+_MYSQL = {
+    "1045": "access denied: wrong user name or password, or the user is not allowed from this host",
+    "1049": "unknown database: check its name",
+    "1040": "too many connections: the server's max_connections is reached",
+}
+
+ADVICE: dict[str, dict[str, str]] = {"postgresql": _POSTGRESQL, "sqlserver": _SQLSERVER, "mysql": _MYSQL}
+
+
+def advise(dialect: str, code: str | None) -> str | None:
+    """The advice for ``code`` from ``dialect``'s table, or None."""
+    return ADVICE.get(dialect, {}).get(code or "")

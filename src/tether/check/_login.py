@@ -1,0 +1,78 @@
+"""Step ``login``: open one connection with the chosen driver; advice for the error it raises."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ..drivers import load_driver
+from ..errors import ConfigError
+from ._advice import advise
+from ._context import Context, op_timeout
+from ._events import Outcome, Status
+
+__all__ = ["check_login", "error_code"]
+
+log = logging.getLogger(__name__)
+
+# libpq reports a failed login without a SQLSTATE: the server's message (C locale) tells it.
+_LIBPQ_MESSAGES = (
+    ("password authentication failed", "28P01"),
+    ("no pg_hba.conf entry", "pg_hba"),
+    ("pg_hba.conf rejects", "pg_hba"),
+    ("role \"", "28000"),  # role "x" does not exist
+    ("database \"", "3D000"),  # database "x" does not exist
+    ("too many clients already", "53300"),
+    ("remaining connection slots are reserved", "53300"),
+    ("the database system is starting up", "57P03"),
+    ("the database system is shutting down", "57P03"),
+)
+
+
+def error_code(dialect: str, exc: BaseException) -> str | None:
+    """The server's error code in ``exc``: a SQLSTATE, or an error number as text."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate
+    if dialect == "postgresql":
+        text = str(exc)
+        return next((code for phrase, code in _LIBPQ_MESSAGES if phrase in text), None)
+    number = getattr(exc, "number", None)  # pytds, mssql-python
+    if number is None and exc.args and isinstance(exc.args[0], int):
+        number = exc.args[0]  # pymssql, pymysql: (number, message)
+    return None if number is None else str(number)
+
+
+def _last_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def check_login(ctx: Context, deadline: float) -> Outcome:
+    spec = ctx.spec.with_(host=ctx.host, port=ctx.port)
+    try:
+        driver = load_driver(spec.dialect, spec.driver)
+    except ConfigError as exc:
+        return Outcome(Status.SKIP, f"no driver to log in with: {exc}")
+    if not ctx.addresses() or not ctx.data("tcp", "min_s"):
+        return Outcome(Status.SKIP, "no address accepted a TCP connection")
+    began = time.monotonic()
+    try:
+        raw = driver.connect(spec, timeout_s=op_timeout(ctx, deadline), autocommit=True)
+    except Exception as exc:  # the driver's own errors, whatever they are
+        return _failed(ctx, exc, time.monotonic() - began)
+    login_s = time.monotonic() - began
+    driver.close(raw)
+    data = {"driver": driver.name, "login_s": login_s, "user": spec.user, "database": spec.database}
+    return Outcome(Status.OK, f"logged in with {driver.name} as {spec.user} to {spec.database} "
+                   f"in {login_s * 1000:.1f} ms", data=data)
+
+
+def _failed(ctx: Context, exc: BaseException, spent_s: float) -> Outcome:
+    code = error_code(ctx.spec.dialect, exc)
+    log.debug("login to %s failed: %s", ctx.spec.redacted(), _last_line(exc))
+    advice = advise(ctx.spec.dialect, code)
+    if advice is None:
+        advice = "the login failed for a reason without specific advice: read the error above"
+    data = {"error": _last_line(exc), "code": code, "error_type": type(exc).__name__, "spent_s": spent_s}
+    return Outcome(Status.FAIL, f"{_last_line(exc)} [{code or 'no code'}]", (advice,), data)

@@ -1,0 +1,49 @@
+"""The steps, in the order they run, each with its time budget."""
+
+from __future__ import annotations
+
+import math
+
+from ._context import Context, Step
+from ._dns import check_dns
+from ._latency import check_latency
+from ._local import check_local, read_resolvers
+from ._login import check_login
+from ._name import check_name
+from ._tcp import check_tcp
+from ._tls import check_tls
+
+__all__ = ["STEPS"]
+
+
+def _dns_budget(ctx: Context) -> float:
+    resolvers = ctx.options.resolvers
+    count = len(resolvers) if resolvers is not None else len(read_resolvers(ctx.options.resolv_conf))
+    return ctx.options.timeout_s * (1 + 2 * count)  # the system resolver, then A and AAAA each
+
+
+def _tcp_budget(ctx: Context) -> float:
+    return ctx.options.timeout_s * ctx.options.attempts * max(1, len(ctx.addresses()))
+
+
+def _login_budget(ctx: Context) -> float:
+    return max(2.0, math.ceil(ctx.options.timeout_s))  # libpq's connect_timeout is at least 2 s
+
+
+STEPS = (
+    Step("name", "server name", check_name, lambda ctx: 1.0,
+         "reading the server name should not hang: report a bug"),
+    Step("local", "local network", check_local, lambda ctx: 2.0,
+         "listing this machine's interfaces hung: check its network configuration"),
+    Step("dns", "DNS", check_dns, _dns_budget,
+         "name resolution hung: check /etc/resolv.conf, /etc/nsswitch.conf and the resolvers"),
+    Step("tcp", "TCP", check_tcp, _tcp_budget,
+         "TCP connects hung: a firewall drops packets on the way"),
+    Step("tls", "TLS", check_tls, lambda ctx: 2 * ctx.options.timeout_s,
+         "the TLS upgrade hung: something accepts connections but does not answer"),
+    Step("login", "login", check_login, _login_budget,
+         "the login hung: the server accepts connections but does not answer (blackholed link, hung "
+         "server, or not a database server)"),
+    Step("latency", "latency", check_latency, lambda ctx: 1.0,
+         "reading the keepalive settings hung: report a bug"),
+)
