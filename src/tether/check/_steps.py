@@ -10,6 +10,7 @@ from ._latency import check_latency
 from ._local import check_local, read_resolvers
 from ._login import check_login
 from ._name import check_name
+from ._redirect import check_redirect
 from ._tcp import check_tcp
 from ._tls import check_tls
 
@@ -44,6 +45,8 @@ STEPS = (
     Step("login", "login", check_login, _login_budget,
          "the login hung: the server accepts connections but does not answer (blackholed link, hung "
          "server, or not a database server)"),
+    Step("redirect", "Azure connection policy", check_redirect, lambda ctx: 1.0,
+         "the connection policy check hung: report a bug"),
     Step("latency", "latency", check_latency, lambda ctx: 1.0,
          "reading the keepalive settings hung: report a bug"),
 )

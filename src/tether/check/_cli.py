@@ -1,0 +1,151 @@
+"""``tether check``: check the connection to a database, step by step.
+
+::
+
+    tether check CONNECTION_STRING [--attempts 5] [--timeout 5] [--deadline 120]
+                 [--resolver HOST[:PORT]]... [--json] [--bundle FILE.zip]
+    tether check --host HOST --port PORT [--dialect postgresql|sqlserver|mysql] [...]
+
+CONNECTION_STRING is a URL (``postgresql://app@db.example.com/shop``) or a SQL Server
+ADO.NET string (``Server=tcp:x.database.windows.net,1433;Database=shop``); ``--host``
+and ``--port`` override its host and port. Progress goes to standard output (standard
+error with ``--json``, which prints the JSON report on standard output).
+
+Exit codes: 0 every step passed; 1 problems found (a step warned or failed);
+2 bad usage (an unparsable connection string, an unknown scheme, a port out of range).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import sys
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TextIO
+
+from ..dsn import ConnectionSpec, parse
+from ..errors import ConfigError
+from ._events import Event, Report
+from ._render import event_line, full_text, header, summary
+from ._runner import run_check, target
+
+__all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main"]
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tether check", description=__doc__.split("::")[0].strip(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("connection", nargs="?", help="URL or ADO.NET connection string")
+    parser.add_argument("--host", help="server host (overrides the connection string's)")
+    parser.add_argument("--port", type=int, help="server port (overrides the connection string's)")
+    parser.add_argument("--dialect", default="postgresql", choices=("postgresql", "sqlserver", "mysql"),
+                        help="database family without a connection string (default postgresql)")
+    parser.add_argument("--attempts", type=int, default=5, help="TCP connects per address (default 5)")
+    parser.add_argument("--timeout", type=float, default=5.0,
+                        help="seconds for each network operation (default 5)")
+    parser.add_argument("--deadline", type=float, default=120.0,
+                        help="seconds for the whole check (default 120)")
+    parser.add_argument("--resolver", action="append", metavar="HOST[:PORT]",
+                        help="DNS resolver to query directly (repeatable; default: /etc/resolv.conf)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--bundle", metavar="FILE.zip", help="write the report, its JSON and the logs")
+    return parser
+
+
+def _spec(args: argparse.Namespace) -> ConnectionSpec:
+    if args.connection is None and args.host is None:
+        raise ConfigError("give a connection string or --host")
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if args.connection is None:
+        return target(parse(f"{args.dialect}://{args.host}", **overrides))
+    return target(parse(args.connection, **overrides) if overrides else parse(args.connection))
+
+
+def _resolvers(values: Sequence[str] | None) -> list[tuple[str, int]] | None:
+    if values is None:
+        return None
+    found = []
+    for value in values:
+        host, _, port = value.rpartition(":") if value.count(":") == 1 else (value, "", "53")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"--resolver {value!r}: expected HOST or HOST:PORT with a port in 1..65535")
+        found.append((host or value, int(port)))
+    return found
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Entry point of ``tether check``; returns the exit code (see the module docstring)."""
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exit_:
+        return EXIT_USAGE if exit_.code else EXIT_OK
+    try:
+        spec = _spec(args)
+        resolvers = _resolvers(args.resolver)
+        if args.attempts < 1 or args.timeout <= 0 or args.deadline <= 0:
+            raise ConfigError("--attempts must be at least 1; --timeout and --deadline positive seconds")
+    except ConfigError as exc:
+        print(f"tether check: {exc}", file=err)
+        return EXIT_USAGE
+    progress = err if args.json else out
+    print(header(spec.redacted()), file=progress, flush=True)
+
+    def show(event: Event) -> None:
+        print(event_line(event), file=progress, flush=True)
+
+    secret = spec.password.reveal() if spec.password is not None else ""
+    with _captured_logs(secret) as logs:
+        report = run_check(spec, attempts=args.attempts, timeout_s=args.timeout, deadline_s=args.deadline,
+                           resolvers=resolvers, on_event=show)
+    print(summary(report), file=progress, flush=True)
+    if args.json:
+        print(_json(report), file=out)
+    if args.bundle:
+        _write_bundle(args.bundle, report, logs.getvalue())
+        print(f"bundle written to {args.bundle}", file=progress)
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def _json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2, default=str)
+
+
+def _write_bundle(path: str, report: Report, logs: str) -> None:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("report.txt", full_text(report))
+        bundle.writestr("report.json", _json(report) + "\n")
+        bundle.writestr("check.log", logs)
+
+
+class _ScrubbingFormatter(logging.Formatter):
+    def __init__(self, secret: str) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._secret = secret
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text.replace(self._secret, "***") if self._secret else text
+
+
+@contextmanager
+def _captured_logs(secret: str) -> Iterator[io.StringIO]:
+    """tether's DEBUG log during the check, in memory, the password scrubbed out."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(_ScrubbingFormatter(secret))
+    logger = logging.getLogger("tether")
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield buffer
+    finally:
+        logger.setLevel(previous)
+        logger.removeHandler(handler)
