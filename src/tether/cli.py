@@ -17,11 +17,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         code: int = wan_main(args[1:])
         return code
+    if args and args[0] == "check":
+        from .check._cli import main as check_main
+
+        checked: int = check_main(args[1:])
+        return checked
     parser = argparse.ArgumentParser(prog="tether", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="psycopg_pool and tether side by side on a bad network")
     demo.add_argument("--seconds", type=float, default=30.0, help="workload duration (default 30)")
     commands.add_parser("wan", help="the WAN emulator: tether wan --help")
+    commands.add_parser("check", help="diagnose a connection step by step: tether check --help")
     try:
         parsed = parser.parse_args(args)
     except SystemExit as exit_:
