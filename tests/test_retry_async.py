@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from fix_retry import FIXED, Connect, FakeTime, Fatal, InDoubt, Transient, classify
 from tether.retry._async_engine import async_attempts
 from tether.retry._budget import RetryBudget
 from tether.retry._engine import RetryDetails, Runner, retry
@@ -24,52 +25,12 @@ from tether.retry._faults import Classification, Fault
 from tether.retry._policy import Retry
 
 
-class Transient(Exception):
-    pass
-
-
-class Connect(Exception):
-    pass
-
-
-class InDoubt(Exception):
-    pass
-
-
-class Fatal(Exception):
-    pass
-
-
-_FAULTS: dict[type[BaseException], Fault] = {
-    Transient: Fault.TRANSIENT,
-    Connect: Fault.CONNECT,
-    InDoubt: Fault.IN_DOUBT,
-    Fatal: Fault.FATAL,
-    ConnectionResetError: Fault.CONNECT,
-}
-
-
-def classify(exc: BaseException) -> Classification:
-    return Classification(_FAULTS[type(exc)], f"test {type(exc).__name__}")
-
-
-class Clock:
-    """Fake monotonic time that advances when the engine waits, or when a test says."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
+class Clock(FakeTime):
     async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+        self.advance(seconds)
         await asyncio.sleep(0)  # a real suspension point, as asyncio.sleep has
 
 
-FIXED = Retry.fixed(attempts=4, delay_s=1.0, jitter=None)
 
 
 def failing(

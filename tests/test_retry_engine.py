@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
+from fix_retry import FIXED, Busy, Connect, FakeTime, Fatal, InDoubt, Interrupt, Transient, classify
 from tether.errors import CommitOutcomeUnknown, ConnectError, PoolClosed, PoolTimeout, SessionLost, bind
 from tether.retry._budget import RetryBudget
 from tether.retry._classify import classify as default_classify
@@ -21,60 +22,11 @@ from tether.retry._faults import Classification, Fault
 from tether.retry._policy import Retry
 
 
-class Transient(Exception):
-    pass
-
-
-class Connect(Exception):
-    pass
-
-
-class InDoubt(Exception):
-    pass
-
-
-class Fatal(Exception):
-    pass
-
-
-class Busy(Exception):
-    """The server asks for a 10 s wait (Azure 40501)."""
-
-
-class Interrupt(BaseException):
-    pass
-
-
-_FAULTS: dict[type[BaseException], Fault] = {
-    Transient: Fault.TRANSIENT,
-    Connect: Fault.CONNECT,
-    InDoubt: Fault.IN_DOUBT,
-    Fatal: Fault.FATAL,
-}
-
-
-def classify(exc: BaseException) -> Classification:
-    if isinstance(exc, Busy):
-        return Classification(Fault.TRANSIENT, "service busy", retry_after_s=10.0)
-    return Classification(_FAULTS[type(exc)], f"test {type(exc).__name__}")
-
-
-class Clock:
-    """Fake monotonic time: advances when the engine sleeps, or when a test says."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
+class Clock(FakeTime):
     def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+        self.advance(seconds)
 
 
-FIXED = Retry.fixed(attempts=4, delay_s=1.0, jitter=None)
 
 
 def failing(*errors: BaseException, result: str = "ok", clock: Clock | None = None,
