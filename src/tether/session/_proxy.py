@@ -61,27 +61,6 @@ class Connection(Tracking):
         attrs["_raw"] = slot.raw
         attrs["_dialect"] = dialect
 
-    # -- the borrowed connection ---------------------------------------------------------
-
-    @property
-    def raw(self) -> Any:
-        """The driver's own connection object (don't keep it past the borrow)."""
-        raw = self._raw
-        if raw is None:
-            raise self._owner.returned_error(self)
-        return raw
-
-    @property
-    def closed(self) -> bool:
-        return self._raw is None
-
-    def detach(self) -> Slot | None:
-        """Take the connection away from this proxy (the pool does this on return)."""
-        attrs = self.__dict__
-        slot: Slot | None = attrs["_slot"]
-        attrs["_slot"] = attrs["_raw"] = None
-        return slot
-
     # -- PEP 249 ---------------------------------------------------------------------------
 
     def cursor(self, *args: Any, **kwargs: Any) -> Cursor:

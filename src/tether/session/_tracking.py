@@ -1,4 +1,4 @@
-"""Session tracking shared by the sync and async proxies (one copy, not two).
+"""What the sync and async proxies share (one copy, not two): the borrowed connection and its tracking.
 
 A proxy notes each statement before it is sent: what it leaves in the session (a SET,
 a temporary table, a prepared statement) decides whether the pool must reset the
@@ -12,15 +12,38 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..dialects import Dialect
+    from ..pool._state import Slot
 
 
 class Tracking:
-    """Mixed into a proxy whose ``__dict__`` holds ``_dialect`` and ``_raw``."""
+    """What both proxies share: the borrowed connection (``_raw``, ``_slot``, ``_owner``
+    in ``__dict__``) and what its session and client settings carry."""
 
     _raw: Any
+    _slot: Slot | None
+    _owner: Any
     _dialect: Dialect
     changes: tuple[str, ...] = ()  # what the session now carries beyond the borrow
     saved: dict[str, Any] | None = None  # client-side settings to put back
+
+    @property
+    def raw(self) -> Any:
+        """The driver's own connection object (don't keep it past the borrow)."""
+        raw = self._raw
+        if raw is None:
+            raise self._owner.returned_error(self)
+        return raw
+
+    @property
+    def closed(self) -> bool:
+        return self._raw is None
+
+    def detach(self) -> Slot | None:
+        """Take the connection away from this proxy (the pool does this on return)."""
+        attrs = self.__dict__
+        slot: Slot | None = attrs["_slot"]
+        attrs["_slot"] = attrs["_raw"] = None
+        return slot
 
     def note(self, sql: Any) -> None:
         """Record what ``sql`` leaves in the session, before it is sent."""
