@@ -41,6 +41,14 @@ class Driver(Protocol):
         """After a session reset: drop client caches of server state (prepared statements)."""
         ...
 
+    def reset(self, raw: Any, changes: tuple[str, ...]) -> bool:
+        """Put the session back as it was after login, outside any transaction, given
+        what the borrow changed (``changes`` from ``dialect.session_changes``; empty when
+        the pool resets on every return). False when it cannot: the pool then discards
+        the connection. The cheapest correct way is the driver's to choose (a reset flag
+        on the next request, an RPC, or SQL)."""
+        ...
+
     def close(self, raw: Any) -> None:
         """Close, swallowing nothing but the driver's own errors."""
         ...

@@ -12,6 +12,7 @@ import psycopg
 from psycopg import pq
 
 from ..dialects import TxStatus
+from ..dialects.postgresql import dialect as postgresql
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
@@ -95,6 +96,12 @@ class Psycopg:
             entries = getattr(manager, cache, None)
             if entries is not None:
                 entries.clear()
+
+    def reset(self, raw: Any, changes: tuple[str, ...]) -> bool:
+        for sql in postgresql.reset_sql:
+            self.execute(raw, sql)
+        self.forget_session(raw)
+        return True
 
     def close(self, raw: Any) -> None:
         with contextlib.suppress(psycopg.Error):

@@ -347,12 +347,11 @@ class Pool(PoolCore):
                 raw.rollback()
             for attr, value in (saved or {}).items():
                 setattr(raw, attr, value)
+            ok = True
             if changes or self.config.reset == "always":
                 log.debug("resetting %r of pool %r after: %s", slot, self.name, ", ".join(changes))
-                for sql in self._dialect.reset_sql:
-                    self._driver.execute(raw, sql)
-                self._driver.forget_session(raw)
-            ok = self._driver.tx_status(raw) is TxStatus.IDLE
+                ok = self._driver.reset(raw, changes)
+            ok = ok and self._driver.tx_status(raw) is TxStatus.IDLE
         except Exception as exc:
             log.warning("discarding %r of pool %r: reset failed: %s", slot, self.name, exc)
             ok = False
