@@ -171,10 +171,11 @@ def test_a_server_without_tls_on_loopback_is_fine(pg_server: EmbeddedPostgres) -
     assert (tls.status, tls.data["offered"]) == (Status.OK, False)
 
 
-def test_sql_server_steps_not_implemented_are_skipped_honestly() -> None:
+def test_sql_server_closed_port_skips_tls_login_and_routing() -> None:
     report = run_check(f"Server=tcp:127.0.0.1,{free_port()};Database=shop", **FAST)  # type: ignore[arg-type]
     assert report.dialect == "sqlserver"
-    assert "not implemented for sqlserver yet" in report.event("tls").detail
+    for step in ("tls", "login", "redirect"):
+        assert report.event(step).status is Status.SKIP, step
 
 
 # -- pure parts -------------------------------------------------------------------------

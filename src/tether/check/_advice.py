@@ -33,6 +33,17 @@ _SQLSERVER = {
            "and unstable links",
     "40613": "the Azure SQL database is not available right now (failover or reconfiguration): transient, "
              "retry with backoff",
+    # Ours and the socket's: a reset during the login, and the two sides disagreeing on encryption.
+    "10054": "the server or something in between reset the connection during the login: a firewall or "
+             "proxy that drops TDS, a TLS failure on the server side, or a server that was shutting down",
+    "18452": "the login is from an untrusted domain: Windows authentication does not work from here; use a "
+             "SQL login or Microsoft Entra authentication",
+    "18470": "the login is disabled: ALTER LOGIN ... ENABLE",
+    "18486": "the login is locked out after too many failed attempts: ALTER LOGIN ... WITH PASSWORD = ... "
+             "UNLOCK",
+    "encryption": "the driver and the server disagree on encryption: the server requires it and the driver "
+                  "does not offer it (pytds needs pyOpenSSL and cafile=), or the driver requires it and the "
+                  "server has no certificate; see the TLS step",
 }
 
 # MySQL / MariaDB error numbers.
@@ -40,6 +51,16 @@ _MYSQL = {
     "1045": "access denied: wrong user name or password, or the user is not allowed from this host",
     "1049": "unknown database: check its name",
     "1040": "too many connections: the server's max_connections is reached",
+    "1044": "the user has no privileges on this database: GRANT them, or connect to another database",
+    "1130": "the server does not accept this user from this client's host: create the user for this host "
+            "(user@'%' or the client's address)",
+    "1251": "the client does not support the server's authentication plugin (caching_sha2_password needs "
+            "TLS or RSA keys with PyMySQL: install cryptography)",
+    "2003": "cannot connect: nothing listens on the port, or a firewall drops the connection",
+    "2013": "the connection was lost during the login: a proxy, a firewall, or a server under load "
+            "(connect_timeout on the server)",
+    "2026": "the TLS connection failed: check the server's certificate and the client's ssl settings",
+    "3159": "the server requires TLS (require_secure_transport=ON): connect with ssl_mode=REQUIRED or better",
 }
 
 ADVICE: dict[str, dict[str, str]] = {"postgresql": _POSTGRESQL, "sqlserver": _SQLSERVER, "mysql": _MYSQL}

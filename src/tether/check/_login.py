@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
+from typing import Any
 
 from ..drivers import load_driver
 from ..errors import ConfigError
-from ._advice import advise
+from ._advice import ADVICE, advise
 from ._context import Context, op_timeout
 from ._events import Outcome, Status
+from ._fallback import direct_connector
 
 __all__ = ["check_login", "error_code"]
 
@@ -40,7 +43,37 @@ def error_code(dialect: str, exc: BaseException) -> str | None:
     number = getattr(exc, "number", None)  # pytds, mssql-python
     if number is None and exc.args and isinstance(exc.args[0], int):
         number = exc.args[0]  # pymssql, pymysql: (number, message)
-    return None if number is None else str(number)
+    if number:
+        return str(number)
+    return _code_from_text(dialect, exc)
+
+
+# ODBC-style messages carry the native error in parentheses: "Login failed for user 'x'. (18456)".
+_NUMBER_IN_TEXT = re.compile(r"\((\d{2,5})\)")
+_SQLSERVER_PHRASES = (
+    ("semaphore timeout", "121"),
+    ("encryption", "encryption"),
+    ("forcibly closed", "10054"),
+    ("reset by peer", "10054"),
+    ("timed out", "10060"),
+    ("timeout expired", "10060"),
+    ("login timeout", "10060"),
+)
+
+
+def _code_from_text(dialect: str, exc: BaseException) -> str | None:
+    if dialect != "sqlserver":
+        return None
+    text = str(exc)
+    for number in _NUMBER_IN_TEXT.findall(text):
+        if number in ADVICE["sqlserver"]:
+            return str(number)
+    if isinstance(exc, TimeoutError):
+        return "10060"
+    if isinstance(exc, ConnectionResetError):
+        return "10054"
+    lowered = text.lower()
+    return next((code for phrase, code in _SQLSERVER_PHRASES if phrase in lowered), None)
 
 
 def _last_line(exc: BaseException) -> str:
@@ -50,10 +83,13 @@ def _last_line(exc: BaseException) -> str:
 
 def check_login(ctx: Context, deadline: float) -> Outcome:
     spec = ctx.spec.with_(host=ctx.host, port=ctx.port)
+    driver: Any
     try:
         driver = load_driver(spec.dialect, spec.driver)
     except ConfigError as exc:
-        return Outcome(Status.SKIP, f"no driver to log in with: {exc}")
+        driver = direct_connector(spec.dialect, spec.driver)
+        if driver is None:
+            return Outcome(Status.SKIP, f"no driver to log in with: {exc}")
     if not ctx.addresses() or not ctx.data("tcp", "min_s"):
         return Outcome(Status.SKIP, "no address accepted a TCP connection")
     began = time.monotonic()

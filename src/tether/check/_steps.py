@@ -27,6 +27,11 @@ def _tcp_budget(ctx: Context) -> float:
     return ctx.options.timeout_s * ctx.options.attempts * max(1, len(ctx.addresses()))
 
 
+def _redirect_budget(ctx: Context) -> float:
+    # The own login (connect, PRELOGIN, TLS, LOGIN7), then DNS and TCP to a redirected host.
+    return 4 * ctx.options.timeout_s + _dns_budget(ctx) + ctx.options.timeout_s * ctx.options.attempts * 2
+
+
 def _login_budget(ctx: Context) -> float:
     return max(2.0, math.ceil(ctx.options.timeout_s))  # libpq's connect_timeout is at least 2 s
 
@@ -45,8 +50,8 @@ STEPS = (
     Step("login", "login", check_login, _login_budget,
          "the login hung: the server accepts connections but does not answer (blackholed link, hung "
          "server, or not a database server)"),
-    Step("redirect", "Azure connection policy", check_redirect, lambda ctx: 1.0,
-         "the connection policy check hung: report a bug"),
+    Step("redirect", "routing and Azure connection policy", check_redirect, _redirect_budget,
+         "the login to read the routing hung: the server accepts connections but does not answer"),
     Step("latency", "latency", check_latency, lambda ctx: 1.0,
          "reading the keepalive settings hung: report a bug"),
 )

@@ -1,4 +1,10 @@
-"""Step ``tls``: PostgreSQL's SSLRequest, then a TLS handshake; the certificate described.
+"""Step ``tls``: what encryption the server offers, by database.
+
+- PostgreSQL: the SSLRequest, then a TLS handshake.
+- SQL Server: PRELOGIN (server version, encryption negotiation), then TLS inside TDS; TLS
+  first, then PRELOGIN, with ``Encrypt=strict`` (TDS 8.0). See :mod:`._tls_sqlserver`.
+- MySQL/MariaDB: the server's greeting (CLIENT_SSL), the SSLRequest, then a TLS handshake.
+  See :mod:`._tls_mysql`.
 
 The handshake runs twice when needed: once verifying against the system's trust store
 (the verdict), once without verification to read a certificate that failed it.
@@ -6,8 +12,6 @@ The handshake runs twice when needed: once verifying against the system's trust 
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import socket
 import ssl
 import struct
@@ -15,18 +19,28 @@ from typing import Any
 
 from ._context import Context, op_timeout
 from ._events import Outcome, Status
+from ._tls_common import describe_der, is_loopback, judge, unverified, verified
 
 __all__ = ["check_tls", "describe_der"]
 
 _SSL_REQUEST = struct.pack("!ii", 8, 80877103)
-_EXPIRY_WARN_DAYS = 14
+_PG_TRUST = ("the certificate does not verify against this machine's trust store: install the CA "
+             "(sslrootcert=...) or give the server a certificate from a trusted CA")
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
+def check_tls(ctx: Context, deadline: float) -> Outcome:
+    addresses = ctx.addresses()
+    if not addresses or not ctx.data("tcp", "min_s"):
+        return Outcome(Status.SKIP, "no address accepted a TCP connection")
+    if ctx.spec.dialect == "sqlserver":
+        from ._tls_sqlserver import check_tls_sqlserver
+
+        return check_tls_sqlserver(ctx, deadline)
+    if ctx.spec.dialect == "mysql":
+        from ._tls_mysql import check_tls_mysql
+
+        return check_tls_mysql(ctx, deadline)
+    return _check_postgresql(ctx, deadline, addresses[0])
 
 
 def _upgrade(address: str, ctx: Context, deadline: float, context: ssl.SSLContext) -> dict[str, Any]:
@@ -46,40 +60,13 @@ def _upgrade(address: str, ctx: Context, deadline: float, context: ssl.SSLContex
                     "der": tls.getpeercert(binary_form=True)}
 
 
-def describe_der(der: bytes | None) -> dict[str, Any]:
-    """Subject, issuer, names and expiry of a DER certificate (needs ``cryptography``)."""
-    if not der:
-        return {}
-    try:
-        from cryptography import x509
-    except ImportError:
-        return {"note": "install cryptography to describe the certificate"}
-    cert = x509.load_der_x509_certificate(der)
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-        names = [str(n.value) for n in ext.value]
-    except x509.ExtensionNotFound:
-        names = []
-    expires = cert.not_valid_after_utc
-    days = (expires - datetime.datetime.now(datetime.timezone.utc)).days
-    return {"subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
-            "names": names, "not_after": expires.isoformat(), "days_left": days}
-
-
-def check_tls(ctx: Context, deadline: float) -> Outcome:
-    if ctx.spec.dialect != "postgresql":
-        return Outcome(Status.SKIP, f"not implemented for {ctx.spec.dialect} yet "
-                       "(SQL Server PRELOGIN/TDS, MySQL TLS upgrade)")
-    addresses = ctx.addresses()
-    if not addresses or not ctx.data("tcp", "min_s"):
-        return Outcome(Status.SKIP, "no address accepted a TCP connection")
-    address = addresses[0]
+def _check_postgresql(ctx: Context, deadline: float, address: str) -> Outcome:
     verify_error = None
     try:
-        got = _upgrade(address, ctx, deadline, ssl.create_default_context())
+        got = _upgrade(address, ctx, deadline, verified())
     except ssl.SSLCertVerificationError as exc:
         verify_error = exc.verify_message or str(exc)
-        got = _upgrade(address, ctx, deadline, _unverified())
+        got = _upgrade(address, ctx, deadline, unverified())
     except TimeoutError:
         return _no_answer(ctx)
     except (OSError, ssl.SSLError) as exc:
@@ -88,14 +75,7 @@ def check_tls(ctx: Context, deadline: float) -> Outcome:
                         "OpenSSL version",))
     if not got["offered"]:
         return _not_offered(ctx)
-    return _judge(ctx, got, verify_error)
-
-
-def _unverified() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
+    return judge(ctx, got, verify_error, trust_advice=_PG_TRUST)
 
 
 def _no_answer(ctx: Context) -> Outcome:
@@ -111,29 +91,9 @@ def _not_offered(ctx: Context) -> Outcome:
     if sslmode in ("require", "verify-ca", "verify-full"):
         return Outcome(Status.FAIL, f"the server does not offer TLS and sslmode={sslmode}",
                        ("enable ssl on the server, or lower sslmode",), data)
-    if _is_loopback(ctx.host):
+    if is_loopback(ctx.host):
         return Outcome(Status.OK, "the server does not offer TLS (loopback: nothing crosses a network)",
                        data=data)
     return Outcome(Status.WARN, "the server does not offer TLS: the login and the data cross the "
                    "network in clear", ("enable ssl on the server and connect with sslmode=verify-full",),
                    data)
-
-
-def _judge(ctx: Context, got: dict[str, Any], verify_error: str | None) -> Outcome:
-    cert = describe_der(got.pop("der", None))
-    data = {**got, "verified": verify_error is None, "verify_error": verify_error, "certificate": cert}
-    detail = f"{got['protocol']}, {got['cipher']}"
-    if cert.get("subject"):
-        detail += f"; certificate {cert['subject']}, names {', '.join(cert['names']) or 'none'}, " \
-                  f"expires {cert['not_after'][:10]}"
-    advice: list[str] = []
-    if verify_error is not None:
-        detail += f"; not trusted: {verify_error}"
-        advice.append("the certificate does not verify against this machine's trust store: install the CA "
-                      "(sslrootcert=...) or give the server a certificate from a trusted CA")
-    days = cert.get("days_left")
-    if isinstance(days, int) and days < _EXPIRY_WARN_DAYS:
-        advice.append(f"the server's certificate expires in {days} days: renew it")
-    if got["protocol"] in ("TLSv1", "TLSv1.1"):
-        advice.append(f"{got['protocol']} is obsolete: allow TLS 1.2 or later on the server")
-    return Outcome(Status.WARN if advice else Status.OK, detail, tuple(advice), data)

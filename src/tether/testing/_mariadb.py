@@ -14,6 +14,7 @@ set. ``tls=(certfile, keyfile)`` turns TLS on (``ssl-cert``, ``ssl-key``).
 from __future__ import annotations
 
 import atexit
+import importlib
 import logging
 import os
 import pwd
@@ -203,8 +204,7 @@ class EmbeddedMariaDB:
 
     def execute(self, statement: str) -> list[tuple[Any, ...]]:
         """Run one statement as root over the unix socket (autocommit); its rows."""
-        import pymysql
-
+        pymysql = importlib.import_module("pymysql")  # untyped
         conn = pymysql.connect(unix_socket=str(self.socket_path), user="root", connect_timeout=5,
                                autocommit=True)
         try:
@@ -283,8 +283,7 @@ class EmbeddedMariaDB:
         _LIVE.add(self)
 
     def _wait_ready(self, *, deadline: float) -> None:
-        import pymysql
-
+        pymysql = importlib.import_module("pymysql")  # untyped
         last: Exception | None = None
         while self._proc is not None and self._proc.poll() is None:
             try:
