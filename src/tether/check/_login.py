@@ -33,19 +33,21 @@ _LIBPQ_MESSAGES = (
 
 
 def error_code(dialect: str, exc: BaseException) -> str | None:
-    """The server's error code in ``exc``: a SQLSTATE, or an error number as text."""
+    """The server's error code in ``exc``: an error number as text, or a SQLSTATE (PostgreSQL)."""
     sqlstate = getattr(exc, "sqlstate", None)
-    if isinstance(sqlstate, str):
-        return sqlstate
+    sqlstate = sqlstate if isinstance(sqlstate, str) else None
     if dialect == "postgresql":
+        if sqlstate:
+            return sqlstate
         text = str(exc)
         return next((code for phrase, code in _LIBPQ_MESSAGES if phrase in text), None)
+    # SQL Server and MySQL: the error number says more than the SQLSTATE (PyMySQL has both).
     number = getattr(exc, "number", None)  # pytds, mssql-python
     if number is None and exc.args and isinstance(exc.args[0], int):
         number = exc.args[0]  # pymssql, pymysql: (number, message)
     if number:
         return str(number)
-    return _code_from_text(dialect, exc)
+    return _code_from_text(dialect, exc) or sqlstate
 
 
 # ODBC-style messages carry the native error in parentheses: "Login failed for user 'x'. (18456)".

@@ -20,6 +20,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -287,8 +288,9 @@ class EmbeddedMariaDB:
         last: Exception | None = None
         while self._proc is not None and self._proc.poll() is None:
             try:
+                self._probe_socket()  # PyMySQL leaks its socket when the connect itself fails
                 self._configure()
-            except pymysql.err.OperationalError as exc:
+            except (OSError, pymysql.err.OperationalError) as exc:
                 last = exc
             else:
                 return
@@ -299,6 +301,11 @@ class EmbeddedMariaDB:
         code = self._proc.returncode if self._proc is not None else None
         self._proc = None
         raise RuntimeError(self._failure(f"mariadbd exited with code {code} while starting"))
+
+    def _probe_socket(self) -> None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1.0)
+            probe.connect(str(self.socket_path))
 
     def _failure(self, what: str) -> str:
         return f"{self!r}: {what}\n--- tail of {self.log_path} ---\n{_log_tail(self.log_path)}"
