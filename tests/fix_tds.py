@@ -1,0 +1,158 @@
+"""Fixtures for the TDS test server (``pytest_plugins = ["fix_tds"]``) and each driver's connect.
+
+- ``tds_server``: a running :class:`tdsserver.TdsServer` (one per test module), with faults
+  cleared and counters zeroed at the start of every test. User ``sa`` / ``Secret-pw1``
+  (also ``app`` / ``App-pw1``); databases master, tempdb, shop.
+- ``tds_connect``: ``tds_connect(driver, **options)`` opens a connection with one of
+  :data:`DRIVERS` to ``tds_server`` and closes it after the test, whatever the test did.
+- ``connect_pytds``, ``connect_pymssql``, ``connect_pyodbc_freetds``, ``connect_pyodbc_msodbc``,
+  ``connect_mssql_python``: the same as plain functions taking the server; each skips the
+  test (naming what is missing) when its driver or ODBC library is absent.
+
+mssql-python pools connections by default (process-wide): ``close()`` returns the
+connection to its pool and the next connect with the same string reuses it, with
+RESETCONNECTION set on its next request. The helpers leave that as the driver ships it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import importlib
+import os
+import sysconfig
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tdsserver import TdsServer
+
+USER = "sa"
+PASSWORD = "Secret-pw1"
+DATABASE = "shop"
+LOGIN_TIMEOUT = 5
+FREETDS_GLOBS = ("/usr/lib/x86_64-linux-gnu/odbc/libtdsodbc.so", "/usr/lib/*/odbc/libtdsodbc.so",
+                 "/usr/lib*/libtdsodbc.so*", "/usr/local/lib/libtdsodbc.so*",
+                 "/opt/homebrew/lib/libtdsodbc.so", "/usr/local/opt/freetds/lib/libtdsodbc.so")
+
+
+def _driver(module: str) -> ModuleType:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        pytest.skip(f"{module} is not installed ({exc}): pip install 'tether[dev]'")
+
+
+def freetds_odbc_library() -> str | None:
+    """Path of FreeTDS's ODBC driver (Debian/Ubuntu package ``tdsodbc``), if installed."""
+    for pattern in FREETDS_GLOBS:
+        found = sorted(glob.glob(pattern))
+        if found:
+            return found[0]
+    return None
+
+
+def msodbc_library() -> str | None:
+    """Microsoft's ODBC Driver 18, as shipped in the ``mssql-python-odbc`` wheel (Linux x86_64)."""
+    purelib = sysconfig.get_paths()["purelib"]
+    base = os.path.join(purelib, "mssql_python_odbc", "libs", "linux")
+    for distro in ("debian_ubuntu", "rhel", "suse", "*"):
+        found = sorted(glob.glob(os.path.join(base, distro, "*", "lib", "libmsodbcsql-18*.so*")))
+        if found:
+            return found[0]
+    return None
+
+
+def connect_pytds(srv: TdsServer, *, user: str = USER, password: str = PASSWORD, database: str = DATABASE,
+                  **options: Any) -> Any:
+    pytds = _driver("pytds")
+    options.setdefault("login_timeout", LOGIN_TIMEOUT)
+    options.setdefault("autocommit", True)
+    return pytds.connect(srv.host, port=srv.port, user=user, password=password, database=database,
+                         **options)
+
+
+def connect_pymssql(srv: TdsServer, *, user: str = USER, password: str = PASSWORD, database: str = DATABASE,
+                    **options: Any) -> Any:
+    pymssql = _driver("pymssql")
+    options.setdefault("login_timeout", LOGIN_TIMEOUT)
+    options.setdefault("autocommit", True)
+    return pymssql.connect(server=srv.host, port=str(srv.port), user=user, password=password,
+                           database=database, **options)
+
+
+def _pyodbc_connect(conn_str: str, options: dict[str, Any]) -> Any:
+    pyodbc = _driver("pyodbc")
+    options.setdefault("timeout", LOGIN_TIMEOUT)
+    options.setdefault("autocommit", True)
+    return pyodbc.connect(conn_str, **options)
+
+
+def connect_pyodbc_freetds(srv: TdsServer, *, user: str = USER, password: str = PASSWORD,
+                           database: str = DATABASE, extra: str = "", **options: Any) -> Any:
+    library = freetds_odbc_library()
+    if library is None:
+        pytest.skip("FreeTDS's ODBC driver libtdsodbc.so is not installed (Debian: apt install tdsodbc)")
+    conn_str = (f"DRIVER={library};SERVER={srv.host};PORT={srv.port};TDS_Version=7.4;UID={user};"
+                f"PWD={password};DATABASE={database};{extra}")
+    return _pyodbc_connect(conn_str, options)
+
+
+def connect_pyodbc_msodbc(srv: TdsServer, *, user: str = USER, password: str = PASSWORD,
+                          database: str = DATABASE, extra: str = "", **options: Any) -> Any:
+    library = msodbc_library()
+    if library is None:
+        pytest.skip("Microsoft's ODBC driver 18 library is not available (pip install mssql-python, "
+                    "which brings the mssql-python-odbc wheel)")
+    conn_str = (f"DRIVER={library};SERVER={srv.host},{srv.port};UID={user};PWD={password};"
+                f"DATABASE={database};Encrypt=no;TrustServerCertificate=yes;{extra}")
+    return _pyodbc_connect(conn_str, options)
+
+
+def connect_mssql_python(srv: TdsServer, *, user: str = USER, password: str = PASSWORD,
+                         database: str = DATABASE, extra: str = "", **options: Any) -> Any:
+    mssql_python = _driver("mssql_python")
+    options.setdefault("timeout", LOGIN_TIMEOUT)
+    options.setdefault("autocommit", True)
+    conn_str = (f"Server={srv.host},{srv.port};UID={user};PWD={password};Database={database};"
+                f"Encrypt=no;TrustServerCertificate=yes;{extra}")
+    return mssql_python.connect(conn_str, **options)
+
+
+DRIVERS: dict[str, Callable[..., Any]] = {
+    "pytds": connect_pytds,
+    "pymssql": connect_pymssql,
+    "pyodbc-freetds": connect_pyodbc_freetds,
+    "pyodbc-msodbc": connect_pyodbc_msodbc,
+    "mssql-python": connect_mssql_python,
+}
+
+
+@pytest.fixture(scope="module")
+def tds_server_module() -> Iterator[TdsServer]:
+    with TdsServer(users={USER: PASSWORD, "app": "App-pw1"}, databases=("master", "tempdb", "shop")) as srv:
+        yield srv
+
+
+@pytest.fixture
+def tds_server(tds_server_module: TdsServer) -> TdsServer:
+    tds_server_module.clear()
+    return tds_server_module
+
+
+@pytest.fixture
+def tds_connect(tds_server: TdsServer) -> Iterator[Callable[..., Any]]:
+    opened: list[Any] = []
+
+    def connect(driver: str, **options: Any) -> Any:
+        conn = DRIVERS[driver](tds_server, **options)
+        opened.append(conn)
+        return conn
+
+    yield connect
+    tds_server.clear()  # no fault may hit the closing connections
+    for conn in opened:
+        with contextlib.suppress(Exception):
+            conn.close()
