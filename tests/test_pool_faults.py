@@ -58,10 +58,12 @@ def test_the_idle_sweep_replaces_dead_connections_before_anyone_asks(
 def test_a_connection_killed_while_borrowed_is_discarded_on_return(
     make_pool: MakePool, pg_admin: EmbeddedPostgres
 ) -> None:
-    pool = make_pool(min_size=1, max_size=1)
+    # Idle resiliency off (connect_retry_count=0): the break reaches the application
+    # (test_resiliency.py covers the transparent recovery when it is on).
+    pool = make_pool(min_size=1, max_size=1, connect_retry_count=0)
     with pytest.raises(psycopg.OperationalError), pool.connection() as conn:
         pg_admin.terminate_backends()
-        conn.execute("SELECT 1")  # IN_DOUBT: the application sees it; the pool discards
+        conn.execute("SELECT 1")  # the application sees it; the pool discards
     with pool.connection() as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
     assert pool.stats().discarded_dead == 1

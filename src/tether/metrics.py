@@ -49,6 +49,8 @@ class PoolStats:
     timeouts: int
     connect_failures: int
     resets: int
+    recovered: int  # sessions rebuilt on a new connection after an idle break
+    sessions_lost: int  # sessions that broke while idle and could not be rebuilt
     blocking: bool
 
     @property
@@ -153,6 +155,8 @@ def snapshot(name: str, state: PoolState, now: float) -> PoolStats:
         timeouts=c.timeouts,
         connect_failures=c.connect_failures,
         resets=c.resets,
+        recovered=c.recovered,
+        sessions_lost=c.sessions_lost,
         blocking=state.blocking(now),
     )
 

@@ -8,7 +8,10 @@ through these two small protocols and never looks at SQL text or error messages 
 from __future__ import annotations
 
 import enum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..session._effects import Effect
 
 
 class TxStatus(enum.Enum):
@@ -33,6 +36,12 @@ class Dialect(Protocol):
         """What running ``sql`` leaves in the session beyond its transaction, one reason
         per change ("temporary object", "SET of a session setting"); empty when nothing.
         Conservative: what cannot be read with confidence counts as a change."""
+        ...
+
+    def session_effects(self, sql: str) -> tuple[Effect, ...]:
+        """What ``sql`` does to the session, for idle resiliency: replayable state, state
+        no replay rebuilds, transaction boundaries (``session/_effects.py``). A dialect
+        without it gets no transparent recovery."""
         ...
 
     def idle_bytes_mean_dead(self, data: bytes) -> bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from ..session._effects import Effect
 from ..session._sql import QUOTED, Unscannable, statements
+from ._effects_pg import pg_effects
 
 # Statements whose first word changes session state that outlives the transaction.
 # ``SET LOCAL`` and ``SET TRANSACTION`` end with the transaction and are handled below.
@@ -69,6 +71,9 @@ class PostgreSQL:
         """What each statement of ``sql`` leaves in the session, if anything."""
         return _session_changes(sql)
 
+    def session_effects(self, sql: str) -> tuple[Effect, ...]:
+        """What a recovered session must replay, or why it cannot (idle resiliency)."""
+        return pg_effects(sql)
 
     def idle_bytes_mean_dead(self, data: bytes) -> bool:
         return data[:1] == _GOODBYE

@@ -103,6 +103,14 @@ class Psycopg:
         self.forget_session(raw)
         return True
 
+    def carry_over(self, old: Any, new: Any) -> None:
+        """After idle resiliency replaced ``old``: what the application configured on the
+        connection object itself (adapters, handlers, factories) comes along."""
+        carry_over(old, new)
+
+    def reported_settings(self, raw: Any) -> dict[str, str | None]:
+        return reported_settings(raw)
+
     def close(self, raw: Any) -> None:
         with contextlib.suppress(psycopg.Error):
             raw.close()
@@ -119,6 +127,38 @@ def connect_kwargs(spec: ConnectionSpec, timeout_s: float) -> dict[str, Any]:
     # libpq counts whole seconds and treats anything below 2 as 2.
     kwargs["connect_timeout"] = max(2, math.ceil(timeout_s))
     return {k: v for k, v in kwargs.items() if v is not None}
+
+
+# Settings the server reports in ParameterStatus (GUC_REPORT), which libpq keeps: the
+# old session's last values stay readable after it died. Server facts (server_version,
+# in_hot_standby) are left out: a failover may change them legitimately.
+_REPORTED = (b"application_name", b"client_encoding", b"DateStyle", b"IntervalStyle", b"TimeZone",
+             b"standard_conforming_strings", b"is_superuser", b"session_authorization",
+             b"search_path", b"default_transaction_read_only")
+
+
+def reported_settings(raw: Any) -> dict[str, str | None]:
+    """What the server last reported of the settings it reports (no round trip)."""
+    pgconn = raw.pgconn
+    out: dict[str, str | None] = {}
+    for name in _REPORTED:
+        value = pgconn.parameter_status(name)
+        out[name.decode()] = None if value is None else value.decode("utf-8", "replace")
+    return out
+
+
+def carry_over(old: Any, new: Any) -> None:
+    """Copy the connection object's own configuration from ``old`` to ``new`` (sync and async)."""
+    from psycopg.adapt import AdaptersMap
+
+    new._adapters = AdaptersMap(old.adapters)
+    new.row_factory = old.row_factory
+    new.cursor_factory = old.cursor_factory
+    new.prepare_threshold = old.prepare_threshold
+    for handler in list(getattr(old, "_notice_handlers", ())):
+        new.add_notice_handler(handler)
+    for handler in list(getattr(old, "_notify_handlers", ())):
+        new.add_notify_handler(handler)
 
 
 def _wait_for(fd: int, events: int, deadline: float) -> bool:

@@ -6,6 +6,7 @@ threaded pool and a no-op in the async one, whose state is touched from its loop
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from contextlib import AbstractContextManager
@@ -58,6 +59,12 @@ class PoolCore:
             self.config.blocking_period == "auto" and not spec.is_azure
         )
         self._state = PoolState(self.config)
+        # Idle resiliency: ConnectRetryCount reconnects for a session that broke while
+        # idle (SqlClient: the first at once, later ones after the interval); 0 turns it off.
+        retry = self.config.connect_retry
+        self.recovery_attempts = retry.count if retry.policy is None else retry.policy.attempts
+        self._recovery_retry = dataclasses.replace(retry, count=max(retry.count - 1, 0))
+        self._resilient = self.recovery_attempts > 0 and hasattr(self._dialect, "session_effects")
         self._reclaimed: deque[Any] = deque()  # proxies dropped unclosed, from __del__
         errors = self._driver.module
         self._timeout_error = bind(PoolTimeout, errors.OperationalError)

@@ -8,6 +8,8 @@ really closes. ``tether.pools()`` lists every pool, so fragmentation is visible.
 from __future__ import annotations
 
 import atexit
+import dataclasses
+import logging
 import threading
 from typing import Any
 
@@ -19,10 +21,13 @@ from ..errors import ConnectionReturned, bind
 from ..net import Keepalive
 from ..retry import ConnectFailure, ConnectRetry, connect_with_retry
 from ..session import Connection
+from ..session._effects import SessionLog
 from ._config import first_given
 from ._opening import connect_error, open_slot
 from ._pool import Pool
 from ._state import Slot
+
+log = logging.getLogger(__name__)
 
 _implicit: dict[object, Pool] = {}
 _lock = threading.Lock()
@@ -72,6 +77,40 @@ class _Unpooled:
         self.spec = spec
         self.driver = load_driver(spec.dialect, spec.driver)
         self.dialect = get_dialect(spec.dialect)
+        self.policy = ConnectRetry(
+            count=first_given(spec.connect_retry_count, 2 if spec.is_azure else 1),
+            interval_s=first_given(spec.connect_retry_interval, 10.0),
+            login_timeout_s=first_given(spec.login_timeout, 15.0),
+        )
+        self.recovery_attempts = self.policy.count
+
+    def open_once(self, timeout_s: float) -> Slot:
+        return open_slot(self.driver, self.spec, timeout_s=timeout_s, keepalive=Keepalive(), autocommit=False)
+
+    # -- idle resiliency, as the pool's ------------------------------------------------------
+
+    def reopen(self, conn: Connection) -> Slot:
+        retry = dataclasses.replace(self.policy, count=max(self.policy.count - 1, 0))
+        result = connect_with_retry(self.open_once, retry)
+        if isinstance(result, ConnectFailure):
+            raise connect_error(self.driver, self.spec, result)
+        return result
+
+    def swap(self, conn: Connection, new: Slot, *, elapsed_s: float, replayed: str) -> None:
+        slot = conn._slot
+        assert slot is not None
+        old, slot.raw, slot.probe = slot.raw, new.raw, new.probe
+        self.driver.close(old)
+        log.info("unpooled connection to %s broke while idle; session restored in %.1f ms (replayed: %s)",
+                 self.spec.redacted(), elapsed_s * 1000, replayed)
+
+    def drop(self, new: Slot) -> None:
+        self.driver.close(new.raw)
+
+    def lost(self, conn: Connection) -> None:
+        if conn._slot is not None:
+            self.driver.close(conn._slot.raw)
+        log.warning("%s", conn._lost)
 
     def give_back(self, conn: Connection, *, commit: bool) -> None:
         slot = conn.detach()
@@ -101,19 +140,9 @@ class _Unpooled:
 
 def _unpooled(spec: ConnectionSpec) -> Connection:
     owner = _Unpooled(spec)
-    policy = ConnectRetry(
-        count=first_given(spec.connect_retry_count, 2 if spec.is_azure else 1),
-        interval_s=first_given(spec.connect_retry_interval, 10.0),
-        login_timeout_s=first_given(spec.login_timeout, 15.0),
-    )
-
-    def open_once(timeout_s: float) -> Slot:
-        return open_slot(
-            owner.driver, spec, timeout_s=timeout_s, keepalive=Keepalive(), autocommit=False
-        )
-
-    result = connect_with_retry(open_once, policy)
+    result = connect_with_retry(owner.open_once, owner.policy)
     if isinstance(result, ConnectFailure):
         raise connect_error(owner.driver, spec, result)
     metrics.count_non_pooled(+1)
-    return Connection(owner, result, owner.dialect)
+    resilient = owner.recovery_attempts > 0 and hasattr(owner.dialect, "session_effects")
+    return Connection(owner, result, owner.dialect, owner.driver, SessionLog() if resilient else None)

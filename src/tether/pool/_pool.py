@@ -19,6 +19,7 @@ from ..retry._budget import RetryBudget
 from ..retry._engine import RetryDetails, Runner
 from ..retry._policy import Retry
 from ..session import Connection
+from ..session._effects import SessionLog
 from ._borrow import Borrow, Waiter, asyncio_loop_running
 from ._core import PoolCore
 from ._opening import connect_error, open_slot
@@ -185,7 +186,7 @@ class Pool(PoolCore):
                     and probe.quiet()
                     and (self._ping_after is None or now - slot.idle_since <= self._ping_after)
                 ) or self._alive(slot, now):
-                    return Connection(self, slot, self._dialect)
+                    return Connection(self, slot, self._dialect, self._driver, SessionLog() if self._resilient else None)
             except BaseException:
                 self._discard(slot)  # interrupted mid-ping: the session's state is unknown
                 raise
@@ -362,6 +363,40 @@ class Pool(PoolCore):
             plan = self._state.checkin(slot, now) if ok else self._state.discard(slot, now)
         if plan is not None:
             self._carry_out(plan)
+
+    # -- idle resiliency (the proxy's Owner protocol) ---------------------------------------
+
+    def reopen(self, conn: Connection) -> Slot:
+        """A new connection for a session that broke while idle, under connect retry."""
+        result = connect_with_retry(self._connect_once, self._recovery_retry)
+        if isinstance(result, ConnectFailure):
+            raise connect_error(self._driver, self.spec, result, pool=self.name)
+        return result
+
+    def swap(self, conn: Connection, new: Slot, *, elapsed_s: float, replayed: str) -> None:
+        slot = conn._slot
+        assert slot is not None
+        old = slot.raw
+        slot.raw, slot.probe, slot.created_at = new.raw, new.probe, new.created_at
+        self._driver.close(old)
+        with self._lock:
+            counters = self._state.counters
+            counters.recovered += 1
+            counters.hard_connects += 1
+            counters.hard_disconnects += 1
+        log.info("pool %r: %r broke while idle; session restored on a new connection in %.1f ms "
+                 "(replayed: %s)", self.name, slot, elapsed_s * 1000, replayed)
+
+    def drop(self, new: Slot) -> None:
+        self._driver.close(new.raw)
+
+    def lost(self, conn: Connection) -> None:
+        slot = conn._slot
+        if slot is not None:
+            self._driver.close(slot.raw)  # the pool discards it when it comes back
+        with self._lock:
+            self._state.counters.sessions_lost += 1
+        log.warning("pool %r: %s", self.name, conn._lost)
 
     # -- opening and closing -----------------------------------------------------------------
 

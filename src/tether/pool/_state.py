@@ -76,6 +76,8 @@ class Counters:
     timeouts: int = 0
     connect_failures: int = 0
     resets: int = 0
+    recovered: int = 0  # sessions rebuilt after an idle break (idle resiliency)
+    sessions_lost: int = 0  # sessions that broke while idle and could not be rebuilt
 
 
 class PoolState:

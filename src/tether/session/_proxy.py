@@ -12,13 +12,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..dialects import TxStatus
 from ..errors import Error
+from ._effects import PLAIN, SessionLog
+from ._recovery import recover
 from ._tracking import Tracking, remembered_setter
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from ..dialects import Dialect
+    from ..drivers import Driver
     from ..pool._state import Slot
 
 
@@ -29,6 +33,12 @@ class Owner(Protocol):
     def reclaim(self, conn: Connection) -> None: ...
     def returned_error(self, conn: Connection) -> Exception: ...
     def describe(self, conn: Connection) -> str: ...
+    # idle resiliency
+    recovery_attempts: int
+    def reopen(self, conn: Connection) -> Slot: ...
+    def swap(self, conn: Connection, new: Slot, *, elapsed_s: float, replayed: str) -> None: ...
+    def drop(self, new: Slot) -> None: ...
+    def lost(self, conn: Connection) -> None: ...
 
 
 class UnitOfWorkError(Error):
@@ -44,7 +54,10 @@ class UnitOfWorkError(Error):
 class Connection(Tracking):
     """A database connection borrowed from a tether pool (PEP 249).
 
-    ``note()``, ``changes`` and ``saved`` come from ``Tracking``, shared with the async proxy.
+    ``note()``, ``changes`` and ``saved`` come from ``Tracking``, shared with the async
+    proxy. With idle resiliency on (``connect_retry_count`` > 0, the default), each
+    statement first polls the socket: a session that broke while idle is rebuilt on a
+    new connection (``_recovery``), or ``tether.SessionLost`` says why it cannot be.
     """
 
     # Attributes go straight into __dict__: ``__setattr__`` forwards to the driver's
@@ -53,18 +66,26 @@ class Connection(Tracking):
     _raw: Any
     _owner: Owner
     _dialect: Dialect
+    _driver: Driver
 
-    def __init__(self, owner: Owner, slot: Slot, dialect: Dialect):
+    def __init__(self, owner: Owner, slot: Slot, dialect: Dialect, driver: Driver, log: SessionLog | None):
         attrs = self.__dict__
         attrs["_owner"] = owner
         attrs["_slot"] = slot
         attrs["_raw"] = slot.raw
         attrs["_dialect"] = dialect
+        attrs["_driver"] = driver
+        if log is not None:
+            attrs["_log"] = log
 
     # -- PEP 249 ---------------------------------------------------------------------------
 
     def cursor(self, *args: Any, **kwargs: Any) -> Cursor:
-        return Cursor(self, self.raw.cursor(*args, **kwargs))
+        raw = self.raw
+        name = kwargs.get("name") or (args[0] if args and isinstance(args[0], str) else None)
+        if name and self._log is not None:  # psycopg's server-side cursor: no replay brings it back
+            self._log.lose(f"cursor:{name}", f"server-side cursor {name}")
+        return Cursor(self, raw.cursor(*args, **kwargs), raw, (args, kwargs), name)
 
     def execute(self, sql: Any, params: Any = None, **kwargs: Any) -> Cursor:
         """Run one statement and return its cursor (psycopg's shorthand, for any driver)."""
@@ -74,17 +95,44 @@ class Connection(Tracking):
     def commit(self) -> None:
         if self.__dict__.get("_unit"):
             raise UnitOfWorkError("commit")
-        self.raw.commit()
+        log = self._log
+        if log is None:
+            self.raw.commit()
+            return
+        raw = self.ready()
+        failed = self._driver.tx_status(raw) is TxStatus.IN_ERROR  # COMMIT then rolls back
+        raw.commit()
+        log.end(commit=not failed)
 
     def rollback(self) -> None:
         if self.__dict__.get("_unit"):
             raise UnitOfWorkError("rollback")
-        self.raw.rollback()
+        log = self._log
+        if log is None:
+            self.raw.rollback()
+            return
+        self.ready(rolling_back=True).rollback()
+        log.end(commit=False)
 
     def close(self) -> None:
         """Return the connection to its pool; an open transaction is rolled back."""
         if self._slot is not None:
             self._owner.give_back(self, commit=False)
+
+    def ready(self, *, rolling_back: bool = False) -> Any:
+        """The driver connection to send the next statement on: the zero-round-trip check
+        first, and a rebuilt session if this one broke while idle."""
+        raw = self._raw
+        if raw is None:
+            raise self._owner.returned_error(self)
+        if self._lost is not None:
+            raise self._lost
+        probe = self._slot.probe  # type: ignore[union-attr]
+        if (probe is not None and not probe.quiet() and self.idle_break()) or (
+            self._driver.tx_status(raw) is TxStatus.BROKEN
+        ):
+            raw = recover(self, rolling_back=rolling_back)
+        return raw
 
     def __enter__(self) -> Connection:
         return self
@@ -117,13 +165,21 @@ class Connection(Tracking):
 
 
 class Cursor:
-    """A driver cursor whose statements are noted and which dies with its borrow."""
+    """A driver cursor whose statements are noted and which dies with its borrow.
 
-    __slots__ = ("_conn", "_cursor")
+    After a recovered session the driver's cursor belongs to the dead connection; the
+    next ``execute`` makes a new one, the same way, on the new connection (rows already
+    fetched into the old one stay readable until then)."""
 
-    def __init__(self, conn: Connection, cursor: Any):
+    __slots__ = ("_conn", "_cursor", "_made_on", "_how", "_name")
+
+    def __init__(self, conn: Connection, cursor: Any, made_on: Any = None,
+                 how: tuple[tuple[Any, ...], dict[str, Any]] = ((), {}), name: str | None = None):
         self._conn = conn
         self._cursor = cursor
+        self._made_on = made_on
+        self._how = how
+        self._name = name
 
     @property
     def raw(self) -> Any:
@@ -131,22 +187,51 @@ class Cursor:
 
     def execute(self, sql: Any, params: Any = None, **kwargs: Any) -> Cursor:
         conn = self._conn
-        if conn._raw is None:
-            raise conn._owner.returned_error(conn)
+        if conn._log is None:  # idle resiliency off: straight through
+            if conn._raw is None:
+                raise conn._owner.returned_error(conn)
+            conn.note(sql)
+            if params is None:
+                self._cursor.execute(sql, **kwargs)
+            else:
+                self._cursor.execute(sql, params, **kwargs)
+            return self
+        raw = conn.ready()
+        cursor = self._cursor if self._made_on is raw else self._remake(raw)
         conn.note(sql)
+        effects = conn.effects_of(sql, params)
+        status = conn._driver.tx_status
+        before = None if effects is PLAIN else status(raw)
         if params is None:
-            self._cursor.execute(sql, **kwargs)
+            cursor.execute(sql, **kwargs)
         else:
-            self._cursor.execute(sql, params, **kwargs)
+            cursor.execute(sql, params, **kwargs)
+        conn.recorded(effects, params, before, status(raw))
         return self
 
     def executemany(self, sql: Any, seq_of_params: Any, **kwargs: Any) -> Cursor:
         conn = self._conn
-        if conn._raw is None:
-            raise conn._owner.returned_error(conn)
+        log = conn._log
+        if log is None:
+            if conn._raw is None:
+                raise conn._owner.returned_error(conn)
+            conn.note(sql)
+            self._cursor.executemany(sql, seq_of_params, **kwargs)
+            return self
+        raw = conn.ready()
+        cursor = self._cursor if self._made_on is raw else self._remake(raw)
         conn.note(sql)
-        self._cursor.executemany(sql, seq_of_params, **kwargs)
+        if conn.effects_of(sql, None) is not PLAIN:
+            log.lose("", "session statement run by executemany")
+        cursor.executemany(sql, seq_of_params, **kwargs)
+        log.plain(conn._driver.tx_status(raw))
         return self
+
+    def _remake(self, raw: Any) -> Any:
+        args, kwargs = self._how
+        self._cursor = raw.cursor(*args, **kwargs)
+        self._made_on = raw
+        return self._cursor
 
     def fetchone(self) -> Any:
         return self._cursor.fetchone()
@@ -159,6 +244,9 @@ class Cursor:
 
     def close(self) -> None:
         self._cursor.close()
+        log = self._conn._log
+        if self._name and log is not None:
+            log.find(f"cursor:{self._name}")
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._cursor)
@@ -167,11 +255,10 @@ class Cursor:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._cursor.close()
+        self.close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cursor, name)
 
     def __repr__(self) -> str:
         return f"<tether.Cursor on {self._conn!r}>"
-

@@ -29,22 +29,34 @@ def statements(sql: str, *, dialect: str = "postgresql") -> tuple[tuple[str, ...
     Cached: applications run the same texts again and again, and the proxy asks for
     every statement it sends.
     """
-    out: list[tuple[str, ...]] = []
+    return tuple(words for _, words in statement_texts(sql, dialect=dialect))
+
+
+@lru_cache(maxsize=512)
+def statement_texts(sql: str, *, dialect: str = "postgresql") -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Like ``statements``, each with its own text (stripped, without the ``;``): what a
+    recovered session replays."""
+    out: list[tuple[str, tuple[str, ...]]] = []
     words: list[str] = []
-    for token in _tokens(sql, dialect):
+    start = 0
+    for token, at in _tokens(sql, dialect):
         if token == ";":
             if words:
-                out.append(tuple(words))
+                out.append((sql[start:at].strip(), tuple(words)))
             words = []
+            start = at + 1
         else:
             words.append(token)
     if words:
-        out.append(tuple(words))
+        out.append((sql[start:].strip(), tuple(words)))
     return tuple(out)
 
 
-def _tokens(sql: str, dialect: str) -> Iterator[str]:
+def _tokens(sql: str, dialect: str) -> Iterator[tuple[str, int]]:
+    """Words (or ``QUOTED``) and ``;``, each with its position in ``sql``."""
     text = sql.lower()
+    if len(text) != len(sql):  # a few letters (İ) grow when lower-cased: positions would drift
+        raise Unscannable("text changes length when lower-cased")
     i, n = 0, len(text)
     while i < n:
         c = text[i]
@@ -58,29 +70,29 @@ def _tokens(sql: str, dialect: str) -> Iterator[str]:
             word = text[i:j]
             if j < n and text[j] == "'" and word in ("e", "x", "b", "n"):
                 j = _skip_string(text, j, backslashes=word == "e")  # E'..', X'..', N'..'
-                yield QUOTED
+                yield QUOTED, i
             else:
-                yield word
+                yield word, i
             i = j
         elif c == "'":
-            i = _skip_string(text, i, backslashes=dialect == "mysql")
-            yield QUOTED
+            start, i = i, _skip_string(text, i, backslashes=dialect == "mysql")
+            yield QUOTED, start
         elif c == '"':
-            i = _skip_quoted(text, i, '"', backslashes=dialect == "mysql")
-            yield QUOTED
+            start, i = i, _skip_quoted(text, i, '"', backslashes=dialect == "mysql")
+            yield QUOTED, start
         elif c == "`" and dialect == "mysql":
-            i = _skip_quoted(text, i, "`", backslashes=False)
-            yield QUOTED
+            start, i = i, _skip_quoted(text, i, "`", backslashes=False)
+            yield QUOTED, start
         elif c == "[" and dialect == "sqlserver":
-            i = _skip_quoted(text, i, "]", backslashes=False, opening=1)
-            yield QUOTED
+            start, i = i, _skip_quoted(text, i, "]", backslashes=False, opening=1)
+            yield QUOTED, start
         elif c == "$" and dialect == "postgresql" and _dollar_tag(text, i):
-            i = _skip_dollar(text, i)
-            yield QUOTED
+            start, i = i, _skip_dollar(text, i)
+            yield QUOTED, start
         elif text.startswith("/*", i):
             i = _skip_block_comment(text, i, nested=dialect != "mysql")
         elif c == ";":
-            yield ";"
+            yield ";", i
             i += 1
         else:
             i += 1

@@ -10,9 +10,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..dialects import TxStatus
+from ..net import Liveness
+from ._effects import PLAIN, Effect, Op, SessionLog
+
 if TYPE_CHECKING:
     from ..dialects import Dialect
     from ..pool._state import Slot
+
+
+_UNREADABLE = (Effect(Op.LOST, reason="statement that could not be read"),)
 
 
 class Tracking:
@@ -23,8 +30,11 @@ class Tracking:
     _slot: Slot | None
     _owner: Any
     _dialect: Dialect
+    _driver: Any
     changes: tuple[str, ...] = ()  # what the session now carries beyond the borrow
     saved: dict[str, Any] | None = None  # client-side settings to put back
+    _log: SessionLog | None = None  # replayable state, when idle resiliency is on
+    _lost: Exception | None = None  # the SessionLost every later call raises
 
     @property
     def raw(self) -> Any:
@@ -58,6 +68,45 @@ class Tracking:
             )
         if found and not set(found) <= set(self.changes):
             self.__dict__["changes"] = tuple(dict.fromkeys((*self.changes, *found)))
+
+    # -- idle resiliency (the I/O is the proxies'; the decisions are here) ---------------------
+
+    def effects_of(self, sql: Any, params: Any) -> tuple[Effect, ...]:
+        """The session effects of ``sql``; PLAIN (the same object) when it has none."""
+        effects = self._dialect.session_effects
+        if type(sql) is str:
+            return effects(sql)
+        text = _text_of(sql, self._raw)
+        return effects(text) if text is not None else _UNREADABLE
+
+    def idle_break(self) -> bool:
+        """Whether the socket says the session broke while it sat idle (zero round trips).
+
+        Called only when the probe polled readable: EOF, a reset, or the server's goodbye
+        mean broken; anything else (a NOTIFY) leaves the driver to read it."""
+        slot = self._slot
+        probe = slot.probe if slot is not None else None
+        if probe is None:
+            return False
+        liveness = probe.check()
+        if liveness is Liveness.DATA:
+            return self._dialect.idle_bytes_mean_dead(probe.peek()[1])
+        return liveness is Liveness.CLOSED
+
+    def recorded(self, effects: tuple[Effect, ...], params: Any, before: TxStatus | None, after: TxStatus) -> None:
+        """Fold a statement that succeeded into the session log."""
+        log = self._log
+        if log is None:
+            return
+        if effects is PLAIN:
+            log.plain(after)
+        else:
+            assert before is not None
+            log.record(effects, params, before, after, self._autocommit)
+
+    def _autocommit(self) -> bool | None:
+        value = getattr(self._raw, "autocommit", None)
+        return value if isinstance(value, bool) else None
 
     def remember(self, name: str, old: Any) -> None:
         """Keep the first value of a client-side setting the borrower changes."""

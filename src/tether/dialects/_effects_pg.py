@@ -1,0 +1,234 @@
+"""PostgreSQL statements read as session effects: what a recovered session can replay.
+
+Replayable: SET/RESET of settings, SET SESSION CHARACTERISTICS, PREPARE (re-prepared),
+LISTEN, LOAD, and set_config() of constants. Unrecoverable: temporary objects, WITH HOLD
+cursors, session advisory locks, SET ROLE / SET SESSION AUTHORIZATION, DO blocks and
+procedure calls (they may do anything), dblink connections, and any text the scanner
+cannot read. Everything else is PLAIN: no session effect, but not replayable inside a
+transaction either (it reads or writes data, or takes a snapshot).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+
+from ..session._effects import PLAIN, Effect, Op
+from ..session._sql import QUOTED, Unscannable, statement_texts
+
+Handler = Callable[[str, tuple[str, ...]], tuple[Effect, ...]]
+
+_TEMP = frozenset({"temp", "temporary"})
+_TEMP_KINDS = ("table", "view", "sequence")
+_TX_WORDS = frozenset({"begin", "start", "commit", "end", "rollback", "abort", "savepoint", "release"})
+_SET_ALIASES = {("time", "zone"): "timezone", ("names",): "client_encoding", ("schema",): "search_path",
+                ("xml", "option"): "xmloption"}
+_LOCKS = frozenset({"pg_advisory_lock", "pg_advisory_lock_shared", "pg_try_advisory_lock",
+                    "pg_try_advisory_lock_shared"})
+
+
+@lru_cache(maxsize=1024)
+def pg_effects(sql: str) -> tuple[Effect, ...]:
+    """The effects of each statement in ``sql``, in order (cached: texts repeat)."""
+    try:
+        parsed = statement_texts(sql, dialect="postgresql")
+    except Unscannable:
+        return (Effect(Op.LOST, reason="statement that could not be scanned"),)
+    out: list[Effect] = []
+    for text, words in parsed:
+        out.extend(_statement(text, words))
+    return tuple(out) if any(e.op is not Op.PLAIN for e in out) else PLAIN
+
+
+def _statement(text: str, words: tuple[str, ...]) -> tuple[Effect, ...]:
+    first, rest = words[0], words[1:]
+    if first in _TX_WORDS:
+        return (_transaction(text, first, rest),)
+    handler = _HANDLERS.get(first)
+    if handler is not None:
+        return handler(text, rest)
+    if first in ("select", "with") and "into" in words:
+        at = words.index("into")
+        if _TEMP & set(words[at + 1 : at + 3]):
+            name = _name_after(words, at + 1, skip=_TEMP | {"table", "unlogged"})
+            return (_temp("table", name),)
+    return _functions(text, words)
+
+
+def _transaction(text: str, first: str, rest: tuple[str, ...]) -> Effect:
+    if "chain" in rest:
+        return Effect(Op.LOST, reason=f"{first.upper()} AND CHAIN")
+    if rest[:1] == ("prepared",):
+        return Effect(Op.PLAIN)  # COMMIT/ROLLBACK PREPARED: another transaction's end
+    if first in ("begin", "start"):
+        return Effect(Op.BEGIN, text=text)
+    if first in ("commit", "end"):
+        return Effect(Op.COMMIT)
+    if first in ("rollback", "abort"):
+        return Effect(Op.UNDO_TO) if "to" in rest else Effect(Op.ROLLBACK)
+    return Effect(Op.PLAIN)  # SAVEPOINT, RELEASE
+
+
+def _set(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
+    if not rest:
+        return (Effect(Op.LOST, reason="SET that could not be read"),)
+    if rest[0] in ("local", "transaction", "constraints"):
+        return (Effect(Op.TX_LOCAL, text=text),)
+    if rest[0] == "session":
+        rest = rest[1:]
+        if rest[:1] == ("characteristics",):
+            return (Effect(Op.REPLAY, "setting:#", text),)
+    if rest[:1] == ("role",) or rest[:1] == ("authorization",):
+        if rest[1:2] == ("none",) or rest[1:2] == ("default",):
+            return (Effect(Op.FOUND, "role"),)
+        return (Effect(Op.LOST, "role", reason="SET ROLE" if rest[0] == "role" else "SET SESSION AUTHORIZATION"),)
+    return (Effect(Op.REPLAY, f"setting:{_setting_name(text, rest)}", text),)
+
+
+def _reset(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
+    if rest[:1] == ("all",):
+        return (Effect(Op.FORGET, "setting:"),)
+    if rest[:1] in (("role",), ("session",)):
+        return (Effect(Op.FOUND, "role"),)
+    return (Effect(Op.REPLAY, f"setting:{_setting_name(text, rest)}", text),)
+
+
+def _setting_name(text: str, rest: tuple[str, ...]) -> str:
+    """The setting's name as the server folds it; '#' (never superseded) when unsure.
+
+    Words lose dots (``myapp.user_id``), so the name is read from the text itself."""
+    for words, alias in _SET_ALIASES.items():
+        if rest[: len(words)] == words:
+            return alias
+    if not rest or rest[0] == QUOTED:
+        return "#"
+    tokens = text.lower().replace("=", " = ").split()
+    skip = 2 if len(tokens) > 1 and tokens[1] == "session" else 1  # SET [SESSION] name
+    token = tokens[skip] if len(tokens) > skip else ""
+    end = 0
+    while end < len(token) and (token[end].isalnum() or token[end] in "_.$"):
+        end += 1
+    name = token[:end]
+    return name if name and name.split(".")[0] == rest[0] else "#"
+
+
+def _prepare(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
+    if rest[:1] == ("transaction",):
+        return (Effect(Op.LOST, reason="PREPARE TRANSACTION"),)
+    return (Effect(Op.REPLAY, _named("prepared", rest), text),)
+
+
+def _deallocate(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
+    rest = rest[1:] if rest[:1] == ("prepare",) else rest
+    if rest[:1] == ("all",):
+        return (Effect(Op.FORGET, "prepared:"),)
+    key = _named("prepared", rest)
+    return (Effect(Op.REPLAY, key, text) if key.endswith("#") else Effect(Op.FORGET, key),)
+
+
+def _listen(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
+    return (Effect(Op.REPLAY, _named("listen", rest), text),)
+
+
+def _unlisten(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
+    if not rest:  # UNLISTEN * (the star is not a word)
+        return (Effect(Op.FORGET, "listen:"),)
+    key = _named("listen", rest)
+    return (Effect(Op.REPLAY, key, text) if key.endswith("#") else Effect(Op.FORGET, key),)
+
+
+def _discard(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
+    if rest[:1] == ("all",):
+        return (Effect(Op.DISCARD),)
+    if rest[:1] in (("temp",), ("temporary",)):
+        return (Effect(Op.FOUND, "temp:"),)
+    return PLAIN  # PLANS, SEQUENCES: nothing tether replays
+
+
+def _declare(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
+    name = rest[0] if rest else QUOTED
+    if "hold" in rest and "without" not in rest:
+        shown = "" if name == QUOTED else f" {name}"
+        return (Effect(Op.LOST, f"cursor:{name}", reason=f"WITH HOLD cursor{shown}"),)
+    return PLAIN  # a cursor inside the transaction
+
+
+def _close(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
+    if rest[:1] == ("all",):
+        return (Effect(Op.FOUND, "cursor:"),)
+    return (Effect(Op.FOUND, f"cursor:{rest[0]}" if rest else "cursor:"),)
+
+
+def _create(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
+    head = rest[:4]
+    if _TEMP & set(head) or "pg_temp" in rest:
+        kind = next((k for k in _TEMP_KINDS if k in head), "object")
+        at = rest.index(kind) + 1 if kind in rest else 0
+        return (_temp(kind, _name_after(rest, at, skip={"if", "not", "exists"})),)
+    return PLAIN
+
+
+def _drop(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
+    if not rest or rest[0] not in _TEMP_KINDS:
+        return PLAIN
+    names = [w for w in rest[1:] if w not in ("if", "exists", "cascade", "restrict") and w != QUOTED]
+    return (Effect(Op.PLAIN),) + tuple(Effect(Op.FOUND, f"temp:{name}") for name in names)
+
+
+def _temp(kind: str, name: str) -> Effect:
+    shown = "" if name == QUOTED else f" {name}"
+    return Effect(Op.LOST, f"temp:{name}" if name != QUOTED else "temp:#", reason=f"temporary {kind}{shown}")
+
+
+def _lost(reason: str) -> Handler:
+    return lambda text, rest: (Effect(Op.LOST, reason=reason),)
+
+
+def _functions(text: str, words: tuple[str, ...]) -> tuple[Effect, ...]:
+    """A SELECT is not always harmless: some functions change the session."""
+    for word in words:
+        if word == "set_config":
+            # set_config(name, value, is_local) of constants or parameters replays as it
+            # is; one fed from a query might read something else the second time.
+            if words[0] == "select" and "from" not in words and len(words) <= 5:
+                local = words[-1] == "true"
+                return (Effect(Op.TX_LOCAL if local else Op.REPLAY, "setting:#", text),)
+            return (Effect(Op.LOST, reason="set_config() from a query"),)
+        if word in _LOCKS:
+            return (Effect(Op.LOST, "lock:#", reason="session advisory lock"),)
+        if word == "pg_advisory_unlock_all":
+            return (Effect(Op.FOUND, "lock:"),)
+        if word == "dblink_connect":
+            return (Effect(Op.LOST, reason="dblink connection"),)
+    return PLAIN
+
+
+def _named(family: str, rest: tuple[str, ...]) -> str:
+    name = rest[0] if rest else QUOTED
+    return f"{family}:#" if name == QUOTED else f"{family}:{name}"
+
+
+def _name_after(words: tuple[str, ...], at: int, *, skip: set[str] | frozenset[str]) -> str:
+    for word in words[at:]:
+        if word not in skip:
+            return word
+    return QUOTED
+
+
+_HANDLERS: dict[str, Handler] = {
+    "set": _set,
+    "reset": _reset,
+    "prepare": _prepare,
+    "deallocate": _deallocate,
+    "listen": _listen,
+    "unlisten": _unlisten,
+    "discard": _discard,
+    "declare": _declare,
+    "close": _close,
+    "create": _create,
+    "drop": _drop,
+    "load": lambda text, rest: (Effect(Op.REPLAY, "load:#", text),),
+    "show": lambda text, rest: (Effect(Op.TX_LOCAL, text=text),),
+    "do": _lost("DO block (it may change the session)"),
+    "call": _lost("procedure call (it may change the session or end the transaction)"),
+}

@@ -1,0 +1,235 @@
+"""What a session carries, statement by statement: what a reconnect can replay, what it cannot.
+
+A dialect reads each statement into one or more ``Effect`` values (no I/O, cached); a
+``SessionLog`` folds them, with the driver's transaction status before and after the
+statement, into two things: the statements that rebuild the session on a new connection
+(``SET``, ``PREPARE``, ``LISTEN`` ...) and the reasons it cannot be rebuilt (a temporary
+table, a session lock, an open transaction that did more than set things).
+
+Effects inside a transaction wait in ``pending`` until it ends: a ``SET`` that is rolled
+back never happened. An open transaction that so far ran only replayable statements
+(``BEGIN; SET LOCAL ...``: no snapshot taken, nothing read or written) can itself be
+replayed; anything else in it makes it unrecoverable while it is open.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..dialects import TxStatus
+
+MAX_REPLAY = 256  # statements kept for replay; past this the session counts as unrecoverable
+
+
+class Op(enum.Enum):
+    PLAIN = "plain"  # no session effect; reads or writes data (not replayable in a transaction)
+    TX_LOCAL = "tx-local"  # transaction-scoped and replayable: SET LOCAL, SET TRANSACTION, SHOW
+    REPLAY = "replay"  # session state rebuilt by running the statement again; ``key`` names it
+    FORGET = "forget"  # drops replayable state: ``key`` exactly, or a family ending in ":"
+    LOST = "lost"  # state no replay can rebuild; ``key`` names what would drop it
+    FOUND = "found"  # drops lost state (DROP TABLE, CLOSE, unlock): ``key`` or a family
+    DISCARD = "discard"  # the session is as new (DISCARD ALL): nothing to replay, nothing lost
+    BEGIN = "begin"
+    COMMIT = "commit"
+    ROLLBACK = "rollback"
+    UNDO_TO = "undo-to"  # ROLLBACK TO SAVEPOINT: which pending effects survive is not tracked
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    op: Op
+    key: str = ""
+    text: str = ""  # the statement, for REPLAY / TX_LOCAL / BEGIN
+    reason: str = ""  # for LOST: what a user reads in SessionLost
+
+    @property
+    def touches_session(self) -> bool:
+        return self.op in _SESSION_OPS
+
+
+_SESSION_OPS = frozenset({Op.REPLAY, Op.FORGET, Op.LOST, Op.FOUND, Op.DISCARD})
+PLAIN = (Effect(Op.PLAIN),)
+_IN_TX = (TxStatus.IN_TRANSACTION, TxStatus.IN_ERROR)
+
+Replay = tuple[str, Any]  # a statement and its parameters (None for none)
+
+
+class SessionLog:
+    """The replayable and the unrecoverable state of one session, kept as it runs."""
+
+    __slots__ = ("_replay", "_lost", "_serial", "tx_open", "tx_pure", "_pending", "_tx_texts")
+
+    def __init__(self) -> None:
+        self._replay: dict[str, Replay] = {}  # insertion order is replay order
+        self._lost: dict[str, str] = {}
+        self._serial = 0
+        self.tx_open = False
+        self.tx_pure = True
+        self._pending: list[tuple[Effect, Any]] = []
+        self._tx_texts: list[Replay] = []
+
+    # -- recording -------------------------------------------------------------------------
+
+    def record(
+        self,
+        effects: tuple[Effect, ...],
+        params: Any,
+        before: TxStatus,
+        after: TxStatus,
+        autocommit: Callable[[], bool | None],
+    ) -> None:
+        """Fold in a statement that succeeded: its effects, between two driver statuses."""
+        if self.tx_open and before not in _IN_TX:
+            self.end_unseen()  # the transaction ended where tether could not see it
+        in_tx = before in _IN_TX
+        failed = before is TxStatus.IN_ERROR
+        if not in_tx:
+            explicit = next((e.op for e in effects if e.op in (Op.BEGIN, Op.COMMIT, Op.ROLLBACK)), None)
+            if explicit is None and after in _IN_TX:
+                in_tx = True  # the driver began a transaction before the statement
+            elif explicit in (Op.COMMIT, Op.ROLLBACK):
+                implicit = autocommit()  # only here: "SET x; ROLLBACK" means two things
+                if implicit is None:
+                    self._lose("", "transaction boundary that could not be read")
+                in_tx = implicit is False
+            if in_tx:
+                self._begin("")
+        for effect in effects:
+            op = effect.op
+            if op is Op.BEGIN:
+                if not in_tx:
+                    self._begin(effect.text)
+                    in_tx = True
+            elif op is Op.COMMIT or op is Op.ROLLBACK:
+                if in_tx:
+                    self.end(commit=op is Op.COMMIT and not failed)
+                    in_tx = failed = False
+            elif not in_tx:
+                self._apply(effect, params)
+            else:
+                self._in_transaction(effect, params)
+        if in_tx and after not in _IN_TX:
+            self.end_unseen()
+        elif not in_tx and after in _IN_TX:
+            self._begin("")
+            self.tx_pure = False  # a transaction tether did not see begin
+
+    def plain(self, after: TxStatus) -> None:
+        """The fast path: a statement with no session effect (most of them)."""
+        if after in _IN_TX:
+            if not self.tx_open:
+                self._begin("")
+            self.tx_pure = False
+        elif self.tx_open:
+            self.end_unseen()
+
+    def end(self, *, commit: bool) -> None:
+        """The open transaction ended (``conn.commit()``/``rollback()`` or SQL)."""
+        if commit:
+            for effect, params in self._pending:
+                self._apply(effect, params)
+        self._pending.clear()
+        self._tx_texts.clear()
+        self.tx_open = False
+        self.tx_pure = True
+
+    def end_unseen(self) -> None:
+        """The transaction ended without tether seeing how: its session effects are unknown."""
+        if any(effect.touches_session for effect, _ in self._pending):
+            self._lose("", "session changes in a transaction that ended out of tether's sight")
+        self.end(commit=False)
+
+    def lose(self, key: str, reason: str) -> None:
+        """Mark state no replay can rebuild (a server-side cursor the proxy opened)."""
+        self._lose(key, reason)
+
+    def find(self, key: str) -> None:
+        self._lost.pop(key, None)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def unrecoverable(self, status: TxStatus) -> tuple[str, ...]:
+        """Why the session cannot be rebuilt, given the driver's status at the break."""
+        reasons = list(dict.fromkeys(self._lost.values()))
+        if status is TxStatus.ACTIVE:
+            reasons.append("a statement was running or its results were unread")
+        elif status is TxStatus.IN_ERROR:
+            reasons.append("failed transaction (it must be rolled back)")
+        elif status is TxStatus.IN_TRANSACTION and not (self.tx_open and self.tx_pure):
+            reasons.append("open transaction")
+        return tuple(reasons)
+
+    def session_replay(self) -> list[Replay]:
+        return list(self._replay.values())
+
+    def transaction_replay(self, status: TxStatus) -> list[Replay]:
+        """The open transaction's statements (an empty list when none is open)."""
+        return list(self._tx_texts) if status is TxStatus.IN_TRANSACTION else []
+
+    def describe(self) -> str:
+        families: dict[str, int] = {}
+        for key in self._replay:
+            family = key.split(":", 1)[0]
+            families[family] = families.get(family, 0) + 1
+        return ", ".join(f"{n} {family}" for family, n in families.items()) or "nothing"
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _begin(self, text: str) -> None:
+        self.tx_open = True
+        self.tx_pure = True
+        self._pending.clear()
+        self._tx_texts[:] = [(text, None)] if text else []
+
+    def _in_transaction(self, effect: Effect, params: Any) -> None:
+        op = effect.op
+        if op is Op.PLAIN or op is Op.LOST or op is Op.FOUND or op is Op.DISCARD:
+            self.tx_pure = False
+        elif op is Op.UNDO_TO:
+            self.tx_pure = False
+            if self._pending:  # which of them the savepoint undid is not tracked
+                self._pending.append((Effect(Op.LOST, "", reason="session changes undone to a savepoint"), None))
+            return
+        else:  # REPLAY, FORGET, TX_LOCAL: replayable inside the transaction too
+            self._tx_texts.append((effect.text, params))
+        if effect.touches_session:
+            self._pending.append((effect, params))
+
+    def _apply(self, effect: Effect, params: Any) -> None:
+        op, key = effect.op, effect.key
+        if op is Op.REPLAY:
+            if key.endswith("#"):  # no name to supersede by: keep every one, in order
+                self._serial += 1
+                key = f"{key}{self._serial}"
+            self._replay.pop(key, None)  # re-inserted last: the latest value wins on replay
+            self._replay[key] = (effect.text, params)
+            if len(self._replay) > MAX_REPLAY:
+                self._lose("", f"more than {MAX_REPLAY} session statements to replay")
+        elif op is Op.FORGET:
+            _drop(self._replay, key)
+        elif op is Op.LOST:
+            self._lose(key, effect.reason)
+        elif op is Op.FOUND:
+            _drop(self._lost, key)
+        elif op is Op.DISCARD:
+            self._replay.clear()
+            self._lost.clear()
+        elif op is Op.UNDO_TO:
+            pass  # outside a transaction ROLLBACK TO fails: nothing changed
+
+    def _lose(self, key: str, reason: str) -> None:
+        if not key or key.endswith("#"):
+            self._serial += 1
+            key = f"{key}{self._serial}"
+        self._lost[key] = reason
+
+
+def _drop(entries: dict[str, Any], key: str) -> None:
+    if key.endswith(":") or not key:
+        for name in [name for name in entries if name.startswith(key)]:
+            del entries[name]
+    else:
+        entries.pop(key, None)
