@@ -81,7 +81,7 @@ class Connection(Tracking):
     # -- PEP 249 ---------------------------------------------------------------------------
 
     def cursor(self, *args: Any, **kwargs: Any) -> Cursor:
-        raw = self.raw
+        raw = self.raw if self._log is None else self.ready()
         name = kwargs.get("name") or (args[0] if args and isinstance(args[0], str) else None)
         if name and self._log is not None:  # psycopg's server-side cursor: no replay brings it back
             self._log.lose(f"cursor:{name}", f"server-side cursor {name}")
@@ -89,8 +89,10 @@ class Connection(Tracking):
 
     def execute(self, sql: Any, params: Any = None, **kwargs: Any) -> Cursor:
         """Run one statement and return its cursor (psycopg's shorthand, for any driver)."""
-        cursor = self.cursor()
-        return cursor.execute(sql, params, **kwargs)
+        if self._log is None:
+            return self.cursor().execute(sql, params, **kwargs)
+        raw = self.ready()
+        return Cursor(self, raw.cursor(), raw).run(raw, sql, params, kwargs)
 
     def commit(self) -> None:
         if self.__dict__.get("_unit"):
@@ -196,7 +198,11 @@ class Cursor:
             else:
                 self._cursor.execute(sql, params, **kwargs)
             return self
-        raw = conn.ready()
+        return self.run(conn.ready(), sql, params, kwargs)
+
+    def run(self, raw: Any, sql: Any, params: Any, kwargs: dict[str, Any]) -> Cursor:
+        """``execute`` on ``raw``, which ``ready()`` just vouched for, with the session log."""
+        conn = self._conn
         cursor = self._cursor if self._made_on is raw else self._remake(raw)
         conn.note(sql)
         effects = conn.effects_of(sql, params)
