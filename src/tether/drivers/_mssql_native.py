@@ -1,0 +1,135 @@
+"""What the three native SQL Server drivers (mssql-python, pyodbc, pymssql) share: opening
+with the socket found, the login state captured where only SQL can restore it, the reset,
+and the transaction status."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from ..dialects import TxStatus
+from . import _mssql_reset as restore
+from ._mssql_options import FREETDS, PYMSSQL
+from ._native_socket import Native, Natives, find_socket, local_port_query, open_fds
+
+if TYPE_CHECKING:
+    from ..dsn import ConnectionSpec
+
+SQL_ONLY = (FREETDS, PYMSSQL)  # no session reset: SQL restores what it can
+
+
+class NativeDriver:
+    """The shared half; subclasses open, run SQL and read their driver's flags."""
+
+    name: str
+    dialect = "sqlserver"
+    module: Any
+
+    def __init__(self) -> None:
+        self._natives = Natives()
+
+    # -- what each driver supplies ---------------------------------------------------------
+
+    def _open(self, spec: ConnectionSpec, timeout_s: float, autocommit: bool) -> tuple[Any, str]:
+        """The driver's connection and its flavour (see _mssql_args)."""
+        raise NotImplementedError
+
+    def _row(self, raw: Any, sql: str) -> Any:
+        """The first row of ``sql``'s result, or None."""
+        raise NotImplementedError
+
+    def _current_database(self, raw: Any) -> str | None:
+        """The session's database as the driver tracks it (no round trip), or None."""
+        return None
+
+    def _set_reset_flag(self, raw: Any) -> None:
+        """Have the driver reset the session with its next request (no round trip)."""
+        raise NotImplementedError
+
+    def _is_closed(self, raw: Any) -> bool:
+        raise NotImplementedError
+
+    def _autocommit(self, raw: Any) -> bool:
+        raise NotImplementedError
+
+    def _ran_since_commit(self, raw: Any) -> bool | None:
+        """Whether statements ran since the last commit or rollback; None: unknown."""
+        return None
+
+    def _close(self, raw: Any) -> None:
+        raise NotImplementedError
+
+    # -- the Driver protocol ---------------------------------------------------------------
+
+    def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
+        before = open_fds()
+        raw, flavour = self._open(spec, timeout_s, bool(autocommit))
+        try:
+            native = Native(flavour, login_database=spec.database)
+            if flavour in SQL_ONLY:
+                settings, database = restore.settings_from_row(self._row(raw, restore.CAPTURE_SQL))
+                native.login_settings = settings
+                native.login_database = native.login_database or database
+            else:
+                native.login_database = native.login_database or self._current_database(raw)
+            native.sock = find_socket(before, local_port_query(lambda sql: self._row(raw, sql)))
+            self._natives.keep(raw, native)
+        except BaseException:
+            self._close(raw)
+            raise
+        return raw
+
+    def flavour(self, raw: Any) -> str | None:
+        """Which driver underneath: msodbcsql, freetds, mssql_python or pymssql."""
+        native = self._natives.get(raw)
+        return native.flavour if native is not None else None
+
+    def socket_fd(self, raw: Any) -> int | None:
+        return self._natives.fd(raw)
+
+    def tx_status(self, raw: Any) -> TxStatus:
+        if self._is_closed(raw):
+            return TxStatus.BROKEN
+        if self._autocommit(raw):
+            return TxStatus.IDLE  # a BEGIN TRAN in autocommit mode is in the borrow's changes
+        ran = self._ran_since_commit(raw)
+        if ran is None:
+            native = self._natives.get(raw)
+            if native is not None and native.clean_once:
+                native.clean_once = False
+                return TxStatus.IDLE
+            return TxStatus.IN_TRANSACTION  # the driver cannot tell: assume the worst
+        return TxStatus.IN_TRANSACTION if ran else TxStatus.IDLE
+
+    def forget_session(self, raw: Any) -> None:
+        pass  # the drivers drop their own server-side handles on a reset they make
+
+    def reset(self, raw: Any, changes: tuple[str, ...]) -> bool:
+        native = self._natives.get(raw)
+        if native is None:
+            return False
+        server_reset = native.flavour not in SQL_ONLY
+        todo = restore.plan(
+            changes,
+            server_reset=server_reset,
+            login_database=native.login_database,
+            login_settings=native.login_settings,
+        )
+        if todo is None:
+            return False
+        if server_reset:
+            self._set_reset_flag(raw)
+        if todo.sql:
+            self.execute(raw, "; ".join(todo.sql))
+        native.clean_once = True
+        return True
+
+    def execute(self, raw: Any, sql: str) -> None:
+        raise NotImplementedError
+
+    def close(self, raw: Any) -> None:
+        try:
+            with contextlib.suppress(self.module.Error):
+                self._close(raw)
+        finally:
+            self._natives.release(raw)

@@ -1,0 +1,176 @@
+"""python-tds (``mssql+pytds://``): pure Python, so its socket and its session are in reach.
+
+The session reset costs no round trip: tether sets the TDS header's RESETCONNECTION bit
+(0x08) on the first packet of the next request, as SqlClient does, by watching what
+pytds writes to its socket (``_Wire``). python-tds's own pool sends an
+``sp_reset_connection`` RPC instead (a round trip, and not every server has it). When
+python-tds keeps a transaction open between requests (it does after every commit and
+rollback unless autocommit is on), the bit is 0x10, RESETCONNECTIONSKIPTRAN: reset
+everything but that (empty) transaction.
+
+The same watch tells whether the transaction python-tds has open is one it began itself
+right after a commit or rollback (nothing ran in it: IDLE) or one that statements ran in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+from typing import TYPE_CHECKING, Any
+
+import pytds  # type: ignore[import-untyped]  # python-tds ships no type information
+from pytds import tds_base
+
+from ..dialects import TxStatus
+from . import _mssql_reset as restore
+from ._mssql_args import pytds_kwargs
+
+if TYPE_CHECKING:
+    from ..dsn import ConnectionSpec
+
+_RESET, _RESET_SKIP_TRAN, _END_OF_MESSAGE = 0x08, 0x10, 0x01
+_BATCH, _RPC, _TRANSACTION_MANAGER = 1, 3, 14  # the requests a reset bit may ride on
+_TM_BEGIN, _TM_COMMIT, _TM_ROLLBACK = 5, 7, 8
+# python-tds begins a transaction itself at connect and with every commit and rollback.
+_BEGAN_BY_PYTDS = frozenset((_TRANSACTION_MANAGER, kind) for kind in (_TM_BEGIN, _TM_COMMIT, _TM_ROLLBACK))
+
+
+class _Wire:
+    """python-tds's socket as its writer sees it: marks the next request for a reset and
+    remembers what the last request was. Everything else goes to the real transport."""
+
+    __slots__ = ("_inner", "_starting", "last", "reset_bits")
+
+    def __init__(self, inner: Any):
+        self._inner = inner
+        self.reset_bits = 0
+        self.last: tuple[int, int] = (0, 0)  # (packet type, transaction manager request)
+        self._starting = True  # the next packet begins a message
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        if self._starting and len(data) >= 8:
+            kind = data[0]
+            if self.reset_bits and kind in (_BATCH, _RPC, _TRANSACTION_MANAGER):
+                data = bytearray(data)
+                data[1] |= self.reset_bits
+                self.reset_bits = 0
+            self.last = (kind, _tm_request(data) if kind == _TRANSACTION_MANAGER else 0)
+        if len(data) >= 8:
+            self._starting = bool(data[1] & _END_OF_MESSAGE)
+        self._inner.sendall(data, flags) if flags else self._inner.sendall(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _tm_request(packet: Any) -> int:
+    """The request type of a transaction manager message, after its ALL_HEADERS."""
+    headers = int.from_bytes(bytes(packet[8:12]), "little")
+    at = 8 + headers
+    return int.from_bytes(bytes(packet[at : at + 2]), "little") if len(packet) >= at + 2 else 0
+
+
+class _QuietResetAck(logging.Filter):
+    """python-tds logs the server's reset acknowledgement (ENVCHANGE 18) as unknown."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.msg == "unknown env type: %d, skipping" and record.args == (18,))
+
+
+logging.getLogger("pytds").addFilter(_QuietResetAck())
+
+
+class Pytds:
+    name = "pytds"
+    dialect = "sqlserver"
+    module = pytds
+
+    def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
+        raw = pytds.connect(**pytds_kwargs(spec, timeout_s), autocommit=bool(autocommit))
+        try:
+            session = raw._tds_socket.main_session
+            wire = session._writer._transport = _Wire(session._writer._transport)
+            if raw._tds_socket.tds72_transaction and not session.autocommit:
+                wire.last = (_TRANSACTION_MANAGER, _TM_BEGIN)  # python-tds's own, in connect()
+            raw._tether_login_database = spec.database or raw._tds_socket.env.database
+        except Exception:
+            raw.close()
+            raise
+        return raw
+
+    def socket_fd(self, raw: Any) -> int | None:
+        sock = raw._tds_socket.sock
+        while not isinstance(sock, socket.socket):  # TLS: pytds's EncryptedSocket wraps it
+            sock = getattr(sock, "_transport", None)
+            if sock is None:
+                return None
+        return sock.fileno()
+
+    def tx_status(self, raw: Any) -> TxStatus:
+        tds = raw._tds_socket
+        if tds is None or not tds.is_connected() or tds.main_session.state == tds_base.TDS_DEAD:
+            return TxStatus.BROKEN
+        if not tds.tds72_transaction:
+            return TxStatus.IDLE
+        session = tds.main_session
+        wire = session._writer._transport
+        began_itself = (
+            not session.autocommit
+            and isinstance(wire, _Wire)
+            and wire.last in _BEGAN_BY_PYTDS
+        )
+        return TxStatus.IDLE if began_itself else TxStatus.IN_TRANSACTION
+
+    def ping(self, raw: Any, sql: str, *, timeout_s: float) -> bool:
+        tds = raw._tds_socket
+        if tds is None:
+            return False
+        previous = tds.sock.gettimeout()
+        tds.sock.settimeout(timeout_s)
+        try:
+            self.execute(raw, sql)
+            return True
+        except (pytds.Error, OSError):
+            return False  # a timeout leaves the request unanswered: the pool discards it
+        finally:
+            with contextlib.suppress(OSError):
+                tds.sock.settimeout(previous)
+
+    def execute(self, raw: Any, sql: str) -> None:
+        # On the session, not a cursor: a cursor would begin a transaction first when
+        # autocommit is off, which a ping or a reset must not do. Nor do they count as
+        # statements run in python-tds's transaction.
+        session = raw._tds_socket.main_session
+        wire = session._writer._transport
+        last = wire.last if isinstance(wire, _Wire) else None
+        session.submit_plain_query(sql)
+        session.process_simple_request()
+        if last is not None:
+            wire.last = last
+
+    def forget_session(self, raw: Any) -> None:
+        pass  # python-tds sends statements as sp_executesql: no server-side handles to forget
+
+    def reset(self, raw: Any, changes: tuple[str, ...]) -> bool:
+        tds = raw._tds_socket
+        wire = tds.main_session._writer._transport if tds is not None else None
+        if not isinstance(wire, _Wire):
+            return False
+        todo = restore.plan(
+            changes, server_reset=True, login_database=raw._tether_login_database, login_settings=None
+        )
+        if todo is None:
+            return False
+        keeps_transaction = tds.tds72_transaction and not tds.main_session.autocommit
+        wire.reset_bits = _RESET_SKIP_TRAN if keeps_transaction else _RESET
+        if todo.sql:
+            self.execute(raw, "; ".join(todo.sql))  # the reset rides on this batch
+        return True
+
+    def close(self, raw: Any) -> None:
+        with contextlib.suppress(pytds.Error, OSError):
+            raw.close()
+
+
+driver = Pytds()
