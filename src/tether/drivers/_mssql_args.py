@@ -88,7 +88,7 @@ def _system_ca_file() -> str:
 
 # -- ODBC (pyodbc, mssql-python) --------------------------------------------------------------
 
-_PLAIN = re.compile(r"[A-Za-z0-9_.\-:\\/@#$%^&*!?+~ ]*")
+_PLAIN = re.compile(r"[A-Za-z0-9_.\-:\\/@#$%^&*!?+~ ,\[\]]*")
 
 
 def odbc_quote(value: str) -> str:
@@ -139,9 +139,34 @@ def odbc_pairs(spec: ConnectionSpec, flavour: str) -> tuple[Pairs, int | None]:
             timeout = value
         else:
             pairs.append((key, value))
-    foreign.pop("tds_version", None)
-    pairs += list(foreign.items())  # ODBC keywords written as such in a URL: the driver judges
+    if flavour == FREETDS:
+        foreign.pop("tds_version", None)
+    pairs += _foreign_odbc(foreign, pairs, flavour)
     return pairs, timeout
+
+
+# ODBC keywords that name the server, the login or the TLS policy: tether writes those from
+# the connection string's own keywords, and a second spelling must not override them.
+_ODBC_RESERVED = frozenset({
+    "driver", "dsn", "filedsn", "savefile", "server", "servername", "address", "addr", "port", "database",
+    "uid", "pwd", "app", "encrypt", "encryption", "trustservercertificate", "cafile", "ca file",
+    "hostnameincertificate", "servercertificate", "connectretrycount", "trusted_connection", "authentication",
+})  # fmt: skip
+
+
+def _foreign_odbc(foreign: dict[str, str], pairs: Pairs, flavour: str) -> Pairs:
+    """ODBC keywords written as such in a URL (``?ClientCharset=UTF-8``): passed as written,
+    for the ODBC driver to judge, unless they would override what tether wrote."""
+    written = {key.lower() for key, _ in pairs}
+    for key in foreign:
+        if key.lower() in _ODBC_RESERVED or key.lower() in written:
+            raise ConfigError(
+                f"{key!r} conflicts with the connection string's own keywords, which tether passes "
+                f"to {LABELS[flavour]} itself (write them as SqlClient keywords: Server, Database, "
+                "User ID, Password, Encrypt, TrustServerCertificate...)",
+                key=key,
+            )
+    return list(foreign.items())
 
 
 def login_timeout(timeout_s: float) -> int:
@@ -188,7 +213,7 @@ def pytds_kwargs(spec: ConnectionSpec, timeout_s: float) -> dict[str, Any]:
     if spec.application_name:
         kwargs["appname"] = spec.application_name
     kwargs.update(_pytds_tls(spec))
-    return _with_options(kwargs, spec, PYTDS, ("cafile", "enc_login_only"))
+    return _with_options(kwargs, spec, PYTDS, ("cafile",))
 
 
 def _pytds_tls(spec: ConnectionSpec) -> dict[str, Any]:
@@ -213,6 +238,8 @@ def _with_options(
     for key, value in mapped:
         kwargs[key] = value
     for key, value in foreign.items():
+        if key in kwargs and kwargs[key] != value:
+            raise ConfigError(f"{key!r} conflicts with what tether passes to {LABELS[flavour]}", key=key)
         if key not in own:
             raise ConfigError(
                 f"{key!r} is not an option tether passes to {LABELS[flavour]}; "

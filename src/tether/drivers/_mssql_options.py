@@ -120,7 +120,7 @@ OPTIONS: dict[str, dict[str, Mapper]] = {
     "host_name_in_certificate": _same("HostnameInCertificate", MSODBCSQL, MSSQL_PYTHON),
     "integrated_security": {
         **_flag("Trusted_Connection"),
-        PYTDS: lambda v: [("use_sso", v == "true")],
+        PYTDS: lambda v: [("use_sso", True)] if v == "true" else [],
         PYMSSQL: _only("false"),
     },
     "ip_address_preference": {
@@ -130,7 +130,7 @@ OPTIONS: dict[str, dict[str, Mapper]] = {
     "multiple_active_result_sets": {
         MSODBCSQL: _flag("MARS_Connection")[MSODBCSQL],
         FREETDS: _flag("MARS_Connection")[FREETDS],
-        PYTDS: lambda v: [("use_mars", v == "true")],
+        PYTDS: lambda v: [("use_mars", True)] if v == "true" else [],
         MSSQL_PYTHON: _only("false"),
         PYMSSQL: _only("false"),
     },
