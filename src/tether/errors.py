@@ -149,5 +149,33 @@ def _make(cls: type[Error], driver_base: type[BaseException]) -> type[Error]:
         cls.__init__(self, *args, **kwargs)
 
     namespace = {"__init__": __init__, "__module__": cls.__module__, "__qualname__": cls.__qualname__}
-    made = type(cls.__name__, (cls, driver_base), namespace)
+    bases: tuple[type, ...] = (cls, driver_base)
+    missing = _required_after_message(driver_base)
+    if missing:  # mssql-python's errors take (driver_error, ddbc_error), not a message
+        bases = (cls, _padded_init(driver_base, missing), driver_base)
+    made = type(cls.__name__, bases, namespace)
+    return made
+
+
+def _required_after_message(driver_base: type[BaseException]) -> int:
+    """How many positional arguments the driver's ``__init__`` requires beyond a message."""
+    import inspect
+
+    try:
+        parameters = list(inspect.signature(driver_base.__init__).parameters.values())[1:]
+    except (TypeError, ValueError):  # a C type's __init__: takes *args
+        return 0
+    required = [p for p in parameters if p.default is p.empty
+                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]  # fmt: skip
+    return max(0, len(required) - 1)
+
+
+def _padded_init(driver_base: type[BaseException], missing: int) -> type:
+    """Sits between tether's class and the driver's in the MRO: tether's ``__init__``
+    passes a message on, this passes the driver what else it requires, empty."""
+
+    def __init__(self: Any, message: object = "", *args: Any) -> None:
+        super(made, self).__init__(message, *args, *([""] * missing))
+
+    made = type(f"_{driver_base.__name__}Init", (Exception,), {"__init__": __init__})
     return made
