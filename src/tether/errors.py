@@ -174,8 +174,9 @@ def _padded_init(driver_base: type[BaseException], missing: int) -> type:
     """Sits between tether's class and the driver's in the MRO: tether's ``__init__``
     passes a message on, this passes the driver what else it requires, empty."""
 
-    def __init__(self: Any, message: object = "", *args: Any) -> None:
-        super(made, self).__init__(message, *args, *([""] * missing))
+    class Padded(Exception):
+        def __init__(self, message: object = "", *args: Any) -> None:
+            super().__init__(message, *args, *([""] * missing))
 
-    made = type(f"_{driver_base.__name__}Init", (Exception,), {"__init__": __init__})
-    return made
+    Padded.__name__ = Padded.__qualname__ = f"_{driver_base.__name__}Init"
+    return Padded
