@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import importlib
+import itertools
 import os
 import sysconfig
 from collections.abc import Callable, Iterator
@@ -138,15 +139,28 @@ def tds_server_module() -> Iterator[TdsServer]:
 
 @pytest.fixture
 def tds_server(tds_server_module: TdsServer) -> TdsServer:
+    """The module's server with no sessions left from earlier tests (pools keep them), no faults,
+    counters at zero."""
+    for info in tds_server_module.sessions():
+        tds_server_module.kill(info.spid)
     tds_server_module.clear()
     return tds_server_module
+
+
+_test_number = itertools.count(1)
 
 
 @pytest.fixture
 def tds_connect(tds_server: TdsServer) -> Iterator[Callable[..., Any]]:
     opened: list[Any] = []
+    # mssql-python pools by connection string, process-wide, and allows few keywords (not APP):
+    # a packet size of the test's own keeps one test from being handed another test's (by now
+    # killed) pooled connection. Small requests and answers fit one packet whatever the size.
+    own_pool = f"PacketSize={4096 + next(_test_number) % 28000};"
 
     def connect(driver: str, **options: Any) -> Any:
+        if driver == "mssql-python":
+            options["extra"] = own_pool + options.get("extra", "")
         conn = DRIVERS[driver](tds_server, **options)
         opened.append(conn)
         return conn

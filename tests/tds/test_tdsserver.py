@@ -1,16 +1,43 @@
-"""The TDS test server as the real drivers see it: logins, batches, sessions, and every fault."""
+"""The TDS test server as the real drivers see it: logins, batches, transactions, resets and
+every fault of the control API, through python-tds, pymssql, pyodbc (FreeTDS and Microsoft's
+ODBC 18) and mssql-python. The exception classes asserted here are what each driver raised
+against this server; they match SQLSERVER-FACTS.md where that records them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
+from fix_tds import DRIVERS
 from tdsserver import TdsServer
 
-DRIVER_NAMES = ["pytds", "pymssql", "pyodbc-freetds", "pyodbc-msodbc", "mssql-python"]
-
 Connect = Callable[..., Any]
+DRIVER_NAMES = list(DRIVERS)
+PARAM = {"pytds": "%s", "pymssql": "%s"}  # the others use qmark
+
+# How a dead connection surfaces: (class name, text in repr) for the first query after the
+# server closed an idle session, and for a query the server read and never answered.
+BROKEN_IDLE = {
+    "pytds": ("ClosedConnectionError", "Server closed connection"),
+    "pymssql": ("OperationalError", "20047"),
+    "pyodbc-freetds": ("Error", "HY000"),
+    "pyodbc-msodbc": ("OperationalError", "08S01"),
+    "mssql-python": ("OperationalError", "Communication link failure"),
+}
+BROKEN_BUSY = {
+    "pytds": ("ClosedConnectionError", "Server closed connection"),
+    "pymssql": ("OperationalError", "20017"),
+    "pyodbc-freetds": ("Error", "01000"),
+    "pyodbc-msodbc": ("OperationalError", "08S01"),
+    "mssql-python": ("OperationalError", "Communication link failure"),
+}
+SESSION_ISOLATION = ("SELECT transaction_isolation_level FROM sys.dm_exec_sessions "
+                     "WHERE session_id = @@SPID")
 
 
 def query(conn: Any, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -25,12 +52,35 @@ def query(conn: Any, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         cur.close()
 
 
-def execute(conn: Any, sql: str) -> None:
-    cur = conn.cursor()
-    try:
-        cur.execute(sql)
-    finally:
-        cur.close()
+def scalar(conn: Any, sql: str, *params: Any) -> Any:
+    return query(conn, sql, *params)[0][0]
+
+
+def carries(exc: BaseException | None, number: int) -> bool:
+    """Does the driver's exception (or its cause) carry this SQL Server error number?"""
+    while exc is not None:
+        if number in (getattr(exc, "number", None), getattr(exc, "msg_no", None)) or str(number) in repr(exc):
+            return True
+        exc = exc.__cause__
+    return False
+
+
+# mssql-python's exceptions keep the message and a SQLSTATE-derived class, never the number.
+MESSAGE_OF = {40613: "is not currently available", 18456: "Login failed for user", 40501: "currently busy",
+              1205: "chosen as the deadlock victim"}
+
+
+def assert_error(exc: BaseException, number: int, driver: str) -> None:
+    if driver == "mssql-python":
+        assert MESSAGE_OF[number] in str(exc), repr(exc)
+    else:
+        assert carries(exc, number), repr(exc)
+
+
+def assert_broken(exc: BaseException, expected: tuple[str, str]) -> None:
+    name, text = expected
+    assert type(exc).__name__ == name, repr(exc)
+    assert text in repr(exc)
 
 
 @pytest.fixture(params=DRIVER_NAMES)
@@ -38,12 +88,357 @@ def driver(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture
+def admin(tds_connect: Connect) -> Any:
+    """A second session (python-tds, autocommit) for looking at or acting on the first."""
+    return tds_connect("pytds")
+
+
+@pytest.fixture
+def shared_table(admin: Any) -> Iterator[str]:
+    query(admin, "DROP TABLE IF EXISTS items")
+    query(admin, "CREATE TABLE items (id INT, name NVARCHAR(50))")
+    yield "items"
+    query(admin, "DROP TABLE IF EXISTS items")
+
+
+# --- every driver: login, batches, parameters ------------------------------------------------
+
+
 def test_login_and_select(tds_server: TdsServer, tds_connect: Connect, driver: str) -> None:
     conn = tds_connect(driver)
     assert query(conn, "SELECT 1") == [(1,)]
-    spid = query(conn, "SELECT @@SPID")[0][0]
+    spid = scalar(conn, "SELECT @@SPID")
     info = tds_server.session(spid)
     assert info is not None and info.user == "sa" and info.database == "shop"
     assert query(conn, "SELECT DB_NAME() AS db, N'héllo' AS s, NULL AS n, 2147483648 AS big") == [
         ("shop", "héllo", None, 2147483648)]
     assert tds_server.stats.logins == 1
+
+
+def test_parameters(tds_connect: Connect, driver: str) -> None:
+    conn = tds_connect(driver)
+    mark = PARAM.get(driver, "?")
+    assert query(conn, f"SELECT {mark} + 1, {mark}", 41, "text") == [(42, "text")]
+
+
+def test_client_port_matches_the_session(tds_server: TdsServer, tds_connect: Connect, driver: str) -> None:
+    conn = tds_connect(driver)
+    port = scalar(conn, "SELECT client_tcp_port FROM sys.dm_exec_connections WHERE session_id = @@SPID")
+    info = tds_server.session(scalar(conn, "SELECT @@SPID"))
+    assert info is not None and info.client_port == port
+
+
+def test_transactions_with_autocommit_off(tds_connect: Connect, driver: str, admin: Any,
+                                          shared_table: str) -> None:
+    conn = tds_connect(driver, autocommit=False)
+    query(conn, "INSERT INTO items (id, name) VALUES (1, N'a'), (2, N'b')")
+    assert scalar(conn, "SELECT @@TRANCOUNT") == 1
+    conn.rollback()
+    assert scalar(admin, "SELECT COUNT(*) FROM items") == 0
+    query(conn, "INSERT INTO items (id, name) VALUES (3, N'c')")
+    conn.commit()
+    assert query(admin, "SELECT * FROM items") == [(3, "c")]
+
+
+def test_isolation_level_persists_across_commit(tds_connect: Connect, driver: str) -> None:
+    conn = tds_connect(driver, autocommit=False)
+    query(conn, "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+    conn.commit()
+    conn.rollback()
+    assert scalar(conn, SESSION_ISOLATION) == 4
+
+
+def test_every_request_counts_its_packets(tds_server: TdsServer, tds_connect: Connect, driver: str) -> None:
+    conn = tds_connect(driver)
+    spid = scalar(conn, "SELECT @@SPID")
+    before = tds_server.session(spid)
+    assert query(conn, "SELECT 1") == [(1,)]
+    after = tds_server.session(spid)
+    assert before is not None and after is not None
+    assert (after.packets_in - before.packets_in, after.packets_out - before.packets_out) == (1, 1)
+    assert after.requests - before.requests == 1
+
+
+# --- every driver: faults ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("driver", [d for d in DRIVER_NAMES if d != "pytds"])
+def test_reject_logins(tds_server: TdsServer, tds_connect: Connect, driver: str) -> None:
+    tds_server.reject_logins(1, error=40613)
+    with pytest.raises(Exception) as info:
+        tds_connect(driver)
+    assert_error(info.value, 40613, driver)
+    assert query(tds_connect(driver), "SELECT 1") == [(1,)]
+    assert (tds_server.stats.rejected_logins, tds_server.stats.logins) == (1, 1)
+
+
+def test_pytds_retries_rejected_logins_by_itself(tds_server: TdsServer, tds_connect: Connect) -> None:
+    """python-tds retries any login error but 18456 & co. until login_timeout (even with
+    disable_connect_retry, which only makes the first attempt take all of it), then raises a
+    bare TimeoutError whose __cause__ is the server's error."""
+    tds_server.reject_logins(1, error=40613)
+    assert query(tds_connect("pytds"), "SELECT 1") == [(1,)]
+    assert (tds_server.stats.rejected_logins, tds_server.stats.logins) == (1, 1)
+    tds_server.reject_logins(1, error=40613)
+    with pytest.raises(TimeoutError) as info:
+        tds_connect("pytds", disable_connect_retry=True, login_timeout=0.3)
+    assert carries(info.value, 40613)
+
+
+def test_wrong_password(tds_server: TdsServer, tds_connect: Connect, driver: str) -> None:
+    with pytest.raises(Exception) as info:
+        tds_connect(driver, password="wrong")
+    if driver == "pymssql":
+        # pymssql reports DB-Lib's 20018 "Check messages from the SQL Server" with the severity
+        # (14) but neither the text nor the number: its first arg is the last message number
+        # FreeTDS saw in this process, which may be an earlier connection's.
+        assert "severity 14" in repr(info.value)
+    else:
+        assert "Login failed for user 'sa'" in repr(info.value)
+        assert_error(info.value, 18456, driver)
+
+
+def test_fail_batches(tds_server: TdsServer, tds_connect: Connect, driver: str) -> None:
+    conn = tds_connect(driver)
+    tds_server.fail_batches(1, error=40501)
+    with pytest.raises(Exception) as info:
+        query(conn, "SELECT 1")
+    assert_error(info.value, 40501, driver)
+    assert query(conn, "SELECT 2") == [(2,)]
+    assert tds_server.stats.failed_requests == 1
+
+
+def test_deadlock_rolls_the_transaction_back(tds_server: TdsServer, tds_connect: Connect, driver: str,
+                                             admin: Any, shared_table: str) -> None:
+    conn = tds_connect(driver, autocommit=False)
+    query(conn, "INSERT INTO items (id, name) VALUES (1, N'a')")
+    tds_server.fail_batches(1, error=1205)
+    with pytest.raises(Exception) as info:
+        query(conn, "SELECT 1")
+    assert_error(info.value, 1205, driver)
+    assert scalar(admin, "SELECT COUNT(*) FROM items") == 0
+
+
+def test_kill_idle_session(tds_server: TdsServer, tds_connect: Connect, driver: str) -> None:
+    conn = tds_connect(driver)
+    spid = scalar(conn, "SELECT @@SPID")
+    assert tds_server.kill(spid)
+    with pytest.raises(Exception) as info:
+        query(conn, "SELECT 1")
+    assert_broken(info.value, BROKEN_IDLE[driver])
+    assert tds_server.stats.kills == 1 and tds_server.session(spid) is None
+
+
+def test_close_idle_spares_busy_sessions(tds_server: TdsServer, tds_connect: Connect, driver: str) -> None:
+    idle, busy = tds_connect(driver), tds_connect("pytds")
+    idle_spid, busy_spid = scalar(idle, "SELECT @@SPID"), scalar(busy, "SELECT @@SPID")
+    result: list[Any] = []
+    worker = threading.Thread(target=lambda: result.append(query(busy, "WAITFOR DELAY '00:00:00.400'; "
+                                                                        "SELECT 7")))
+    worker.start()
+    deadline = time.monotonic() + 5
+    while not any(s.busy for s in tds_server.sessions()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert tds_server.close_idle() == [idle_spid]
+    worker.join(5)
+    assert result == [[(7,)]]
+    assert tds_server.session(busy_spid) is not None
+    with pytest.raises(Exception) as info:
+        query(idle, "SELECT 1")
+    assert_broken(info.value, BROKEN_IDLE[driver])
+
+
+def test_close_busy(tds_server: TdsServer, tds_connect: Connect, driver: str) -> None:
+    conn = tds_connect(driver)
+    tds_server.close_busy(1)
+    with pytest.raises(Exception) as info:
+        query(conn, "SELECT 1")
+    assert_broken(info.value, BROKEN_BUSY[driver])
+    assert tds_server.stats.busy_closes == 1
+    assert query(tds_connect(driver), "SELECT 1") == [(1,)]  # only the next request
+
+
+def test_kill_from_another_session_interrupts_waitfor(tds_connect: Connect, driver: str, admin: Any) -> None:
+    conn = tds_connect(driver)
+    spid = scalar(conn, "SELECT @@SPID")
+    killer = threading.Timer(0.2, lambda: query(admin, f"KILL {spid}"))
+    killer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(Exception) as info:
+            query(conn, "WAITFOR DELAY '00:00:05'")
+    finally:
+        killer.join(5)
+    assert time.monotonic() - started < 3
+    assert_broken(info.value, BROKEN_BUSY[driver])
+
+
+def _set_query_timeout(driver: str, conn: Any) -> dict[str, Any]:
+    if driver in ("pyodbc-freetds", "pyodbc-msodbc", "mssql-python"):
+        conn.timeout = 1
+    return {}
+
+
+def test_delay_and_query_timeout_send_an_attention(tds_server: TdsServer, tds_connect: Connect,
+                                                   driver: str) -> None:
+    timeouts: dict[str, dict[str, Any]] = {"pytds": {"timeout": 0.5}, "pymssql": {"timeout": 1}}
+    options = timeouts.get(driver, {})
+    conn = tds_connect(driver, **options)
+    _set_query_timeout(driver, conn)
+    tds_server.delay(5)
+    started = time.monotonic()
+    with pytest.raises(Exception) as info:
+        query(conn, "SELECT 1")
+    assert time.monotonic() - started < 3
+    tds_server.delay(0)
+    if driver == "pymssql":
+        # pymssql gives up on the connection at a timeout instead of cancelling the request.
+        assert carries(info.value, 20003), repr(info.value)
+        assert tds_server.stats.attentions == 0
+        return
+    assert "imeout" in repr(info.value) or isinstance(info.value, TimeoutError)
+    assert query(conn, "SELECT 2") == [(2,)]  # the attention was acknowledged: the session goes on
+    assert tds_server.stats.attentions >= 1
+
+
+def test_route_to(tds_server: TdsServer, tds_connect: Connect, driver: str) -> None:
+    with TdsServer(users={"sa": "Secret-pw1"}) as target:
+        tds_server.route_to(target.host, target.port, n=1)
+        conn = tds_connect(driver)
+        spid = scalar(conn, "SELECT @@SPID")
+        assert tds_server.stats.routed == 1 and tds_server.stats.logins == 0
+        assert target.stats.logins == 1 and target.session(spid) is not None
+        conn.close()
+
+
+# --- session resets ------------------------------------------------------------------------------
+
+SET_UP_STATE = ("CREATE TABLE #tmp (id INT); SET DATEFIRST 3; "
+                "SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED; "
+                "EXEC sp_set_session_context @key = N'k', @value = 5")
+READ_STATE = ("SELECT @@SPID, @@DATEFIRST, OBJECT_ID('tempdb..#tmp'), SESSION_CONTEXT(N'k'), "
+              "transaction_isolation_level FROM sys.dm_exec_sessions WHERE session_id = @@SPID")
+
+
+def test_reset_flag_leaves_the_isolation_level(tds_server: TdsServer, tds_connect: Connect) -> None:
+    """Microsoft's driver resets lazily (status bit 0x08 on the next request, no extra round trip)
+    and SQL Server's reset keeps the isolation level: READ UNCOMMITTED leaks to the next user."""
+    conn = tds_connect("pyodbc-msodbc")
+    query(conn, SET_UP_STATE)
+    spid = scalar(conn, "SELECT @@SPID")
+    before = tds_server.session(spid)
+    conn.set_attr(1246, 1)  # SQL_COPT_SS_RESET_CONNECTION
+    assert query(conn, READ_STATE) == [(spid, 7, None, None, 1)]
+    after = tds_server.session(spid)
+    assert before is not None and after is not None
+    assert (after.packets_in - before.packets_in, after.packets_out - before.packets_out) == (1, 1)
+    assert after.resets == 1 and tds_server.stats.reset_flags == 1
+    assert [r.status & 0x08 for r in tds_server.requests(spid) if r.kind == "batch"][-1] == 0x08
+
+
+def test_mssql_python_pool_resets_and_sets_read_committed(tds_server: TdsServer,
+                                                          tds_connect: Connect) -> None:
+    first = tds_connect("mssql-python")
+    query(first, SET_UP_STATE)
+    spid = scalar(first, "SELECT @@SPID")
+    first.close()  # back to mssql-python's pool
+    again = tds_connect("mssql-python")
+    # The same session, reset; isolation READ COMMITTED only because the driver sends it itself.
+    assert query(again, READ_STATE) == [(spid, 7, None, None, 2)]
+    assert tds_server.stats.reset_flags == 1
+    assert any("READ COMMITTED" in r.text and r.status & 0x08 for r in tds_server.requests(spid))
+
+
+def test_pytds_pool_resets_with_sp_reset_connection(tds_server: TdsServer, tds_connect: Connect) -> None:
+    first = tds_connect("pytds", pooling=True)
+    query(first, SET_UP_STATE)
+    spid = scalar(first, "SELECT @@SPID")
+    first.close()
+    again = tds_connect("pytds", pooling=True)
+    assert query(again, READ_STATE) == [(spid, 7, None, None, 1)]
+    assert tds_server.stats.reset_rpcs == 1 and tds_server.stats.reset_flags == 0
+
+
+def test_freetds_rejects_the_reset_attribute(tds_connect: Connect) -> None:
+    conn = tds_connect("pyodbc-freetds")
+    with pytest.raises(Exception, match="HY092"):
+        conn.set_attr(1246, 1)
+
+
+# --- the engine (through python-tds) -----------------------------------------------------------
+
+
+@pytest.fixture
+def tds(tds_connect: Connect) -> Any:
+    return tds_connect("pytds")
+
+
+def test_session_variables_and_set_options(tds: Any) -> None:
+    assert query(tds, "SELECT @@DATEFIRST, @@LANGUAGE, @@LOCK_TIMEOUT, @@TRANCOUNT") == [
+        (7, "us_english", -1, 0)]
+    query(tds, "SET NOCOUNT ON; SET XACT_ABORT ON\nSET LOCK_TIMEOUT 500 SET LANGUAGE British")
+    options = scalar(tds, "SELECT @@OPTIONS")
+    assert options & 512 and options & 16384  # NOCOUNT, XACT_ABORT
+    assert query(tds, "SELECT @@DATEFIRST, @@LANGUAGE, @@LOCK_TIMEOUT") == [(1, "british", 500)]
+    assert "SQL Server" in scalar(tds, "SELECT @@VERSION")
+    assert scalar(tds, "SELECT SERVERPROPERTY('EngineEdition')") == 3
+
+
+def test_use_database_and_unknown_database(tds: Any) -> None:
+    query(tds, "USE tempdb")
+    assert scalar(tds, "SELECT DB_NAME()") == "tempdb"
+    with pytest.raises(Exception) as info:
+        query(tds, "USE nowhere")
+    assert carries(info.value, 911)
+
+
+def test_syntax_error_keeps_the_session(tds: Any) -> None:
+    with pytest.raises(Exception) as info:
+        query(tds, "SELECT (1")
+    assert carries(info.value, 102) and "Incorrect syntax near '1'" in repr(info.value)
+    assert scalar(tds, "SELECT 1") == 1
+
+
+def test_tables_and_transactions(tds: Any, admin: Any) -> None:
+    query(tds, "CREATE TABLE #t (id INT, name NVARCHAR(50)); "
+               "INSERT INTO #t (id, name) VALUES (1, 'a'), (2, 'b')")
+    assert query(tds, "SELECT name FROM #t WHERE id = 2") == [("b",)]
+    with pytest.raises(Exception) as info:
+        query(admin, "SELECT * FROM #t")  # temp tables are private to their session
+    assert carries(info.value, 208)
+    query(tds, "BEGIN TRAN; UPDATE #t SET name = 'z' WHERE id = 1; DELETE FROM #t WHERE id = 2")
+    assert query(tds, "SELECT * FROM #t") == [(1, "z")]
+    query(tds, "IF @@TRANCOUNT > 0 ROLLBACK")
+    assert query(tds, "SELECT id, name FROM #t ORDER BY id") == [(1, "a"), (2, "b")]
+    assert scalar(tds, "SELECT COUNT(*) FROM #t WHERE name = 'A'") == 1  # case-insensitive collation
+
+
+def test_session_context_and_applock(tds: Any) -> None:
+    cur = tds.cursor()
+    cur.execute("EXEC sp_set_session_context @key = N'tenant', @value = N'acme'")
+    cur.callproc("sp_set_session_context", ("user", 42))  # as an RPC
+    cur.close()
+    assert query(tds, "SELECT SESSION_CONTEXT(N'tenant'), SESSION_CONTEXT(N'user')") == [("acme", 42)]
+    query(tds, "EXEC sp_getapplock @Resource = 'r', @LockMode = 'Exclusive', @LockOwner = 'Session'")
+
+
+def test_print_and_raiserror(tds: Any) -> None:
+    with pytest.raises(Exception) as info:
+        query(tds, "RAISERROR('custom %s', 16, 1, 'x')")
+    assert carries(info.value, 50000) and "custom x" in repr(info.value)
+
+
+def test_stop_closes_everything() -> None:
+    srv = TdsServer().start()
+    prefix = f"tds-{srv.port}-"
+    conn = DRIVERS["pytds"](srv)
+    try:
+        assert scalar(conn, "SELECT 1") == 1
+        assert [t for t in threading.enumerate() if t.name.startswith(prefix)]
+        srv.stop()
+        assert not [t for t in threading.enumerate() if t.name.startswith(prefix)]
+        with pytest.raises(Exception, match="closed"):
+            query(conn, "SELECT 1")
+    finally:
+        conn.close()

@@ -120,7 +120,8 @@ class TdsServer:
         listener.listen(64)
         self._listener = listener
         self._stop.clear()
-        self._accept_thread = threading.Thread(target=self._accept_loop, name="tds-accept", daemon=True)
+        name = f"tds-{self.port}"  # thread names say which server they belong to
+        self._accept_thread = threading.Thread(target=self._accept_loop, name=f"{name}-accept", daemon=True)
         self._accept_thread.start()
         return self
 
@@ -181,7 +182,8 @@ class TdsServer:
                     conn = _Connection(self, sock, spid, int(addr[1]))
                     self._conns[spid] = conn
                     self._stats.connections += 1
-                    thread = threading.Thread(target=conn.run, name=f"tds-spid-{spid}", daemon=True)
+                    thread = threading.Thread(target=conn.run, name=f"tds-{self.port}-spid-{spid}",
+                                              daemon=True)
                     self._threads = [t for t in self._threads if t.is_alive()] + [thread]
                 thread.start()
 

@@ -986,7 +986,7 @@ def parse_exec(p: Parser) -> Stmt:
     if p.peek().kind == "var" and p.peek(1).text == "=":
         p.next()
         p.next()
-    proc = p.name().split(".")[-1].lower()
+    proc = p.name().split(".")[-1]
     args: list[tuple[str, Expr]] = []
     if not p.at_end_of_statement():
         while True:
@@ -1001,7 +1001,7 @@ def parse_exec(p: Parser) -> Stmt:
 
     def run(ctx: Ctx) -> None:
         values = [(name, expr(ctx, None)) for name, expr in args]
-        status = call_procedure(ctx, proc, values)
+        status = call_procedure(ctx, proc.lower(), values, shown=proc)
         ctx.reply.add(tk.returnstatus(status))
         ctx.reply.done(token=0xFE)
 
@@ -1016,7 +1016,7 @@ def _arg(args: Args, name: str, position: int, default: Value = None) -> Value:
     return positional[position] if position < len(positional) else default
 
 
-def call_procedure(ctx: Ctx, proc: str, args: Args) -> int:
+def call_procedure(ctx: Ctx, proc: str, args: Args, shown: str = "") -> int:
     """The system procedures a batch can EXEC (RPC-only ones live in ``_engine``)."""
     s = ctx.session
     if proc == "sp_set_session_context":
@@ -1043,7 +1043,7 @@ def call_procedure(ctx: Ctx, proc: str, args: Args) -> int:
     if proc == "sp_reset_connection":
         s.reset(ctx.reply, keep_transaction=False)
         return 0
-    raise SqlError(2812, 16, f"Could not find stored procedure '{proc}'.")
+    raise SqlError(2812, 16, f"Could not find stored procedure '{shown or proc}'.")
 
 
 # SQLGetTypeInfo rows the ODBC drivers ask for at connect: (name, ODBC type, column size).
