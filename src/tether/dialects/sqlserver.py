@@ -34,7 +34,9 @@ from typing import Any
 
 from ..errors import ConnectError
 from ..retry._faults import Classification, Fault
+from ..session._effects import Effect
 from ..session._sql import Unscannable, statements
+from ._effects_mssql import mssql_effects
 
 CONNECT, IN_DOUBT, TRANSIENT, FATAL = Fault.CONNECT, Fault.IN_DOUBT, Fault.TRANSIENT, Fault.FATAL
 
@@ -360,6 +362,11 @@ class SQLServer:
     def session_changes(self, sql: str) -> tuple[str, ...]:
         """What each statement of ``sql`` leaves in the session, if anything."""
         return _session_changes(sql)
+
+    def session_effects(self, sql: str) -> tuple[Effect, ...]:
+        """What a recovered session must replay, or why it cannot (idle resiliency). On Azure
+        SQL Database a USE cannot be replayed: ``_effects_mssql.mssql_effects_azure`` reads it so."""
+        return mssql_effects(sql)
 
     def idle_bytes_mean_dead(self, data: bytes) -> bool:
         # TDS is strictly request-reply: a server sends nothing unsolicited to an idle
