@@ -51,7 +51,7 @@ def _secret(spec: ConnectionSpec) -> str:
 def _pytds(spec: ConnectionSpec, timeout_s: float) -> Any:
     pytds = importlib.import_module("pytds")  # untyped
     return pytds.connect(
-        server=spec.host, port=spec.port, database=spec.database, user=spec.user or "",
+        dsn=spec.host, port=spec.port, database=spec.database, user=spec.user or "",
         password=_secret(spec), login_timeout=timeout_s, timeout=timeout_s, autocommit=True,
         disable_connect_retry=True, appname=spec.application_name or "tether check",
     )

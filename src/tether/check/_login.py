@@ -54,7 +54,9 @@ def error_code(dialect: str, exc: BaseException) -> str | None:
 _NUMBER_IN_TEXT = re.compile(r"\((\d{2,5})\)")
 _SQLSERVER_PHRASES = (
     ("semaphore timeout", "121"),
-    ("encryption", "encryption"),
+    ("encrypt", "encryption"),
+    ("pyopenssl", "encryption"),
+    ("tls_ctx", "encryption"),
     ("forcibly closed", "10054"),
     ("reset by peer", "10054"),
     ("timed out", "10060"),
@@ -106,11 +108,35 @@ def check_login(ctx: Context, deadline: float) -> Outcome:
                    f"in {login_s * 1000:.1f} ms", data=data)
 
 
+def _server_error(dialect: str, exc: BaseException) -> BaseException | None:
+    """The error behind ``exc`` that carries the server's own number, if any.
+
+    python-tds retries some login errors (40613, 4060, 40615...) until its login timeout, then
+    raises a bare TimeoutError *from* the last one: the server's answer is in the chain.
+    """
+    seen: set[int] = set()
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        code = error_code(dialect, cause)
+        if code is not None and code in ADVICE.get(dialect, {}) and not code.startswith("10"):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def _failed(ctx: Context, exc: BaseException, spent_s: float) -> Outcome:
-    code = error_code(ctx.spec.dialect, exc)
-    log.debug("login to %s failed: %s", ctx.spec.redacted(), _last_line(exc))
-    advice = advise(ctx.spec.dialect, code)
+    dialect = ctx.spec.dialect
+    shown = _last_line(exc)
+    behind = _server_error(dialect, exc)
+    if behind is not None:
+        shown = f"{shown or type(exc).__name__} after retrying: {_last_line(behind)}"
+        code = error_code(dialect, behind)
+    else:
+        code = error_code(dialect, exc)
+    log.debug("login to %s failed: %s", ctx.spec.redacted(), shown)
+    advice = advise(dialect, code)
     if advice is None:
         advice = "the login failed for a reason without specific advice: read the error above"
-    data = {"error": _last_line(exc), "code": code, "error_type": type(exc).__name__, "spent_s": spent_s}
-    return Outcome(Status.FAIL, f"{_last_line(exc)} [{code or 'no code'}]", (advice,), data)
+    data = {"error": shown, "code": code, "error_type": type(exc).__name__, "spent_s": spent_s}
+    return Outcome(Status.FAIL, f"{shown} [{code or 'no code'}]", (advice,), data)

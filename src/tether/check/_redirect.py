@@ -30,12 +30,12 @@ from ._name import REDIRECT_PORTS, _address_kind
 from ._tcp import check_tcp
 from ._tds import LOGIN7, LoginReply, TdsError, build_login7, parse_login_reply
 from ._tls_common import is_loopback, unverified, verified
-from ._tls_sqlserver import open_tds
+from ._tls_sqlserver import StrictRefused, open_tds
 
 __all__ = ["check_redirect", "follow_route", "raw_login"]
 
 # Login-step errors that a second login would only repeat (credentials, database, firewall).
-_NOT_AGAIN = frozenset({"18456", "18452", "18470", "18486", "40532", "40615", "4060", "911", "encryption"})
+_NOT_AGAIN = frozenset({"18456", "18452", "18470", "18486", "40532", "40615", "4060", "911"})
 
 
 class _Refused(Exception):
@@ -96,6 +96,8 @@ def check_redirect(ctx: Context, deadline: float) -> Outcome:
         return Outcome(Status.FAIL, f"no login response within {ctx.options.timeout_s:g} s",
                        ("the server accepted the login but did not answer it: a hung server or a "
                         "blackholing link",))
+    except StrictRefused as exc:
+        return Outcome(Status.SKIP, f"not tested: no TLS handshake at connect (Encrypt=strict): {exc}")
     except (OSError, ssl.SSLError, TdsError) as exc:
         return Outcome(Status.WARN, f"the login to read the routing failed: {exc}",
                        ("the checker's own TDS login failed where a driver may not: report a bug if the "

@@ -210,7 +210,7 @@ class TdsConnection:
     """
 
     def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
+        self.sock: socket.socket = sock
         self._io: Any = sock
         self._packet_id = 0
         self.tls: ssl.SSLObject | ssl.SSLSocket | None = None
@@ -278,12 +278,11 @@ class TdsConnection:
         """TDS 8.0: the TLS handshake on the bare connection, ALPN ``tds/8.0``."""
         context.set_alpn_protocols([_ALPN_TDS8])
         tls = context.wrap_socket(self.sock, server_hostname=server_hostname)
-        self._io = tls
-        self.tls = tls
+        self.sock = self._io = self.tls = tls  # wrap_socket detached the plain socket
         return tls
 
     def end_tls(self) -> None:
-        """Back to clear text (after the LOGIN7 packet of a login-only encryption)."""
+        """Back to clear text (after the LOGIN7 packet of a login-only encryption; not for TDS 8.0)."""
         self._io = self.sock
 
     def prelogin(self, encryption: int, *, instance: str = "") -> Prelogin:

@@ -30,7 +30,7 @@ from ._tds import (
 )
 from ._tls_common import is_loopback, judge, unverified, verified
 
-__all__ = ["check_tls_sqlserver", "negotiated", "open_tds"]
+__all__ = ["StrictRefused", "check_tls_sqlserver", "negotiated", "open_tds"]
 
 _UNTRUSTED = ("the certificate does not verify against this machine's trust store: drivers with "
               "Encrypt=true and TrustServerCertificate=false refuse it (\"the certificate chain was issued "
@@ -41,6 +41,10 @@ _TRUSTED_BLINDLY = ("TrustServerCertificate=yes accepts this untrusted certifica
 _STRICT_UNTRUSTED = ("Encrypt=strict always verifies the certificate (TrustServerCertificate is ignored): "
                      "install the CA, or give the server a certificate from a trusted CA whose names include "
                      "the server name (HostNameInCertificate= for an alias)")
+
+
+class StrictRefused(Exception):
+    """The TLS handshake at connect (TDS 8.0) failed for another reason than the certificate."""
 
 
 def negotiated(client: int, server: int | None) -> str:
@@ -75,30 +79,34 @@ def open_tds(ctx: Context, address: str, deadline: float, context: ssl.SSLContex
 
     The caller closes ``conn.sock``. Raises OSError, ssl.SSLError, TdsError.
     """
-    sock = _connect(address, ctx, deadline)
+    conn = TdsConnection(_connect(address, ctx, deadline))
     try:
-        conn = TdsConnection(sock)
         facts: dict[str, Any] = {"strict": strict}
         if strict:
-            sock.settimeout(op_timeout(ctx, deadline))
-            facts.update(tls_facts(conn.tls_first(context, ctx.host)))
-            sock.settimeout(op_timeout(ctx, deadline))
+            conn.sock.settimeout(op_timeout(ctx, deadline))
+            try:
+                facts.update(tls_facts(conn.tls_first(context, ctx.host)))
+            except (ssl.SSLCertVerificationError, TimeoutError):
+                raise
+            except OSError as exc:  # ssl.SSLError included: no TLS server at the other end
+                raise StrictRefused(str(exc) or type(exc).__name__) from exc
+            conn.sock.settimeout(op_timeout(ctx, deadline))
             prelogin = conn.prelogin(ENCRYPT_NOT_SUP, instance=ctx.spec.instance or "")
             facts.update(prelogin.to_dict(), client_encryption="NOT_SUP (TLS first)", negotiated="full",
                          offered=True)
             return conn, facts
         client = client_encryption(ctx)
-        sock.settimeout(op_timeout(ctx, deadline))
+        conn.sock.settimeout(op_timeout(ctx, deadline))
         prelogin = conn.prelogin(client, instance=ctx.spec.instance or "")
         outcome = negotiated(client, prelogin.encryption)
         facts.update(prelogin.to_dict(), client_encryption=ENCRYPTION_NAMES[client], negotiated=outcome,
                      offered=outcome != "none", encryption_value=prelogin.encryption)
         if outcome != "none":
-            sock.settimeout(op_timeout(ctx, deadline))
+            conn.sock.settimeout(op_timeout(ctx, deadline))
             facts.update(tls_facts(conn.tls_in_tds(_tds7_context(context), ctx.host)))
         return conn, facts
     except BaseException:
-        sock.close()
+        conn.sock.close()
         raise
 
 
@@ -128,7 +136,7 @@ def check_tls_sqlserver(ctx: Context, deadline: float) -> Outcome:
             facts = _probe(ctx, address, deadline, unverified(), strict)
     except TimeoutError:
         return _no_answer(ctx, strict)
-    except ssl.SSLError as exc:
+    except (ssl.SSLError, StrictRefused) as exc:
         return _tls_failed(ctx, address, exc, strict)
     except (OSError, TdsError) as exc:
         return Outcome(Status.FAIL, f"PRELOGIN with {address}:{ctx.port} failed: {exc}",
@@ -197,7 +205,7 @@ def _no_answer(ctx: Context, strict: bool) -> Outcome:
                     "firewall or load balancer, a hung server, or not a SQL Server",))
 
 
-def _tls_failed(ctx: Context, address: str, exc: ssl.SSLError, strict: bool) -> Outcome:
+def _tls_failed(ctx: Context, address: str, exc: Exception, strict: bool) -> Outcome:
     if strict:
         advice = ("the server did not complete a TLS handshake at connect: TDS 8.0 (Encrypt=strict) needs "
                   "SQL Server 2022 or later, or Azure SQL; use Encrypt=true for older servers")
