@@ -6,6 +6,9 @@ Replayable: ``USE``, the session SET options (``SET ANSI_NULLS ON``, ``SET DATEF
 rollbacks, so it is REPLAY, not TX_LOCAL), ``SET CONTEXT_INFO`` and
 ``sp_set_session_context`` of constants or parameters.
 
+Only #temp tables follow the transaction: everything else here outlives a ROLLBACK in
+SQL Server (``at_once``), SET options and the isolation level included.
+
 Unrecoverable: #temporary and ##global temporary tables and procedures (found again by
 their DROP), global cursors (found by DEALLOCATE), application locks owned by the session,
 ``EXECUTE AS``, ``SET IDENTITY_INSERT ... ON``, open symmetric/master keys, trace flags, XML
@@ -36,6 +39,7 @@ On Azure SQL Database a new connection cannot ``USE`` another database: use
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from functools import lru_cache
 
 from ..session._effects import PLAIN, Effect, Op
@@ -43,7 +47,8 @@ from ..session._sql import QUOTED, Unscannable, _tokens, statement_texts
 
 Token = tuple[str, int]  # a word (or QUOTED) and where it starts in the chunk
 
-_UNREADABLE = (Effect(Op.LOST, reason="statement that could not be scanned"),)
+_UNREADABLE = (Effect(Op.LOST, reason="statement that could not be scanned", at_once=True),)
+_SESSION_OPS = frozenset({Op.REPLAY, Op.FORGET, Op.LOST, Op.FOUND})
 _AZURE_USE = "USE of another database (Azure SQL cannot switch databases on reconnect)"
 
 # SET options a session keeps, switched ON or OFF (several may share one SET).
@@ -129,8 +134,18 @@ def _effects(sql: str, *, azure: bool) -> tuple[Effect, ...]:
     except Unscannable:
         return _UNREADABLE
     except (IndexError, ValueError):  # a reading this module did not foresee: never guess
-        return (Effect(Op.LOST, reason="statement that could not be read"),)
-    return tuple(out) if any(e.op is not Op.PLAIN for e in out) else PLAIN
+        return (Effect(Op.LOST, reason="statement that could not be read", at_once=True),)
+    if not any(e.op is not Op.PLAIN for e in out):
+        return PLAIN
+    return tuple(_at_once(e) for e in out)
+
+
+def _at_once(effect: Effect) -> Effect:
+    """SQL Server's SET options, USE, cursors, locks and keys ignore ROLLBACK; its #temp
+    tables do not (their CREATE and DROP are transactional)."""
+    if effect.op in _SESSION_OPS and not effect.key.startswith("temp:"):
+        return replace(effect, at_once=True)
+    return effect
 
 
 class _Batch:

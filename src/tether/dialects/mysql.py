@@ -21,7 +21,9 @@ from functools import lru_cache
 
 from ..errors import ConnectError
 from ..retry._faults import Classification, Fault
+from ..session._effects import Effect
 from ..session._sql import Unscannable, statements
+from ._effects_mysql import mysql_effects
 
 CONNECT, IN_DOUBT, TRANSIENT, FATAL = Fault.CONNECT, Fault.IN_DOUBT, Fault.TRANSIENT, Fault.FATAL
 
@@ -160,6 +162,10 @@ class MySQL:
     def session_changes(self, sql: str) -> tuple[str, ...]:
         """What each statement of ``sql`` leaves in the session, if anything."""
         return _session_changes(sql)
+
+    def session_effects(self, sql: str) -> tuple[Effect, ...]:
+        """What a recovered session must replay, or why it cannot (idle resiliency)."""
+        return mysql_effects(sql)
 
     def idle_bytes_mean_dead(self, data: bytes) -> bool:
         # The protocol is request-reply: the only unsolicited packets are the error the
