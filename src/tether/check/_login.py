@@ -81,7 +81,10 @@ def _code_from_text(dialect: str, exc: BaseException) -> str | None:
 
 
 def _last_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    """The last line of the error's message (a driver's ``(number, message)`` args: the message)."""
+    texts = [arg for arg in exc.args if isinstance(arg, str)] if len(exc.args) > 1 else []
+    text = max(texts, key=len) if texts else str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else type(exc).__name__
 
 
@@ -128,12 +131,13 @@ def _server_error(dialect: str, exc: BaseException) -> BaseException | None:
 def _failed(ctx: Context, exc: BaseException, spent_s: float) -> Outcome:
     dialect = ctx.spec.dialect
     shown = _last_line(exc)
-    behind = _server_error(dialect, exc)
+    code = error_code(dialect, exc)
+    behind = None
+    if code is None or code not in ADVICE.get(dialect, {}) or code.startswith("10"):
+        behind = _server_error(dialect, exc)
     if behind is not None:
-        shown = f"{shown or type(exc).__name__} after retrying: {_last_line(behind)}"
+        shown = f"{shown}; the server said: {_last_line(behind)}"
         code = error_code(dialect, behind)
-    else:
-        code = error_code(dialect, exc)
     log.debug("login to %s failed: %s", ctx.spec.redacted(), shown)
     advice = advise(dialect, code)
     if advice is None:
