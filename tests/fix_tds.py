@@ -7,7 +7,9 @@
   :data:`DRIVERS` to ``tds_server`` and closes it after the test, whatever the test did.
 - ``connect_pytds``, ``connect_pymssql``, ``connect_pyodbc_freetds``, ``connect_pyodbc_msodbc``,
   ``connect_mssql_python``: the same as plain functions taking the server; each skips the
-  test (naming what is missing) when its driver or ODBC library is absent.
+  test (naming what is missing) when its driver or ODBC library is absent. ``encrypt=True``
+  asks for TLS all the way (the server needs ``tls=``); without it the ODBC drivers and
+  pymssql still offer login-only encryption, python-tds without pyOpenSSL offers none.
 
 mssql-python pools connections by default (process-wide): ``close()`` returns the
 connection to its pool and the next connect with the same string reuses it, with
@@ -67,8 +69,12 @@ def msodbc_library() -> str | None:
 
 
 def connect_pytds(srv: TdsServer, *, user: str = USER, password: str = PASSWORD, database: str = DATABASE,
-                  **options: Any) -> Any:
+                  encrypt: bool = False, **options: Any) -> Any:
+    """encrypt=True needs pyOpenSSL (python-tds's TLS) and ``cafile=`` (the server's certificate)."""
     pytds = _driver("pytds")
+    if encrypt:
+        pytest.importorskip("OpenSSL", reason="python-tds encrypts only with pyOpenSSL installed")
+        options.setdefault("validate_host", False)
     options.setdefault("login_timeout", LOGIN_TIMEOUT)
     options.setdefault("autocommit", True)
     return pytds.connect(srv.host, port=srv.port, user=user, password=password, database=database,
@@ -76,8 +82,10 @@ def connect_pytds(srv: TdsServer, *, user: str = USER, password: str = PASSWORD,
 
 
 def connect_pymssql(srv: TdsServer, *, user: str = USER, password: str = PASSWORD, database: str = DATABASE,
-                    **options: Any) -> Any:
+                    encrypt: bool = False, **options: Any) -> Any:
     pymssql = _driver("pymssql")
+    if encrypt:
+        options.setdefault("encryption", "require")
     options.setdefault("login_timeout", LOGIN_TIMEOUT)
     options.setdefault("autocommit", True)
     return pymssql.connect(server=srv.host, port=str(srv.port), user=user, password=password,
@@ -92,33 +100,42 @@ def _pyodbc_connect(conn_str: str, options: dict[str, Any]) -> Any:
 
 
 def connect_pyodbc_freetds(srv: TdsServer, *, user: str = USER, password: str = PASSWORD,
-                           database: str = DATABASE, extra: str = "", **options: Any) -> Any:
+                           database: str = DATABASE, encrypt: bool = False, extra: str = "",
+                           **options: Any) -> Any:
+    """encrypt=False leaves FreeTDS's default (it offers login-only encryption)."""
     library = freetds_odbc_library()
     if library is None:
         pytest.skip("FreeTDS's ODBC driver libtdsodbc.so is not installed (Debian: apt install tdsodbc)")
     conn_str = (f"DRIVER={library};SERVER={srv.host};PORT={srv.port};TDS_Version=7.4;UID={user};"
-                f"PWD={password};DATABASE={database};{extra}")
+                f"PWD={password};DATABASE={database};{'Encryption=require;' if encrypt else ''}{extra}")
     return _pyodbc_connect(conn_str, options)
 
 
+def _encrypt(encrypt: bool) -> str:
+    # Encrypt=no still offers login-only encryption (ENCRYPT_OFF); the server may take it.
+    return "Encrypt=yes;TrustServerCertificate=yes;" if encrypt else "Encrypt=no;TrustServerCertificate=yes;"
+
+
 def connect_pyodbc_msodbc(srv: TdsServer, *, user: str = USER, password: str = PASSWORD,
-                          database: str = DATABASE, extra: str = "", **options: Any) -> Any:
+                          database: str = DATABASE, encrypt: bool = False, extra: str = "",
+                          **options: Any) -> Any:
     library = msodbc_library()
     if library is None:
         pytest.skip("Microsoft's ODBC driver 18 library is not available (pip install mssql-python, "
                     "which brings the mssql-python-odbc wheel)")
     conn_str = (f"DRIVER={library};SERVER={srv.host},{srv.port};UID={user};PWD={password};"
-                f"DATABASE={database};Encrypt=no;TrustServerCertificate=yes;{extra}")
+                f"DATABASE={database};{_encrypt(encrypt)}{extra}")
     return _pyodbc_connect(conn_str, options)
 
 
 def connect_mssql_python(srv: TdsServer, *, user: str = USER, password: str = PASSWORD,
-                         database: str = DATABASE, extra: str = "", **options: Any) -> Any:
+                         database: str = DATABASE, encrypt: bool = False, extra: str = "",
+                         **options: Any) -> Any:
     mssql_python = _driver("mssql_python")
     options.setdefault("timeout", LOGIN_TIMEOUT)
     options.setdefault("autocommit", True)
     conn_str = (f"Server={srv.host},{srv.port};UID={user};PWD={password};Database={database};"
-                f"Encrypt=no;TrustServerCertificate=yes;{extra}")
+                f"{_encrypt(encrypt)}{extra}")
     return mssql_python.connect(conn_str, **options)
 
 

@@ -6,6 +6,11 @@ against this server; they match SQLSERVER-FACTS.md where that records them.
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
+import socket
+import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -442,3 +447,152 @@ def test_stop_closes_everything() -> None:
             query(conn, "SELECT 1")
     finally:
         conn.close()
+
+
+# --- TLS -----------------------------------------------------------------------------------------
+
+ENCRYPT_OPTION = "SELECT encrypt_option FROM sys.dm_exec_connections WHERE session_id = @@SPID"
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for localhost/127.0.0.1: (certfile, keyfile)."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    directory = tmp_path_factory.mktemp("tds-tls")
+    certfile, keyfile = directory / "cert.pem", directory / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return str(certfile), str(keyfile)
+
+
+@pytest.fixture(scope="module")
+def tls_server(certificate: tuple[str, str]) -> Iterator[TdsServer]:
+    with TdsServer(users={"sa": "Secret-pw1"}, tls=certificate) as srv:
+        yield srv
+
+
+TLS_DRIVERS = ["pymssql", "pyodbc-freetds", "pyodbc-msodbc", "mssql-python"]
+
+
+@pytest.mark.parametrize("driver", TLS_DRIVERS)
+def test_tls_all_the_way(tls_server: TdsServer, driver: str) -> None:
+    tls_server.clear()
+    conn = DRIVERS[driver](tls_server, encrypt=True)
+    try:
+        assert query(conn, ENCRYPT_OPTION) == [("TRUE",)]
+        info = tls_server.session(scalar(conn, "SELECT @@SPID"))
+        assert info is not None and info.encrypted and info.login_encrypted
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("driver", TLS_DRIVERS)
+def test_tls_for_the_login_only(tls_server: TdsServer, driver: str) -> None:
+    """Without encryption asked for, these drivers offer ENCRYPT_OFF: TLS for LOGIN7, then clear."""
+    tls_server.clear()
+    conn = DRIVERS[driver](tls_server)
+    try:
+        assert query(conn, ENCRYPT_OPTION) == [("FALSE",)]
+        info = tls_server.session(scalar(conn, "SELECT @@SPID"))
+        assert info is not None and not info.encrypted and info.login_encrypted
+    finally:
+        conn.close()
+
+
+def test_pytds_without_pyopenssl_stays_in_the_clear(tls_server: TdsServer) -> None:
+    tls_server.clear()
+    conn = DRIVERS["pytds"](tls_server)
+    try:
+        assert query(conn, ENCRYPT_OPTION) == [("FALSE",)]
+        assert [r.text for r in tls_server.requests() if r.kind == "prelogin"] == ["encryption=2"]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("driver", TLS_DRIVERS)
+def test_encryption_required_by_the_client_but_not_offered(tds_server: TdsServer, driver: str) -> None:
+    with pytest.raises(Exception) as info:
+        DRIVERS[driver](tds_server, encrypt=True)
+    assert type(info.value).__name__ == "OperationalError"
+    assert tds_server.stats.logins == 0
+
+
+def _prelogin(sock: socket.socket, encryption: int) -> int:
+    """Send a PRELOGIN asking for that ENCRYPTION value; the server's ENCRYPTION answer."""
+    table = struct.pack(">BHHBHHB", 0, 11, 6, 1, 17, 1, 0xFF)
+    body = table + bytes([16, 0, 0, 0, 0, 0, encryption])
+    sock.sendall(struct.pack(">BBHHBB", 0x12, 1, 8 + len(body), 0, 1, 0) + body)
+    payload = _read_packet(sock)[1]
+    pos = 0
+    while payload[pos] != 0xFF:
+        token, offset, _length = struct.unpack_from(">BHH", payload, pos)
+        if token == 1:
+            return payload[offset]
+        pos += 5
+    raise AssertionError("no ENCRYPTION option in the answer")
+
+
+def _read_packet(sock: socket.socket) -> tuple[int, bytes]:
+    def exact(n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            assert chunk, "server closed the connection"
+            data += chunk
+        return data
+
+    header = exact(8)
+    return header[0], exact(struct.unpack(">H", header[2:4])[0] - 8)
+
+
+def test_raw_prelogin_and_tls_handshake(tls_server: TdsServer, certificate: tuple[str, str]) -> None:
+    """What a TLS probe does: PRELOGIN with ENCRYPT_ON, then the handshake inside PRELOGIN packets."""
+    with socket.create_connection((tls_server.host, tls_server.port), timeout=5) as sock:
+        assert _prelogin(sock, 1) == 1  # ENCRYPT_ON
+        context = ssl.create_default_context(cafile=certificate[0])
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+        while True:
+            try:
+                tls.do_handshake()
+                done = True
+            except ssl.SSLWantReadError:
+                done = False
+            data = outgoing.read()
+            if data:
+                sock.sendall(struct.pack(">BBHHBB", 0x12, 1, 8 + len(data), 0, 1, 0) + data)
+            if done:
+                break
+            ptype, payload = _read_packet(sock)
+            assert ptype == 0x12
+            incoming.write(payload)
+        assert tls.version() == "TLSv1.2"
+        peer = tls.getpeercert(binary_form=True)
+        assert peer is not None
+        with open(certificate[0]) as pem:
+            assert peer == ssl.PEM_cert_to_DER_cert(pem.read())
+
+
+@pytest.mark.parametrize(("server_tls", "asked", "answer"), [
+    (False, 1, 2), (False, 0, 2), (False, 2, 2), (True, 2, 2), (True, 0, 0), (True, 1, 1), (True, 3, 1)])
+def test_prelogin_encryption_answers(tds_server: TdsServer, tls_server: TdsServer, server_tls: bool,
+                                     asked: int, answer: int) -> None:
+    srv = tls_server if server_tls else tds_server
+    with socket.create_connection((srv.host, srv.port), timeout=5) as sock:
+        assert _prelogin(sock, asked) == answer

@@ -35,7 +35,8 @@ class SessionInfo:
     tran_count: int
     temp_tables: tuple[str, ...]
     busy: bool
-    encrypted: bool
+    encrypted: bool  # TLS for everything (the client asked ENCRYPT_ON/REQ and the server has tls=)
+    login_encrypted: bool  # LOGIN7 went through TLS (also true for login-only encryption)
     requests: int
     packets_in: int
     packets_out: int
@@ -97,6 +98,10 @@ class TdsServer:
         if tls is not None:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(*tls)
+            # TLS 1.2 at most, as SQL Server for TDS 7.x: with 1.3 the client's last handshake
+            # flight and the server's session tickets cross the switch from PRELOGIN-wrapped
+            # to raw TLS records, which the drivers' TDS 7.4 code paths do not expect.
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
             self._tls_context = ctx
         self._lock = threading.RLock()
         self._faults = _Faults()
@@ -308,6 +313,7 @@ class _Connection:
         self.packet_size = 4096
         self.busy = False
         self.closing = False
+        self.login_encrypted = False
         self.killed = threading.Event()
         self.requests = self.packets_in = self.packets_out = self.resets = 0
 
@@ -320,7 +326,8 @@ class _Connection:
         assert s is not None
         return SessionInfo(self.spid, self.client_port, s.user, s.database, s.app, s.isolation, s.trancount,
                            tuple(t.name for t in s.temp_tables.values()), self.busy, self.encrypted,
-                           self.requests, self.packets_in, self.packets_out, self.resets)
+                           self.login_encrypted, self.requests, self.packets_in, self.packets_out,
+                           self.resets)
 
     def shut(self) -> None:
         """Wake and end the connection's thread: the peer sees the socket close, no error token."""
@@ -393,6 +400,7 @@ class _Connection:
         if encryption != pk.ENCRYPT_NOT_SUP:
             assert srv._tls_context is not None
             self.wire.tls_handshake(srv._tls_context, self.packet_size)
+            self.login_encrypted = True
         ptype, _status, payload = self.wire.read_message()
         if ptype != pk.LOGIN7:
             raise pk.ProtocolError(f"expected LOGIN7, got 0x{ptype:02x}")
