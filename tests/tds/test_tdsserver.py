@@ -543,7 +543,7 @@ def _prelogin(sock: socket.socket, encryption: int) -> int:
     while payload[pos] != 0xFF:
         token, offset, _length = struct.unpack_from(">BHH", payload, pos)
         if token == 1:
-            return payload[offset]
+            return int(payload[offset])
         pos += 5
     raise AssertionError("no ENCRYPTION option in the answer")
 
