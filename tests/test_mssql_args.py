@@ -215,7 +215,7 @@ def test_pytds_kwargs() -> None:
     dsn = ADO + ";Application Name=web;MultipleActiveResultSets=true;Packet Size=8192"
     kwargs = pytds_kwargs(parse(dsn), timeout_s=4.2)
     assert kwargs == {
-        "server": "db.example.com",
+        "dsn": "db.example.com",
         "port": 1433,
         "database": "shop",
         "user": "app",

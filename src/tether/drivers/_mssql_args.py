@@ -199,11 +199,11 @@ def pymssql_kwargs(spec: ConnectionSpec, timeout_s: float) -> dict[str, Any]:
 def pytds_kwargs(spec: ConnectionSpec, timeout_s: float) -> dict[str, Any]:
     # tether retries opens itself: pytds's own retry loop would spend the whole timeout.
     kwargs: dict[str, Any] = {"login_timeout": timeout_s, "disable_connect_retry": True}
-    kwargs["server"] = spec.host or "localhost"
+    kwargs["dsn"] = spec.host or "localhost"  # python-tds's name for the server
     if spec.port is not None:
         kwargs["port"] = spec.port
     elif spec.instance:
-        kwargs["server"] = f"{kwargs['server']}\\{spec.instance}"
+        kwargs["dsn"] = f"{kwargs['dsn']}\\{spec.instance}"
     if spec.database:
         kwargs["database"] = spec.database
     if spec.user is not None:

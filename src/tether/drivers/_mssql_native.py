@@ -56,6 +56,9 @@ class NativeDriver:
         """Whether statements ran since the last commit or rollback; None: unknown."""
         return None
 
+    def _opened(self, raw: Any, native: Native) -> None:
+        """A hook for the driver, once the connection is open and its socket known."""
+
     def _close(self, raw: Any) -> None:
         raise NotImplementedError
 
@@ -73,6 +76,8 @@ class NativeDriver:
             else:
                 native.login_database = native.login_database or self._current_database(raw)
             native.sock = find_socket(before, local_port_query(lambda sql: self._row(raw, sql)))
+            native.mark_clean()
+            self._opened(raw, native)
             self._natives.keep(raw, native)
         except BaseException:
             self._close(raw)
@@ -94,10 +99,6 @@ class NativeDriver:
             return TxStatus.IDLE  # a BEGIN TRAN in autocommit mode is in the borrow's changes
         ran = self._ran_since_commit(raw)
         if ran is None:
-            native = self._natives.get(raw)
-            if native is not None and native.clean_once:
-                native.clean_once = False
-                return TxStatus.IDLE
             return TxStatus.IN_TRANSACTION  # the driver cannot tell: assume the worst
         return TxStatus.IN_TRANSACTION if ran else TxStatus.IDLE
 
@@ -120,9 +121,19 @@ class NativeDriver:
         if server_reset:
             self._set_reset_flag(raw)
         if todo.sql:
-            self.execute(raw, "; ".join(todo.sql))
-        native.clean_once = True
+            self._own(raw, "; ".join(todo.sql), self.execute)
         return True
+
+    def _own(self, raw: Any, sql: str, run: Any) -> Any:
+        """Run tether's own statement (a ping, a reset) without counting it as the
+        borrower's: a session clean before is still clean after."""
+        native = self._natives.get(raw)
+        clean = native is not None and native.ran_since_clean() is False
+        result = run(raw, sql)
+        if clean:
+            assert native is not None
+            native.mark_clean()
+        return result
 
     def execute(self, raw: Any, sql: str) -> None:
         raise NotImplementedError

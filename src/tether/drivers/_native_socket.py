@@ -119,6 +119,27 @@ def _duplicate(fd: int, inode: int) -> socket.socket | None:
     return copy
 
 
+_TCP_INFO_DATA_SEGS_OUT = 156  # struct tcp_info's tcpi_data_segs_out (Linux 4.6+), a u32
+
+
+def sent_segments(sock: socket.socket) -> int | None:
+    """How many segments carrying data this socket has sent (Linux), without I/O.
+
+    Every request a driver sends is data; keepalive probes and pure ACKs are not. So an
+    unchanged count means the driver sent nothing, whichever of its cursors was used.
+    """
+    option = getattr(socket, "TCP_INFO", None)
+    if option is None:
+        return None
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, option, 256)
+    except OSError:
+        return None
+    if len(info) < _TCP_INFO_DATA_SEGS_OUT + 4:
+        return None
+    return int.from_bytes(info[_TCP_INFO_DATA_SEGS_OUT : _TCP_INFO_DATA_SEGS_OUT + 4], "little")
+
+
 def local_port_query(run: Callable[[str], Any]) -> Callable[[], int | None]:
     """``local_port`` for ``find_socket`` from a function that runs SQL and returns a row."""
 
@@ -138,7 +159,18 @@ class Native:
     login_database: str | None = None
     login_settings: str | None = None  # SQL restoring the login's SET options (SQL-only drivers)
     sock: socket.socket | None = None  # our duplicate of the driver's socket
-    clean_once: bool = False  # set by reset(): the next tx_status may say IDLE once
+    clean_mark: int | None = None  # sent_segments() when the session was last known clean
+
+    def mark_clean(self) -> None:
+        """Nothing ran since now (connect, commit, rollback, tether's own statements)."""
+        self.clean_mark = sent_segments(self.sock) if self.sock is not None else None
+
+    def ran_since_clean(self) -> bool | None:
+        """Whether the client sent anything since ``mark_clean``; None: cannot tell."""
+        if self.sock is None or self.clean_mark is None:
+            return None
+        now = sent_segments(self.sock)
+        return None if now is None else now != self.clean_mark
 
 
 class Natives:

@@ -133,7 +133,7 @@ class MssqlPython(NativeDriver):
         previous = raw.timeout
         try:
             raw.timeout = login_timeout(timeout_s)  # the statement timeout, whole seconds
-            self._row(raw, sql)
+            self._own(raw, sql, self._row)
             return True
         except _mssql_python.Error:
             return False

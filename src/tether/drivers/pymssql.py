@@ -85,7 +85,10 @@ class Pymssql(NativeDriver):
         return _Connection(conn, False, autocommit), PYMSSQL
 
     def _row(self, raw: Any, sql: str) -> Any:
-        return raw._conn.execute_row(sql)  # not through a cursor: not the borrower's statement
+        # Not through a cursor: not the borrower's statement. _mssql's row is a dict keyed
+        # by position (and by name for named columns).
+        row = raw._conn.execute_row(sql)
+        return None if row is None else tuple(row[i] for i in range(sum(isinstance(k, int) for k in row)))
 
     def _current_database(self, raw: Any) -> str | None:
         return str(raw._conn.cur_db_name()) or None

@@ -8,11 +8,14 @@ Reset: Microsoft's driver resets the session with its next request when
 ``SQL_COPT_SS_RESET_CONNECTION`` is set (no round trip); FreeTDS refuses that attribute,
 so under FreeTDS tether restores by SQL what SQL can (see ``_mssql_reset``).
 
-Transaction status: with autocommit on, there is none to end. With it off, ODBC starts
-transactions implicitly and pyodbc cannot say whether one is open, nor can tether see the
-statements pyodbc runs (its connection takes no subclass and no attributes): the answer
-is IN_TRANSACTION, except once right after tether's own reset. So the pool commits or
-rolls back every return in that mode.
+Transaction status: with autocommit on, there is none to end. With it off, Microsoft's
+driver keeps a transaction open at all times (begun at connect and again by every commit
+and rollback), so "open" says nothing; what matters is whether anything ran in it.
+pyodbc's connection takes no subclass and no attributes, so tether hands out a thin
+``Connection`` around it (everything is pyodbc's) whose commit and rollback note the
+socket's count of data segments sent; an unchanged count later means nothing was sent
+since, whichever cursor the application used. Without the socket the answer is
+IN_TRANSACTION: the pool then commits or rolls back every return.
 
 pyodbc's (and unixODBC's) own connection pooling is turned off when this module loads: a
 connection closed by tether must really close, or a later open would get an old session
@@ -28,6 +31,7 @@ import pyodbc as _pyodbc  # type: ignore[import-not-found,unused-ignore]  # stub
 
 from ._mssql_args import login_timeout, odbc_pairs, odbc_quote, odbc_string
 from ._mssql_native import NativeDriver
+from ._native_socket import Native
 from ._odbc_driver import odbc_driver
 
 if TYPE_CHECKING:
@@ -38,6 +42,47 @@ _pyodbc.pooling = False  # only takes effect before the process's first pyodbc c
 SQL_COPT_SS_RESET_CONNECTION, SQL_RESET_CONNECTION_YES = 1246, 1
 
 
+class Connection:
+    """pyodbc's connection as a tether pool holds it: all pyodbc's, except that a commit
+    or a rollback marks the session clean. The pyodbc object is ``.pyodbc``."""
+
+    __slots__ = ("__weakref__", "_native", "pyodbc")
+
+    def __init__(self, connection: Any):
+        object.__setattr__(self, "pyodbc", connection)
+        object.__setattr__(self, "_native", None)
+
+    def commit(self) -> None:
+        self.pyodbc.commit()
+        self._ended()
+
+    def rollback(self) -> None:
+        self.pyodbc.rollback()
+        self._ended()
+
+    def _ended(self) -> None:
+        native: Native | None = self._native
+        if native is not None:
+            native.mark_clean()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pyodbc.__exit__(*exc)  # pyodbc commits on a clean exit, unless autocommit
+        if exc[0] is None:
+            self._ended()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pyodbc, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.pyodbc, name, value)
+
+    def __repr__(self) -> str:
+        return f"<tether pyodbc connection {self.pyodbc!r}>"
+
+
 class Pyodbc(NativeDriver):
     name = "pyodbc"
     module = _pyodbc
@@ -46,10 +91,17 @@ class Pyodbc(NativeDriver):
         target = odbc_driver(spec, _pyodbc.drivers())
         pairs, statement_timeout = odbc_pairs(spec, target.flavour)
         text = f"Driver={odbc_quote(target.name)};" + odbc_string(pairs)
-        raw = _pyodbc.connect(text, autocommit=autocommit, timeout=login_timeout(timeout_s))
+        raw = Connection(_pyodbc.connect(text, autocommit=autocommit, timeout=login_timeout(timeout_s)))
         if statement_timeout:
             raw.timeout = statement_timeout
         return raw, target.flavour
+
+    def _opened(self, raw: Any, native: Native) -> None:
+        object.__setattr__(raw, "_native", native)
+
+    def _ran_since_commit(self, raw: Any) -> bool | None:
+        native = self._natives.get(raw)
+        return native.ran_since_clean() if native is not None else None
 
     def _row(self, raw: Any, sql: str) -> Any:
         cursor = raw.cursor()
@@ -87,7 +139,7 @@ class Pyodbc(NativeDriver):
         previous = raw.timeout
         try:
             raw.timeout = login_timeout(timeout_s)  # the statement timeout, whole seconds
-            self._row(raw, sql)
+            self._own(raw, sql, self._row)
             return True
         except _pyodbc.Error:
             return False

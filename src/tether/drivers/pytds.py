@@ -17,10 +17,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pytds  # type: ignore[import-untyped]  # python-tds ships no type information
-from pytds import tds_base
+from pytds import tds_base, utils
 
 from ..dialects import TxStatus
 from . import _mssql_reset as restore
@@ -80,6 +81,23 @@ class _QuietResetAck(logging.Filter):
 
 logging.getLogger("pytds").addFilter(_QuietResetAck())
 
+# python-tds retries a failed login itself, even with disable_connect_retry=True: it then
+# sleeps out the rest of the login timeout and raises a bare TimeoutError, so a login
+# refused with 40613 would spend tether's whole deadline and hide its error number.
+# tether's own connect retry decides instead: while tether connects (this thread only),
+# python-tds makes one attempt and raises what it got; everyone else's calls are as before.
+_one_attempt = threading.local()
+_pytds_backoff = utils.exponential_backoff
+
+
+def _backoff(work: Any, ex_handler: Any, max_time_sec: float, first_attempt_time_sec: float, *args: Any) -> Any:
+    if getattr(_one_attempt, "on", False):
+        return work(max_time_sec)
+    return _pytds_backoff(work, ex_handler, max_time_sec, first_attempt_time_sec, *args)
+
+
+utils.exponential_backoff = _backoff
+
 
 class Pytds:
     name = "pytds"
@@ -87,7 +105,11 @@ class Pytds:
     module = pytds
 
     def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
-        raw = pytds.connect(**pytds_kwargs(spec, timeout_s), autocommit=bool(autocommit))
+        _one_attempt.on = True
+        try:
+            raw = pytds.connect(**pytds_kwargs(spec, timeout_s), autocommit=bool(autocommit))
+        finally:
+            _one_attempt.on = False
         try:
             session = raw._tds_socket.main_session
             wire = session._writer._transport = _Wire(session._writer._transport)
