@@ -18,6 +18,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ from tether.check import Report, Status, run_check
 from tether.check._cli import EXIT_OK, EXIT_PROBLEMS, main
 from tether.check._context import Context, Options
 from tether.check._events import Outcome
+from tether.check._redirect import check_redirect
 from tether.check._tds import (
     ENCRYPT_NOT_SUP,
     ENCRYPT_OFF,
@@ -413,8 +415,8 @@ def test_wrong_database_is_4060(fresh: TdsServer) -> None:
     (18456, "wrong user name or password"),
 ])
 def test_azure_login_errors_get_their_advice(fresh: TdsServer, number: int, advice: str) -> None:
-    fresh.reject_logins(1, error=number)
-    login = run_check(_url(fresh.port), **FAST).event("login")  # type: ignore[arg-type]
+    fresh.reject_logins(1, error=number)  # python-tds retries some until its login timeout: keep it short
+    login = run_check(_url(fresh.port), attempts=1, timeout_s=1.0, resolvers=[]).event("login")
     assert (login.status, login.data["code"]) == (Status.FAIL, str(number)), login
     assert advice in login.advice[0]
 
@@ -566,6 +568,43 @@ def _azure_context(encrypt: str | None) -> Context:
     ctx = Context(spec, "shop.database.windows.net", 1433, options)
     ctx.results["name"] = Outcome(Status.OK, "", data={"azure": "Azure SQL Database", "is_address": False})
     return ctx
+
+
+def _as_if_azure(server: TdsServer) -> Context:
+    """A context for the test server that the name step took for Azure SQL Database (no DNS involved)."""
+    spec = parse(_url(server.port))
+    options = Options(attempts=2, timeout_s=2.0, resolvers=(), hosts_file="/etc/hosts", resolv_conf="")
+    ctx = Context(spec, "127.0.0.1", server.port, options)
+    ctx.results["name"] = Outcome(Status.OK, "", data={"azure": "Azure SQL Database", "is_address": True})
+    ctx.results["tcp"] = Outcome(Status.OK, "", data={"min_s": 0.001})
+    return ctx
+
+
+def test_azure_proxy_policy(fresh: TdsServer) -> None:
+    outcome = check_redirect(_as_if_azure(fresh), time.monotonic() + 10)
+    assert outcome.status is Status.OK, outcome
+    assert outcome.data["policy"] == "proxy"
+    assert outcome.detail.startswith("proxy policy: no routing in the login response")
+
+
+def test_azure_redirect_policy(fresh: TdsServer) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as node:
+        port = node.getsockname()[1]
+        fresh.route_to("127.0.0.1", port)
+        outcome = check_redirect(_as_if_azure(fresh), time.monotonic() + 10)
+    assert outcome.status is Status.OK, outcome
+    assert (outcome.data["policy"], outcome.data["routed_port"]) == ("redirect", port)
+    assert outcome.detail.startswith(f"redirect policy: to 127.0.0.1:{port}")
+    assert "outside the usual 11000-11999" in outcome.detail
+    assert outcome.data["dns"]["status"] == "skip" and outcome.data["tcp"]["status"] == "ok"
+
+
+def test_azure_redirect_to_a_blocked_port(fresh: TdsServer) -> None:
+    fresh.route_to("127.0.0.1", free_port())
+    outcome = check_redirect(_as_if_azure(fresh), time.monotonic() + 10)
+    assert outcome.status is Status.FAIL
+    assert "open outbound TCP 11000-11999 to Azure SQL" in outcome.advice[0]
+    assert "connection policy to Proxy" in outcome.advice[0]
 
 
 def test_azure_without_encryption_is_unexpected() -> None:

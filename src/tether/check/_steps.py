@@ -32,6 +32,11 @@ def _redirect_budget(ctx: Context) -> float:
     return 4 * ctx.options.timeout_s + _dns_budget(ctx) + ctx.options.timeout_s * ctx.options.attempts * 2
 
 
+def _tls_budget(ctx: Context) -> float:
+    # PostgreSQL: SSLRequest and handshake. SQL Server and MySQL: a greeting or PRELOGIN first.
+    return ctx.options.timeout_s * (2 if ctx.spec.dialect == "postgresql" else 3)
+
+
 def _login_budget(ctx: Context) -> float:
     return max(2.0, math.ceil(ctx.options.timeout_s))  # libpq's connect_timeout is at least 2 s
 
@@ -45,7 +50,7 @@ STEPS = (
          "name resolution hung: check /etc/resolv.conf, /etc/nsswitch.conf and the resolvers"),
     Step("tcp", "TCP", check_tcp, _tcp_budget,
          "TCP connects hung: a firewall drops packets on the way"),
-    Step("tls", "TLS", check_tls, lambda ctx: 2 * ctx.options.timeout_s,
+    Step("tls", "TLS", check_tls, _tls_budget,
          "the TLS upgrade hung: something accepts connections but does not answer"),
     Step("login", "login", check_login, _login_budget,
          "the login hung: the server accepts connections but does not answer (blackholed link, hung "
