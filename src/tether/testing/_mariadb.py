@@ -1,8 +1,9 @@
 """An embedded MariaDB server on 127.0.0.1, for tether's tests.
 
-It runs the system's ``mariadb-install-db`` and ``mariadbd`` (Debian: the ``mariadb-server``
-package) on a temporary data directory and a free TCP port of 127.0.0.1, with its own unix
-socket, so several can run at once and nothing touches a system MariaDB.
+It runs the system's ``mariadb-install-db`` and ``mariadbd`` (Debian: the packages
+``mariadb-server-core`` and ``mariadb-client-core``, or all of ``mariadb-server``) on a
+temporary data directory and a free TCP port of 127.0.0.1, with its own unix socket, so
+several can run at once and nothing touches a system MariaDB.
 
 Under root, both programs run as the ``nobody`` user (or a ``tether-pg`` system user created
 where there is no ``nobody``), which then owns the temporary directory: the server never
@@ -35,21 +36,26 @@ __all__ = ["EmbeddedMariaDB", "mariadb_programs"]
 
 log = logging.getLogger(__name__)
 
-_PROGRAMS = ("mariadbd", "mariadb-install-db")
+# Program -> the Debian package that has it (mariadb-install-db runs my_print_defaults).
+_PROGRAMS = {"mariadbd": "mariadb-server-core", "mariadb-install-db": "mariadb-server-core",
+             "my_print_defaults": "mariadb-client-core"}
 _SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin", "/usr/bin"])
-_MISSING = "install MariaDB's server (Debian/Ubuntu: apt-get install mariadb-server)"
 _START_TIMEOUT_S = 30.0
 _STOP_TIMEOUT_S = 10.0
 _KILL_WAIT_S = 5.0
 
 
 def mariadb_programs() -> dict[str, Path]:
-    """``mariadbd`` and ``mariadb-install-db`` by name; ``FileNotFoundError`` naming what is missing."""
+    """``mariadbd``, ``mariadb-install-db`` and ``my_print_defaults`` by name.
+
+    Raises ``FileNotFoundError`` naming the missing program and its package.
+    """
     found: dict[str, Path] = {}
-    for name in _PROGRAMS:
+    for name, package in _PROGRAMS.items():
         path = shutil.which(name, path=_SEARCH_PATH)
         if path is None:
-            raise FileNotFoundError(f"{name} is not installed: {_MISSING}")
+            raise FileNotFoundError(f"{name} is not installed (Debian/Ubuntu: apt-get install {package}, "
+                                    "or mariadb-server for all of MariaDB)")
         found[name] = Path(path)
     return found
 
