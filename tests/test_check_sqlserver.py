@@ -372,6 +372,15 @@ def test_a_trusted_certificate_is_ok(tds_tls: TdsServer, cert: tuple[Path, Path]
     assert "encryption: client ON, server ON -> full; TLSv1.2" in tls.detail
 
 
+def test_host_name_in_certificate_is_the_name_checked(tds_tls: TdsServer, cert: tuple[Path, Path],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))
+    dsn = _url(tds_tls.port, "true") + "&HostNameInCertificate=db.example.test"
+    tls = run_check(dsn, **FAST).event("tls")  # type: ignore[arg-type]
+    assert tls.status is Status.WARN
+    assert "db.example.test" in tls.data["verify_error"]  # "Hostname mismatch, ... not valid for ..."
+
+
 def test_encrypt_optional_encrypts_the_login_only(tds_tls: TdsServer) -> None:
     tds_tls.clear()
     report = run_check(_url(tds_tls.port, "optional", trust=True), **FAST)  # type: ignore[arg-type]

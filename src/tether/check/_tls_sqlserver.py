@@ -61,6 +61,11 @@ def client_encryption(ctx: Context) -> int:
     return ENCRYPT_OFF if ctx.spec.encrypt == "optional" else ENCRYPT_ON
 
 
+def certificate_name(ctx: Context) -> str:
+    """The name the certificate must carry: HostNameInCertificate, else the server name."""
+    return ctx.spec.option("host_name_in_certificate") or ctx.host
+
+
 def _connect(address: str, ctx: Context, deadline: float) -> socket.socket:
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -85,7 +90,7 @@ def open_tds(ctx: Context, address: str, deadline: float, context: ssl.SSLContex
         if strict:
             conn.sock.settimeout(op_timeout(ctx, deadline))
             try:
-                facts.update(tls_facts(conn.tls_first(context, ctx.host)))
+                facts.update(tls_facts(conn.tls_first(context, certificate_name(ctx))))
             except (ssl.SSLCertVerificationError, TimeoutError):
                 raise
             except OSError as exc:  # ssl.SSLError included: no TLS server at the other end
@@ -103,7 +108,7 @@ def open_tds(ctx: Context, address: str, deadline: float, context: ssl.SSLContex
                      offered=outcome != "none", encryption_value=prelogin.encryption)
         if outcome != "none":
             conn.sock.settimeout(op_timeout(ctx, deadline))
-            facts.update(tls_facts(conn.tls_in_tds(_tds7_context(context), ctx.host)))
+            facts.update(tls_facts(conn.tls_in_tds(_tds7_context(context), certificate_name(ctx))))
         return conn, facts
     except BaseException:
         conn.sock.close()
