@@ -118,15 +118,20 @@ class NativeDriver:
         )
         if todo is None:
             return False
+        clean = native.ran_since_clean() is False
         if server_reset:
+            # With autocommit off, Microsoft's driver ends its standing transaction here
+            # and begins the next one with the reset flag: two round trips it takes itself.
             self._set_reset_flag(raw)
         if todo.sql:
-            self._own(raw, "; ".join(todo.sql), self.execute)
+            self.execute(raw, "; ".join(todo.sql))
+        if clean:
+            native.mark_clean()  # all of it was tether's own
         return True
 
     def _own(self, raw: Any, sql: str, run: Any) -> Any:
-        """Run tether's own statement (a ping, a reset) without counting it as the
-        borrower's: a session clean before is still clean after."""
+        """Run tether's own statement (a ping) without counting it as the borrower's:
+        a session clean before is still clean after."""
         native = self._natives.get(raw)
         clean = native is not None and native.ran_since_clean() is False
         result = run(raw, sql)

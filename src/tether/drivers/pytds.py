@@ -90,10 +90,12 @@ _one_attempt = threading.local()
 _pytds_backoff = utils.exponential_backoff
 
 
-def _backoff(work: Any, ex_handler: Any, max_time_sec: float, first_attempt_time_sec: float, *args: Any) -> Any:
+def _backoff(work: Any, *args: Any, **kwargs: Any) -> Any:
+    """python-tds's exponential_backoff(work, ex_handler, max_time_sec, ...), but one
+    attempt with the whole time while tether connects."""
     if getattr(_one_attempt, "on", False):
-        return work(max_time_sec)
-    return _pytds_backoff(work, ex_handler, max_time_sec, first_attempt_time_sec, *args)
+        return work(kwargs.get("max_time_sec", args[1] if len(args) > 1 else None))
+    return _pytds_backoff(work, *args, **kwargs)
 
 
 utils.exponential_backoff = _backoff

@@ -1,0 +1,355 @@
+"""The four SQL Server drivers through tether, against the TDS test server (tests/tdsserver).
+
+Five ways in: python-tds, pymssql, pyodbc with Microsoft's ODBC driver 18, pyodbc with
+FreeTDS, and mssql-python. Each test skips, naming what is missing, where a driver or an
+ODBC library is absent. What is asserted is what a user sees (rows, errors, the pool's
+counters) and what the server saw (sessions, requests, resets).
+
+The cost of a reset, measured here in requests the server received between a connection's
+return and the next borrower's first statement (``RESET_REQUESTS``): after a borrow that
+changed SET options and made a temp table, python-tds and Microsoft's driver (pyodbc,
+mssql-python) need none in autocommit mode (the reset rides on the next borrower's
+request); FreeTDS and pymssql restore SET options with one batch, and cannot drop a temp
+table at all, so that connection is replaced.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import tether
+from fix_tds import DATABASE, PASSWORD, USER, freetds_odbc_library, msodbc_library
+from tdsserver import TdsServer
+from tether.drivers import load_driver
+from tether.dsn import parse
+from tether.errors import ConfigError
+from tether.net import Keepalive, apply_keepalive
+from tether.net._keepalive import read_keepalive
+
+VARIANTS = ("pytds", "pymssql", "pyodbc-msodbc", "pyodbc-freetds", "mssql-python")
+_MODULES = {"pytds": "pytds", "pymssql": "pymssql", "pyodbc-msodbc": "pyodbc", "pyodbc-freetds": "pyodbc",
+            "mssql-python": "mssql_python"}  # fmt: skip
+_PACKAGES = {"pytds": "python-tds", "pymssql": "pymssql", "pyodbc": "pyodbc", "mssql_python": "mssql-python"}
+SQL_ONLY = ("pymssql", "pyodbc-freetds")  # no session reset in the driver: SQL restores
+MakePool = Callable[..., tether.Pool]
+
+
+def url(srv: TdsServer, variant: str, **query: str) -> str:
+    """A tether URL for ``variant`` on the test server; skips when the variant is absent."""
+    module = _MODULES[variant]
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed: pip install {_PACKAGES[module]}")
+    query.setdefault("encrypt", "false")  # the test server speaks no TLS
+    if variant == "pyodbc-msodbc":
+        library = msodbc_library()
+        if library is None:
+            pytest.skip("Microsoft's ODBC driver 18 is not available: pip install mssql-python")
+        query["driver"] = library
+    elif variant == "pyodbc-freetds":
+        library = freetds_odbc_library()
+        if library is None:
+            pytest.skip("FreeTDS's ODBC driver is not installed (Debian: apt-get install tdsodbc)")
+        query["driver"] = library
+    if variant == "mssql-python":
+        _mssql_python_pooling_off()
+    driver = _MODULES[variant]
+    params = "&".join(f"{k}={v}" for k, v in query.items())
+    return f"mssql+{driver}://{USER}:{PASSWORD}@{srv.host}:{srv.port}/{DATABASE}?{params}"
+
+
+def _mssql_python_pooling_off() -> None:
+    # mssql-python turns its own pool on at its first connect (other tests use it that way);
+    # tether refuses to pool on top of it, so these tests turn it off, as a user would.
+    import mssql_python
+
+    mssql_python.pooling(enabled=False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _restore_mssql_python_pooling() -> Iterator[None]:
+    try:
+        from mssql_python.pooling import PoolingManager
+    except ImportError:
+        yield
+        return
+    was = PoolingManager.is_enabled()
+    yield
+    if was:
+        PoolingManager.enable()
+
+
+@pytest.fixture
+def pools() -> Iterator[Callable[..., tether.Pool]]:
+    made: list[tether.Pool] = []
+
+    def make(dsn: str, **settings: Any) -> tether.Pool:
+        settings.setdefault("min_size", 1)
+        settings.setdefault("max_size", 2)
+        settings.setdefault("timeout", 10)
+        pool = tether.Pool(dsn, **settings)
+        made.append(pool)
+        pool.wait(10)
+        return pool
+
+    yield make
+    for pool in made:
+        pool.close()
+
+
+def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    """Wait for a state (not for time): poll ``condition`` until it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached within {timeout:.1f} s")
+        time.sleep(0.005)
+
+
+def settled(pool: tether.Pool) -> Callable[[], bool]:
+    """True once no connection of ``pool`` is out or being reset."""
+
+    def check() -> bool:
+        stats = pool.stats()
+        return stats.busy == 0 and stats.resetting == 0 and stats.opening == 0
+
+    return check
+
+
+def spid_of(conn: tether.Connection) -> int:
+    return int(conn.execute("SELECT @@SPID").fetchone()[0])
+
+
+# --- connecting, the socket, pooling ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_pool_reuses_one_connection(variant: str, tds_server: TdsServer, pools: MakePool) -> None:
+    pool = pools(url(tds_server, variant), max_size=1)
+    seen = set()
+    for _ in range(5):
+        with pool.connection() as conn:
+            seen.add(spid_of(conn))
+            assert conn.execute("SELECT 40 + 2").fetchone()[0] == 42
+    assert len(seen) == 1
+    assert pool.stats().hard_connects == 1
+    assert tds_server.stats.logins == 1
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("autocommit", [False, True])
+def test_socket_is_the_sessions_own_and_has_keepalive(
+    variant: str, autocommit: bool, tds_server: TdsServer
+) -> None:
+    name = _MODULES[variant]
+    driver = load_driver("sqlserver", name)
+    spec = parse(url(tds_server, variant))
+    raw = driver.connect(spec, timeout_s=5, autocommit=autocommit)
+    try:
+        fd = driver.socket_fd(raw)
+        assert fd is not None, "the driver's socket was not found"
+        sock = socket.socket(fileno=fd)
+        local_port = sock.getsockname()[1]
+        sock.detach()
+        # The in-process server opens a socket during the connect too: the session's own
+        # client port (sys.dm_exec_connections) told them apart.
+        (session,) = [s for s in tds_server.sessions() if s.client_port == local_port]
+        assert session.user == USER and session.database == DATABASE
+        apply_keepalive(fd, Keepalive())
+        options = read_keepalive(fd)
+        assert options["SO_KEEPALIVE"] == 1 and options.get("TCP_KEEPIDLE", 30) == 30
+    finally:
+        driver.close(raw)
+    if name != "pytds":  # tether's duplicate went with the connection: the server sees it end
+        until(lambda: not tds_server.sessions())
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_ado_string_through_the_pool(variant: str, tds_server: TdsServer, pools: MakePool) -> None:
+    options = dict(pair.split("=", 1) for pair in url(tds_server, variant).partition("?")[2].split("&"))
+    dsn = (f"Server=tcp:{tds_server.host},{tds_server.port};Database={DATABASE};User ID={USER};"
+           f"Password={PASSWORD};Encrypt=false;Connect Timeout=5")  # fmt: skip
+    if variant != "mssql-python":  # mssql-python always sends its own application name
+        dsn += ";Application Name=tether-tests"
+    # pyodbc's ODBC library has no SqlClient keyword (ADO's grammar refuses Driver=): it is
+    # given as an option on top.
+    extra = {"odbc_driver": options["driver"]} if "driver" in options else {}
+    pool = pools(parse(dsn, driver=_MODULES[variant], **extra))
+    with pool.connection() as conn:
+        assert conn.execute("SELECT DB_NAME()").fetchone()[0] == DATABASE
+    (session,) = tds_server.sessions()
+    assert session.app == ("tether-tests" if variant != "mssql-python" else "MSSQL-Python")
+
+
+# --- faults -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_idle_session_killed_by_the_server_is_replaced_unseen(
+    variant: str, tds_server: TdsServer, pools: MakePool
+) -> None:
+    pool = pools(url(tds_server, variant), max_size=1, validate_after_idle=None)
+    with pool.connection() as conn:
+        first = spid_of(conn)
+    until(settled(pool))
+    assert tds_server.kill(first)
+    until(lambda: tds_server.session(first) is None)
+    # The zero-round-trip probe sees the server's FIN: no ping, no error for the borrower.
+    with pool.connection() as conn:
+        assert conn.execute("SELECT 1").fetchone()[0] == 1
+        assert spid_of(conn) != first
+    stats = pool.stats()
+    assert stats.discarded_dead == 1 and stats.pings == 0 and stats.hard_connects == 2
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_login_refused_with_40613_is_retried(
+    variant: str, tds_server: TdsServer, pools: MakePool
+) -> None:
+    dsn = url(tds_server, variant, connect_retry_count="2", connect_retry_interval="1")
+    tds_server.reject_logins(1, error=40613)  # Azure: "database not currently available"
+    pool = pools(dsn, max_size=1)
+    with pool.connection() as conn:
+        assert conn.execute("SELECT 1").fetchone()[0] == 1
+    assert tds_server.stats.rejected_logins == 1
+    assert pool.stats().connect_failures == 0  # the retry succeeded within one open
+
+
+# --- what a returned connection leaves behind ------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("autocommit", [False, True])
+def test_next_borrower_gets_a_clean_session(
+    variant: str, autocommit: bool, tds_server: TdsServer, pools: MakePool
+) -> None:
+    pool = pools(url(tds_server, variant), max_size=1, autocommit=autocommit)
+    with pool.connection() as conn:
+        conn.execute("CREATE TABLE #scratch (a int)")
+        conn.execute("SET DATEFIRST 3")
+        conn.execute("SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED")
+        conn.execute("USE master")
+        first = spid_of(conn)
+    until(settled(pool))
+    with pool.connection() as conn:
+        again = spid_of(conn)
+        assert tuple(conn.execute("SELECT @@DATEFIRST, DB_NAME()").fetchone()) == (7, DATABASE)
+        assert tds_server.session(again).isolation_level == 2  # READ COMMITTED
+        with pytest.raises(Exception, match="scratch"):
+            conn.execute("SELECT * FROM #scratch").fetchall()
+    # The drivers with a session reset keep the connection; the others cannot drop a temp
+    # table, so that one was replaced.
+    assert (again == first) == (variant not in SQL_ONLY)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("autocommit", [False, True])
+def test_uncommitted_work_is_rolled_back_and_committed_work_kept(
+    variant: str, autocommit: bool, tds_server: TdsServer, pools: MakePool
+) -> None:
+    pool = pools(url(tds_server, variant), max_size=1, autocommit=autocommit)
+    ledger = f"ledger_{variant.replace('-', '_')}_{int(autocommit)}"  # the catalog outlives a test
+    with pool.connection() as conn:
+        conn.execute(f"CREATE TABLE {ledger} (n int)")
+    conn = pool.getconn()
+    if autocommit:
+        conn.execute("BEGIN TRANSACTION")
+    conn.execute(f"INSERT INTO {ledger} VALUES (1)")
+    pool.putconn(conn)  # not committed: rolled back
+    with pool.connection() as conn:
+        if autocommit:
+            conn.execute("BEGIN TRANSACTION")
+        conn.execute(f"INSERT INTO {ledger} VALUES (2)")
+        if autocommit:
+            conn.execute("COMMIT")
+    until(settled(pool))
+    with pool.connection() as conn:
+        assert [tuple(row) for row in conn.execute(f"SELECT n FROM {ledger}").fetchall()] == [(2,)]
+    assert all(s.tran_count == 0 for s in tds_server.sessions()) or not autocommit
+
+
+# How many requests the server got between a connection's return and the next borrower's
+# first statement, after a borrow that ran SET DATEFIRST (autocommit on), and whether that
+# first statement carried the reset flag.
+RESET_REQUESTS = {"pytds": 0, "pyodbc-msodbc": 0, "mssql-python": 0, "pyodbc-freetds": 1, "pymssql": 1}
+ISOLATION_EXTRA = {"pytds": 1, "pyodbc-msodbc": 1, "mssql-python": 1, "pyodbc-freetds": 0, "pymssql": 0}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("isolation", [False, True])
+def test_reset_cost_in_requests(
+    variant: str, isolation: bool, tds_server: TdsServer, pools: MakePool
+) -> None:
+    pool = pools(url(tds_server, variant), max_size=1, autocommit=True)
+    with pool.connection() as conn:
+        spid = spid_of(conn)
+        conn.execute("SET DATEFIRST 3")
+        if isolation:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+        returned_at = len(tds_server.requests(spid))
+    until(settled(pool))
+    during_reset = tds_server.requests(spid)[returned_at:]
+    with pool.connection() as conn:
+        assert conn.execute("SELECT @@DATEFIRST").fetchone()[0] == 7
+    first_of_next = tds_server.requests(spid)[returned_at + len(during_reset)]
+    expected = RESET_REQUESTS[variant] + (ISOLATION_EXTRA[variant] if isolation else 0)
+    assert len(during_reset) == expected, [r.text for r in during_reset]
+    flagged = [r for r in (*during_reset, first_of_next) if r.status & 0x18]
+    assert len(flagged) == (0 if variant in SQL_ONLY else 1)
+    assert tds_server.session(spid).isolation_level == 2
+    assert pool.stats().hard_connects == 1
+
+
+# --- configuration -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["pytds", "pymssql", "pyodbc", "mssql_python"])
+def test_driver_not_installed_names_the_pip_package(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, name, None)  # import now fails as if it were not installed
+    monkeypatch.delitem(sys.modules, f"tether.drivers.{name}", raising=False)
+    with pytest.raises(ConfigError, match=f"pip install {_PACKAGES[name]}"):
+        load_driver("sqlserver", name)
+    with pytest.raises(ConfigError, match=f"pip install {_PACKAGES[name]}"):
+        tether.Pool(f"mssql+{name}://sa@127.0.0.1/db", open=False)
+
+
+def test_no_sqlserver_driver_at_all_lists_every_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _PACKAGES:
+        monkeypatch.setitem(sys.modules, name, None)
+        monkeypatch.delitem(sys.modules, f"tether.drivers.{name}", raising=False)
+    with pytest.raises(ConfigError) as info:
+        load_driver("sqlserver")
+    for package in _PACKAGES.values():
+        assert f"pip install {package}" in str(info.value)
+
+
+def test_mssql_python_own_pool_is_refused(tds_server: TdsServer) -> None:
+    dsn = url(tds_server, "mssql-python")
+    import mssql_python
+
+    mssql_python.pooling(max_size=5, idle_timeout=60)
+    try:
+        with pytest.raises(ConfigError, match=r"pooling\(enabled=False\)"):
+            load_driver("sqlserver", "mssql_python").connect(parse(dsn), timeout_s=5, autocommit=True)
+    finally:
+        mssql_python.pooling(enabled=False)
+
+
+def test_azure_endpoints_get_sqlclients_azure_defaults() -> None:
+    pytest.importorskip("pytds", reason="python-tds is not installed: pip install python-tds")
+    azure = "Server=tcp:shop.database.windows.net,1433;Database=shop;User ID=app;Password=x"
+    pool = tether.Pool(azure, driver="pytds", open=False)
+    assert pool.config.connect_retry.count == 2  # SqlClient raises 1 to 2 for Azure SQL
+    assert pool._blocks is False  # and turns the pool blocking period off
+    explicit = tether.Pool(azure + ";ConnectRetryCount=5;PoolBlockingPeriod=AlwaysBlock", driver="pytds",
+                           open=False)  # fmt: skip
+    assert explicit.config.connect_retry.count == 5 and explicit._blocks is True
+    elsewhere = tether.Pool("Server=tcp:db.example.com,1433;Encrypt=false", driver="pytds", open=False)
+    assert elsewhere.config.connect_retry.count == 1 and elsewhere._blocks is True
