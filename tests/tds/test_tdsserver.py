@@ -165,6 +165,28 @@ def test_every_request_counts_its_packets(tds_server: TdsServer, tds_connect: Co
     assert after.requests - before.requests == 1
 
 
+def test_executemany(tds_connect: Connect, driver: str, admin: Any, shared_table: str) -> None:
+    """python-tds: one sp_executesql per row; FreeTDS/ODBC 18: sp_prepexec; mssql-python:
+    sp_prepare, then sp_execute calls batched in one RPC message; pymssql: plain batches."""
+    conn = tds_connect(driver)
+    mark = PARAM.get(driver, "?")
+    cur = conn.cursor()
+    cur.executemany(f"INSERT INTO items (id, name) VALUES ({mark}, {mark})", [(1, "a"), (2, "b"), (3, None)])
+    cur.close()
+    assert query(admin, "SELECT id, name FROM items ORDER BY id") == [(1, "a"), (2, "b"), (3, None)]
+
+
+def test_requests_carry_the_transaction_descriptor(tds_server: TdsServer, tds_connect: Connect,
+                                                   driver: str) -> None:
+    """Every driver sends back, in ALL_HEADERS, the descriptor the server's ENVCHANGE gave it."""
+    conn = tds_connect(driver, autocommit=False)
+    spid = scalar(conn, "SELECT @@SPID")
+    info = tds_server.session(spid)
+    assert info is not None and info.tran_count == 1 and info.transaction_descriptor != 0
+    last = [r for r in tds_server.requests(spid) if r.kind == "batch"][-1]
+    assert last.descriptor == info.transaction_descriptor
+
+
 # --- every driver: faults ----------------------------------------------------------------------
 
 
@@ -432,6 +454,80 @@ def test_print_and_raiserror(tds: Any) -> None:
     with pytest.raises(Exception) as info:
         query(tds, "RAISERROR('custom %s', 16, 1, 'x')")
     assert carries(info.value, 50000) and "custom x" in repr(info.value)
+
+
+def test_kill_errors(tds: Any) -> None:
+    with pytest.raises(Exception) as info:
+        query(tds, "KILL @@SPID")
+    assert carries(info.value, 6104)
+    with pytest.raises(Exception) as info:
+        query(tds, "KILL 9999")
+    assert carries(info.value, 6106)
+
+
+def test_implicit_transactions(tds: Any, tds_server: TdsServer) -> None:
+    query(tds, "SET IMPLICIT_TRANSACTIONS ON")
+    assert scalar(tds, "SELECT @@TRANCOUNT") == 0  # a SELECT without a table starts nothing
+    query(tds, "CREATE TABLE #t (id INT)")
+    assert scalar(tds, "SELECT @@TRANCOUNT") == 0  # neither does a temp table
+    query(tds, "CREATE TABLE implicit_t (id INT)")
+    assert scalar(tds, "SELECT @@TRANCOUNT") == 1
+    query(tds, "ROLLBACK")
+    with pytest.raises(Exception) as info:
+        query(tds, "SELECT * FROM implicit_t")
+    assert carries(info.value, 208)
+
+
+def test_rollback_without_transaction(tds: Any) -> None:
+    with pytest.raises(Exception) as info:
+        query(tds, "ROLLBACK")
+    assert carries(info.value, 3903)
+    query(tds, "IF @@TRANCOUNT > 0 ROLLBACK")  # the idiom is harmless
+
+
+def test_session_info(tds: Any, tds_server: TdsServer) -> None:
+    query(tds, "CREATE TABLE #a (id INT); EXEC sp_getapplock @Resource = 'job', @LockMode = 'Exclusive', "
+               "@LockOwner = 'Session'; EXEC sp_set_session_context @key = N'tenant', @value = 7; "
+               "SET TRANSACTION ISOLATION LEVEL SNAPSHOT; USE master; BEGIN TRAN")
+    info = tds_server.session(scalar(tds, "SELECT @@SPID"))
+    assert info is not None
+    assert (info.temp_tables, info.applocks, info.context) == (("#a",), ("job",), (("tenant", 7),))
+    assert (info.isolation_level, info.database, info.tran_count, info.app) == (5, "master", 1, "pytds")
+    assert not info.busy and not info.encrypted
+
+
+def test_global_temp_tables_are_shared(tds: Any, admin: Any) -> None:
+    query(tds, "CREATE TABLE ##g (id INT); INSERT INTO ##g (id) VALUES (1)")
+    try:
+        assert query(admin, "SELECT id FROM ##g") == [(1,)]
+    finally:
+        query(admin, "DROP TABLE ##g")
+
+
+def test_info_messages(tds_connect: Connect) -> None:
+    cur = tds_connect("pyodbc-msodbc").cursor()
+    cur.execute("PRINT 'hello'")
+    assert [text for _state, text in cur.messages] == [
+        "[Microsoft][ODBC Driver 18 for SQL Server][SQL Server]hello"]
+    cur.close()
+
+
+def test_what_drivers_send_at_login(tds_server: TdsServer, tds_connect: Connect) -> None:
+    """The requests each driver makes on its own while connecting (autocommit on)."""
+    seen: dict[str, list[str]] = {}
+    for driver in DRIVER_NAMES:
+        tds_server.clear()
+        conn = tds_connect(driver)
+        spid = scalar(conn, "SELECT @@SPID")
+        seen[driver] = [r.text for r in tds_server.requests(spid) if r.kind in ("batch", "rpc", "tm")][:-1]
+    assert seen["pytds"] == []
+    assert seen["pymssql"][0].startswith("SET ARITHABORT ON;SET CONCAT_NULL_YIELDS_NULL ON;")
+    assert seen["pymssql"][1:] == ["use [shop]"]
+    # pyodbc asks for type info (SQLGetTypeInfo: 4 calls) on the first connect with a given
+    # connection string in the process, then caches it: so 4 calls or none.
+    assert [t.split()[0] for t in seen["pyodbc-freetds"]] in (["sp_datatype_info_100"] * 4, [])
+    assert [t.split("(")[0] for t in seen["pyodbc-msodbc"]] in (["sp_datatype_info_100"] * 4, [])
+    assert seen["mssql-python"] == []
 
 
 def test_stop_closes_everything() -> None:

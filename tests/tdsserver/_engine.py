@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 
 from . import _tokens as tk
+from ._expr import Ctx, Stmt
 from ._packets import TM_BEGIN_XACT, TM_COMMIT_XACT, TM_ROLLBACK_XACT, Param, RpcCall, TmRequest, Value
+from ._procs import call_procedure
 from ._session import Reply, Session, SqlError
-from ._sql import Ctx, Stmt, call_procedure, parse_batch
+from ._statements import parse_batch
 
 # Faults and login failures: number -> (severity, message) as SQL Server / Azure SQL word them.
 ERRORS: dict[int, tuple[int, str]] = {

@@ -33,7 +33,10 @@ class SessionInfo:
     app: str
     isolation_level: int
     tran_count: int
+    transaction_descriptor: int  # what ENVCHANGE gave the client for the open transaction (0: none)
     temp_tables: tuple[str, ...]
+    applocks: tuple[str, ...]  # sp_getapplock resources held
+    context: tuple[tuple[str, object], ...]  # sp_set_session_context keys and values
     busy: bool
     encrypted: bool  # TLS for everything (the client asked ENCRYPT_ON/REQ and the server has tls=)
     login_encrypted: bool  # LOGIN7 went through TLS (also true for login-only encryption)
@@ -70,6 +73,7 @@ class Request:
     kind: str  # prelogin, login, batch, rpc, tm, attention
     text: str
     status: int  # packet header status of the first packet
+    descriptor: int = 0  # the transaction descriptor from the request's ALL_HEADERS
 
 
 @dataclass
@@ -277,9 +281,9 @@ class TdsServer:
 
     # --- used by connections ----------------------------------------------------------------
 
-    def _record(self, conn: _Connection, kind: str, text: str, status: int = 0) -> None:
+    def _record(self, conn: _Connection, kind: str, text: str, status: int = 0, descriptor: int = 0) -> None:
         with self._lock:
-            self._log.append(Request(conn.spid, kind, text, status))
+            self._log.append(Request(conn.spid, kind, text, status, descriptor))
 
     def _count_packet(self, conn: _Connection, incoming: bool) -> None:
         with self._lock:
@@ -324,10 +328,14 @@ class _Connection:
     def info(self) -> SessionInfo:
         s = self.session
         assert s is not None
-        return SessionInfo(self.spid, self.client_port, s.user, s.database, s.app, s.isolation, s.trancount,
-                           tuple(t.name for t in s.temp_tables.values()), self.busy, self.encrypted,
-                           self.login_encrypted, self.requests, self.packets_in, self.packets_out,
-                           self.resets)
+        return SessionInfo(
+            spid=self.spid, client_port=self.client_port, user=s.user, database=s.database, app=s.app,
+            isolation_level=s.isolation, tran_count=s.trancount, transaction_descriptor=s.descriptor,
+            temp_tables=tuple(t.name for t in s.temp_tables.values()),
+            applocks=tuple(resource for resource, _owner in s.applocks), context=tuple(s.context.items()),
+            busy=self.busy, encrypted=self.encrypted, login_encrypted=self.login_encrypted,
+            requests=self.requests, packets_in=self.packets_in, packets_out=self.packets_out,
+            resets=self.resets)
 
     def shut(self) -> None:
         """Wake and end the connection's thread: the peer sees the socket close, no error token."""
@@ -494,20 +502,20 @@ class _Connection:
     def _request(self, session: Session, ptype: int, status: int, payload: bytes) -> bytes:
         """Run one request; the answer to send (a DONE+ATTN if the client cancelled it)."""
         srv = self.server
-        _descriptor, body = pk.split_all_headers(payload)
+        descriptor, body = pk.split_all_headers(payload)
         calls: list[pk.RpcCall] = []
         tm: pk.TmRequest | None = None
         sql = ""
         if ptype == pk.SQL_BATCH:
             sql = body.decode("utf-16-le", errors="replace")
-            srv._record(self, "batch", sql, status)
+            srv._record(self, "batch", sql, status, descriptor)
         elif ptype == pk.RPC:
             calls = pk.parse_rpc(body)
-            srv._record(self, "rpc", "; ".join(_describe(c) for c in calls), status)
+            srv._record(self, "rpc", "; ".join(_describe(c) for c in calls), status, descriptor)
         else:
             tm = pk.parse_tm(body)
             srv._record(self, "tm", f"kind={tm.kind} isolation={tm.isolation} begin_after={tm.begin_after}",
-                        status)
+                        status, descriptor)
         reply = Reply(srv.server_name)
         resets = 0
         if status & (pk.ST_RESETCONNECTION | pk.ST_RESETCONNECTIONSKIPTRAN):

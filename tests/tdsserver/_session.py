@@ -104,9 +104,6 @@ DEFAULT_ON = frozenset({"ANSI_WARNINGS", "ANSI_PADDING", "ANSI_NULLS", "ARITHABO
 # Languages SET LANGUAGE accepts, with the DATEFIRST each implies.
 LANGUAGES = {"us_english": 7, "english": 7, "british": 1, "deutsch": 1, "français": 1, "italiano": 1,
              "español": 1, "nederlands": 1, "polski": 1, "português": 7, "svenska": 1}
-ISOLATION_NAMES = {1: "READ UNCOMMITTED", 2: "READ COMMITTED", 3: "REPEATABLE READ", 4: "SERIALIZABLE",
-                   5: "SNAPSHOT"}
-
 
 @dataclass
 class Options:
@@ -175,7 +172,8 @@ class Session:
         self._next_descriptor = host.spid << 32
         self.undo: list[Callable[[], None]] = []
         self.temp_tables: dict[str, Table] = {}
-        self.context: dict[str, Value] = {}
+        self.context: dict[str, Value] = {}  # sp_set_session_context
+        self.readonly_context: set[str] = set()
         self.applocks: list[tuple[str, str]] = []  # (resource, owner 'transaction'|'session')
         self.prepared: dict[int, tuple[list[str], str]] = {}
         self.rowcount = 0
@@ -244,6 +242,7 @@ class Session:
             self.rollback(reply)
         self.temp_tables.clear()
         self.context.clear()
+        self.readonly_context.clear()
         self.prepared.clear()
         self.applocks = [lock for lock in self.applocks if lock[1] == "transaction" and keep_transaction]
         database, opts = self._login_state
