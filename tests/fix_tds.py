@@ -10,6 +10,7 @@
   test (naming what is missing) when its driver or ODBC library is absent. ``encrypt=True``
   asks for TLS all the way (the server needs ``tls=``); without it the ODBC drivers and
   pymssql still offer login-only encryption, python-tds without pyOpenSSL offers none.
+  ``encrypt="strict", certificate=<PEM path>`` (ODBC 18, mssql-python): TDS 8.0, TLS first.
 
 mssql-python pools connections by default (process-wide): ``close()`` returns the
 connection to its pool and the next connect with the same string reuses it, with
@@ -111,31 +112,35 @@ def connect_pyodbc_freetds(srv: TdsServer, *, user: str = USER, password: str = 
     return _pyodbc_connect(conn_str, options)
 
 
-def _encrypt(encrypt: bool) -> str:
-    # Encrypt=no still offers login-only encryption (ENCRYPT_OFF); the server may take it.
+def _encrypt(encrypt: bool | str, certificate: str | None) -> str:
+    """Encrypt=no still offers login-only encryption (ENCRYPT_OFF); the server may take it.
+    encrypt="strict" is TDS 8.0 (TLS before PRELOGIN), which checks the certificate: pass the
+    server's own as ``certificate`` (a PEM path)."""
+    if encrypt == "strict":
+        return f"Encrypt=strict;ServerCertificate={certificate};" if certificate else "Encrypt=strict;"
     return "Encrypt=yes;TrustServerCertificate=yes;" if encrypt else "Encrypt=no;TrustServerCertificate=yes;"
 
 
 def connect_pyodbc_msodbc(srv: TdsServer, *, user: str = USER, password: str = PASSWORD,
-                          database: str = DATABASE, encrypt: bool = False, extra: str = "",
-                          **options: Any) -> Any:
+                          database: str = DATABASE, encrypt: bool | str = False,
+                          certificate: str | None = None, extra: str = "", **options: Any) -> Any:
     library = msodbc_library()
     if library is None:
         pytest.skip("Microsoft's ODBC driver 18 library is not available (pip install mssql-python, "
                     "which brings the mssql-python-odbc wheel)")
     conn_str = (f"DRIVER={library};SERVER={srv.host},{srv.port};UID={user};PWD={password};"
-                f"DATABASE={database};{_encrypt(encrypt)}{extra}")
+                f"DATABASE={database};{_encrypt(encrypt, certificate)}{extra}")
     return _pyodbc_connect(conn_str, options)
 
 
 def connect_mssql_python(srv: TdsServer, *, user: str = USER, password: str = PASSWORD,
-                         database: str = DATABASE, encrypt: bool = False, extra: str = "",
-                         **options: Any) -> Any:
+                         database: str = DATABASE, encrypt: bool | str = False,
+                         certificate: str | None = None, extra: str = "", **options: Any) -> Any:
     mssql_python = _driver("mssql_python")
     options.setdefault("timeout", LOGIN_TIMEOUT)
     options.setdefault("autocommit", True)
     conn_str = (f"Server={srv.host},{srv.port};UID={user};PWD={password};Database={database};"
-                f"{_encrypt(encrypt)}{extra}")
+                f"{_encrypt(encrypt, certificate)}{extra}")
     return mssql_python.connect(conn_str, **options)
 
 

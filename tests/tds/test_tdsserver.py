@@ -629,6 +629,18 @@ def test_encryption_required_by_the_client_but_not_offered(tds_server: TdsServer
     assert tds_server.stats.logins == 0
 
 
+@pytest.mark.parametrize("driver", ["pyodbc-msodbc", "mssql-python"])
+def test_tds8_strict_encryption(tls_server: TdsServer, certificate: tuple[str, str], driver: str) -> None:
+    """Encrypt=strict: TLS (with ALPN tds/8.0) before anything else, then PRELOGIN and LOGIN7 inside."""
+    tls_server.clear()
+    conn = DRIVERS[driver](tls_server, encrypt="strict", certificate=certificate[0])
+    try:
+        assert query(conn, ENCRYPT_OPTION) == [("TRUE",)]
+        assert [r.text for r in tls_server.requests() if r.kind == "prelogin"] == ["encryption=2 strict"]
+    finally:
+        conn.close()
+
+
 def _prelogin(sock: socket.socket, encryption: int) -> int:
     """Send a PRELOGIN asking for that ENCRYPTION value; the server's ENCRYPTION answer."""
     table = struct.pack(">BHHBHHB", 0, 11, 6, 1, 17, 1, 0xFF)

@@ -99,6 +99,7 @@ class TdsServer:
         self.server_name = server_name
         self._bind = (host, port)
         self._tls_context: ssl.SSLContext | None = None
+        self._strict_context: ssl.SSLContext | None = None
         if tls is not None:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(*tls)
@@ -107,6 +108,11 @@ class TdsServer:
             # to raw TLS records, which the drivers' TDS 7.4 code paths do not expect.
             ctx.maximum_version = ssl.TLSVersion.TLSv1_2
             self._tls_context = ctx
+            # TDS 8.0 (Encrypt=strict) starts with TLS on the raw socket: any version, ALPN tds/8.0.
+            strict = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            strict.load_cert_chain(*tls)
+            strict.set_alpn_protocols(["tds/8.0"])
+            self._strict_context = strict
         self._lock = threading.RLock()
         self._faults = _Faults()
         self._stats = Stats()
@@ -389,14 +395,22 @@ class _Connection:
 
     def _login(self) -> bool:
         srv = self.server
+        strict = self.wire.first_byte() == 0x16  # a TLS ClientHello: TDS 8.0
+        if strict:
+            if srv._strict_context is None:
+                raise pk.ProtocolError("TDS 8.0 (TLS first) without tls= configured")
+            self.wire.tls_accept_strict(srv._strict_context)
+            self.login_encrypted = True
         ptype, _status, payload = self.wire.read_message()
         if ptype != pk.PRELOGIN:
             raise pk.ProtocolError("expected PRELOGIN")
         options = pk.parse_prelogin(payload)
         client_enc = options.get(pk.PL_ENCRYPTION, bytes([pk.ENCRYPT_OFF]))[:1] or b"\x00"
-        srv._record(self, "prelogin", f"encryption={client_enc[0]}")
+        srv._record(self, "prelogin", f"encryption={client_enc[0]}" + (" strict" if strict else ""))
         encryption = pk.ENCRYPT_NOT_SUP
-        if srv._tls_context is not None and client_enc[0] != pk.ENCRYPT_NOT_SUP:
+        if strict:
+            encryption = pk.ENCRYPT_REQ  # already inside TLS: no second handshake
+        elif srv._tls_context is not None and client_enc[0] != pk.ENCRYPT_NOT_SUP:
             encryption = pk.ENCRYPT_OFF if client_enc[0] == pk.ENCRYPT_OFF else pk.ENCRYPT_ON
         self._send(pk.build_prelogin([
             (pk.PL_VERSION, bytes([16, 0]) + struct.pack(">HH", 4135, 0)),
@@ -405,7 +419,7 @@ class _Connection:
             (pk.PL_THREADID, b""),
             (pk.PL_MARS, b"\x00"),
         ]))
-        if encryption != pk.ENCRYPT_NOT_SUP:
+        if encryption in (pk.ENCRYPT_OFF, pk.ENCRYPT_ON):
             assert srv._tls_context is not None
             self.wire.tls_handshake(srv._tls_context, self.packet_size)
             self.login_encrypted = True

@@ -146,6 +146,38 @@ class Wire:
             self._tls_in.write(payload)
         self._tls = tls
 
+    def tls_accept_strict(self, context: ssl.SSLContext) -> None:
+        """TDS 8.0 (Encrypt=strict): TLS first, with its records straight on the socket."""
+        tls = context.wrap_bio(self._tls_in, self._tls_out, server_side=True)
+        while True:
+            try:
+                tls.do_handshake()
+                done = True
+            except ssl.SSLWantReadError:
+                done = False
+            except ssl.SSLError as exc:
+                raise ProtocolError(f"TLS handshake: {exc}") from exc
+            pending = self._tls_out.read()
+            if pending:
+                try:
+                    self.sock.sendall(pending)
+                except OSError as exc:
+                    raise Closed(str(exc)) from exc
+            if done:
+                break
+            self._tls_in.write(self._recv_socket())
+        self._tls = tls
+
+    def first_byte(self) -> int:
+        """Peek at the first byte: 0x12 starts a PRELOGIN, 0x16 a TLS handshake (TDS 8.0)."""
+        try:
+            data = self.sock.recv(1, socket.MSG_PEEK)
+        except OSError as exc:
+            raise Closed(str(exc)) from exc
+        if not data:
+            raise Closed("EOF")
+        return data[0]
+
     def drop_tls(self) -> None:
         """Login-only encryption: back to the clear after LOGIN7 (MS-TDS 3.3.5.3)."""
         self._tls = None
