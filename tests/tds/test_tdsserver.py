@@ -496,12 +496,27 @@ def test_session_info(tds: Any, tds_server: TdsServer) -> None:
     assert not info.busy and not info.encrypted
 
 
-def test_global_temp_tables_are_shared(tds: Any, admin: Any) -> None:
+def test_global_temp_tables_are_shared_until_their_session_ends(tds: Any, admin: Any) -> None:
     query(tds, "CREATE TABLE ##g (id INT); INSERT INTO ##g (id) VALUES (1)")
-    try:
-        assert query(admin, "SELECT id FROM ##g") == [(1,)]
-    finally:
-        query(admin, "DROP TABLE ##g")
+    assert query(admin, "SELECT id FROM ##g") == [(1,)]
+    tds.close()
+    deadline = time.monotonic() + 5
+    while scalar(admin, "SELECT OBJECT_ID('tempdb..##g')") is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert scalar(admin, "SELECT OBJECT_ID('tempdb..##g')") is None
+
+
+def test_a_closed_session_rolls_its_transaction_back(tds_server: TdsServer, tds_connect: Connect,
+                                                     driver: str, admin: Any, shared_table: str) -> None:
+    conn = tds_connect(driver, autocommit=False)
+    spid = scalar(conn, "SELECT @@SPID")
+    query(conn, "INSERT INTO items (id, name) VALUES (1, N'a')")
+    assert scalar(admin, "SELECT COUNT(*) FROM items") == 1
+    tds_server.kill(spid)
+    deadline = time.monotonic() + 5
+    while scalar(admin, "SELECT COUNT(*) FROM items") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert scalar(admin, "SELECT COUNT(*) FROM items") == 0
 
 
 def test_info_messages(tds_connect: Connect) -> None:

@@ -385,10 +385,15 @@ class _Connection:
             pass
         finally:
             self.closing = True
-            self.server._forget(self)
             with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_RDWR)
             self.sock.close()
+            self.server._forget(self)
+            if self.session is not None:
+                # As SQL Server does when a session ends: roll back its open transaction and
+                # drop the global temp tables it created.
+                with self.server.catalog.lock:
+                    self.session.end()
 
     def _send(self, payload: bytes) -> None:
         self.wire.send_message(pk.REPLY, payload, self.packet_size, self.spid)

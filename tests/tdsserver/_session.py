@@ -172,6 +172,7 @@ class Session:
         self._next_descriptor = host.spid << 32
         self.undo: list[Callable[[], None]] = []
         self.temp_tables: dict[str, Table] = {}
+        self.global_tables: set[tuple[str, str]] = set()  # ## tables created here
         self.context: dict[str, Value] = {}  # sp_set_session_context
         self.readonly_context: set[str] = set()
         self.applocks: list[tuple[str, str]] = []  # (resource, owner 'transaction'|'session')
@@ -251,6 +252,13 @@ class Session:
             reply.add(tk.env_text(tk.ENV_DATABASE, database, self.database))
         self.database = database
 
+    def end(self) -> None:
+        """The connection closed: undo the open transaction, drop ## tables this session made."""
+        self.rollback(None)
+        for key in self.global_tables:
+            self.catalog.tables.pop(key, None)
+        self.global_tables.clear()
+
     # --- tables -------------------------------------------------------------------------
 
     def _key(self, name: str) -> tuple[str, str]:
@@ -292,6 +300,8 @@ class Session:
             raise SqlError(2714, 16, f"There is already an object named '{short}' in the database.")
         store, key = self._store(name)
         store[key] = Table(short, columns)
+        if short.startswith("##"):
+            self.global_tables.add(key)
         self.journal(lambda: store.__delitem__(key))
 
     def drop_table(self, name: str) -> None:
