@@ -210,6 +210,43 @@ def test_idle_session_killed_by_the_server_is_replaced_unseen(
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
+def test_session_dying_mid_request_is_discarded_on_return(
+    variant: str, tds_server: TdsServer, pools: MakePool
+) -> None:
+    pool = pools(url(tds_server, variant), max_size=1)
+    conn = pool.getconn()
+    first = spid_of(conn)
+    tds_server.close_busy(1)  # the server reads the next request and closes instead of answering
+    with pytest.raises(Exception) as info:  # in doubt: the driver's own error reaches the caller
+        conn.execute("SELECT 1").fetchall()
+    assert pool.dialect.is_disconnect(info.value)
+    pool.putconn(conn)  # the driver now reports the connection BROKEN: it is not kept
+    with pool.connection() as conn:
+        assert spid_of(conn) != first
+    assert pool.stats().hard_connects == 2
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_concurrent_opens_each_find_their_own_socket(
+    variant: str, tds_server: TdsServer, pools: MakePool
+) -> None:
+    pool = pools(url(tds_server, variant), min_size=4, max_size=4)  # opened in parallel
+    borrowed = [pool.getconn() for _ in range(4)]
+    try:
+        for conn in borrowed:
+            probe = conn._slot.probe
+            assert probe is not None, "no socket found"
+            sock = socket.socket(fileno=probe.fd)
+            local_port = sock.getsockname()[1]
+            sock.detach()
+            assert tds_server.session(spid_of(conn)).client_port == local_port
+            assert read_keepalive(probe.fd)["SO_KEEPALIVE"] == 1  # set by the pool on every socket
+    finally:
+        for conn in borrowed:
+            pool.putconn(conn)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_login_refused_with_40613_is_retried(
     variant: str, tds_server: TdsServer, pools: MakePool
 ) -> None:

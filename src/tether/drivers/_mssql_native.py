@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..dialects import TxStatus
 from . import _mssql_reset as restore
 from ._mssql_options import FREETDS, PYMSSQL
-from ._native_socket import Native, Natives, find_socket, local_port_query, open_fds
+from ._native_socket import Native, Natives, find_socket, local_port_query, open_fds, peer_closed
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
@@ -93,7 +93,9 @@ class NativeDriver:
         return self._natives.fd(raw)
 
     def tx_status(self, raw: Any) -> TxStatus:
-        if self._is_closed(raw):
+        native = self._natives.get(raw)
+        sock = native.sock if native is not None else None
+        if self._is_closed(raw) or (sock is not None and peer_closed(sock)):
             return TxStatus.BROKEN
         if self._autocommit(raw):
             return TxStatus.IDLE  # a BEGIN TRAN in autocommit mode is in the borrow's changes

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import socket
 import stat
 import threading
@@ -36,22 +37,21 @@ _FD_DIR = "/proc/self/fd"
 _LOCAL_PORT_SQL = "SELECT client_tcp_port FROM sys.dm_exec_connections WHERE session_id = @@SPID"
 
 
-def open_fds() -> frozenset[int] | None:
-    """The process's descriptors now, or None where the platform does not list them."""
+def open_fds() -> dict[int, str] | None:
+    """The process's descriptors now, each with what it refers to (``socket:[inode]``),
+    or None where the platform does not list them. The target tells a descriptor number
+    closed and reused meanwhile (by another thread) from the one seen before."""
     try:
-        listed = [int(name) for name in os.listdir(_FD_DIR)]
-    except (OSError, ValueError):
-        return None
-    # The listing saw its own directory descriptor, closed since: leave out what is not open.
-    return frozenset(fd for fd in listed if _is_open(fd))
-
-
-def _is_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
+        names = os.listdir(_FD_DIR)
     except OSError:
-        return False
-    return True
+        return None
+    found: dict[int, str] = {}
+    for name in names:
+        try:
+            found[int(name)] = os.readlink(f"{_FD_DIR}/{name}")
+        except (OSError, ValueError):
+            continue  # closed since the listing (the listing's own descriptor, for one)
+    return found
 
 
 def _tcp_identity(fd: int) -> tuple[int, int] | None:
@@ -74,7 +74,7 @@ def _tcp_identity(fd: int) -> tuple[int, int] | None:
         sock.detach()
 
 
-def find_socket(before: frozenset[int] | None, local_port: Callable[[], int | None]) -> socket.socket | None:
+def find_socket(before: dict[int, str] | None, local_port: Callable[[], int | None]) -> socket.socket | None:
     """A duplicate of the one TCP socket that appeared since ``before``, or None.
 
     ``local_port()`` asks the server for the session's client port; it is called only
@@ -83,7 +83,8 @@ def find_socket(before: frozenset[int] | None, local_port: Callable[[], int | No
     after = open_fds()
     if before is None or after is None:
         return None
-    candidates = {fd: ident for fd in sorted(after - before) if (ident := _tcp_identity(fd)) is not None}
+    new = sorted(fd for fd, what in after.items() if what.startswith("socket:") and before.get(fd) != what)
+    candidates = {fd: ident for fd in new if (ident := _tcp_identity(fd)) is not None}
     if not candidates:
         return None
     if len(candidates) > 1:
@@ -117,6 +118,21 @@ def _duplicate(fd: int, inode: int) -> socket.socket | None:
         copy.close()
         return None
     return copy
+
+
+def peer_closed(sock: socket.socket) -> bool:
+    """The peer closed or reset the connection (EOF or an error pending), seen without I/O
+    on the wire: one ``poll``, and a peek only when something is there."""
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+    if not poller.poll(0):
+        return False
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 _TCP_INFO_DATA_SEGS_OUT = 156  # struct tcp_info's tcpi_data_segs_out (Linux 4.6+), a u32

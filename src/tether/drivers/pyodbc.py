@@ -25,6 +25,9 @@ and a socket tether did not see opening.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import functools
 from typing import TYPE_CHECKING, Any
 
 import pyodbc as _pyodbc  # type: ignore[import-not-found,unused-ignore]  # stubs only in some wheels
@@ -118,7 +121,7 @@ class Pyodbc(NativeDriver):
         raw.set_attr(SQL_COPT_SS_RESET_CONNECTION, SQL_RESET_CONNECTION_YES)
 
     def _is_closed(self, raw: Any) -> bool:
-        return bool(raw.closed)
+        return bool(raw.closed) or _connection_dead(raw)
 
     def _autocommit(self, raw: Any) -> bool:
         return bool(raw.autocommit)
@@ -146,6 +149,32 @@ class Pyodbc(NativeDriver):
         finally:
             with contextlib.suppress(_pyodbc.Error):
                 raw.timeout = previous
+
+
+SQL_ATTR_CONNECTION_DEAD, SQL_CD_TRUE = 1209, 1
+
+
+@functools.lru_cache(maxsize=1)
+def _driver_manager() -> Any:
+    """The ODBC driver manager pyodbc uses (unixODBC's libodbc), or None."""
+    name = ctypes.util.find_library("odbc")
+    try:
+        return ctypes.CDLL(name or "libodbc.so.2")
+    except OSError:
+        return None
+
+
+def _connection_dead(raw: Any) -> bool:
+    """The ODBC driver's own verdict, SQL_ATTR_CONNECTION_DEAD: set by Microsoft's driver
+    and FreeTDS once a request failed on a broken link; a flag read, no I/O."""
+    manager = _driver_manager()
+    hdbc = getattr(raw, "hdbc", None)  # pyodbc's HDBC, as a ctypes.c_void_p
+    if manager is None or not isinstance(hdbc, ctypes.c_void_p) or not hdbc.value:
+        return False
+    value, length = ctypes.c_uint32(0), ctypes.c_int32(0)
+    status = manager.SQLGetConnectAttr(hdbc, SQL_ATTR_CONNECTION_DEAD, ctypes.byref(value), 4,
+                                       ctypes.byref(length))  # fmt: skip
+    return status in (0, 1) and value.value == SQL_CD_TRUE  # SQL_SUCCESS(_WITH_INFO)
 
 
 driver = Pyodbc()

@@ -26,6 +26,7 @@ from pytds import tds_base, utils
 from ..dialects import TxStatus
 from . import _mssql_reset as restore
 from ._mssql_args import pytds_kwargs
+from ._native_socket import peer_closed
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
@@ -63,6 +64,14 @@ class _Wire:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+
+def _peer_closed(fd: int) -> bool:
+    sock = socket.socket(fileno=fd)
+    try:
+        return peer_closed(sock)
+    finally:
+        sock.detach()
 
 
 def _tm_request(packet: Any) -> int:
@@ -134,6 +143,9 @@ class Pytds:
     def tx_status(self, raw: Any) -> TxStatus:
         tds = raw._tds_socket
         if tds is None or not tds.is_connected() or tds.main_session.state == tds_base.TDS_DEAD:
+            return TxStatus.BROKEN
+        fd = self.socket_fd(raw)  # python-tds raises ClosedConnectionError but keeps its state
+        if fd is not None and _peer_closed(fd):
             return TxStatus.BROKEN
         if not tds.tds72_transaction:
             return TxStatus.IDLE
