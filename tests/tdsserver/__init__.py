@@ -12,6 +12,7 @@ in SQL Server, including leaving the transaction isolation level unchanged.
         conn = pytds.connect(srv.host, port=srv.port, user="sa", password="Secret-pw1")
 """
 
-from ._server import Request, SessionInfo, Stats, TdsServer
+from ._model import Request, SessionInfo, Stats
+from ._server import TdsServer
 
 __all__ = ["Request", "SessionInfo", "Stats", "TdsServer"]
