@@ -175,9 +175,7 @@ def test_socket_is_the_sessions_own_and_has_keepalive(
 def test_ado_string_through_the_pool(variant: str, tds_server: TdsServer, pools: MakePool) -> None:
     options = dict(pair.split("=", 1) for pair in url(tds_server, variant).partition("?")[2].split("&"))
     dsn = (f"Server=tcp:{tds_server.host},{tds_server.port};Database={DATABASE};User ID={USER};"
-           f"Password={PASSWORD};Encrypt=false;Connect Timeout=5")  # fmt: skip
-    if variant != "mssql-python":  # mssql-python always sends its own application name
-        dsn += ";Application Name=tether-tests"
+           f"Password={PASSWORD};Encrypt=false;Connect Timeout=5;Application Name=tether-tests")  # fmt: skip
     # pyodbc's ODBC library has no SqlClient keyword (ADO's grammar refuses Driver=): it is
     # given as an option on top.
     extra = {"odbc_driver": options["driver"]} if "driver" in options else {}
@@ -185,7 +183,7 @@ def test_ado_string_through_the_pool(variant: str, tds_server: TdsServer, pools:
     with pool.connection() as conn:
         assert conn.execute("SELECT DB_NAME()").fetchone()[0] == DATABASE
     (session,) = tds_server.sessions()
-    assert session.app == ("tether-tests" if variant != "mssql-python" else "MSSQL-Python")
+    assert session.app == "tether-tests"  # mssql-python's own "MSSQL-Python" replaced too
 
 
 # --- faults -----------------------------------------------------------------------------------

@@ -125,9 +125,7 @@ def odbc_pairs(spec: ConnectionSpec, flavour: str) -> tuple[Pairs, int | None]:
         pairs.append(("UID", spec.user))
     if spec.password is not None:
         pairs.append(("PWD", spec.password.reveal()))
-    if spec.application_name:
-        if flavour == MSSQL_PYTHON:
-            raise refuse(flavour, "Application Name", "mssql-python always sends its own (APP is reserved)")
+    if spec.application_name and flavour != MSSQL_PYTHON:  # mssql-python's goes in apart
         pairs.append(("APP", spec.application_name))
     pairs += _freetds_tls(spec, flavour) if flavour == FREETDS else _ms_tls(spec)
     if flavour != FREETDS:

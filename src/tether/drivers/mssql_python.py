@@ -20,6 +20,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 import mssql_python as _mssql_python
+from mssql_python.connection_string_builder import _ConnectionStringBuilder
 from mssql_python.pooling import PoolingManager
 
 from ..errors import ConfigError
@@ -50,9 +51,23 @@ def _ran(connection: Any) -> None:
 
 
 class _Connection(_mssql_python.Connection):
-    """mssql-python's connection, noting whether statements ran since the last commit."""
+    """mssql-python's connection, noting whether statements ran since the last commit,
+    and sending the application name it was given (mssql-python reserves APP for its own
+    "MSSQL-Python", which would drop the connection string's Application Name)."""
 
     _tether_ran = False
+    _tether_app: str | None = None
+
+    def __init__(self, connection_str: str, *, app: str | None = None, **kwargs: Any):
+        self._tether_app = app
+        super().__init__(connection_str, **kwargs)
+
+    def _construct_connection_string(self, connection_str: str = "", **kwargs: Any) -> Any:
+        text, params = super()._construct_connection_string(connection_str, **kwargs)
+        if self._tether_app:
+            params["APP"] = self._tether_app
+            text = _ConnectionStringBuilder(params).build()
+        return text, params
 
     def cursor(self) -> Any:
         cursor = super().cursor()
@@ -86,7 +101,8 @@ class MssqlPython(NativeDriver):
     def _open(self, spec: ConnectionSpec, timeout_s: float, autocommit: bool) -> tuple[Any, str]:
         _own_pooling_off()
         pairs, statement_timeout = odbc_pairs(spec, MSSQL_PYTHON)
-        raw = _Connection(odbc_string(pairs), autocommit=autocommit, timeout=login_timeout(timeout_s))
+        text, app = odbc_string(pairs), spec.application_name
+        raw = _Connection(text, app=app, autocommit=autocommit, timeout=login_timeout(timeout_s))
         if statement_timeout:
             raw.timeout = statement_timeout
         return raw, MSSQL_PYTHON
