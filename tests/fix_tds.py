@@ -1,8 +1,9 @@
 """Fixtures for the TDS test server (``pytest_plugins = ["fix_tds"]``) and each driver's connect.
 
-- ``tds_server``: a running :class:`tdsserver.TdsServer` (one per test module), with faults
-  cleared and counters zeroed at the start of every test. User ``sa`` / ``Secret-pw1``
-  (also ``app`` / ``App-pw1``); databases master, tempdb, shop.
+- ``tds_server``: a running :class:`tdsserver.TdsServer` (one per test module); every test
+  starts with no sessions (those left from earlier tests are killed), no tables, no faults,
+  and counters at zero. User ``sa`` / ``Secret-pw1`` (also ``app`` / ``App-pw1``);
+  databases master, tempdb, shop.
 - ``tds_connect``: ``tds_connect(driver, **options)`` opens a connection with one of
   :data:`DRIVERS` to ``tds_server`` and closes it after the test, whatever the test did.
 - ``connect_pytds``, ``connect_pymssql``, ``connect_pyodbc_freetds``, ``connect_pyodbc_msodbc``,
@@ -161,10 +162,11 @@ def tds_server_module() -> Iterator[TdsServer]:
 
 @pytest.fixture
 def tds_server(tds_server_module: TdsServer) -> TdsServer:
-    """The module's server with no sessions left from earlier tests (pools keep them), no faults,
-    counters at zero."""
+    """The module's server with no sessions left from earlier tests (pools keep them), no tables,
+    no faults, counters at zero."""
     for info in tds_server_module.sessions():
         tds_server_module.kill(info.spid)
+    tds_server_module.drop_tables()
     tds_server_module.clear()
     return tds_server_module
 

@@ -206,6 +206,11 @@ class TdsServer:
         with self._lock:
             return [r for r in self._log if spid is None or r.spid == spid]
 
+    def drop_tables(self) -> None:
+        """Drop every permanent and ## table (a session's # tables stay with it)."""
+        with self.catalog.lock:
+            self.catalog.tables.clear()
+
     def clear(self) -> None:
         """Faults off, counters (server and per session) zeroed, request log emptied."""
         with self._lock:
