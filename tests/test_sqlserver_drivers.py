@@ -15,6 +15,7 @@ table at all, so that connection is replaced.
 
 from __future__ import annotations
 
+import datetime
 import importlib
 import importlib.util
 import socket
@@ -340,6 +341,79 @@ def test_reset_cost_in_requests(
     assert len(flagged) == (0 if variant in SQL_ONLY else 1)
     assert tds_server.session(spid).isolation_level == 2
     assert pool.stats().hard_connects == 1
+
+
+# --- TLS -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TdsServer]:
+    """A server with a self-signed certificate for localhost: no CA vouches for it."""
+    x509 = pytest.importorskip("cryptography.x509", reason="cryptography is not installed")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .sign(key, hashes.SHA256()))  # fmt: skip
+    directory = tmp_path_factory.mktemp("tls")
+    certfile, keyfile = directory / "cert.pem", directory / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))  # fmt: skip
+    with TdsServer(users={USER: PASSWORD}, databases=("master", "tempdb", DATABASE),
+                   tls=(str(certfile), str(keyfile))) as srv:  # fmt: skip
+        yield srv
+
+
+def tls_url(srv: TdsServer, variant: str, **query: str) -> str:
+    return url(srv, variant, **query).replace(f"@{srv.host}:", "@localhost:")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_encrypt_with_trusted_certificate(variant: str, tls_server: TdsServer) -> None:
+    name = _MODULES[variant]
+    spec = parse(tls_url(tls_server, variant, encrypt="true", trust_server_certificate="true"))
+    driver = load_driver("sqlserver", name)
+    if name == "pytds" and importlib.util.find_spec("OpenSSL") is None:
+        with pytest.raises(ConfigError, match="pip install pyOpenSSL"):
+            driver.connect(spec, timeout_s=5, autocommit=True)
+        return
+    if name == "pytds":
+        pytest.skip("python-tds always validates the chain: TrustServerCertificate is refused")
+    raw = driver.connect(spec, timeout_s=5, autocommit=True)
+    try:
+        (session,) = tls_server.sessions()
+        assert session.encrypted
+    finally:
+        driver.close(raw)
+        for info in tls_server.sessions():
+            tls_server.kill(info.spid)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_encrypt_never_means_encrypt_without_validation(variant: str, tls_server: TdsServer) -> None:
+    """Encrypt=true alone: a self-signed certificate fails the login, or the driver that
+    cannot validate is refused before connecting; it never goes through unchecked."""
+    name = _MODULES[variant]
+    spec = parse(tls_url(tls_server, variant, encrypt="true"))
+    driver = load_driver("sqlserver", name)
+    tls_server.clear()
+    with pytest.raises(Exception) as info:
+        driver.close(driver.connect(spec, timeout_s=5, autocommit=True))
+    if variant in ("pymssql", "pyodbc-freetds"):
+        assert isinstance(info.value, ConfigError) and "validate" in str(info.value)
+    elif name == "pytds" and importlib.util.find_spec("OpenSSL") is None:
+        assert isinstance(info.value, ConfigError) and "pyOpenSSL" in str(info.value)
+    else:
+        assert "certificate verify failed" in str(info.value)
+    assert tls_server.stats.logins == 0
 
 
 # --- configuration -------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ Decisions worth knowing:
 - ``Encrypt`` unset means the driver's own default (Microsoft's driver: mandatory and
   validated; FreeTDS: opportunistic), except on Azure SQL endpoints, where it means
   mandatory, as in SqlClient. Mandatory encryption validates the server certificate
-  unless ``TrustServerCertificate=true``; a driver that cannot validate (pymssql) refuses
-  it rather than encrypt without checking.
+  unless ``TrustServerCertificate=true``; a driver that cannot validate (FreeTDS, under
+  pyodbc or pymssql) refuses it rather than encrypt without checking.
 - ``ConnectRetryCount`` and friends are tether's (the pool retries opens, the session
   proxy recovers idle breaks), so Microsoft's driver gets ``ConnectRetryCount=0``: a
   reconnect inside the driver would swap the socket under tether's liveness probe.
@@ -65,15 +65,16 @@ def _freetds_tls(spec: ConnectionSpec, flavour: str) -> Pairs:
         return [("Encryption", "request")]
     if spec.trust_server_certificate:
         return [("Encryption", "require")]
-    if flavour == PYMSSQL:
-        raise refuse(
-            flavour,
-            "Encrypt",
-            "pymssql cannot validate the server certificate; set TrustServerCertificate=true "
-            "to encrypt without validation, or use another driver",
-        )
-    # FreeTDS validates against a CA file and checks the host name when one is given.
-    return [("Encryption", "require"), ("CAFile", _system_ca_file())]
+    # FreeTDS validates only against a "ca file" from freetds.conf: its ODBC connection
+    # string and pymssql's arguments have no way to ask for it (1.3 ignores CAFile=), and
+    # encrypting without validation is not what Encrypt=true means.
+    raise refuse(
+        flavour,
+        "Encrypt",
+        "FreeTDS cannot be asked to validate the server certificate from a connection string; "
+        "set TrustServerCertificate=true to encrypt without validation, or use mssql_python "
+        "(or pyodbc with Microsoft's ODBC driver), which validates",
+    )
 
 
 def _system_ca_file() -> str:
