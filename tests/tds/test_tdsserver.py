@@ -545,6 +545,17 @@ def test_what_drivers_send_at_login(tds_server: TdsServer, tds_connect: Connect)
     assert seen["mssql-python"] == []
 
 
+def test_server_properties_can_look_like_azure() -> None:
+    azure = "Microsoft SQL Azure (RTM) - 12.0.2000.8"
+    with TdsServer(server_properties={"EngineEdition": 5, "Edition": "SQL Azure"}, version=azure) as srv:
+        conn = DRIVERS["pytds"](srv)
+        try:
+            assert query(conn, "SELECT SERVERPROPERTY('EngineEdition'), SERVERPROPERTY('edition'), "
+                               "@@VERSION") == [(5, "SQL Azure", azure)]
+        finally:
+            conn.close()
+
+
 def test_stop_closes_everything() -> None:
     srv = TdsServer().start()
     prefix = f"tds-{srv.port}-"

@@ -32,7 +32,7 @@ def global_variable(name: str, ctx: Ctx) -> Value:
         "LOCK_TIMEOUT": lambda: s.opts.lock_timeout,
         "OPTIONS": lambda: s.opts.bits(),
         "TEXTSIZE": lambda: s.opts.textsize,
-        "VERSION": lambda: VERSION_TEXT,
+        "VERSION": lambda: s.catalog.version or VERSION_TEXT,
         "SERVERNAME": lambda: ctx.reply.server_name,
         "SERVICENAME": lambda: "MSSQLSERVER",
         "ROWCOUNT": lambda: s.rowcount,
@@ -76,15 +76,22 @@ SERVER_PROPERTIES: dict[str, Value] = {
 }
 
 
+def server_property(ctx: Ctx, name: str) -> Value:
+    properties = ctx.session.catalog.properties
+    if name in properties:
+        return properties[name]
+    if name in ("servername", "machinename"):
+        return ctx.reply.server_name
+    return SERVER_PROPERTIES.get(name)
+
+
 def call_function(name: str, args: list[Value], ctx: Ctx) -> Value:
     s = ctx.session
     now = dt.datetime.now()
     simple: dict[str, Callable[[], Value]] = {
         "DB_NAME": lambda: s.database if not args or args[0] is None else database_name(ctx, int(args[0])),
         "DB_ID": lambda: database_id(ctx, tk.to_text(args[0]) if args else s.database),
-        "SERVERPROPERTY": lambda: (ctx.reply.server_name if tk.to_text(args[0]).lower() in
-                                   ("servername", "machinename") else
-                                   SERVER_PROPERTIES.get(tk.to_text(args[0]).lower())),
+        "SERVERPROPERTY": lambda: server_property(ctx, tk.to_text(args[0]).lower()),
         "SESSION_CONTEXT": lambda: s.context.get(tk.to_text(args[0])),
         "USER_NAME": lambda: "dbo",
         "CURRENT_USER": lambda: "dbo",

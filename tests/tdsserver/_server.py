@@ -12,6 +12,7 @@ from types import TracebackType
 
 from ._connection import Connection
 from ._model import Request, SessionInfo, Stats, _Faults
+from ._packets import Value
 from ._session import Catalog, Session
 
 JOIN_TIMEOUT = 5.0
@@ -23,9 +24,12 @@ class TdsServer:
     def __init__(self, users: dict[str, str] | None = None,
                  databases: tuple[str, ...] = ("master", "tempdb", "shop"),
                  tls: tuple[str, str] | None = None, host: str = "127.0.0.1", port: int = 0,
-                 server_name: str = "TETHERTDS") -> None:
+                 server_name: str = "TETHERTDS", server_properties: dict[str, Value] | None = None,
+                 version: str | None = None) -> None:
+        """``server_properties`` override SERVERPROPERTY() values (e.g. ``{"EngineEdition": 5}``
+        for Azure SQL Database) and ``version`` replaces @@VERSION."""
         self.users = dict(users if users is not None else {"sa": "Secret-pw1"})
-        self.catalog = Catalog(tuple(databases))
+        self.catalog = Catalog(tuple(databases), server_properties, version)
         self.server_name = server_name
         self._bind = (host, port)
         self._tls_context: ssl.SSLContext | None = None

@@ -77,10 +77,14 @@ class Table:
 class Catalog:
     """Tables every session sees: permanent ones per database, and ## global temp tables."""
 
-    def __init__(self, databases: tuple[str, ...]) -> None:
+    def __init__(self, databases: tuple[str, ...], properties: dict[str, Value] | None = None,
+                 version: str | None = None) -> None:
         self.lock = threading.Lock()
         self.databases = databases
         self.tables: dict[tuple[str, str], Table] = {}
+        # SERVERPROPERTY() overrides (lower-case names) and @@VERSION, e.g. to look like Azure SQL.
+        self.properties = {k.lower(): v for k, v in (properties or {}).items()}
+        self.version = version
 
     def database(self, name: str) -> str | None:
         for db in self.databases:
