@@ -311,6 +311,28 @@ def test_uncommitted_work_is_rolled_back_and_committed_work_kept(
     assert all(s.tran_count == 0 for s in tds_server.sessions()) or not autocommit
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_cursor_kept_across_commit_still_counts(
+    variant: str, tds_server: TdsServer, pools: MakePool
+) -> None:
+    # With autocommit off, the pool must know that statements ran since the last commit
+    # even through a cursor opened before it (the drivers' own flags would say "clean").
+    pool = pools(url(tds_server, variant), max_size=1, autocommit=False)
+    table = f"kept_{variant.replace('-', '_')}"
+    with pool.connection() as conn:
+        conn.execute(f"CREATE TABLE {table} (n int)")
+    conn = pool.getconn()
+    cursor = conn.cursor()
+    cursor.execute(f"INSERT INTO {table} VALUES (1)")
+    conn.commit()
+    cursor.execute(f"INSERT INTO {table} VALUES (2)")  # after the commit, same cursor
+    cursor.close()
+    pool.putconn(conn)  # not committed: must be rolled back
+    until(settled(pool))
+    with pool.connection() as conn:
+        assert [tuple(row) for row in conn.execute(f"SELECT n FROM {table}").fetchall()] == [(1,)]
+
+
 # How many requests the server got between a connection's return and the next borrower's
 # first statement, after a borrow that ran SET DATEFIRST (autocommit on), and whether that
 # first statement carried the reset flag.
