@@ -236,6 +236,17 @@ def test_fail_batches(tds_server: TdsServer, tds_connect: Connect, driver: str) 
     assert tds_server.stats.failed_requests == 1
 
 
+def test_fail_batches_and_close(tds_server: TdsServer, tds_connect: Connect, driver: str) -> None:
+    conn = tds_connect(driver)
+    tds_server.fail_batches(1, error=40501, close=True)
+    with pytest.raises(Exception) as info:
+        query(conn, "SELECT 1")
+    assert_error(info.value, 40501, driver)
+    with pytest.raises(Exception):  # noqa: B017 -- each driver's own "connection is gone" error
+        query(conn, "SELECT 1")
+    assert not tds_server.sessions()
+
+
 def test_deadlock_rolls_the_transaction_back(tds_server: TdsServer, tds_connect: Connect, driver: str,
                                              admin: Any, shared_table: str) -> None:
     conn = tds_connect(driver, autocommit=False)

@@ -36,6 +36,7 @@ class Connection:
         self.busy = False
         self.closing = False
         self.login_encrypted = False
+        self.close_after_answer = False
         self.killed = threading.Event()
         self.requests = self.packets_in = self.packets_out = self.resets = 0
 
@@ -223,12 +224,15 @@ class Connection:
             self.busy = True
             self.requests += 1
             srv._stats.requests += 1
+        self.close_after_answer = False
         try:
             answer = self._request(session, ptype, status, payload)
         finally:
             with srv._lock:
                 self.busy = False  # before sending: once the client has its answer, we are idle
         self._send(answer)
+        if self.close_after_answer:
+            raise SessionGone()
 
     def _request(self, session: Session, ptype: int, status: int, payload: bytes) -> bytes:
         """Run one request; the answer to send (a DONE+ATTN if the client cancelled it)."""
@@ -271,6 +275,7 @@ class Connection:
             if not close_now and tm is None and faults.fail[0] > 0:
                 faults.fail[0] -= 1
                 srv._stats.failed_requests += 1
+                self.close_after_answer = faults.fail_close
                 fail = fault_error(faults.fail[1], faults.fail_severity, spid=self.spid, user=session.user,
                                    db=session.database, server=srv.server_name)
         if close_now:

@@ -62,6 +62,7 @@ class _Faults:
     reject: list[int] = field(default_factory=lambda: [0, 0])  # remaining, error
     fail: list[int] = field(default_factory=lambda: [0, 0])
     fail_severity: int | None = None
+    fail_close: bool = False  # close the connection after the error, as severity >= 20 does
     close_busy: int = 0
     delay: float = 0.0
     route: tuple[str, int] | None = None

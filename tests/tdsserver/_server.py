@@ -143,11 +143,18 @@ class TdsServer:
         with self._lock:
             self._faults.reject = [n, error]
 
-    def fail_batches(self, n: int, error: int = 40501, severity: int | None = None) -> None:
-        """The next n batches/RPCs fail with that error (1205 also rolls the transaction back)."""
+    def fail_batches(self, n: int, error: int = 40501, severity: int | None = None,
+                     close: bool = False) -> None:
+        """The next n batches/RPCs fail with that error (1205 also rolls the transaction back).
+
+        ``severity`` defaults to what SQL Server uses for that number (40501 is 20). The session
+        stays open unless ``close``: then the server closes it after the error, as SQL Server
+        does after an error of severity 20 or more.
+        """
         with self._lock:
             self._faults.fail = [n, error]
             self._faults.fail_severity = severity
+            self._faults.fail_close = close
 
     def close_busy(self, n: int) -> None:
         """The next n requests are read, then the socket closes without an answer."""
