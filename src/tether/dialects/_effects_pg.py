@@ -1,5 +1,7 @@
 """PostgreSQL statements read as session effects: what a recovered session can replay.
 
+Not transactional (``at_once``): PREPARE/DEALLOCATE, LOAD, session advisory locks.
+
 Replayable: SET/RESET of settings, SET SESSION CHARACTERISTICS, PREPARE (re-prepared),
 LISTEN, LOAD, and set_config() of constants. Unrecoverable: temporary objects, WITH HOLD
 cursors, session advisory locks, SET ROLE / SET SESSION AUTHORIZATION, DO blocks and
@@ -115,15 +117,15 @@ def _setting_name(text: str, rest: tuple[str, ...]) -> str:
 def _prepare(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
     if rest[:1] == ("transaction",):
         return (Effect(Op.LOST, reason="PREPARE TRANSACTION"),)
-    return (Effect(Op.REPLAY, _named("prepared", rest), text),)
+    return (Effect(Op.REPLAY, _named("prepared", rest), text, at_once=True),)
 
 
 def _deallocate(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
     rest = rest[1:] if rest[:1] == ("prepare",) else rest
     if rest[:1] == ("all",):
-        return (Effect(Op.FORGET, "prepared:"),)
+        return (Effect(Op.FORGET, "prepared:", at_once=True),)
     key = _named("prepared", rest)
-    return (Effect(Op.REPLAY, key, text) if key.endswith("#") else Effect(Op.FORGET, key),)
+    return (Effect(Op.REPLAY, key, text, at_once=True) if key.endswith("#") else Effect(Op.FORGET, key, at_once=True),)
 
 
 def _listen(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
@@ -194,12 +196,13 @@ def _functions(text: str, words: tuple[str, ...]) -> tuple[Effect, ...]:
                 local = words[-1] == "true"
                 return (Effect(Op.TX_LOCAL if local else Op.REPLAY, "setting:#", text),)
             return (Effect(Op.LOST, reason="set_config() from a query"),)
+        # Session locks and dblink connections outlive a rolled-back transaction.
         if word in _LOCKS:
-            return (Effect(Op.LOST, "lock:#", reason="session advisory lock"),)
+            return (Effect(Op.LOST, "lock:#", reason="session advisory lock", at_once=True),)
         if word == "pg_advisory_unlock_all":
-            return (Effect(Op.FOUND, "lock:"),)
+            return (Effect(Op.FOUND, "lock:", at_once=True),)
         if word == "dblink_connect":
-            return (Effect(Op.LOST, reason="dblink connection"),)
+            return (Effect(Op.LOST, reason="dblink connection", at_once=True),)
     return PLAIN
 
 
@@ -227,7 +230,7 @@ _HANDLERS: dict[str, Handler] = {
     "close": _close,
     "create": _create,
     "drop": _drop,
-    "load": lambda text, rest: (Effect(Op.REPLAY, "load:#", text),),
+    "load": lambda text, rest: (Effect(Op.REPLAY, "load:#", text, at_once=True),),
     "show": lambda text, rest: (Effect(Op.TX_LOCAL, text=text),),
     "do": _lost("DO block (it may change the session)"),
     "call": _lost("procedure call (it may change the session or end the transaction)"),

@@ -7,7 +7,8 @@ statement, into two things: the statements that rebuild the session on a new con
 table, a session lock, an open transaction that did more than set things).
 
 Effects inside a transaction wait in ``pending`` until it ends: a ``SET`` that is rolled
-back never happened. An open transaction that so far ran only replayable statements
+back never happened. Some are not transactional (PostgreSQL's PREPARE, a session advisory
+lock): ``at_once`` applies them straight away. An open transaction that so far ran only replayable statements
 (``BEGIN; SET LOCAL ...``: no snapshot taken, nothing read or written) can itself be
 replayed; anything else in it makes it unrecoverable while it is open.
 """
@@ -44,6 +45,7 @@ class Effect:
     key: str = ""
     text: str = ""  # the statement, for REPLAY / TX_LOCAL / BEGIN
     reason: str = ""  # for LOST: what a user reads in SessionLost
+    at_once: bool = False  # takes effect even inside a transaction that rolls back (PREPARE)
 
     @property
     def touches_session(self) -> bool:
@@ -186,6 +188,11 @@ class SessionLog:
 
     def _in_transaction(self, effect: Effect, params: Any) -> None:
         op = effect.op
+        if effect.at_once:  # not transactional: a ROLLBACK does not undo it
+            self._apply(effect, params)
+            if op is Op.LOST:
+                self.tx_pure = False
+            return
         if op is Op.PLAIN or op is Op.LOST or op is Op.FOUND or op is Op.DISCARD:
             self.tx_pure = False
         elif op is Op.UNDO_TO:
