@@ -246,6 +246,27 @@ def test_concurrent_opens_each_find_their_own_socket(
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.slow
+def test_a_stuck_reset_is_severed_through_the_found_socket(
+    variant: str, tds_server: TdsServer, pools: MakePool
+) -> None:
+    # The pool shuts down the socket of a reset that outlives reset_timeout; for the native
+    # drivers that is tether's duplicate of their descriptor, which ends their blocked read.
+    pool = pools(url(tds_server, variant), max_size=1, reset_timeout=0.3, maintenance_interval=0.05,
+                 autocommit=True)  # fmt: skip
+    with pool.connection() as conn:
+        first = spid_of(conn)
+        conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")  # the reset must send SQL
+        tds_server.delay(3)  # and the server will sit on it
+    started = time.monotonic()
+    until(lambda: pool.stats().hard_disconnects >= 1, timeout=10)
+    assert time.monotonic() - started < 2  # severed at reset_timeout, not ended by the server
+    tds_server.clear()
+    with pool.connection() as conn:
+        assert spid_of(conn) != first
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_login_refused_with_40613_is_retried(
     variant: str, tds_server: TdsServer, pools: MakePool
 ) -> None:
