@@ -55,7 +55,7 @@ STATEMENTS = [
     "LISTEN ch2",
     "SAVEPOINT s",
     "ROLLBACK TO SAVEPOINT s",
-    "SELECT pg_advisory_lock(5)",
+    "SELECT pg_advisory_lock(pg_backend_pid())",  # a key of its own: the shadow must not block it
     "SELECT pg_advisory_unlock_all()",
     "SELECT set_config('work_mem', '3MB', false)",
     "SELECT set_config('work_mem', '6MB', true)",
@@ -103,7 +103,7 @@ def terminate(admin: psycopg.Connection[Any], pid: int) -> None:
 
 
 @pytest.mark.slow
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(autocommit=st.booleans(), steps=st.lists(step, min_size=1, max_size=14))
 def test_a_resilient_session_matches_an_unbroken_one_or_says_it_lost(
     pg_admin: EmbeddedPostgres, autocommit: bool, steps: list[str]
@@ -134,6 +134,4 @@ def test_a_resilient_session_matches_an_unbroken_one_or_says_it_lost(
     except tether.SessionLost:
         pass  # on the way out (commit at exit of a session that was lost): said, not silent
     finally:
-        stats = pool.stats()
-        print("STATS", stats.recovered, stats.sessions_lost, lost, len(steps))
         pool.close()
