@@ -3,8 +3,9 @@ back on a new backend with its state, or ``SessionLost`` says why it cannot."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -86,7 +87,9 @@ def test_listen_still_receives(pool: tether.Pool, pg_admin: EmbeddedPostgres) ->
         assert [(n.channel, n.payload) for n in received] == [("orders", "after the break")]
 
 
-def test_a_transaction_that_only_set_things_is_replayed(pool: tether.Pool, pg_admin: EmbeddedPostgres) -> None:
+def test_a_transaction_that_only_set_things_is_replayed(
+    pool: tether.Pool, pg_admin: EmbeddedPostgres
+) -> None:
     # psycopg's default: not autocommit, so the SET opened a transaction; nothing was read yet.
     with pool.connection() as conn:
         conn.execute("SET search_path TO pg_catalog")
@@ -120,14 +123,19 @@ def test_a_rolled_back_setting_is_not_replayed(pool: tether.Pool, pg_admin: Embe
         (["SELECT pg_advisory_lock(7)"], "session advisory lock"),
         (["SET ROLE tether_test"], "SET ROLE"),
         (["DO $$ BEGIN PERFORM 1; END $$"], "DO block (it may change the session)"),
-        (["SELECT set_config('search_path', relname, false) FROM pg_class LIMIT 1"], "set_config() from a query"),
+        (
+            ["SELECT set_config('search_path', relname, false) FROM pg_class LIMIT 1"],
+            "set_config() from a query",
+        ),
     ],
 )
 def test_unrecoverable_state_raises_session_lost_naming_it(
     pool: tether.Pool, pg_admin: EmbeddedPostgres, statements: list[str], reason: str
 ) -> None:
     with psycopg.connect(pg_admin.dsn, autocommit=True) as admin:
-        admin.execute("DO $$ BEGIN CREATE ROLE tether_test; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        admin.execute(
+            "DO $$ BEGIN CREATE ROLE tether_test; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
         admin.execute(f"GRANT tether_test TO {pg_admin.user}")
     with pool.connection() as conn:
         conn.autocommit = reason != "open transaction"
@@ -147,7 +155,9 @@ def test_unrecoverable_state_raises_session_lost_naming_it(
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
-def test_a_temp_table_dropped_again_no_longer_blocks_recovery(pool: tether.Pool, pg_admin: EmbeddedPostgres) -> None:
+def test_a_temp_table_dropped_again_no_longer_blocks_recovery(
+    pool: tether.Pool, pg_admin: EmbeddedPostgres
+) -> None:
     with pool.connection() as conn:
         conn.autocommit = True
         conn.execute("CREATE TEMP TABLE scratch (a int)")
@@ -158,7 +168,9 @@ def test_a_temp_table_dropped_again_no_longer_blocks_recovery(pool: tether.Pool,
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
-def test_rollback_of_a_lost_transaction_is_not_an_error(pool: tether.Pool, pg_admin: EmbeddedPostgres) -> None:
+def test_rollback_of_a_lost_transaction_is_not_an_error(
+    pool: tether.Pool, pg_admin: EmbeddedPostgres
+) -> None:
     with pool.connection() as conn:
         conn.execute("SET search_path TO pg_catalog")
         conn.commit()
@@ -175,7 +187,8 @@ def test_a_break_during_a_statement_is_never_resent(pool: tether.Pool, pg_admin:
         with pool.connection() as conn:
             conn.autocommit = True
             pid = conn.raw.info.backend_pid
-            killer = __import__("threading").Timer(0.3, admin.execute, ("SELECT pg_terminate_backend(%s)", (pid,)))
+            terminate = ("SELECT pg_terminate_backend(%s)", (pid,))
+            killer = threading.Timer(0.3, admin.execute, terminate)
             killer.start()
             try:
                 with pytest.raises(psycopg.OperationalError) as caught:
@@ -188,7 +201,9 @@ def test_a_break_during_a_statement_is_never_resent(pool: tether.Pool, pg_admin:
         assert pool.stats().recovered == 1
 
 
-def test_no_recovery_with_connect_retry_count_0(make_pool: Callable[..., tether.Pool], pg_admin: EmbeddedPostgres) -> None:
+def test_no_recovery_with_connect_retry_count_0(
+    make_pool: Callable[..., tether.Pool], pg_admin: EmbeddedPostgres
+) -> None:
     pool = make_pool(min_size=1, max_size=1, connect_retry_count=0)
     with pool.connection() as conn:
         conn.autocommit = True

@@ -8,6 +8,7 @@ broken, and compares every outcome: rows, or the SQLSTATE of the error.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -120,12 +121,12 @@ def test_a_resilient_session_matches_an_unbroken_one_or_says_it_lost(
                     terminate(admin, conn.raw.info.backend_pid)
                     continue
                 try:
-                    got = outcome(lambda: do(conn, statement))
+                    got = outcome(functools.partial(do, conn, statement))
                 except tether.SessionLost as exc:
                     assert exc.reasons, "SessionLost must say why"
                     lost = True
                     break
-                expected = outcome(lambda: do(shadow, statement))
+                expected = outcome(functools.partial(do, shadow, statement))
                 assert got == expected, f"diverged at {statement!r}"
             if not lost:
                 final = outcome(lambda: conn.execute(READ)) if conn.raw.info.transaction_status != 3 else None

@@ -23,6 +23,8 @@ Handler = Callable[[str, tuple[str, ...]], tuple[Effect, ...]]
 _TEMP = frozenset({"temp", "temporary"})
 _TEMP_KINDS = ("table", "view", "sequence")
 _TX_WORDS = frozenset({"begin", "start", "commit", "end", "rollback", "abort", "savepoint", "release"})
+_EXPLAINABLE = frozenset({"select", "insert", "update", "delete", "merge", "with", "create", "execute",
+                          "declare", "values", "table"})
 _SET_ALIASES = {("time", "zone"): "timezone", ("names",): "client_encoding", ("schema",): "search_path",
                 ("xml", "option"): "xmloption"}
 _LOCKS = frozenset({"pg_advisory_lock", "pg_advisory_lock_shared", "pg_try_advisory_lock",
@@ -46,6 +48,9 @@ def _statement(text: str, words: tuple[str, ...]) -> tuple[Effect, ...]:
     first, rest = words[0], words[1:]
     if first in _TX_WORDS:
         return (_transaction(text, first, rest),)
+    if first == "explain" and "analyze" in rest:  # EXPLAIN ANALYZE runs the statement
+        start = next((i for i, w in enumerate(rest) if w in _EXPLAINABLE), None)
+        return _statement(text, rest[start:]) if start is not None else PLAIN
     handler = _HANDLERS.get(first)
     if handler is not None:
         return handler(text, rest)
@@ -58,7 +63,7 @@ def _statement(text: str, words: tuple[str, ...]) -> tuple[Effect, ...]:
 
 
 def _transaction(text: str, first: str, rest: tuple[str, ...]) -> Effect:
-    if "chain" in rest:
+    if "chain" in rest and "no" not in rest:
         return Effect(Op.LOST, reason=f"{first.upper()} AND CHAIN")
     if rest[:1] == ("prepared",):
         return Effect(Op.PLAIN)  # COMMIT/ROLLBACK PREPARED: another transaction's end
@@ -80,18 +85,24 @@ def _set(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
         rest = rest[1:]
         if rest[:1] == ("characteristics",):
             return (Effect(Op.REPLAY, "setting:#", text),)
-    if rest[:1] == ("role",) or rest[:1] == ("authorization",):
-        if rest[1:2] == ("none",) or rest[1:2] == ("default",):
+    if rest[:1] == ("role",):
+        if rest[1:2] == ("none",):
             return (Effect(Op.FOUND, "role"),)
-        return (Effect(Op.LOST, "role", reason="SET ROLE" if rest[0] == "role" else "SET SESSION AUTHORIZATION"),)
+        return (Effect(Op.LOST, "role", reason="SET ROLE"),)
+    if rest[:1] == ("authorization",):
+        if rest[1:2] == ("default",):  # back to the login user, and no role either
+            return (Effect(Op.FOUND, "authorization"), Effect(Op.FOUND, "role"))
+        return (Effect(Op.LOST, "authorization", reason="SET SESSION AUTHORIZATION"),)
     return (Effect(Op.REPLAY, f"setting:{_setting_name(text, rest)}", text),)
 
 
 def _reset(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
     if rest[:1] == ("all",):
         return (Effect(Op.FORGET, "setting:"),)
-    if rest[:1] in (("role",), ("session",)):
+    if rest[:1] == ("role",):
         return (Effect(Op.FOUND, "role"),)
+    if rest[:1] == ("session",):  # RESET SESSION AUTHORIZATION
+        return (Effect(Op.FOUND, "authorization"), Effect(Op.FOUND, "role"))
     return (Effect(Op.REPLAY, f"setting:{_setting_name(text, rest)}", text),)
 
 
@@ -117,7 +128,12 @@ def _setting_name(text: str, rest: tuple[str, ...]) -> str:
 def _prepare(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
     if rest[:1] == ("transaction",):
         return (Effect(Op.LOST, reason="PREPARE TRANSACTION"),)
-    return (Effect(Op.REPLAY, _named("prepared", rest), text, at_once=True),)
+    key = _named("prepared", rest)
+    if "as" in rest:  # what EXECUTE will do: a prepared lock would be taken unseen
+        inner = rest[rest.index("as") + 1 :]
+        if inner and any(e.op is not Op.PLAIN for e in _statement(text, inner)):
+            return (Effect(Op.LOST, reason=f"prepared statement {key[9:]} that changes the session"),)
+    return (Effect(Op.REPLAY, key, text, at_once=True),)
 
 
 def _deallocate(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
@@ -125,7 +141,9 @@ def _deallocate(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
     if rest[:1] == ("all",):
         return (Effect(Op.FORGET, "prepared:", at_once=True),)
     key = _named("prepared", rest)
-    return (Effect(Op.REPLAY, key, text, at_once=True) if key.endswith("#") else Effect(Op.FORGET, key, at_once=True),)
+    if key.endswith("#"):  # a quoted name: replay the DEALLOCATE itself, in order
+        return (Effect(Op.REPLAY, key, text, at_once=True),)
+    return (Effect(Op.FORGET, key, at_once=True),)
 
 
 def _listen(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
@@ -163,23 +181,46 @@ def _close(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
 
 def _create(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
     head = rest[:4]
-    if _TEMP & set(head) or "pg_temp" in rest:
-        kind = next((k for k in _TEMP_KINDS if k in head), "object")
-        at = rest.index(kind) + 1 if kind in rest else 0
-        return (_temp(kind, _name_after(rest, at, skip={"if", "not", "exists"})),)
-    return PLAIN
+    if not (_TEMP & set(head) or "pg_temp" in rest):
+        return PLAIN
+    if "commit" in rest and "drop" in rest[rest.index("commit") :]:
+        return PLAIN  # ON COMMIT DROP: gone when its transaction ends
+    kind = next((k for k in _TEMP_KINDS if k in head), "object")
+    at = rest.index(kind) + 1 if kind in rest else 0
+    name = _name_after(rest, at, skip={"if", "not", "exists", "pg_temp"})
+    return (_temp(kind, name),)
 
 
 def _drop(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
+    """DROP TABLE a, pg_temp.b finds the temporary a and b; public.c finds nothing."""
     if not rest or rest[0] not in _TEMP_KINDS:
         return PLAIN
-    names = [w for w in rest[1:] if w not in ("if", "exists", "cascade", "restrict") and w != QUOTED]
-    return (Effect(Op.PLAIN),) + tuple(Effect(Op.FOUND, f"temp:{name}") for name in names)
+    kind = rest[0]
+    found: list[Effect] = [Effect(Op.PLAIN)]
+    for name in _dropped_names(text, kind):
+        schema, _, bare = name.rpartition(".")
+        if not schema or schema.startswith("pg_temp"):
+            found.append(Effect(Op.FOUND, f"temp:{kind}:{bare}"))
+    return tuple(found)
+
+
+def _dropped_names(text: str, kind: str) -> list[str]:
+    """The names after ``DROP <kind> [IF EXISTS]``, read from the text (words lose dots)."""
+    lowered = text.lower()
+    at = lowered.find(kind) + len(kind)
+    tail = lowered[at:].replace("if exists", " ")
+    names = []
+    for part in tail.split(","):
+        words = part.split()
+        if words and not words[0].startswith('"'):
+            names.append(words[0])
+    return names
 
 
 def _temp(kind: str, name: str) -> Effect:
-    shown = "" if name == QUOTED else f" {name}"
-    return Effect(Op.LOST, f"temp:{name}" if name != QUOTED else "temp:#", reason=f"temporary {kind}{shown}")
+    if name == QUOTED:
+        return Effect(Op.LOST, f"temp:{kind}:#", reason=f"temporary {kind}")
+    return Effect(Op.LOST, f"temp:{kind}:{name}", reason=f"temporary {kind} {name}")
 
 
 def _lost(reason: str) -> Handler:
@@ -192,7 +233,8 @@ def _functions(text: str, words: tuple[str, ...]) -> tuple[Effect, ...]:
         if word == "set_config":
             # set_config(name, value, is_local) of constants or parameters replays as it
             # is; one fed from a query might read something else the second time.
-            if words[0] == "select" and "from" not in words and len(words) <= 5:
+            bare = [w for w in words if w != "pg_catalog"]
+            if bare[0] == "select" and "from" not in bare and len(bare) <= 5:
                 local = words[-1] == "true"
                 return (Effect(Op.TX_LOCAL if local else Op.REPLAY, "setting:#", text),)
             return (Effect(Op.LOST, reason="set_config() from a query"),)

@@ -186,7 +186,8 @@ class Pool(PoolCore):
                     and probe.quiet()
                     and (self._ping_after is None or now - slot.idle_since <= self._ping_after)
                 ) or self._alive(slot, now):
-                    return Connection(self, slot, self._dialect, self._driver, SessionLog() if self._resilient else None)
+                    session = SessionLog() if self._resilient else None
+                    return Connection(self, slot, self._dialect, self._driver, session)
             except BaseException:
                 self._discard(slot)  # interrupted mid-ping: the session's state is unknown
                 raise

@@ -62,7 +62,7 @@ Replay = tuple[str, Any]  # a statement and its parameters (None for none)
 class SessionLog:
     """The replayable and the unrecoverable state of one session, kept as it runs."""
 
-    __slots__ = ("_replay", "_lost", "_serial", "tx_open", "tx_pure", "_pending", "_tx_texts")
+    __slots__ = ("_lost", "_pending", "_replay", "_serial", "_tx_texts", "tx_open", "tx_pure")
 
     def __init__(self) -> None:
         self._replay: dict[str, Replay] = {}  # insertion order is replay order
@@ -198,7 +198,8 @@ class SessionLog:
         elif op is Op.UNDO_TO:
             self.tx_pure = False
             if self._pending:  # which of them the savepoint undid is not tracked
-                self._pending.append((Effect(Op.LOST, "", reason="session changes undone to a savepoint"), None))
+                undone = Effect(Op.LOST, "", reason="session changes undone to a savepoint")
+                self._pending.append((undone, None))
             return
         else:  # REPLAY, FORGET, TX_LOCAL: replayable inside the transaction too
             self._tx_texts.append((effect.text, params))

@@ -173,7 +173,7 @@ class Cursor:
     next ``execute`` makes a new one, the same way, on the new connection (rows already
     fetched into the old one stay readable until then)."""
 
-    __slots__ = ("_conn", "_cursor", "_made_on", "_how", "_name")
+    __slots__ = ("_conn", "_cursor", "_how", "_made_on", "_name")
 
     def __init__(self, conn: Connection, cursor: Any, made_on: Any = None,
                  how: tuple[tuple[Any, ...], dict[str, Any]] = ((), {}), name: str | None = None):

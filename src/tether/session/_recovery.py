@@ -112,7 +112,8 @@ def verify(driver: Driver, old: Any, new: Any) -> None:
     before, after = reported(old), reported(new)
     for name, value in before.items():
         if after.get(name) != value:
-            raise ValueError(f"setting {name} was {value!r} before the break and is {after.get(name)!r} after")
+            now = after.get(name)
+            raise ValueError(f"setting {name} was {value!r} before the break and is {now!r} after")
 
 
 def lose(conn: Tracking, reasons: tuple[str, ...]) -> SessionLost:

@@ -93,7 +93,9 @@ class Tracking:
             return self._dialect.idle_bytes_mean_dead(probe.peek()[1])
         return liveness is Liveness.CLOSED
 
-    def recorded(self, effects: tuple[Effect, ...], params: Any, before: TxStatus | None, after: TxStatus) -> None:
+    def recorded(
+        self, effects: tuple[Effect, ...], params: Any, before: TxStatus | None, after: TxStatus
+    ) -> None:
         """Fold a statement that succeeded into the session log."""
         log = self._log
         if log is None:
