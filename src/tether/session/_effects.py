@@ -84,6 +84,9 @@ class SessionLog:
         autocommit: Callable[[], bool | None],
     ) -> None:
         """Fold in a statement that succeeded: its effects, between two driver statuses."""
+        if params is not None and len(effects) > 1:
+            effects = _split_parameters(effects)
+            params = None
         if self.tx_open and before not in _IN_TX:
             self.end_unseen()  # the transaction ended where tether could not see it
         in_tx = before in _IN_TX
@@ -233,6 +236,24 @@ class SessionLog:
             self._serial += 1
             key = f"{key}{self._serial}"
         self._lost[key] = reason
+
+
+def _split_parameters(effects: tuple[Effect, ...]) -> tuple[Effect, ...]:
+    """A batch with parameters (``SET NOCOUNT ON; INSERT ... VALUES (?)``): which statement
+    the parameters belong to is the driver's business, so a replayable statement is kept
+    without them when it has no placeholder, and counts as lost when it has one."""
+    out = []
+    for effect in effects:
+        if effect.op in (Op.REPLAY, Op.TX_LOCAL) and _has_placeholder(effect.text):
+            reason = "session statement with parameters in a batch"
+            effect = Effect(Op.LOST, reason=reason, at_once=effect.at_once)
+        out.append(effect)
+    return tuple(out)
+
+
+def _has_placeholder(text: str) -> bool:
+    # qmark (?), format and pyformat (%s, %(name)s), numeric ($1, :1) and named (:name) styles
+    return "?" in text or "%" in text or "$" in text or ":" in text
 
 
 def _drop(entries: dict[str, Any], key: str) -> None:

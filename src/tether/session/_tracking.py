@@ -107,7 +107,9 @@ class Tracking:
             log.record(effects, params, before, after, self._autocommit)
 
     def _autocommit(self) -> bool | None:
-        value = getattr(self._raw, "autocommit", None)
+        """The driver's autocommit mode; None when it cannot be read without a round trip."""
+        read = getattr(self._driver, "autocommit", None)  # drivers where it is a method
+        value = read(self._raw) if read is not None else getattr(self._raw, "autocommit", None)
         return value if isinstance(value, bool) else None
 
     def remember(self, name: str, old: Any) -> None:
