@@ -87,12 +87,13 @@ def test_a_connection_killed_while_borrowed_is_discarded_on_return(
         with pytest.raises(psycopg.OperationalError):
             async with pool.connection() as conn:
                 pg_admin.terminate_backends()
-                await conn.execute("SELECT 1")  # IN_DOUBT: the application sees it; the pool discards
+                await conn.execute("SELECT 1")  # the application sees it; the pool discards
         async with pool.connection() as conn:
             assert await value(conn, "SELECT 1") == 1
         assert pool.stats().discarded_dead == 1
 
-    run(pg_dsn, body, min_size=1, max_size=1)
+    # Idle resiliency off (test_async_resiliency.py covers the recovery when it is on).
+    run(pg_dsn, body, min_size=1, max_size=1, connect_retry_count=0)
 
 
 def test_recovery_after_a_server_restart(pg_admin: EmbeddedPostgres, pg_dsn: str, driver: str) -> None:

@@ -15,7 +15,7 @@ import psycopg
 from psycopg import pq
 
 from ..dialects import TxStatus
-from .psycopg import _CONNECTION_BAD, _STATUS, connect_kwargs
+from .psycopg import _CONNECTION_BAD, _STATUS, carry_over, connect_kwargs, reported_settings
 from .psycopg import driver as _sync
 
 if TYPE_CHECKING:
@@ -106,6 +106,12 @@ class PsycopgAsync:
 
     def forget_session(self, raw: Any) -> None:
         _sync.forget_session(raw)  # the same prepared-statement cache as the sync connection
+
+    def carry_over(self, old: Any, new: Any) -> None:
+        carry_over(old, new)  # the same attributes on psycopg's AsyncConnection
+
+    def reported_settings(self, raw: Any) -> dict[str, str | None]:
+        return reported_settings(raw)
 
     async def close(self, raw: Any) -> None:
         with contextlib.suppress(psycopg.Error):

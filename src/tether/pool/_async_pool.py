@@ -31,6 +31,7 @@ from ..retry._budget import RetryBudget
 from ..retry._engine import RetryDetails, Runner
 from ..retry._policy import Retry
 from ..session._async_proxy import AsyncConnection
+from ..session._effects import SessionLog
 from ._async_borrow import _AsyncBorrow, _needs_loop, _Waiter, _wake
 from ._async_opening import connect_with_retry_async, open_slot_async
 from ._core import PoolCore
@@ -232,7 +233,8 @@ class AsyncPool(PoolCore):
                     and probe.quiet()
                     and (self._ping_after is None or now - slot.idle_since <= self._ping_after)
                 ) or await self._alive(slot, now):
-                    return AsyncConnection(self, slot, self._dialect, self._driver)
+                    session = SessionLog() if self._resilient else None
+                    return AsyncConnection(self, slot, self._dialect, self._driver, session)
             except BaseException:
                 self._discard(slot)  # cancelled mid-ping: the session's state is unknown
                 raise
@@ -331,6 +333,9 @@ class AsyncPool(PoolCore):
     async def give_back(self, conn: AsyncConnection, *, commit: bool) -> None:
         slot = conn.detach()
         if slot is None:
+            return
+        if conn._lost is not None:  # its session broke and was not rebuilt: never reused
+            self._discard(slot)
             return
         status = self._driver.tx_status(slot.raw)
         if commit and status is TxStatus.IN_TRANSACTION:
@@ -454,6 +459,36 @@ class AsyncPool(PoolCore):
             result.expires_at = state.new_expiry(now)
             plan = state.opened(result, now)
         self._carry_out(plan)
+
+    # -- idle resiliency (the proxy's AsyncOwner protocol) ----------------------------------
+
+    async def reopen(self, conn: AsyncConnection) -> Slot:
+        """A new connection for a session that broke while idle, under connect retry."""
+        result = await connect_with_retry_async(self._connect_once, self._recovery_retry)
+        if isinstance(result, ConnectFailure):
+            raise connect_error(cast("Driver", self._driver), self.spec, result, pool=self.name)
+        return result
+
+    def swap(self, conn: AsyncConnection, new: Slot, *, elapsed_s: float, replayed: str) -> None:
+        slot = conn._slot
+        assert slot is not None
+        old = slot.raw
+        slot.raw, slot.probe, slot.created_at = new.raw, new.probe, new.created_at
+        self._spawn(self._driver.close(old))
+        counters = self._state.counters
+        counters.recovered += 1
+        counters.hard_connects += 1
+        counters.hard_disconnects += 1
+        log.info("pool %r: %r broke while idle; session restored on a new connection in %.1f ms "
+                 "(replayed: %s)", self.name, slot, elapsed_s * 1000, replayed)
+
+    async def drop(self, new: Slot) -> None:
+        await self._driver.close(new.raw)
+
+    def lost(self, conn: AsyncConnection) -> None:
+        # The connection stays with the proxy until it comes back, then is discarded.
+        self._state.counters.sessions_lost += 1
+        log.warning("pool %r: %s", self.name, conn._lost)
 
     async def _connect_once(self, timeout_s: float) -> Slot:
         return await open_slot_async(

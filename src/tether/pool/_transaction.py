@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from ..errors import CommitOutcomeUnknown, Error
+from ..errors import CommitOutcomeUnknown, Error, SessionLost
 from ..retry._engine import RetryDetails, Runner
 from ..retry._faults import Classification, Fault
 
@@ -110,7 +110,7 @@ def _run_once(
             conn.__dict__["_unit"] = True  # fn may not commit or roll back itself
             result = fn(conn)
         except Exception as error:
-            if runner.classify(error).fault is Fault.IN_DOUBT:
+            if isinstance(error, SessionLost) or runner.classify(error).fault is Fault.IN_DOUBT:
                 raise _RunAgain(error, _ROLLED_BACK) from None
             raise
         conn.__dict__["_unit"] = False

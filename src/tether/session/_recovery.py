@@ -34,14 +34,14 @@ def recover(conn: Any, *, rolling_back: bool = False) -> Any:
     old = conn._raw
     started = time.monotonic()
     status = driver.tx_status(old)  # the last status libpq saw: nothing has been sent since
-    if rolling_back or status is TxStatus.BROKEN:
+    if status is TxStatus.BROKEN:  # the driver saw the break (a statement failed, in doubt)
+        status = TxStatus.IN_ERROR if log.tx_open else TxStatus.IDLE
+    if rolling_back:
         log.end(commit=False)
         status = TxStatus.IDLE
     reasons = log.unrecoverable(status)
     if reasons:
         raise lose(conn, reasons)
-    if owner.recovery_attempts == 0:
-        raise lose(conn, ("recovery is off (connect_retry_count=0)",))
     try:
         new = owner.reopen(conn)
     except Exception as exc:
@@ -102,7 +102,7 @@ def batches(statements: list[Replay]) -> list[Replay]:
     return out
 
 
-def verify(driver: Driver, old: Any, new: Any) -> None:
+def verify(driver: Any, old: Any, new: Any) -> None:
     """Where the server reports settings (PostgreSQL's ParameterStatus), compare what the
     old session last reported with the new one's: a change tether did not see (a function
     that called set_config) shows up here instead of as silently different results."""
