@@ -96,8 +96,7 @@ class AsyncConnection(Tracking):
 
     async def run(self, raw: Any, method: Callable[..., Any], sql: Any, args: Any, kwargs: Any) -> Any:
         """asyncpg's ``execute``/``fetch``... on ``raw``, with the session log."""
-        self.note(sql)
-        effects = self.effects_of(sql, args or None)
+        effects = self.read(sql)
         status = self._driver.tx_status
         before = None if effects is PLAIN else status(raw)
         result = await method(sql, *args, **kwargs)
@@ -135,9 +134,9 @@ class AsyncConnection(Tracking):
         if self._lost is not None:
             raise self._lost
         probe = self._slot.probe  # type: ignore[union-attr]
-        if (probe is not None and not probe.quiet() and self.idle_break()) or (
-            self._driver.tx_status(raw) is TxStatus.BROKEN
-        ):
+        if probe is not None and probe.quiet():  # the common case (see Connection.ready)
+            return raw
+        if (probe is not None and self.idle_break()) or self._driver.tx_status(raw) is TxStatus.BROKEN:
             raw = await recover_async(self, rolling_back=rolling_back)
         return raw
 
@@ -233,8 +232,7 @@ class AsyncCursor:
     async def run(self, raw: Any, sql: Any, params: Any, kwargs: dict[str, Any]) -> AsyncCursor:
         conn = self._conn
         cursor = self._cursor if self._made_on is raw else self._remake(raw)
-        conn.note(sql)
-        effects = conn.effects_of(sql, params)
+        effects = conn.read(sql)
         status = conn._driver.tx_status
         before = None if effects is PLAIN else status(raw)
         if params is None:

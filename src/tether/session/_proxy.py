@@ -129,10 +129,12 @@ class Connection(Tracking):
             raise self._owner.returned_error(self)
         if self._lost is not None:
             raise self._lost
+        # A quiet socket is the common case and answers alone: a driver that saw its
+        # connection break has closed the descriptor, which then polls as not quiet.
         probe = self._slot.probe  # type: ignore[union-attr]
-        if (probe is not None and not probe.quiet() and self.idle_break()) or (
-            self._driver.tx_status(raw) is TxStatus.BROKEN
-        ):
+        if probe is not None and probe.quiet():
+            return raw
+        if (probe is not None and self.idle_break()) or self._driver.tx_status(raw) is TxStatus.BROKEN:
             raw = recover(self, rolling_back=rolling_back)
         return raw
 
@@ -204,15 +206,16 @@ class Cursor:
         """``execute`` on ``raw``, which ``ready()`` just vouched for, with the session log."""
         conn = self._conn
         cursor = self._cursor if self._made_on is raw else self._remake(raw)
-        conn.note(sql)
-        effects = conn.effects_of(sql, params)
+        effects = conn.read(sql)
         status = conn._driver.tx_status
         before = None if effects is PLAIN else status(raw)
         if params is None:
             cursor.execute(sql, **kwargs)
         else:
             cursor.execute(sql, params, **kwargs)
-        conn.recorded(effects, params, before, status(raw))
+        after = status(raw)
+        if before is not None or after is not TxStatus.IDLE or conn._log.tx_open:  # type: ignore[union-attr]
+            conn.recorded(effects, params, before, after)
         return self
 
     def executemany(self, sql: Any, seq_of_params: Any, **kwargs: Any) -> Cursor:

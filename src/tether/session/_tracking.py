@@ -8,6 +8,7 @@ borrower changed (``autocommit``, ``isolation_level``, ...) so the pool can put 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..dialects import TxStatus
@@ -79,6 +80,17 @@ class Tracking:
         text = _text_of(sql, self._raw)
         return effects(text) if text is not None else _UNREADABLE
 
+    def read(self, sql: Any) -> tuple[Effect, ...]:
+        """``note(sql)`` and ``effects_of(sql)`` in one cached lookup (the statement path)."""
+        if type(sql) is not str:
+            self.note(sql)
+            return self.effects_of(sql, None)
+        dialect: Any = self._dialect
+        effects, found = _read(dialect, sql)
+        if found and not set(found) <= set(self.changes):
+            self.__dict__["changes"] = tuple(dict.fromkeys((*self.changes, *found)))
+        return effects
+
     def idle_break(self) -> bool:
         """Whether the socket says the session broke while it sat idle (zero round trips).
 
@@ -133,6 +145,12 @@ def remembered_setter(conn: Tracking, raw: Any, name: str, method: Any) -> Any:
         return method(value)
 
     return call
+
+
+@lru_cache(maxsize=2048)
+def _read(dialect: Any, sql: str) -> tuple[tuple[Effect, ...], tuple[str, ...]]:
+    # ``dialect`` is a module-level singleton, hashed by identity: one entry per text.
+    return dialect.session_effects(sql), dialect.session_changes(sql)
 
 
 def _text_of(sql: Any, raw: Any) -> str | None:
