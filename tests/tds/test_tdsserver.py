@@ -20,6 +20,8 @@ import pytest
 
 from fix_tds import DRIVERS
 from tdsserver import TdsServer
+from tdsserver._engine import run_batch
+from tdsserver._session import Catalog, Reply, Session
 
 Connect = Callable[..., Any]
 DRIVER_NAMES = list(DRIVERS)
@@ -73,6 +75,13 @@ def carries(exc: BaseException | None, number: int) -> bool:
 # mssql-python's exceptions keep the message and a SQLSTATE-derived class, never the number.
 MESSAGE_OF = {40613: "is not currently available", 18456: "Login failed for user", 40501: "currently busy",
               1205: "chosen as the deadlock victim"}
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.005)
 
 
 def assert_error(exc: BaseException, number: int, driver: str) -> None:
@@ -244,7 +253,7 @@ def test_fail_batches_and_close(tds_server: TdsServer, tds_connect: Connect, dri
     assert_error(info.value, 40501, driver)
     with pytest.raises(Exception):  # noqa: B017 -- each driver's own "connection is gone" error
         query(conn, "SELECT 1")
-    assert not tds_server.sessions()
+    wait_until(lambda: not tds_server.sessions())
 
 
 def test_deadlock_rolls_the_transaction_back(tds_server: TdsServer, tds_connect: Connect, driver: str,
@@ -262,10 +271,12 @@ def test_kill_idle_session(tds_server: TdsServer, tds_connect: Connect, driver: 
     conn = tds_connect(driver)
     spid = scalar(conn, "SELECT @@SPID")
     assert tds_server.kill(spid)
+    wait_until(lambda: tds_server.session(spid) is None)
+    # Had the query raced the FIN, FreeTDS would report the busy case (01000, 20017) instead.
     with pytest.raises(Exception) as info:
         query(conn, "SELECT 1")
     assert_broken(info.value, BROKEN_IDLE[driver])
-    assert tds_server.stats.kills == 1 and tds_server.session(spid) is None
+    assert tds_server.stats.kills == 1
 
 
 def test_close_idle_spares_busy_sessions(tds_server: TdsServer, tds_connect: Connect, driver: str) -> None:
@@ -275,10 +286,9 @@ def test_close_idle_spares_busy_sessions(tds_server: TdsServer, tds_connect: Con
     worker = threading.Thread(target=lambda: result.append(query(busy, "WAITFOR DELAY '00:00:00.400'; "
                                                                         "SELECT 7")))
     worker.start()
-    deadline = time.monotonic() + 5
-    while not any(s.busy for s in tds_server.sessions()) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: any(s.busy for s in tds_server.sessions()))
     assert tds_server.close_idle() == [idle_spid]
+    wait_until(lambda: tds_server.session(idle_spid) is None)
     worker.join(5)
     assert result == [[(7,)]]
     assert tds_server.session(busy_spid) is not None
@@ -507,13 +517,13 @@ def test_session_info(tds: Any, tds_server: TdsServer) -> None:
     assert not info.busy and not info.encrypted
 
 
-def test_global_temp_tables_are_shared_until_their_session_ends(tds: Any, admin: Any) -> None:
+def test_global_temp_tables_are_shared_until_their_session_ends(tds: Any, admin: Any,
+                                                                 tds_server: TdsServer) -> None:
     query(tds, "CREATE TABLE ##g (id INT); INSERT INTO ##g (id) VALUES (1)")
     assert query(admin, "SELECT id FROM ##g") == [(1,)]
+    spid = scalar(tds, "SELECT @@SPID")
     tds.close()
-    deadline = time.monotonic() + 5
-    while scalar(admin, "SELECT OBJECT_ID('tempdb..##g')") is not None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: tds_server.session(spid) is None)  # a session leaves sessions() cleaned up
     assert scalar(admin, "SELECT OBJECT_ID('tempdb..##g')") is None
 
 
@@ -524,9 +534,7 @@ def test_a_closed_session_rolls_its_transaction_back(tds_server: TdsServer, tds_
     query(conn, "INSERT INTO items (id, name) VALUES (1, N'a')")
     assert scalar(admin, "SELECT COUNT(*) FROM items") == 1
     tds_server.kill(spid)
-    deadline = time.monotonic() + 5
-    while scalar(admin, "SELECT COUNT(*) FROM items") and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: tds_server.session(spid) is None)  # a session leaves sessions() rolled back
     assert scalar(admin, "SELECT COUNT(*) FROM items") == 0
 
 
@@ -741,3 +749,40 @@ def test_prelogin_encryption_answers(tds_server: TdsServer, tls_server: TdsServe
     srv = tls_server if server_tls else tds_server
     with socket.create_connection((srv.host, srv.port), timeout=5) as sock:
         assert _prelogin(sock, asked) == answer
+
+
+# --- the engine without a network ------------------------------------------------------------
+
+
+class _Host:
+    """Just enough of a connection for a Session."""
+
+    spid = 60
+    client_port = 50000
+    encrypted = False
+
+    def wait(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def kill_other(self, spid: int) -> bool:
+        return False
+
+    def all_sessions(self) -> list[Any]:
+        return []
+
+
+@pytest.mark.parametrize("keep_transaction", [True, False])
+def test_reset_keeps_the_transaction_only_with_skiptran(keep_transaction: bool) -> None:
+    """Status 0x10 (RESETCONNECTIONSKIPTRAN) resets everything but the open transaction."""
+    catalog = Catalog(("master", "shop"))
+    session = Session(_Host(), catalog, "sa", "shop", "test", "host")
+    session.login_done()
+    reply = Reply("TEST")
+    run_batch(session, reply, "CREATE TABLE t (id INT); CREATE TABLE #tmp (id INT); SET DATEFIRST 2; "
+                              "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE; BEGIN TRAN; "
+                              "INSERT INTO t VALUES (1)")
+    assert b"\xaa" not in reply.render()  # no ERROR token
+    session.reset(Reply("TEST"), keep_transaction=keep_transaction)
+    rows = len(catalog.tables[("shop", "t")].rows)
+    assert (session.trancount, rows) == ((1, 1) if keep_transaction else (0, 0))
+    assert (session.temp_tables, session.opts.datefirst, session.isolation) == ({}, 7, 4)

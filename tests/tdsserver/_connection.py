@@ -52,7 +52,8 @@ class Connection:
             isolation_level=s.isolation, tran_count=s.trancount, transaction_descriptor=s.descriptor,
             temp_tables=tuple(t.name for t in s.temp_tables.values()),
             applocks=tuple(resource for resource, _owner in s.applocks), context=tuple(s.context.items()),
-            busy=self.busy, encrypted=self.encrypted, login_encrypted=self.login_encrypted,
+            busy=self.busy, closing=self.closing, encrypted=self.encrypted,
+            login_encrypted=self.login_encrypted,
             requests=self.requests, packets_in=self.packets_in, packets_out=self.packets_out,
             resets=self.resets)
 
@@ -101,12 +102,12 @@ class Connection:
             with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_RDWR)
             self.sock.close()
-            self.server._forget(self)
             if self.session is not None:
-                # As SQL Server does when a session ends: roll back its open transaction and
-                # drop the global temp tables it created.
+                # As SQL Server does when a session ends (before it leaves sessions()): roll back
+                # its open transaction and drop the global temp tables it created.
                 with self.server.catalog.lock:
                     self.session.end()
+            self.server._forget(self)
 
     def _send(self, payload: bytes) -> None:
         self.wire.send_message(pk.REPLY, payload, self.packet_size, self.spid)

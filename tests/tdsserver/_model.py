@@ -19,6 +19,7 @@ class SessionInfo:
     applocks: tuple[str, ...]  # sp_getapplock resources held
     context: tuple[tuple[str, object], ...]  # sp_set_session_context keys and values
     busy: bool
+    closing: bool  # killed or closed, still cleaning up
     encrypted: bool  # TLS for everything (the client asked ENCRYPT_ON/REQ and the server has tls=)
     login_encrypted: bool  # LOGIN7 went through TLS (also true for login-only encryption)
     requests: int

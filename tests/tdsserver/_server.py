@@ -200,8 +200,10 @@ class TdsServer:
         return closed
 
     def sessions(self) -> list[SessionInfo]:
+        """Logged-in sessions, until each has fully ended: a killed or closed session stays
+        (``closing=True``) until its transaction is rolled back and its ## tables dropped."""
         with self._lock:
-            conns = [c for c in self._conns.values() if c.session is not None and not c.closing]
+            conns = [c for c in self._conns.values() if c.session is not None]
             return [c.info() for c in sorted(conns, key=lambda c: c.spid)]
 
     def session(self, spid: int) -> SessionInfo | None:
