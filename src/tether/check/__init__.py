@@ -2,7 +2,11 @@
 
 ``run_check("postgresql://app@db.example.com/shop")`` returns a :class:`Report`: one
 :class:`Event` per step (``name``, ``local``, ``dns``, ``tcp``, ``tls``, ``login``,
-``latency``), each with a :class:`Status`, a one-line detail, advice, and data for JSON.
+``redirect``, ``latency``), each with a :class:`Status`, a one-line detail, advice, and
+data for JSON. ``tls`` speaks each database's own upgrade (PostgreSQL's SSLRequest, SQL
+Server's PRELOGIN and TLS inside TDS or TDS 8.0's TLS first, MySQL's SSLRequest);
+``redirect`` reads SQL Server's routing (Azure SQL's redirect policy) from a login of its
+own and checks the redirected host's DNS and TCP.
 ``iter_check`` yields the same events as they happen. No output contains the password.
 The ``tether check`` command (``tether.check._cli.main``) renders them.
 """
