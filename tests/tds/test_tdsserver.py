@@ -282,16 +282,26 @@ def test_kill_idle_session(tds_server: TdsServer, tds_connect: Connect, driver: 
 def test_close_idle_spares_busy_sessions(tds_server: TdsServer, tds_connect: Connect, driver: str) -> None:
     idle, busy = tds_connect(driver), tds_connect("pytds")
     idle_spid, busy_spid = scalar(idle, "SELECT @@SPID"), scalar(busy, "SELECT @@SPID")
-    result: list[Any] = []
-    worker = threading.Thread(target=lambda: result.append(query(busy, "WAITFOR DELAY '00:00:00.400'; "
-                                                                        "SELECT 7")))
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            query(busy, "WAITFOR DELAY '00:00:10'")
+        except Exception as exc:  # the kill that ends the test
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
     worker.start()
-    wait_until(lambda: any(s.busy for s in tds_server.sessions()))
-    assert tds_server.close_idle() == [idle_spid]
-    wait_until(lambda: tds_server.session(idle_spid) is None)
-    worker.join(5)
-    assert result == [[(7,)]]
-    assert tds_server.session(busy_spid) is not None
+    try:
+        wait_until(lambda: any(s.busy for s in tds_server.sessions()))
+        assert tds_server.close_idle() == [idle_spid]
+        wait_until(lambda: tds_server.session(idle_spid) is None)
+        spared = tds_server.session(busy_spid)
+        assert spared is not None and spared.busy and not spared.closing
+    finally:
+        tds_server.kill(busy_spid)  # ends the WAITFOR at once
+        worker.join(5)
+    assert len(errors) == 1
     with pytest.raises(Exception) as info:
         query(idle, "SELECT 1")
     assert_broken(info.value, BROKEN_IDLE[driver])
@@ -307,19 +317,27 @@ def test_close_busy(tds_server: TdsServer, tds_connect: Connect, driver: str) ->
     assert query(tds_connect(driver), "SELECT 1") == [(1,)]  # only the next request
 
 
-def test_kill_from_another_session_interrupts_waitfor(tds_connect: Connect, driver: str, admin: Any) -> None:
+def test_kill_from_another_session_interrupts_waitfor(tds_server: TdsServer, tds_connect: Connect,
+                                                      driver: str, admin: Any) -> None:
     conn = tds_connect(driver)
     spid = scalar(conn, "SELECT @@SPID")
-    killer = threading.Timer(0.2, lambda: query(admin, f"KILL {spid}"))
-    killer.start()
-    started = time.monotonic()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            query(conn, "WAITFOR DELAY '00:00:10'")
+        except Exception as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
     try:
-        with pytest.raises(Exception) as info:
-            query(conn, "WAITFOR DELAY '00:00:05'")
+        wait_until(lambda: bool((info := tds_server.session(spid)) and info.busy))
+        query(admin, f"KILL {spid}")
     finally:
-        killer.join(5)
-    assert time.monotonic() - started < 3
-    assert_broken(info.value, BROKEN_BUSY[driver])
+        worker.join(5)
+    assert not worker.is_alive() and len(errors) == 1
+    assert_broken(errors[0], BROKEN_BUSY[driver])
 
 
 def _set_query_timeout(driver: str, conn: Any) -> dict[str, Any]:
