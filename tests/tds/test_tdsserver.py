@@ -196,6 +196,22 @@ def test_requests_carry_the_transaction_descriptor(tds_server: TdsServer, tds_co
     assert last.descriptor == info.transaction_descriptor
 
 
+def test_several_result_sets_and_row_counts(tds_connect: Connect, driver: str, shared_table: str) -> None:
+    """DONE tokens carry MORE between statements and COUNT with the row count (not under NOCOUNT)."""
+    conn = tds_connect(driver)
+    cur = conn.cursor()
+    cur.execute("SELECT 1 AS a; SELECT N'x' AS b, 2 AS c")
+    assert [tuple(r) for r in cur.fetchall()] == [(1,)]
+    assert cur.nextset()
+    assert [tuple(r) for r in cur.fetchall()] == [("x", 2)]
+    assert not cur.nextset()
+    cur.execute("INSERT INTO items (id, name) VALUES (1, N'a'), (2, N'b')")
+    assert cur.rowcount == 2
+    cur.execute("SET NOCOUNT ON; UPDATE items SET name = N'z'")
+    assert cur.rowcount == (0 if driver == "pyodbc-freetds" else -1)  # FreeTDS says 0 without a count
+    cur.close()
+
+
 # --- every driver: faults ----------------------------------------------------------------------
 
 

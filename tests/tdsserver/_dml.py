@@ -107,7 +107,7 @@ def parse_insert(p: TokenStream) -> Stmt:
             added.append(values)
         table.rows.extend(added)
         s.journal(lambda: _remove_rows(table, added))
-        _count(ctx, len(added))
+        _count(ctx, len(added), tk.CMD_INSERT)
 
     return run
 
@@ -126,10 +126,10 @@ def _remove_rows(table: Table, rows: list[list[Value]]) -> None:
     table.rows[:] = [r for r in table.rows if id(r) not in ids]
 
 
-def _count(ctx: Ctx, rows: int) -> None:
+def _count(ctx: Ctx, rows: int, curcmd: int) -> None:
     ctx.session.rowcount = rows
     nocount = "NOCOUNT" in ctx.session.opts.on
-    ctx.reply.done(0 if nocount else tk.DONE_COUNT, rows)
+    ctx.reply.done(0 if nocount else tk.DONE_COUNT, rows, curcmd=curcmd)
 
 
 def _where(p: TokenStream) -> Expr | None:
@@ -165,7 +165,7 @@ def parse_update(p: TokenStream) -> Stmt:
             for i, v in new:
                 r[i] = v
             s.journal(functools.partial(r.__setitem__, slice(None), old))
-        _count(ctx, len(rows))
+        _count(ctx, len(rows), tk.CMD_UPDATE)
 
     return run
 
@@ -183,7 +183,7 @@ def parse_delete(p: TokenStream) -> Stmt:
         rows = _matching(ctx, table, where)
         _remove_rows(table, rows)
         s.journal(lambda: table.rows.extend(rows))
-        _count(ctx, len(rows))
+        _count(ctx, len(rows), tk.CMD_DELETE)
 
     return run
 
@@ -299,7 +299,7 @@ def run_select(ctx: Ctx, items: list[Item], source: str | None, where: Expr | No
     ctx.reply.add(tk.colmetadata([(n, t) for (n, _), t in zip(columns, types, strict=True)]))
     for values in data:
         ctx.reply.add(tk.row(types, values))
-    _count(ctx, len(data))
+    _count(ctx, len(data), tk.CMD_SELECT)
 
 
 def _column_getter(name: str) -> Expr:

@@ -68,4 +68,4 @@ def datatype_info(ctx: Ctx, data_type: int) -> None:
     ctx.reply.add(tk.colmetadata(columns))
     for values in rows:
         ctx.reply.add(tk.row(types, values))  # type: ignore[arg-type]
-    ctx.reply.done(tk.DONE_COUNT, len(rows))
+    ctx.reply.done(tk.DONE_COUNT, len(rows), curcmd=tk.CMD_SELECT)

@@ -129,14 +129,14 @@ class Reply:
 
     def __init__(self, server_name: str) -> None:
         self.server_name = server_name
-        self.parts: list[bytes | list[int]] = []  # bytes, or [token, status, rowcount]
+        self.parts: list[bytes | list[int]] = []  # bytes, or [token, status, rowcount, curcmd]
         self.in_proc = False  # inside an RPC: statements end with DONEINPROC
 
     def add(self, data: bytes) -> None:
         self.parts.append(data)
 
-    def done(self, status: int = 0, rowcount: int = 0, token: int | None = None) -> None:
-        self.parts.append([token or (0xFF if self.in_proc else 0xFD), status, rowcount])
+    def done(self, status: int = 0, rowcount: int = 0, token: int | None = None, curcmd: int = 0) -> None:
+        self.parts.append([token or (0xFF if self.in_proc else 0xFD), status, rowcount, curcmd])
 
     def info(self, number: int, text: str, state: int = 1) -> None:
         self.add(tk.message(number, state, 0, text, self.server_name))
@@ -151,8 +151,8 @@ class Reply:
         out = bytearray()
         for i, part in enumerate(self.parts):
             if isinstance(part, list):
-                token, status, count = part
-                out += tk.done(status | (tk.DONE_MORE if i != last else 0), count, token=token)
+                token, status, count, curcmd = part
+                out += tk.done(status | (tk.DONE_MORE if i != last else 0), count, curcmd, token)
             else:
                 out += part
         return bytes(out)

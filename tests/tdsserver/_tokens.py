@@ -79,7 +79,11 @@ def env_routing(host: str, port: int) -> bytes:
     return _envchange(ENV_ROUTING, struct.pack("<H", len(value)) + value, b"\x00\x00")
 
 
-def done(status: int, rowcount: int = 0, curcmd: int = 0xC1, token: int = 0xFD) -> bytes:
+# DONE CurCmd values SQL Server uses; ODBC drivers report a row count only for DML ones.
+CMD_SELECT, CMD_INSERT, CMD_DELETE, CMD_UPDATE = 0xC1, 0xC3, 0xC4, 0xC5
+
+
+def done(status: int, rowcount: int = 0, curcmd: int = 0, token: int = 0xFD) -> bytes:
     return struct.pack("<BHHQ", token, status, curcmd, rowcount)
 
 
