@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ._base import Dialect, TxStatus
 
-__all__ = ["Dialect", "TxStatus", "get_dialect"]
+if TYPE_CHECKING:
+    from ..dsn import ConnectionSpec
+
+__all__ = ["Dialect", "TxStatus", "dialect_for", "get_dialect"]
 
 _MODULES = {"postgresql": "postgresql", "sqlserver": "sqlserver", "mysql": "mysql"}
 
@@ -22,3 +26,12 @@ def get_dialect(name: str) -> Dialect:
         raise ConfigError(f"tether does not support {name!r} yet", key="dialect") from exc
     found: Dialect = module.dialect
     return found
+
+
+def dialect_for(spec: ConnectionSpec) -> Dialect:
+    """The dialect for one connection string: Azure SQL endpoints get Azure's variant."""
+    if spec.dialect == "sqlserver" and spec.is_azure:
+        from .sqlserver import azure
+
+        return azure
+    return get_dialect(spec.dialect)

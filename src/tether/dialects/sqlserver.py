@@ -36,7 +36,7 @@ from ..errors import ConnectError
 from ..retry._faults import Classification, Fault
 from ..session._effects import Effect
 from ..session._sql import Unscannable, statements
-from ._effects_mssql import mssql_effects
+from ._effects_mssql import mssql_effects, mssql_effects_azure
 
 CONNECT, IN_DOUBT, TRANSIENT, FATAL = Fault.CONNECT, Fault.IN_DOUBT, Fault.TRANSIENT, Fault.FATAL
 
@@ -352,7 +352,7 @@ class SQLServer:
     # One batch, one round trip. The driver's own reset (the TDS reset flag, or
     # sp_reset_connection) drops temp tables and restores SET options but leaves the
     # isolation level (SQLSERVER-FACTS.md), so it is set here explicitly.
-    reset_sql = (
+    reset_sql: tuple[str, ...] = (
         "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;"
         " SET TRANSACTION ISOLATION LEVEL READ COMMITTED;"
         " SET XACT_ABORT OFF; SET IMPLICIT_TRANSACTIONS OFF; SET NOCOUNT OFF;"
@@ -417,4 +417,13 @@ def _statement_changes(words: tuple[str, ...]) -> list[str]:
     return found
 
 
+class AzureSQL(SQLServer):
+    """Azure SQL endpoints: a session that ran ``USE`` cannot be rebuilt (a reconnect
+    lands in the login database, and Azure SQL Database cannot switch)."""
+
+    def session_effects(self, sql: str) -> tuple[Effect, ...]:
+        return mssql_effects_azure(sql)
+
+
 dialect = SQLServer()
+azure = AzureSQL()

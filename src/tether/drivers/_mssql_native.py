@@ -24,6 +24,9 @@ class NativeDriver:
     name: str
     dialect = "sqlserver"
     module: Any
+    # In autocommit mode an SQL-level BEGIN TRAN is invisible to tx_status: the session
+    # log then trusts the statements it saw over the status (idle resiliency).
+    exact_tx_status = False
 
     def __init__(self) -> None:
         self._natives = Natives()

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from .. import metrics
-from ..dialects import Dialect, get_dialect
+from ..dialects import Dialect, dialect_for
 from ..dsn import ConnectionSpec, parse
 from ..errors import ConnectError, ConnectionReturned, PoolClosed, PoolError, PoolTimeout, bind
 from ..retry._budget import RetryBudget
@@ -49,7 +49,7 @@ class PoolCore:
         self.name = name
         self.config = config_for(spec, **settings)
         self._driver = load(spec.dialect, spec.driver)
-        self._dialect = get_dialect(spec.dialect)
+        self._dialect = dialect_for(spec)
         self._autocommit = autocommit
         # Shared by every unit of work on this pool, so a recovering server is not stormed.
         self.retry_budget = retry_budget or RetryBudget()
@@ -65,6 +65,7 @@ class PoolCore:
         self.recovery_attempts = retry.count if retry.policy is None else retry.policy.attempts
         self._recovery_retry = dataclasses.replace(retry, count=max(retry.count - 1, 0))
         self._resilient = self.recovery_attempts > 0 and hasattr(self._dialect, "session_effects")
+        self._exact_status = getattr(self._driver, "exact_tx_status", True)
         self._reclaimed: deque[Any] = deque()  # proxies dropped unclosed, from __del__
         errors = self._driver.module
         self._timeout_error = bind(PoolTimeout, errors.OperationalError)

@@ -14,7 +14,7 @@ import threading
 from typing import Any
 
 from .. import metrics
-from ..dialects import get_dialect
+from ..dialects import dialect_for
 from ..drivers import load_driver
 from ..dsn import ConnectionSpec, parse
 from ..errors import ConnectionReturned, bind
@@ -76,7 +76,7 @@ class _Unpooled:
     def __init__(self, spec: ConnectionSpec):
         self.spec = spec
         self.driver = load_driver(spec.dialect, spec.driver)
-        self.dialect = get_dialect(spec.dialect)
+        self.dialect = dialect_for(spec)
         self.policy = ConnectRetry(
             count=first_given(spec.connect_retry_count, 2 if spec.is_azure else 1),
             interval_s=first_given(spec.connect_retry_interval, 10.0),
@@ -145,4 +145,6 @@ def _unpooled(spec: ConnectionSpec) -> Connection:
         raise connect_error(owner.driver, spec, result)
     metrics.count_non_pooled(+1)
     resilient = owner.recovery_attempts > 0 and hasattr(owner.dialect, "session_effects")
-    return Connection(owner, result, owner.dialect, owner.driver, SessionLog() if resilient else None)
+    exact = getattr(owner.driver, "exact_tx_status", True)
+    log = SessionLog(exact_status=exact) if resilient else None
+    return Connection(owner, result, owner.dialect, owner.driver, log)

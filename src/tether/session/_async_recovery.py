@@ -23,8 +23,10 @@ async def recover_async(conn: Any, *, rolling_back: bool = False) -> Any:
     old = conn._raw
     started = time.monotonic()
     status = driver.tx_status(old)
-    if status is TxStatus.BROKEN:
-        status = TxStatus.IN_ERROR if log.tx_open else TxStatus.IDLE
+    if status is TxStatus.BROKEN:  # the driver saw the break: idle, or a statement failed
+        if log.tx_open:
+            log.tx_pure = False  # which of the two is not known: the transaction is gone
+        status = TxStatus.IN_TRANSACTION if log.tx_open else TxStatus.IDLE
     if rolling_back:
         log.end(commit=False)
         status = TxStatus.IDLE

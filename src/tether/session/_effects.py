@@ -62,9 +62,12 @@ Replay = tuple[str, Any]  # a statement and its parameters (None for none)
 class SessionLog:
     """The replayable and the unrecoverable state of one session, kept as it runs."""
 
-    __slots__ = ("_lost", "_pending", "_replay", "_serial", "_tx_texts", "tx_open", "tx_pure")
+    __slots__ = ("_exact", "_lost", "_pending", "_replay", "_serial", "_tx_texts", "tx_open", "tx_pure")
 
-    def __init__(self) -> None:
+    def __init__(self, *, exact_status: bool = True) -> None:
+        # False for drivers that cannot see an SQL-level BEGIN TRAN in autocommit mode
+        # (ODBC, DB-Library): then only the statements end a transaction the log saw begin.
+        self._exact = exact_status
         self._replay: dict[str, Replay] = {}  # insertion order is replay order
         self._lost: dict[str, str] = {}
         self._serial = 0
@@ -87,9 +90,9 @@ class SessionLog:
         if params is not None and len(effects) > 1:
             effects = _split_parameters(effects)
             params = None
-        if self.tx_open and before not in _IN_TX:
+        if self.tx_open and before not in _IN_TX and self._exact:
             self.end_unseen()  # the transaction ended where tether could not see it
-        in_tx = before in _IN_TX
+        in_tx = before in _IN_TX or self.tx_open
         failed = before is TxStatus.IN_ERROR
         if not in_tx:
             explicit = next((e.op for e in effects if e.op in (Op.BEGIN, Op.COMMIT, Op.ROLLBACK)), None)
@@ -116,7 +119,7 @@ class SessionLog:
                 self._apply(effect, params)
             else:
                 self._in_transaction(effect, params)
-        if in_tx and after not in _IN_TX:
+        if in_tx and after not in _IN_TX and self._exact:
             self.end_unseen()
         elif not in_tx and after in _IN_TX:
             self._begin("")
@@ -129,7 +132,10 @@ class SessionLog:
                 self._begin("")
             self.tx_pure = False
         elif self.tx_open:
-            self.end_unseen()
+            if self._exact:
+                self.end_unseen()
+            else:
+                self.tx_pure = False  # still open as far as the log knows, and it did work
 
     def end(self, *, commit: bool) -> None:
         """The open transaction ended (``conn.commit()``/``rollback()`` or SQL)."""
@@ -163,7 +169,7 @@ class SessionLog:
             reasons.append("a statement was running or its results were unread")
         elif status is TxStatus.IN_ERROR:
             reasons.append("failed transaction (it must be rolled back)")
-        elif status is TxStatus.IN_TRANSACTION and not (self.tx_open and self.tx_pure):
+        elif (status is TxStatus.IN_TRANSACTION or self.tx_open) and not (self.tx_open and self.tx_pure):
             reasons.append("open transaction")
         return tuple(reasons)
 
@@ -172,7 +178,8 @@ class SessionLog:
 
     def transaction_replay(self, status: TxStatus) -> list[Replay]:
         """The open transaction's statements (an empty list when none is open)."""
-        return list(self._tx_texts) if status is TxStatus.IN_TRANSACTION else []
+        open_now = status is TxStatus.IN_TRANSACTION or (self.tx_open and not self._exact)
+        return list(self._tx_texts) if open_now else []
 
     def describe(self) -> str:
         families: dict[str, int] = {}

@@ -34,8 +34,10 @@ def recover(conn: Any, *, rolling_back: bool = False) -> Any:
     old = conn._raw
     started = time.monotonic()
     status = driver.tx_status(old)  # the last status libpq saw: nothing has been sent since
-    if status is TxStatus.BROKEN:  # the driver saw the break (a statement failed, in doubt)
-        status = TxStatus.IN_ERROR if log.tx_open else TxStatus.IDLE
+    if status is TxStatus.BROKEN:  # the driver saw the break: idle, or a statement failed
+        if log.tx_open:
+            log.tx_pure = False  # which of the two is not known: the transaction is gone
+        status = TxStatus.IN_TRANSACTION if log.tx_open else TxStatus.IDLE
     if rolling_back:
         log.end(commit=False)
         status = TxStatus.IDLE
