@@ -150,7 +150,8 @@ class Connection:
         login = pk.parse_login7(payload)
         srv._record(self, "login", f"user={login.username} db={login.database} app={login.appname} "
                     f"lib={login.library} packet={login.packet_size} flags={login.option_flags1:02x}"
-                    f"/{login.option_flags2:02x}/{login.type_flags:02x}/{login.option_flags3:02x}")
+                    f"/{login.option_flags2:02x}/{login.type_flags:02x}/{login.option_flags3:02x}"
+                    f" tds={login.tds_version:08x} features={sorted(login.features)}")
         self.packet_size = min(max(login.packet_size or 4096, 512), 32767)
         database = srv.catalog.database(login.database or "master")
         reply = Reply(srv.server_name)

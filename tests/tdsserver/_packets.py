@@ -89,6 +89,7 @@ class Login7:
     library: str
     language: str
     database: str
+    features: dict[int, bytes] = field(default_factory=dict)  # FeatureExt id -> data (TDS 7.4)
 
 
 def _deobfuscate(raw: bytes) -> str:
@@ -111,7 +112,17 @@ def parse_login7(payload: bytes) -> Login7:
         raw = payload[offset : offset + 2 * chars]
         return _deobfuscate(raw) if password else raw.decode("utf-16-le")
 
+    features: dict[int, bytes] = {}
+    if f3 & 0x10:  # fExtension: ibExtension points at a DWORD offset of the FeatureExt block
+        ext_offset, ext_len = struct.unpack_from("<HH", payload, 56)
+        if ext_len >= 4 and ext_offset + 4 <= len(payload):
+            pos = struct.unpack_from("<I", payload, ext_offset)[0]
+            while 0 < pos < len(payload) and payload[pos] != 0xFF and pos + 5 <= len(payload):
+                feature, size = struct.unpack_from("<BI", payload, pos)
+                features[feature] = payload[pos + 5 : pos + 5 + size]
+                pos += 5 + size
     return Login7(
+        features=features,
         tds_version=version,
         packet_size=packet_size,
         client_pid=pid,
