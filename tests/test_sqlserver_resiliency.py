@@ -76,3 +76,29 @@ def test_unrecoverable_state_raises_session_lost(
         assert pool.stats().sessions_lost == 1
     finally:
         pool.close()
+
+
+@pytest.mark.parametrize("driver", VARIANTS)
+def test_a_deadlock_victims_unit_of_work_runs_again(tds_server: TdsServer, driver: str) -> None:
+    pool = tether.Pool(url(tds_server, driver), min_size=1, max_size=1)
+    runs = [0]
+
+    def unit(conn: tether.Connection) -> str:
+        runs[0] += 1
+        cursor = conn.cursor()
+        cursor.execute("INSERT INTO accounts (id, name) VALUES (1, N'a')")
+        cursor.close()
+        return "done"
+
+    try:
+        with pool.connection() as conn:
+            cursor = conn.cursor()
+            cursor.execute("CREATE TABLE accounts (id INT, name NVARCHAR(50))")
+            cursor.close()
+        tds_server.fail_batches(1, error=1205)  # the first INSERT is chosen as deadlock victim
+        assert pool.transaction(unit) == "done"
+        with pool.connection() as conn:
+            assert one(conn, "SELECT COUNT(*) FROM accounts") == 1
+        assert runs[0] == 2
+    finally:
+        pool.close()
