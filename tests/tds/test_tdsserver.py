@@ -212,6 +212,22 @@ def test_several_result_sets_and_row_counts(tds_connect: Connect, driver: str, s
     cur.close()
 
 
+def test_long_values_and_many_packets(tds_server: TdsServer, tds_connect: Connect, driver: str) -> None:
+    """nvarchar(max) both ways (PLP), a request and an answer of many packets each."""
+    conn = tds_connect(driver)
+    mark = PARAM.get(driver, "?")
+    long = "é" * 6000 + driver
+    query(conn, "CREATE TABLE #big (id INT, s NVARCHAR(MAX))")
+    query(conn, f"INSERT INTO #big (id, s) VALUES ({mark}, {mark})", 0, long)
+    query(conn, "INSERT INTO #big (id, s) VALUES " + ", ".join(f"({i}, N'{i:050}')" for i in range(1, 301)))
+    spid = scalar(conn, "SELECT @@SPID")
+    before = tds_server.session(spid)
+    rows = query(conn, "SELECT id, s FROM #big ORDER BY id")
+    after = tds_server.session(spid)
+    assert len(rows) == 301 and rows[0] == (0, long) and rows[300] == (300, f"{300:050}")
+    assert before is not None and after is not None and after.packets_out - before.packets_out > 5
+
+
 # --- every driver: faults ----------------------------------------------------------------------
 
 

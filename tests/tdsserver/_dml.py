@@ -115,7 +115,7 @@ def parse_insert(p: TokenStream) -> Stmt:
 def _store(table: Table, index: int, value: Value) -> Value:
     column, sql_type = table.columns[index]
     converted = convert(value, sql_type)
-    if isinstance(converted, str) and sql_type.kind == "nvarchar" and len(converted) > sql_type.size:
+    if isinstance(converted, str) and sql_type.kind == "nvarchar" and 0 <= sql_type.size < len(converted):
         raise SqlError(2628, 16, f"String or binary data would be truncated in table '{table.name}', "
                        f"column '{column}'. Truncated value: '{converted[:sql_type.size]}'.")
     return converted

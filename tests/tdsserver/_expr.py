@@ -339,11 +339,11 @@ def parse_type(p: TokenStream) -> tk.SqlType:
     if tok.kind not in ("word", "qword"):
         raise syntax_error(tok.text)
     name = str(tok.value).upper()
-    size = 4000 if name in ("TEXT", "NTEXT", "XML", "SQL_VARIANT") else 128
+    size = tk.MAX if name in ("TEXT", "NTEXT", "XML", "SQL_VARIANT", "IMAGE") else 128
     if p.accept_op("("):
         size_tok = p.next()
         if size_tok.up == "MAX":
-            size = 4000
+            size = tk.MAX
         elif size_tok.kind == "num":
             size = int(size_tok.value)  # type: ignore[arg-type]
         else:

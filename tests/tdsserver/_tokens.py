@@ -108,7 +108,13 @@ class SqlType:
     """A column type the server can send: int/bigint/smallint/tinyint/bit/float/nvarchar/varbinary."""
 
     kind: str
-    size: int = 0  # characters for nvarchar, bytes for varbinary
+    size: int = 0  # characters for nvarchar, bytes for varbinary; MAX (-1) for (MAX)
+
+    @property
+    def is_max(self) -> bool:
+        """nvarchar(max)/varbinary(max), or too long for the plain kind: sent as PLP."""
+        limit = 8000 if self.kind == "varbinary" else 4000
+        return self.kind in ("nvarchar", "varbinary") and (self.size < 0 or self.size > limit)
 
     def type_info(self) -> bytes:
         if self.kind in INT_SIZES:
@@ -118,8 +124,8 @@ class SqlType:
         if self.kind == "float":
             return b"\x6d\x08"
         if self.kind == "varbinary":
-            return b"\xa5" + struct.pack("<H", min(self.size, 8000))
-        return b"\xe7" + struct.pack("<H", 2 * min(max(self.size, 1), 4000)) + COLLATION
+            return b"\xa5" + struct.pack("<H", 0xFFFF if self.is_max else max(self.size, 1))
+        return b"\xe7" + struct.pack("<H", 0xFFFF if self.is_max else 2 * max(self.size, 1)) + COLLATION
 
     def encode(self, value: Value) -> bytes:
         if self.kind in INT_SIZES or self.kind in ("bit", "float"):
@@ -130,15 +136,19 @@ class SqlType:
             size = INT_SIZES.get(self.kind, 1)
             return bytes([size]) + int(value).to_bytes(size, "little", signed=self.kind != "tinyint")
         if value is None:
-            return b"\xff\xff"
+            return b"\xff" * (8 if self.is_max else 2)
         if self.kind == "varbinary":
             raw = value if isinstance(value, bytes) else str(value).encode()
         else:
-            raw = to_text(value)[:4000].encode("utf-16-le")
+            raw = to_text(value).encode("utf-16-le")
+        if self.is_max:  # PLP: total length, one chunk, the zero-length terminator chunk
+            chunk = struct.pack("<I", len(raw)) + raw if raw else b""
+            return struct.pack("<Q", len(raw)) + chunk + b"\x00\x00\x00\x00"
         return struct.pack("<H", len(raw)) + raw
 
 
 INT_SIZES = {"tinyint": 1, "smallint": 2, "int": 4, "bigint": 8}
+MAX = -1
 
 
 def to_text(value: Value) -> str:
