@@ -107,13 +107,15 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    results = {"per_call": per_call(2000 if args.quick else 20000), "recovery": recovery(3 if args.quick else 10)}
+    calls, rounds = (2000, 3) if args.quick else (20000, 10)
+    results = {"per_call": per_call(calls), "recovery": recovery(rounds)}
     pc, rc = results["per_call"], results["recovery"]
     print(f"per statement (p50, us): raw {pc['raw_p50_us']:.1f}  proxy off {pc['proxy_off_p50_us']:.1f}  "
           f"proxy on {pc['proxy_on_p50_us']:.1f}  -> tracking {pc['tracking_us']:+.2f}, "
           f"on - raw {pc['on_minus_raw_us']:+.2f}")
     print(f"recovery through a {2 * LATENCY_MS} ms link (p50, ms): round trip {rc['round_trip_ms']:.1f}  "
-          f"connect {rc['connect_ms']:.1f}  first statement after the break {rc['recovered_statement_ms']:.1f}  "
+          f"connect {rc['connect_ms']:.1f}  "
+          f"first statement after the break {rc['recovered_statement_ms']:.1f}  "
           f"-> replay {rc['replay_round_trips']:.2f} round trips ({rc['recovered']:.0f} recoveries)")
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)

@@ -27,9 +27,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import tether  # noqa: E402
-from fix_tds import DATABASE, PASSWORD, USER, freetds_odbc_library, msodbc_library  # noqa: E402
-from tdsserver import TdsServer  # noqa: E402
+import tether
+from fix_tds import DATABASE, PASSWORD, USER, freetds_odbc_library, msodbc_library
+from tdsserver import TdsServer
 
 ISOLATION = "SELECT transaction_isolation_level FROM sys.dm_exec_sessions WHERE session_id = @@SPID"
 VARIANTS = {"pytds": "pytds", "pymssql": "pymssql", "pyodbc+msodbc": "pyodbc", "pyodbc+freetds": "pyodbc",
