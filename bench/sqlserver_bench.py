@@ -126,10 +126,10 @@ def reset_cost(srv: TdsServer, dsn: str) -> dict[str, Any]:
                 cursor = conn.cursor()
                 cursor.execute(change)
                 cursor.close()
+                before = srv.stats.requests  # from here: the return, any reset, the next borrow
             deadline = time.monotonic() + 5
             while pool.stats().resetting and time.monotonic() < deadline:  # a background reset
                 time.sleep(0.005)
-            before = srv.stats.requests
             with pool.connection() as conn:
                 datefirst, isolation = one(conn, "SELECT @@DATEFIRST"), one(conn, ISOLATION)
             out[label] = srv.stats.requests - before - 2  # minus the two reads themselves
