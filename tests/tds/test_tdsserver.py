@@ -6,6 +6,7 @@ against this server; they match SQLSERVER-FACTS.md where that records them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import socket
@@ -836,3 +837,51 @@ def test_reset_keeps_the_transaction_only_with_skiptran(keep_transaction: bool) 
     rows = len(catalog.tables[("shop", "t")].rows)
     assert (session.trancount, rows) == ((1, 1) if keep_transaction else (0, 0))
     assert (session.temp_tables, session.opts.datefirst, session.isolation) == ({}, 7, 4)
+
+
+# --- session recovery (opt-in) -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def recovering_server() -> Iterator[TdsServer]:
+    with TdsServer(users={"sa": "Secret-pw1"}, session_recovery=True) as srv:
+        yield srv
+
+
+@pytest.mark.parametrize("driver", ["pyodbc-msodbc", "mssql-python"])
+def test_session_recovery_hides_an_idle_kill(recovering_server: TdsServer, driver: str) -> None:
+    """With the feature acknowledged (as SQL Server does), ODBC 18 reconnects a killed idle
+    session by itself (ConnectRetryCount=1 by default) and restores its database."""
+    srv = recovering_server
+    srv.clear()
+    conn = DRIVERS[driver](srv)
+    try:
+        query(conn, "USE master")
+        spid = scalar(conn, "SELECT @@SPID")
+        srv.kill(spid)
+        wait_until(lambda: srv.session(spid) is None)
+        new_spid, database = query(conn, "SELECT @@SPID, DB_NAME()")[0]
+        assert new_spid != spid and database == "master"
+        info = srv.session(new_spid)
+        assert info is not None and info.recovered and srv.stats.recovered_logins == 1
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("driver", ["pyodbc-msodbc", "mssql-python"])
+def test_temp_tables_make_a_session_unrecoverable(recovering_server: TdsServer, driver: str) -> None:
+    srv = recovering_server
+    srv.clear()
+    conn = DRIVERS[driver](srv)
+    try:
+        query(conn, "CREATE TABLE #t (id INT)")  # SESSIONSTATE: no longer recoverable
+        spid = scalar(conn, "SELECT @@SPID")
+        srv.kill(spid)
+        wait_until(lambda: srv.session(spid) is None)
+        with pytest.raises(Exception) as info:
+            query(conn, "SELECT 1")
+        assert_broken(info.value, BROKEN_IDLE[driver])
+        assert srv.stats.recovered_logins == 0
+    finally:
+        with contextlib.suppress(Exception):
+            conn.close()

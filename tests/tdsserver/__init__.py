@@ -17,12 +17,15 @@ Control API (thread-safe, every wait bounded): ``reject_logins(n, error)``,
 ``stats`` -> :class:`Stats`, ``requests(spid=None)`` -> :class:`Request` (what the drivers
 sent), ``drop_tables()``, ``clear()``. ``tls=(certfile, keyfile)`` enables encryption:
 full (client ENCRYPT_ON/REQ), login-only (client ENCRYPT_OFF) or TDS 8.0 strict (TLS first),
-TLS 1.2 inside PRELOGIN as SQL Server does for TDS 7.x.
+TLS 1.2 inside PRELOGIN as SQL Server does for TDS 7.x. ``session_recovery=True`` acknowledges
+the session-recovery feature, so ODBC 18 and mssql-python reconnect a killed idle session by
+themselves (unless it has temp tables), as against SQL Server; off by default, like Babelfish.
 
 Modules: ``_packets`` (framing, PRELOGIN, LOGIN7, RPC, TM parsing), ``_tokens`` (response
 tokens), ``_wire`` (packets over a socket, TLS), ``_connection`` (one client), ``_server``
 (accept loop, control API), ``_engine`` (one request), ``_session`` (session state, catalog),
-``_lex``/``_expr``/``_builtins``/``_statements``/``_dml``/``_procs`` (the T-SQL subset).
+``_lex``/``_expr``/``_builtins``/``_statements``/``_dml``/``_procs`` (the T-SQL subset),
+``_recovery`` (session recovery), ``_model`` (the value types).
 Anything outside the subset is error 102 (or 2812 for an unknown procedure).
 """
 

@@ -13,6 +13,7 @@ from . import _packets as pk
 from . import _tokens as tk
 from ._engine import fault_error, run_batch, run_rpc, run_tm
 from ._model import SessionInfo
+from ._recovery import FEATURE_SESSION_RECOVERY, feature_ext_ack, parse_recovery, session_state
 from ._session import Attention, Reply, Session, SessionGone, SqlError
 from ._wire import Closed, Wire
 
@@ -37,6 +38,10 @@ class Connection:
         self.closing = False
         self.login_encrypted = False
         self.close_after_answer = False
+        self.recovery = False  # session recovery negotiated (TdsServer(session_recovery=True))
+        self.recovered = False  # this login restored a broken connection's session
+        self._unrecoverable = False  # what the last SESSIONSTATE told the client
+        self._state_seqno = 0
         self.killed = threading.Event()
         self.requests = self.packets_in = self.packets_out = self.resets = 0
 
@@ -52,7 +57,7 @@ class Connection:
             isolation_level=s.isolation, tran_count=s.trancount, transaction_descriptor=s.descriptor,
             temp_tables=tuple(t.name for t in s.temp_tables.values()),
             applocks=tuple(resource for resource, _owner in s.applocks), context=tuple(s.context.items()),
-            busy=self.busy, closing=self.closing, encrypted=self.encrypted,
+            busy=self.busy, closing=self.closing, recovered=self.recovered, encrypted=self.encrypted,
             login_encrypted=self.login_encrypted,
             requests=self.requests, packets_in=self.packets_in, packets_out=self.packets_out,
             resets=self.resets)
@@ -188,12 +193,24 @@ class Connection:
             return False
         assert database is not None
         session = Session(self, srv.catalog, login.username, database, login.appname, login.hostname)
-        reply.add(tk.env_text(tk.ENV_DATABASE, database, "master"))
-        reply.info(5701, f"Changed database context to '{database}'.", state=2)
+        self.recovery = srv.session_recovery and FEATURE_SESSION_RECOVERY in login.features
+        restored = None
+        if self.recovery:
+            restored = parse_recovery(login.features.get(FEATURE_SESSION_RECOVERY, b""))
+        if restored is not None:
+            self.recovered = True
+            with srv._lock:
+                srv._stats.recovered_logins += 1
+            session.database = srv.catalog.database(restored.database) or database
+            session.opts.language = restored.language or session.opts.language
+        reply.add(tk.env_text(tk.ENV_DATABASE, session.database, "master"))
+        reply.info(5701, f"Changed database context to '{session.database}'.", state=2)
         reply.add(tk.env_collation())
-        reply.add(tk.env_text(tk.ENV_LANGUAGE, "us_english", ""))
-        reply.info(5703, "Changed language setting to us_english.")
+        reply.add(tk.env_text(tk.ENV_LANGUAGE, session.opts.language, ""))
+        reply.info(5703, f"Changed language setting to {session.opts.language}.")
         reply.add(tk.loginack())
+        if self.recovery:
+            reply.add(feature_ext_ack())
         reply.add(tk.env_text(tk.ENV_PACKETSIZE, str(self.packet_size), str(self.packet_size)))
         if route is not None:
             reply.add(tk.env_routing(*route))
@@ -309,7 +326,16 @@ class Connection:
             reply = Reply(srv.server_name)
             reply.error(SqlError(50000, 16, f"tdsserver cannot run this ({type(exc).__name__}: {exc})"))
             reply.done(tk.DONE_ERROR)
-        return reply.render()
+        return reply.render(self._session_state(session))
+
+    def _session_state(self, session: Session) -> bytes:
+        """With session recovery on: a SESSIONSTATE token when recoverability changed."""
+        unrecoverable = bool(session.temp_tables)
+        if not self.recovery or unrecoverable == self._unrecoverable:
+            return b""
+        self._unrecoverable = unrecoverable
+        self._state_seqno += 1
+        return session_state(self._state_seqno - 1, not unrecoverable)
 
 
 def _describe(call: pk.RpcCall) -> str:

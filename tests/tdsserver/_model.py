@@ -20,6 +20,7 @@ class SessionInfo:
     context: tuple[tuple[str, object], ...]  # sp_set_session_context keys and values
     busy: bool
     closing: bool  # killed or closed, still cleaning up
+    recovered: bool  # logged in by session recovery (a driver's ConnectRetryCount reconnect)
     encrypted: bool  # TLS for everything (the client asked ENCRYPT_ON/REQ and the server has tls=)
     login_encrypted: bool  # LOGIN7 went through TLS (also true for login-only encryption)
     requests: int
@@ -34,6 +35,7 @@ class Stats:
     logins: int = 0  # successful logins
     rejected_logins: int = 0  # reject_logins faults, bad passwords, unknown databases
     routed: int = 0  # logins answered with a routing ENVCHANGE
+    recovered_logins: int = 0  # logins that restored a session (session_recovery=True)
     requests: int = 0  # SQL batches, RPC messages, transaction-manager requests
     failed_requests: int = 0  # fail_batches faults delivered
     attentions: int = 0

@@ -144,12 +144,15 @@ class Reply:
     def error(self, exc: SqlError, proc: str = "") -> None:
         self.add(tk.message(exc.number, exc.state, exc.severity, exc.text, self.server_name, proc))
 
-    def render(self) -> bytes:
+    def render(self, before_final: bytes = b"") -> bytes:
+        """The tokens; ``before_final`` goes right before the final DONE (SESSIONSTATE must)."""
         if not self.parts or not isinstance(self.parts[-1], list):
             self.done()
         last = max(i for i, p in enumerate(self.parts) if isinstance(p, list))
         out = bytearray()
         for i, part in enumerate(self.parts):
+            if i == last:
+                out += before_final
             if isinstance(part, list):
                 token, status, count, curcmd = part
                 out += tk.done(status | (tk.DONE_MORE if i != last else 0), count, curcmd, token)
