@@ -48,11 +48,7 @@ from tether.check._tls_sqlserver import _verdict, negotiated
 from tether.dsn import parse
 from tether.testing import free_port
 
-pytestmark = [
-    pytest.mark.timeout(60),
-    # tether.drivers.pytds (in progress) still passes python-tds's deprecated server=; harmless here
-    pytest.mark.filterwarnings("ignore:server parameter is deprecated:DeprecationWarning"),
-]
+pytestmark = pytest.mark.timeout(60)
 
 PASSWORD = "Sq1-Pa55-w0rd-never-shown"
 FAST = {"attempts": 2, "timeout_s": 2.0, "resolvers": []}
