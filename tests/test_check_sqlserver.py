@@ -585,6 +585,13 @@ def _as_if_azure(server: TdsServer) -> Context:
     return ctx
 
 
+def test_no_own_login_without_sql_authentication(fresh: TdsServer) -> None:
+    for dsn in (f"mssql+pytds://127.0.0.1:{fresh.port}/shop",
+                _url(fresh.port) + "?Authentication=ActiveDirectoryPassword"):
+        redirect = run_check(dsn, attempts=1, timeout_s=1.0, resolvers=[]).event("redirect")
+        assert redirect.status is Status.SKIP and "SQL authentication only" in redirect.detail
+
+
 def test_azure_proxy_policy(fresh: TdsServer) -> None:
     outcome = check_redirect(_as_if_azure(fresh), time.monotonic() + 10)
     assert outcome.status is Status.OK, outcome

@@ -83,6 +83,11 @@ def check_redirect(ctx: Context, deadline: float) -> Outcome:
     addresses = ctx.addresses()
     if not addresses or not ctx.data("tcp", "min_s"):
         return Outcome(Status.SKIP, "no address accepted a TCP connection")
+    auth = ctx.spec.option("authentication")
+    if not ctx.spec.user or ctx.spec.option("integrated_security") in ("true", "sspi") or (
+            auth and auth.lower() != "sqlpassword"):
+        return Outcome(Status.SKIP, "not tested: the own login speaks SQL authentication only (user and "
+                       "password), not Windows or Microsoft Entra authentication")
     login_code = ctx.data("login", "code")
     if login_code in _NOT_AGAIN:
         return Outcome(Status.SKIP, f"the login failed [{login_code}]: the routing shows only in a "
