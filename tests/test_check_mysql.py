@@ -129,6 +129,20 @@ def test_cli_exit_0_when_all_is_well(mariadb: EmbeddedMariaDB) -> None:
     assert MYSQL_PASSWORD not in out.getvalue()
 
 
+def test_embedded_mariadb_stops_by_pid_and_cleans_up(mariadb: EmbeddedMariaDB) -> None:
+    import os
+
+    with EmbeddedMariaDB() as server:
+        pid, tmp = server.pid, server.data_dir.parent
+        assert pid is not None and tmp.is_dir()
+        assert server.execute("SELECT 1") == [(1,)]
+        if os.geteuid() == 0:  # never runs as root
+            assert os.stat(server.data_dir).st_uid != 0
+    assert not tmp.exists() and server.pid is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
 # -- pure parts -------------------------------------------------------------------------
 
 

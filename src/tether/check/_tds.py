@@ -16,7 +16,7 @@
 - The response's tokens: ERROR/INFO, LOGINACK, ENVCHANGE (type 20 is the routing of Azure
   SQL's redirect policy and of read-only routing), DONE.
 
-Nothing here logs or returns a password.
+Nothing here logs a password; only the LOGIN7 record carries it, obfuscated as above.
 """
 
 from __future__ import annotations
