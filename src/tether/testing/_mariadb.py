@@ -26,11 +26,11 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
 from ._postgres import HOST, _ensure_traversable, _log_tail, _run_as_user, free_port
+from ._process import ServerContext, as_user, run_to_end, stop_process
 
 __all__ = ["EmbeddedMariaDB", "mariadb_programs"]
 
@@ -65,7 +65,7 @@ def _sql_text(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-class EmbeddedMariaDB:
+class EmbeddedMariaDB(ServerContext):
     """A MariaDB server listening on 127.0.0.1, started and stopped by this object.
 
     ``with EmbeddedMariaDB(password="...") as db:`` starts it and, on exit, stops it and
@@ -173,14 +173,7 @@ class EmbeddedMariaDB:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=self._stop_timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("mariadbd pid %d ignored SIGTERM; killing it", proc.pid)
-                proc.kill()
-                proc.wait(timeout=_KILL_WAIT_S)
+        stop_process(proc, signal.SIGTERM, timeout=self._stop_timeout, name="mariadbd")
         log.debug("mariadbd pid %d on port %d stopped", proc.pid, self.port)
 
     def close(self) -> None:
@@ -192,20 +185,8 @@ class EmbeddedMariaDB:
             shutil.rmtree(tmp, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedMariaDB:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        server: EmbeddedMariaDB = super().__enter__()
+        return server
 
     # -- administration -----------------------------------------------------------------
 
@@ -247,23 +228,12 @@ class EmbeddedMariaDB:
     def _child_kwargs(self, run_as: pwd.struct_passwd | None) -> dict[str, Any]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MYSQL", "MARIADB"))}
         env["LC_ALL"] = "C"
-        kwargs: dict[str, Any] = {"env": env, "cwd": self._tmp_dir()}
-        if run_as is not None:
-            kwargs.update(user=run_as.pw_uid, group=run_as.pw_gid, extra_groups=[])
-        return kwargs
+        return {"env": env, "cwd": self._tmp_dir(), **as_user(run_as)}
 
     def _install(self, program: Path, run_as: pwd.struct_passwd | None, *, deadline: float) -> None:
         args = [str(program), "--no-defaults", f"--datadir={self.data_dir}", "--skip-test-db",
                 "--skip-name-resolve", "--auth-root-authentication-method=normal"]
-        timeout = max(deadline - time.monotonic(), 0.0)
-        try:
-            result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False,
-                                    **self._child_kwargs(run_as))
-        except subprocess.TimeoutExpired as exc:
-            raise RuntimeError(f"mariadb-install-db did not finish within {timeout:.1f} s") from exc
-        if result.returncode != 0:
-            output = (result.stdout + result.stderr).strip()
-            raise RuntimeError(f"mariadb-install-db failed with code {result.returncode}:\n{output}")
+        run_to_end(args, deadline=deadline, **self._child_kwargs(run_as))
 
     def _server_args(self, program: Path) -> list[str]:
         args = [

@@ -31,9 +31,11 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+from ._process import ServerContext, as_user, run_to_end, stop_process
 
 if TYPE_CHECKING:
     import psycopg
@@ -167,7 +169,7 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(ServerContext):
     """A PostgreSQL server listening on 127.0.0.1, started and stopped by this object.
 
     ``with EmbeddedPostgres() as pg:`` starts it and, on exit, stops it and removes the
@@ -293,14 +295,7 @@ class EmbeddedPostgres:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=self._stop_timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("postgres pid %d ignored fast shutdown; killing it", proc.pid)
-                proc.kill()
-                proc.wait(timeout=_KILL_WAIT_S)
+        stop_process(proc, signal.SIGINT, timeout=self._stop_timeout, name="postgres")  # fast shutdown
         log.debug("postgres pid %d on port %d stopped", proc.pid, self.port)
 
     def restart(self) -> None:
@@ -317,16 +312,8 @@ class EmbeddedPostgres:
             shutil.rmtree(tmp, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedPostgres:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        server: EmbeddedPostgres = super().__enter__()
+        return server
 
     # -- administration -----------------------------------------------------------------
 
@@ -371,27 +358,10 @@ class EmbeddedPostgres:
         _ensure_traversable(self.socket_dir, uid=run_as.pw_uid)
 
     def _run(self, args: list[str], run_as: pwd.struct_passwd | None, *, deadline: float) -> None:
-        timeout = max(deadline - time.monotonic(), 0.0)
-        try:
-            result = subprocess.run(
-                args,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-                **self._child_kwargs(run_as),
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise RuntimeError(f"{args[0]} did not finish within {timeout:.1f} s") from exc
-        if result.returncode != 0:
-            output = (result.stdout + result.stderr).strip()
-            raise RuntimeError(f"{args[0]} failed with code {result.returncode}:\n{output}")
+        run_to_end(args, deadline=deadline, **self._child_kwargs(run_as))
 
     def _child_kwargs(self, run_as: pwd.struct_passwd | None) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"env": _child_env(), "cwd": self.socket_dir}
-        if run_as is not None:
-            kwargs.update(user=run_as.pw_uid, group=run_as.pw_gid, extra_groups=[])
-        return kwargs
+        return {"env": _child_env(), "cwd": self.socket_dir, **as_user(run_as)}
 
     def _initdb(self, bin_dir: Path, run_as: pwd.struct_passwd | None, *, deadline: float) -> None:
         began = time.monotonic()

@@ -1,0 +1,73 @@
+"""What the embedded servers (PostgreSQL, MariaDB) share: running a program to its end,
+stopping a server process, and the context-manager shape."""
+
+from __future__ import annotations
+
+import logging
+import pwd
+import subprocess
+import time
+from types import TracebackType
+from typing import Any
+
+log = logging.getLogger("tether.testing")
+
+KILL_WAIT_S = 5.0
+
+
+def as_user(run_as: pwd.struct_passwd | None) -> dict[str, Any]:
+    """``subprocess`` arguments that drop to ``run_as`` (root runs servers as another user)."""
+    return {} if run_as is None else {"user": run_as.pw_uid, "group": run_as.pw_gid, "extra_groups": []}
+
+
+def run_to_end(args: list[str], *, deadline: float, **kwargs: Any) -> None:
+    """Run a setup program (initdb, mariadb-install-db) within ``deadline``; its output in
+    the error if it fails."""
+    name = args[0].rsplit("/", 1)[-1]
+    timeout = max(deadline - time.monotonic(), 0.0)
+    try:
+        result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False, **kwargs)
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"{name} did not finish within {timeout:.1f} s") from exc
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).strip()
+        raise RuntimeError(f"{name} failed with code {result.returncode}:\n{output}")
+
+
+def stop_process(proc: subprocess.Popen[Any], sig: int, *, timeout: float, name: str) -> None:
+    """Ask ``proc`` to stop with ``sig``; SIGKILL if it takes longer than ``timeout``."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("%s pid %d ignored signal %d; killing it", name, proc.pid, sig)
+            proc.kill()
+            proc.wait(timeout=KILL_WAIT_S)
+
+
+class ServerContext:
+    """``with Server() as server:`` starts it, and closes it whatever happened, a failed
+    start included (nothing is left running or on disk)."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
