@@ -470,17 +470,7 @@ class AsyncPool(PoolCore):
         return result
 
     def swap(self, conn: AsyncConnection, new: Slot, *, elapsed_s: float, replayed: str) -> None:
-        slot = conn._slot
-        assert slot is not None
-        old = slot.raw
-        slot.raw, slot.probe, slot.created_at = new.raw, new.probe, new.created_at
-        self._spawn(self._driver.close(old))
-        counters = self._state.counters
-        counters.recovered += 1
-        counters.hard_connects += 1
-        counters.hard_disconnects += 1
-        log.info("pool %r: %r broke while idle; session restored on a new connection in %.1f ms "
-                 "(replayed: %s)", self.name, slot, elapsed_s * 1000, replayed)
+        self._spawn(self._driver.close(self._swapped(conn, new, elapsed_s=elapsed_s, replayed=replayed)))
 
     async def drop(self, new: Slot) -> None:
         await self._driver.close(new.raw)

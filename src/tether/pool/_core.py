@@ -7,6 +7,7 @@ threaded pool and a no-op in the async one, whose state is touched from its loop
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections import deque
 from contextlib import AbstractContextManager
@@ -18,10 +19,12 @@ from ..dsn import ConnectionSpec, parse
 from ..errors import ConnectError, ConnectionReturned, PoolClosed, PoolError, PoolTimeout, bind
 from ..retry._budget import RetryBudget
 from ._config import PoolConfig, config_for
-from ._state import PoolState
+from ._state import PoolState, Slot
 
 if TYPE_CHECKING:
     from ..session._tracking import Tracking
+
+log = logging.getLogger("tether.pool")
 
 
 class PoolCore:
@@ -81,6 +84,22 @@ class PoolCore:
     @property
     def closed(self) -> bool:
         return self._state.closed
+
+    def _swapped(self, conn: Tracking, new: Slot, *, elapsed_s: float, replayed: str) -> Any:
+        """A recovered session moves to ``new``'s connection in the same slot (the pool's
+        accounting does not change); returns the old connection, for closing."""
+        slot = conn._slot
+        assert slot is not None
+        old = slot.raw
+        slot.raw, slot.probe, slot.created_at = new.raw, new.probe, new.created_at
+        with self._lock:
+            counters = self._state.counters
+            counters.recovered += 1
+            counters.hard_connects += 1
+            counters.hard_disconnects += 1
+        log.info("pool %r: %r broke while idle; session restored on a new connection in %.1f ms "
+                 "(replayed: %s)", self.name, slot, elapsed_s * 1000, replayed)
+        return old
 
     # -- errors --------------------------------------------------------------------------------
 

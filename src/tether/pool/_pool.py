@@ -375,18 +375,7 @@ class Pool(PoolCore):
         return result
 
     def swap(self, conn: Connection, new: Slot, *, elapsed_s: float, replayed: str) -> None:
-        slot = conn._slot
-        assert slot is not None
-        old = slot.raw
-        slot.raw, slot.probe, slot.created_at = new.raw, new.probe, new.created_at
-        self._driver.close(old)
-        with self._lock:
-            counters = self._state.counters
-            counters.recovered += 1
-            counters.hard_connects += 1
-            counters.hard_disconnects += 1
-        log.info("pool %r: %r broke while idle; session restored on a new connection in %.1f ms "
-                 "(replayed: %s)", self.name, slot, elapsed_s * 1000, replayed)
+        self._driver.close(self._swapped(conn, new, elapsed_s=elapsed_s, replayed=replayed))
 
     def drop(self, new: Slot) -> None:
         self._driver.close(new.raw)

@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..dialects import TxStatus
-from ._recovery import batches, lose, verify
+from ._recovery import batches, lose, settle, verify
 
 if TYPE_CHECKING:
     from ..drivers._async_base import AsyncDriver
@@ -22,17 +22,7 @@ async def recover_async(conn: Any, *, rolling_back: bool = False) -> Any:
     owner, driver, log = conn._owner, conn._driver, conn._log
     old = conn._raw
     started = time.monotonic()
-    status = driver.tx_status(old)
-    if status is TxStatus.BROKEN:  # the driver saw the break: idle, or a statement failed
-        if log.tx_open:
-            log.tx_pure = False  # which of the two is not known: the transaction is gone
-        status = TxStatus.IN_TRANSACTION if log.tx_open else TxStatus.IDLE
-    if rolling_back:
-        log.end(commit=False)
-        status = TxStatus.IDLE
-    reasons = log.unrecoverable(status)
-    if reasons:
-        raise lose(conn, reasons)
+    status = settle(conn, rolling_back=rolling_back)
     try:
         new = await owner.reopen(conn)
     except Exception as exc:

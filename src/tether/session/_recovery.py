@@ -33,17 +33,7 @@ def recover(conn: Any, *, rolling_back: bool = False) -> Any:
     owner, driver, log = conn._owner, conn._driver, conn._log
     old = conn._raw
     started = time.monotonic()
-    status = driver.tx_status(old)  # the last status libpq saw: nothing has been sent since
-    if status is TxStatus.BROKEN:  # the driver saw the break: idle, or a statement failed
-        if log.tx_open:
-            log.tx_pure = False  # which of the two is not known: the transaction is gone
-        status = TxStatus.IN_TRANSACTION if log.tx_open else TxStatus.IDLE
-    if rolling_back:
-        log.end(commit=False)
-        status = TxStatus.IDLE
-    reasons = log.unrecoverable(status)
-    if reasons:
-        raise lose(conn, reasons)
+    status = settle(conn, rolling_back=rolling_back)
     try:
         new = owner.reopen(conn)
     except Exception as exc:
@@ -56,6 +46,23 @@ def recover(conn: Any, *, rolling_back: bool = False) -> Any:
     owner.swap(conn, new, elapsed_s=time.monotonic() - started, replayed=log.describe())
     conn.__dict__["_raw"] = new.raw
     return new.raw
+
+
+def settle(conn: Any, *, rolling_back: bool) -> TxStatus:
+    """The status to rebuild from, or ``SessionLost`` naming why the session cannot be."""
+    driver, log = conn._driver, conn._log
+    status: TxStatus = driver.tx_status(conn._raw)  # the last status it saw: nothing was sent since
+    if status is TxStatus.BROKEN:  # the driver saw the break: idle, or a statement failed
+        if log.tx_open:
+            log.tx_pure = False  # which of the two is not known: the transaction is gone
+        status = TxStatus.IN_TRANSACTION if log.tx_open else TxStatus.IDLE
+    if rolling_back:
+        log.end(commit=False)
+        status = TxStatus.IDLE
+    reasons = log.unrecoverable(status)
+    if reasons:
+        raise lose(conn, reasons)
+    return status
 
 
 def restore(driver: Driver, old: Any, new: Any, saved: dict[str, Any] | None, log: SessionLog,

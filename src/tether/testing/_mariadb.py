@@ -42,7 +42,6 @@ _PROGRAMS = {"mariadbd": "mariadb-server-core", "mariadb-install-db": "mariadb-s
 _SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin", "/usr/bin"])
 _START_TIMEOUT_S = 30.0
 _STOP_TIMEOUT_S = 10.0
-_KILL_WAIT_S = 5.0
 
 
 def mariadb_programs() -> dict[str, Path]:

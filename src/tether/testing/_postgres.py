@@ -52,7 +52,6 @@ _DATABASE = "postgres"
 _RUN_AS = ("nobody", "tether-pg")  # existing user to run as under root; the one to create
 _START_TIMEOUT_S = 30.0
 _STOP_TIMEOUT_S = 10.0
-_KILL_WAIT_S = 5.0
 _TERMINATE_WAIT_MS = 5000
 _LOG_TAIL_LINES = 30
 
