@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..dialects import TxStatus
 from . import _mssql_reset as restore
+from ._mssql_args import login_timeout
 from ._mssql_options import FREETDS, PYMSSQL
 from ._native_socket import Native, Natives, find_socket, local_port_query, open_fds, peer_closed
 
@@ -145,8 +146,31 @@ class NativeDriver:
             native.mark_clean()
         return result
 
+    def _cursor(self, raw: Any) -> Any:
+        return raw.cursor()
+
     def execute(self, raw: Any, sql: str) -> None:
-        raise NotImplementedError
+        """ODBC-style: a cursor, every result set passed over (pymssql has its own)."""
+        cursor = self._cursor(raw)
+        try:
+            cursor.execute(sql)
+            while cursor.nextset():
+                pass
+        finally:
+            cursor.close()
+
+    def ping(self, raw: Any, sql: str, *, timeout_s: float) -> bool:
+        """ODBC-style: the connection's statement timeout bounds the ping (pymssql has none)."""
+        previous = raw.timeout
+        try:
+            raw.timeout = login_timeout(timeout_s)  # the statement timeout, whole seconds
+            self._own(raw, sql, self._row)
+            return True
+        except self.module.Error:
+            return False
+        finally:
+            with contextlib.suppress(self.module.Error):
+                raw.timeout = previous
 
     def close(self, raw: Any) -> None:
         try:

@@ -16,7 +16,6 @@ refused with a ConfigError.
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING, Any
 
 import mssql_python as _mssql_python
@@ -136,26 +135,8 @@ class MssqlPython(NativeDriver):
     def _close(self, raw: Any) -> None:
         raw.close()
 
-    def execute(self, raw: Any, sql: str) -> None:
-        cursor = _mssql_python.Connection.cursor(raw)
-        try:
-            cursor.execute(sql)
-            while cursor.nextset():
-                pass
-        finally:
-            cursor.close()
-
-    def ping(self, raw: Any, sql: str, *, timeout_s: float) -> bool:
-        previous = raw.timeout
-        try:
-            raw.timeout = login_timeout(timeout_s)  # the statement timeout, whole seconds
-            self._own(raw, sql, self._row)
-            return True
-        except _mssql_python.Error:
-            return False
-        finally:
-            with contextlib.suppress(_mssql_python.Error):
-                raw.timeout = previous
+    def _cursor(self, raw: Any) -> Any:
+        return _mssql_python.Connection.cursor(raw)  # the driver's own, not tether's noting one
 
 
 driver = MssqlPython()

@@ -24,7 +24,6 @@ and a socket tether did not see opening.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -129,26 +128,6 @@ class Pyodbc(NativeDriver):
     def _close(self, raw: Any) -> None:
         raw.close()
 
-    def execute(self, raw: Any, sql: str) -> None:
-        cursor = raw.cursor()
-        try:
-            cursor.execute(sql)
-            while cursor.nextset():
-                pass
-        finally:
-            cursor.close()
-
-    def ping(self, raw: Any, sql: str, *, timeout_s: float) -> bool:
-        previous = raw.timeout
-        try:
-            raw.timeout = login_timeout(timeout_s)  # the statement timeout, whole seconds
-            self._own(raw, sql, self._row)
-            return True
-        except _pyodbc.Error:
-            return False
-        finally:
-            with contextlib.suppress(_pyodbc.Error):
-                raw.timeout = previous
 
 
 SQL_ATTR_CONNECTION_DEAD, SQL_CD_TRUE = 1209, 1
