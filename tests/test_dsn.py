@@ -416,7 +416,7 @@ def test_ado_encrypt_values(value: str, expected: str) -> None:
         ("Server=h;App = 'q' ;", "q"),
         ("Server=h;;;App=x;;", "x"),
         ("  Server = h ; App = first ; APP = second ", "second"),
-        ("Server=h;Application Name=first;App=second", "second"),
+        ("Server=h;Application Name=first;Application Name=second", "second"),  # the last one wins
         ("Server=h;App=x;App=", None),
     ],
 )
@@ -940,3 +940,25 @@ def test_unknown_keywords_are_named(keyword: str) -> None:
     assert info.value.key == keyword.lower()
     assert info.value.position == 10
     assert str(info.value).startswith(f"Keyword not supported: '{keyword.lower()}'.")
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "second"),
+    [
+        ("Server=db;User ID=v4lue-A;UID=v4lue-B", "user id", "uid"),
+        ("Server=db;Initial Catalog=v4lue-A;Database=v4lue-B", "initial catalog", "database"),
+        ("Data Source=v4lue-A;Server=v4lue-B", "data source", "server"),
+        ("Server=db;Password=v4lue-A;PWD=v4lue-B", "password", "pwd"),
+    ],
+)
+def test_ado_conflicting_synonyms_are_named(text: str, first: str, second: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(text)
+    message = str(caught.value)
+    assert repr(first) in message and repr(second) in message
+    assert "v4lue" not in message  # values stay out: one may be a password
+
+
+def test_ado_synonyms_agreeing_or_one_keyword_repeated_are_fine() -> None:
+    assert parse("Server=db;User ID=a;UID=a").user == "a"
+    assert parse("Server=db;Database=a;Database=b").database == "b"  # SqlClient: the last wins

@@ -4,7 +4,8 @@ The tokenizer follows SqlClient's ``DbConnectionOptions`` rules: keywords are
 case-insensitive and trimmed, ``==`` inside a keyword is a literal ``=``, values may be
 quoted with ``'`` or ``"`` (a doubled quote inside is a literal one), an unquoted value
 runs to the next ``;`` and may not end with a quote, empty segments are skipped, and the
-last occurrence of a keyword (or any synonym) wins. The keywords are in _dsn_keywords.
+last occurrence of a keyword wins. Unlike SqlClient, two different synonyms with two
+different values (``User ID=a;UID=b``) are a ``ConfigError`` naming both. The keywords are in _dsn_keywords.
 """
 
 from __future__ import annotations
@@ -120,10 +121,21 @@ def _read_unquoted(source: str, start: int) -> tuple[str, int, int]:
 
 def parse_ado(source: str) -> Draft:
     draft = Draft("sqlserver")
+    spelled: dict[str, Pair] = {}  # keyword -> where it was set, to catch conflicting synonyms
     for pair in tokenize(source):
         keyword = KEYWORDS.get(pair.key)
         if keyword is None:
             raise unsupported(pair.key, pair.key_position)
+        earlier = spelled.setdefault(keyword.name, pair)
+        if earlier.key != pair.key and earlier.value != pair.value:
+            # SqlClient lets the last one win; two spellings with two values is a mistake
+            # to name, not to guess at (values left out: one may be a password).
+            raise fail(
+                f"conflicting synonyms {earlier.key!r} and {pair.key!r} give {keyword.name} two values",
+                key=pair.key,
+                position=pair.key_position,
+            )
+        spelled[keyword.name] = pair
         apply(draft, keyword, pair.value, Where(pair.key, pair.value_position))
     if draft.fields.get("host") is None:
         raise fail("a SQL Server connection string needs Server=host (or Data Source)", key="server")
