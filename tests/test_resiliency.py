@@ -247,3 +247,16 @@ def test_a_link_reset_by_the_wan_emulator_is_recovered(
             assert row == ("through the wan",)
             assert conn.execute("EXECUTE two").fetchone() == (2,)
         assert pool.stats().recovered == 1
+
+
+def test_a_transaction_begun_behind_the_proxy_is_not_replayed(
+    pool: tether.Pool, pg_admin: EmbeddedPostgres
+) -> None:
+    with pool.connection() as conn:
+        conn.autocommit = True
+        with conn.transaction():  # psycopg's own BEGIN, which the proxy does not see
+            conn.execute("SET LOCAL work_mem = '3MB'")
+            kill(pg_admin, conn.raw.info.backend_pid)
+            with pytest.raises(tether.SessionLost) as caught:
+                conn.execute("SELECT 1")
+            assert caught.value.reasons == ("open transaction",)

@@ -93,6 +93,9 @@ class SessionLog:
         if self.tx_open and before not in _IN_TX and self._exact:
             self.end_unseen()  # the transaction ended where tether could not see it
         in_tx = before in _IN_TX or self.tx_open
+        if in_tx and not self.tx_open:  # begun where tether could not see (psycopg's transaction())
+            self._begin("")
+            self.tx_pure = False
         failed = before is TxStatus.IN_ERROR
         if not in_tx:
             explicit = next((e.op for e in effects if e.op in (Op.BEGIN, Op.COMMIT, Op.ROLLBACK)), None)
