@@ -98,7 +98,7 @@ def _set(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
 
 def _reset(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
     if rest[:1] == ("all",):
-        return (Effect(Op.FORGET, "setting:"),)
+        return (Effect(Op.FORGET, "setting:", text),)  # the text: replayed inside a transaction
     if rest[:1] == ("role",):
         return (Effect(Op.FOUND, "role"),)
     if rest[:1] == ("session",):  # RESET SESSION AUTHORIZATION
@@ -139,11 +139,11 @@ def _prepare(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
 def _deallocate(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
     rest = rest[1:] if rest[:1] == ("prepare",) else rest
     if rest[:1] == ("all",):
-        return (Effect(Op.FORGET, "prepared:", at_once=True),)
+        return (Effect(Op.FORGET, "prepared:", text, at_once=True),)
     key = _named("prepared", rest)
     if key.endswith("#"):  # a quoted name: replay the DEALLOCATE itself, in order
         return (Effect(Op.REPLAY, key, text, at_once=True),)
-    return (Effect(Op.FORGET, key, at_once=True),)
+    return (Effect(Op.FORGET, key, text, at_once=True),)
 
 
 def _listen(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
@@ -152,9 +152,9 @@ def _listen(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
 
 def _unlisten(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:
     if not rest:  # UNLISTEN * (the star is not a word)
-        return (Effect(Op.FORGET, "listen:"),)
+        return (Effect(Op.FORGET, "listen:", text),)
     key = _named("listen", rest)
-    return (Effect(Op.REPLAY, key, text) if key.endswith("#") else Effect(Op.FORGET, key),)
+    return (Effect(Op.REPLAY, key, text) if key.endswith("#") else Effect(Op.FORGET, key, text),)
 
 
 def _discard(text: str, rest: tuple[str, ...]) -> tuple[Effect, ...]:

@@ -214,8 +214,10 @@ class SessionLog:
                 undone = Effect(Op.LOST, "", reason="session changes undone to a savepoint")
                 self._pending.append((undone, None))
             return
-        else:  # REPLAY, FORGET, TX_LOCAL: replayable inside the transaction too
+        elif effect.text:  # REPLAY, FORGET, TX_LOCAL: replayable inside the transaction too
             self._tx_texts.append((effect.text, params))
+        else:
+            self.tx_pure = False  # nothing to replay it with
         if effect.touches_session:
             self._pending.append((effect, params))
 
