@@ -233,7 +233,7 @@ class AsyncPool(PoolCore):
                     and probe.quiet()
                     and (self._ping_after is None or now - slot.idle_since <= self._ping_after)
                 ) or await self._alive(slot, now):
-                    session = SessionLog(exact_status=self._exact_status) if self._resilient else None
+                    session = SessionLog(self._exact_status) if self._resilient else None
                     return AsyncConnection(self, slot, self._dialect, self._driver, session)
             except BaseException:
                 self._discard(slot)  # cancelled mid-ping: the session's state is unknown

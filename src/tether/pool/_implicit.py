@@ -146,5 +146,5 @@ def _unpooled(spec: ConnectionSpec) -> Connection:
     metrics.count_non_pooled(+1)
     resilient = owner.recovery_attempts > 0 and hasattr(owner.dialect, "session_effects")
     exact = getattr(owner.driver, "exact_tx_status", True)
-    log = SessionLog(exact_status=exact) if resilient else None
+    log = SessionLog(exact) if resilient else None
     return Connection(owner, result, owner.dialect, owner.driver, log)

@@ -186,7 +186,7 @@ class Pool(PoolCore):
                     and probe.quiet()
                     and (self._ping_after is None or now - slot.idle_since <= self._ping_after)
                 ) or self._alive(slot, now):
-                    session = SessionLog(exact_status=self._exact_status) if self._resilient else None
+                    session = SessionLog(self._exact_status) if self._resilient else None
                     return Connection(self, slot, self._dialect, self._driver, session)
             except BaseException:
                 self._discard(slot)  # interrupted mid-ping: the session's state is unknown

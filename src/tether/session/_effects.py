@@ -64,7 +64,7 @@ class SessionLog:
 
     __slots__ = ("_exact", "_lost", "_pending", "_replay", "_serial", "_tx_texts", "tx_open", "tx_pure")
 
-    def __init__(self, *, exact_status: bool = True) -> None:
+    def __init__(self, exact_status: bool = True) -> None:
         # False for drivers that cannot see an SQL-level BEGIN TRAN in autocommit mode
         # (ODBC, DB-Library): then only the statements end a transaction the log saw begin.
         self._exact = exact_status
