@@ -291,3 +291,12 @@ def test_budget_validation_names_the_parameter(kwargs: dict[str, float], paramet
 
 def test_budget_repr() -> None:
     assert repr(RetryBudget()) == "<RetryBudget 10.0 tokens | ratio 0.1, floor 10/s, cap 100>"
+
+
+def test_connect_retry_waits_the_interval_after_the_immediate_ones() -> None:
+    from tether.retry import ConnectRetry
+
+    opening = ConnectRetry(count=3, interval_s=10.0)  # SqlClient's open: the first retry at once
+    assert [opening.delay_before(n) for n in (1, 2, 3, 4)] == [0.0, 0.0, 10.0, 10.0]
+    reconnect = ConnectRetry(count=2, interval_s=10.0, immediate=0)  # idle resiliency's later reconnects
+    assert [reconnect.delay_before(n) for n in (1, 2, 3)] == [0.0, 10.0, 10.0]

@@ -66,7 +66,7 @@ class PoolCore:
         # idle (SqlClient: the first at once, later ones after the interval); 0 turns it off.
         retry = self.config.connect_retry
         self.recovery_attempts = retry.count if retry.policy is None else retry.policy.attempts
-        self._recovery_retry = dataclasses.replace(retry, count=max(retry.count - 1, 0))
+        self._recovery_retry = dataclasses.replace(retry, count=max(retry.count - 1, 0), immediate=0)
         self._resilient = self.recovery_attempts > 0 and hasattr(self._dialect, "session_effects")
         self._exact_status = getattr(self._driver, "exact_tx_status", True)
         self._reclaimed: deque[Any] = deque()  # proxies dropped unclosed, from __del__

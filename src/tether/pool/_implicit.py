@@ -90,7 +90,7 @@ class _Unpooled:
     # -- idle resiliency, as the pool's ------------------------------------------------------
 
     def reopen(self, conn: Connection) -> Slot:
-        retry = dataclasses.replace(self.policy, count=max(self.policy.count - 1, 0))
+        retry = dataclasses.replace(self.policy, count=max(self.policy.count - 1, 0), immediate=0)
         result = connect_with_retry(self.open_once, retry)
         if isinstance(result, ConnectFailure):
             raise connect_error(self.driver, self.spec, result)

@@ -29,6 +29,7 @@ class ConnectRetry:
     interval_s: float = 10.0  # wait before the second and later retries (1..60)
     login_timeout_s: float = 15.0  # bound on all attempts together
     policy: Retry | None = None  # a tether.Retry's attempts and gaps instead of the two above
+    immediate: int = 1  # retries that do not wait (SqlClient's open: the first; a reconnect: none)
 
     def __post_init__(self) -> None:
         if not 0 <= self.count <= 255:
@@ -47,7 +48,7 @@ class ConnectRetry:
         """Seconds to wait before attempt number ``attempt`` (1-based)."""
         if self.policy is not None:
             return self.policy.next_delay(attempt - 1, 0.0, _rng)
-        return 0.0 if attempt <= 2 else self.interval_s
+        return 0.0 if attempt <= 1 + self.immediate else self.interval_s
 
 
 @dataclass(frozen=True, slots=True)
