@@ -169,7 +169,9 @@ class MySQL:
 
     def idle_bytes_mean_dead(self, data: bytes) -> bool:
         # The protocol is request-reply: the only unsolicited packets are the error the
-        # server sends before closing (4031 idle timeout, 1053 shutdown).
+        # server sends before closing (MySQL 8.0.24+: 4031 idle timeout; 1053 shutdown).
+        # MariaDB 10.11 sends nothing to an idle session it kills (KILL, shutdown): a FIN
+        # alone, which the probe reads as CLOSED; past wait_timeout it resets the link.
         return True
 
     def is_disconnect(self, exc: BaseException) -> bool:

@@ -20,6 +20,7 @@ from ..retry._engine import RetryDetails, Runner
 from ..retry._policy import Retry
 from ..session import Connection
 from ..session._effects import SessionLog
+from ..session._tracking import write_setting
 from ._borrow import Borrow, Waiter, asyncio_loop_running
 from ._core import PoolCore
 from ._opening import connect_error, open_slot
@@ -348,7 +349,7 @@ class Pool(PoolCore):
             if status is not TxStatus.IDLE:
                 raw.rollback()
             for attr, value in (saved or {}).items():
-                setattr(raw, attr, value)
+                write_setting(raw, attr, value)  # PyMySQL: autocommit is a method
             ok = True
             if changes or self.config.reset == "always":
                 log.debug("resetting %r of pool %r after: %s", slot, self.name, ", ".join(changes))

@@ -16,7 +16,7 @@ from ..dialects import TxStatus
 from ..errors import Error
 from ._effects import PLAIN, SessionLog
 from ._recovery import recover
-from ._tracking import Tracking, remembered_setter
+from ._tracking import Tracking, read_setting, remembered_setter, write_setting
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -157,8 +157,8 @@ class Connection(Tracking):
         # are set on the driver's connection; the old value is kept for the pool to
         # restore before the next borrower.
         raw = self.raw
-        self.remember(name, getattr(raw, name))
-        setattr(raw, name, value)
+        self.remember(name, read_setting(raw, name))
+        write_setting(raw, name, value)  # PyMySQL's autocommit is a method
 
     def __del__(self) -> None:
         if self.__dict__.get("_slot") is not None:

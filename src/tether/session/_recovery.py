@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..dialects import TxStatus
 from ..errors import SessionLost, bind
 from ._effects import Replay
+from ._tracking import read_setting, write_setting
 
 if TYPE_CHECKING:
     from ..drivers import Driver
@@ -69,7 +70,7 @@ def restore(driver: Driver, old: Any, new: Any, saved: dict[str, Any] | None, lo
             status: TxStatus) -> None:
     """Client settings, then the session's state, then an open transaction's statements."""
     for name in saved or ():  # what the borrower set on the connection object
-        setattr(new, name, getattr(old, name))
+        write_setting(new, name, read_setting(old, name))  # PyMySQL: autocommit is a method
     carry_over = getattr(driver, "carry_over", None)
     if carry_over is not None:
         carry_over(old, new)
@@ -84,7 +85,9 @@ def restore(driver: Driver, old: Any, new: Any, saved: dict[str, Any] | None, lo
 
 def replay(driver: Driver, raw: Any, statements: list[Replay], *, outside_transaction: bool) -> None:
     """Run ``statements`` in order; consecutive ones without parameters as one batch."""
-    for text, params in batches(statements):
+    # A driver that sends one statement per query (PyMySQL without CLIENT_MULTI_STATEMENTS)
+    # says so with ``batches = False``: its statements go one by one.
+    for text, params in batches(statements) if getattr(driver, "batches", True) else statements:
         if outside_transaction and params is None:
             driver.execute(raw, text)
         else:

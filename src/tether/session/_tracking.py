@@ -138,13 +138,43 @@ def remembered_setter(conn: Tracking, raw: Any, name: str, method: Any) -> Any:
     wrapped so the old value is remembered too; any other attribute as it is."""
     setting = name[4:]
     if not (name.startswith("set_") and isinstance(getattr(type(raw), setting, None), property)):
-        return method
+        getter = _method_getter(raw, name)
+        if getter is None:
+            return method
+
+        def call_method(value: Any) -> Any:  # PyMySQL's autocommit(value)
+            conn.remember(name, getter())
+            return method(value)
+
+        return call_method
 
     def call(value: Any) -> Any:
         conn.remember(setting, getattr(raw, setting))
         return method(value)
 
     return call
+
+
+def read_setting(raw: Any, name: str) -> Any:
+    """A client-side setting's value: the attribute, or ``get_<name>()`` where the setting
+    is a method (PyMySQL: ``autocommit(value)`` and ``get_autocommit()``)."""
+    getter = _method_getter(raw, name)
+    return getter() if getter is not None else getattr(raw, name)
+
+
+def write_setting(raw: Any, name: str, value: Any) -> None:
+    """Set a client-side setting: the attribute, or the method where it is one (PyMySQL's
+    autocommit: assigning would hide the method and leave the server's mode unchanged)."""
+    if _method_getter(raw, name) is not None:
+        getattr(raw, name)(value)
+    else:
+        setattr(raw, name, value)
+
+
+def _method_getter(raw: Any, name: str) -> Any:
+    if callable(getattr(type(raw), name, None)):
+        return getattr(raw, f"get_{name}", None)
+    return None
 
 
 @lru_cache(maxsize=2048)
