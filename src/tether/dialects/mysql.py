@@ -145,6 +145,7 @@ _SESSION_STATEMENTS = {
     "xa": "XA transaction",
     "begin": "open transaction",
     "start": "open transaction",
+    "call": "procedure call (its SETs outlive it in MySQL)",
 }
 _SESSION_FUNCTIONS = {"get_lock": "user-level lock"}
 
