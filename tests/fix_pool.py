@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -34,3 +35,13 @@ def backend_pid(conn: tether.Connection) -> int:
     row = conn.execute("SELECT pg_backend_pid()").fetchone()
     assert row is not None
     return int(row[0])
+
+
+def wait_for_goodbye(conn: Any, timeout: float = 5.0) -> None:
+    """Wait until a borrowed connection's socket has something to say (the server's
+    goodbye, a FIN or a reset): the event tether's zero-round-trip check acts on."""
+    probe = conn._slot.probe
+    assert probe is not None, "this driver's socket was not found"
+    poller = select.poll()
+    poller.register(probe.fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    assert poller.poll(int(timeout * 1000)), f"no goodbye on the socket within {timeout} s"

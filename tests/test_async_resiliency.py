@@ -36,7 +36,7 @@ def test_settings_and_listen_come_back(pg_admin: EmbeddedPostgres, driver: str) 
                 await conn.execute("SET TIME ZONE 'Asia/Tokyo'")
                 await conn.execute("LISTEN jobs")
                 before = pid_of(conn, driver)
-                await asyncio.to_thread(kill, pg_admin, before)
+                await asyncio.to_thread(kill, pg_admin, before, conn)
                 sql = "SELECT current_setting('search_path'), current_setting('TimeZone')"
                 if driver == "asyncpg":
                     row = tuple(await conn.fetchrow(sql))
@@ -61,7 +61,7 @@ def test_a_temp_table_makes_the_session_lost(pg_admin: EmbeddedPostgres, driver:
                 if driver == "psycopg_async":
                     await conn.set_autocommit(True)
                 await conn.execute("CREATE TEMP TABLE t1 (a int)")
-                await asyncio.to_thread(kill, pg_admin, pid_of(conn, driver))
+                await asyncio.to_thread(kill, pg_admin, pid_of(conn, driver), conn)
                 for _ in range(2):  # and again: never silently continued
                     with pytest.raises(tether.SessionLost) as caught:
                         await conn.execute("SELECT 1")
@@ -82,7 +82,7 @@ def test_psycopg_async_cursor_is_remade_and_a_set_only_transaction_replays(
             async with pool.connection() as conn:
                 cursor = conn.cursor()
                 await cursor.execute("SET LOCAL work_mem = '3MB'")  # not autocommit: a transaction
-                await asyncio.to_thread(kill, pg_admin, conn.raw.info.backend_pid)
+                await asyncio.to_thread(kill, pg_admin, conn.raw.info.backend_pid, conn)
                 await cursor.execute("SELECT current_setting('work_mem')")
                 assert await cursor.fetchone() == ("3MB",)
                 await conn.commit()
@@ -96,7 +96,7 @@ def test_async_no_recovery_with_connect_retry_count_0(pg_admin: EmbeddedPostgres
         pool = tether.AsyncPool(pg_admin.dsn, min_size=1, max_size=1, connect_retry_count=0)
         async with pool, pool.connection() as conn:
             await conn.set_autocommit(True)
-            await asyncio.to_thread(kill, pg_admin, conn.raw.info.backend_pid)
+            await asyncio.to_thread(kill, pg_admin, conn.raw.info.backend_pid, conn)
             with pytest.raises(psycopg.OperationalError) as caught:
                 await conn.execute("SELECT 1")
             assert not isinstance(caught.value, tether.SessionLost)

@@ -11,12 +11,12 @@ import psycopg
 import pytest
 
 import tether
-from fix_pool import backend_pid
+from fix_pool import backend_pid, wait_for_goodbye
 from tether.testing import EmbeddedPostgres
 
 
-def kill(admin: EmbeddedPostgres, pid: int) -> None:
-    """Terminate one backend from another session and wait until its socket says so."""
+def kill(admin: EmbeddedPostgres, pid: int, conn: object) -> None:
+    """Terminate one backend from another session; wait until ``conn``'s socket says so."""
     with psycopg.connect(admin.dsn, autocommit=True) as other:
         other.execute("SELECT pg_terminate_backend(%s)", (pid,))
         deadline = time.monotonic() + 5
@@ -25,7 +25,7 @@ def kill(admin: EmbeddedPostgres, pid: int) -> None:
             if row is not None and row[0] == 0:
                 break
             time.sleep(0.01)
-    time.sleep(0.02)  # the FATAL message and the FIN reach our socket
+    wait_for_goodbye(conn)
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def test_settings_come_back_on_a_new_backend(pool: tether.Pool, pg_admin: Embedd
         conn.execute("SET myapp.tenant = '42'")
         conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         before = backend_pid(conn)
-        kill(pg_admin, before)
+        kill(pg_admin, before, conn)
         row = conn.execute(
             "SELECT current_setting('search_path'), current_setting('TimeZone'), "
             "current_setting('application_name'), current_setting('statement_timeout'), "
@@ -65,7 +65,7 @@ def test_prepared_statements_are_prepared_again(pool: tether.Pool, pg_admin: Emb
         conn.execute("DEALLOCATE gone")
         for _ in range(6):  # psycopg prepares this one itself after 5 runs (prepare_threshold)
             conn.execute("SELECT %s::int * 2", (21,))
-        kill(pg_admin, backend_pid(conn))
+        kill(pg_admin, backend_pid(conn), conn)
         assert conn.execute("EXECUTE add_one(41)").fetchone() == (42,)
         names = conn.execute("SELECT name FROM pg_prepared_statements WHERE NOT from_sql IS FALSE").fetchall()
         assert ("add_one",) in names and ("gone",) not in names
@@ -78,7 +78,7 @@ def test_listen_still_receives(pool: tether.Pool, pg_admin: EmbeddedPostgres) ->
         conn.execute("LISTEN orders")
         conn.execute("LISTEN other")
         conn.execute("UNLISTEN other")
-        kill(pg_admin, backend_pid(conn))
+        kill(pg_admin, backend_pid(conn), conn)
         channels = conn.execute("SELECT pg_listening_channels()").fetchall()
         assert channels == [("orders",)]
         with psycopg.connect(pg_admin.dsn, autocommit=True) as sender:
@@ -95,7 +95,7 @@ def test_a_transaction_that_only_set_things_is_replayed(
         conn.execute("SET search_path TO pg_catalog")
         conn.execute("SET LOCAL work_mem = '3MB'")
         pid = conn.raw.info.backend_pid  # read client-side: a query would end "only set things"
-        kill(pg_admin, pid)
+        kill(pg_admin, pid, conn)
         row = conn.execute("SELECT current_setting('search_path'), current_setting('work_mem')").fetchone()
         assert row == ("pg_catalog", "3MB")
         assert conn.raw.info.backend_pid != pid
@@ -109,7 +109,7 @@ def test_a_rolled_back_setting_is_not_replayed(pool: tether.Pool, pg_admin: Embe
         conn.rollback()
         conn.execute("SET TIME ZONE 'UTC'")
         conn.commit()
-        kill(pg_admin, conn.raw.info.backend_pid)
+        kill(pg_admin, conn.raw.info.backend_pid, conn)
         row = conn.execute("SELECT current_setting('search_path'), current_setting('TimeZone')").fetchone()
         assert row == ('"$user", public', "UTC")
 
@@ -141,7 +141,7 @@ def test_unrecoverable_state_raises_session_lost_naming_it(
         conn.autocommit = reason != "open transaction"
         for sql in statements:
             conn.execute(sql)
-        kill(pg_admin, conn.raw.info.backend_pid)
+        kill(pg_admin, conn.raw.info.backend_pid, conn)
         with pytest.raises(tether.SessionLost) as caught:
             conn.execute("SELECT 1")
         assert caught.value.reasons == (reason,)
@@ -164,7 +164,7 @@ def test_a_temp_table_dropped_again_no_longer_blocks_recovery(
         conn.execute("DROP TABLE scratch")
         conn.execute("SELECT pg_advisory_lock(1)")
         conn.execute("SELECT pg_advisory_unlock_all()")
-        kill(pg_admin, conn.raw.info.backend_pid)
+        kill(pg_admin, conn.raw.info.backend_pid, conn)
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
@@ -175,7 +175,7 @@ def test_rollback_of_a_lost_transaction_is_not_an_error(
         conn.execute("SET search_path TO pg_catalog")
         conn.commit()
         conn.execute("SELECT 1")  # a transaction is open again, and has read something
-        kill(pg_admin, conn.raw.info.backend_pid)
+        kill(pg_admin, conn.raw.info.backend_pid, conn)
         conn.rollback()  # what was to be undone is gone with the old session
         assert conn.execute("SELECT current_setting('search_path')").fetchone() == ("pg_catalog",)
 
@@ -208,7 +208,7 @@ def test_no_recovery_with_connect_retry_count_0(
     with pool.connection() as conn:
         conn.autocommit = True
         conn.execute("SET search_path TO pg_catalog")
-        kill(pg_admin, conn.raw.info.backend_pid)
+        kill(pg_admin, conn.raw.info.backend_pid, conn)
         with pytest.raises(psycopg.OperationalError) as caught:
             conn.execute("SELECT 1")
         assert not isinstance(caught.value, tether.SessionLost)
@@ -220,7 +220,7 @@ def test_unpooled_connections_recover_too(pg_admin: EmbeddedPostgres) -> None:
     try:
         conn.autocommit = True
         conn.execute("SET TIME ZONE 'Europe/Paris'")
-        kill(pg_admin, conn.raw.info.backend_pid)
+        kill(pg_admin, conn.raw.info.backend_pid, conn)
         assert conn.execute("SELECT current_setting('TimeZone')").fetchone() == ("Europe/Paris",)
     finally:
         conn.close()
@@ -242,7 +242,7 @@ def test_a_link_reset_by_the_wan_emulator_is_recovered(
             conn.execute("PREPARE two AS SELECT 2")
             link.wait_connections(1)
             assert link.reset_all() == 1
-            time.sleep(0.05)
+            wait_for_goodbye(conn)
             row = conn.execute("SELECT current_setting('application_name')").fetchone()
             assert row == ("through the wan",)
             assert conn.execute("EXECUTE two").fetchone() == (2,)
@@ -256,7 +256,7 @@ def test_a_transaction_begun_behind_the_proxy_is_not_replayed(
         conn.autocommit = True
         with conn.transaction():  # psycopg's own BEGIN, which the proxy does not see
             conn.execute("SET LOCAL work_mem = '3MB'")
-            kill(pg_admin, conn.raw.info.backend_pid)
+            kill(pg_admin, conn.raw.info.backend_pid, conn)
             with pytest.raises(tether.SessionLost) as caught:
                 conn.execute("SELECT 1")
             assert caught.value.reasons == ("open transaction",)

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tether
+from fix_pool import wait_for_goodbye
 from tether.testing import EmbeddedPostgres
 
 READ = (
@@ -92,7 +93,7 @@ def do(conn: Any, statement: str) -> Any:
     return conn.execute(statement)
 
 
-def terminate(admin: psycopg.Connection[Any], pid: int) -> None:
+def terminate(admin: psycopg.Connection[Any], pid: int, conn: tether.Connection) -> None:
     admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -100,7 +101,7 @@ def terminate(admin: psycopg.Connection[Any], pid: int) -> None:
         if row == (0,):
             break
         time.sleep(0.005)
-    time.sleep(0.01)
+    wait_for_goodbye(conn)
 
 
 @pytest.mark.slow
@@ -118,7 +119,7 @@ def test_a_resilient_session_matches_an_unbroken_one_or_says_it_lost(
             conn.autocommit = autocommit
             for statement in steps:
                 if statement == "kill":
-                    terminate(admin, conn.raw.info.backend_pid)
+                    terminate(admin, conn.raw.info.backend_pid, conn)
                     continue
                 try:
                     got = outcome(functools.partial(do, conn, statement))

@@ -9,6 +9,7 @@ import time
 import pytest
 
 import tether
+from fix_pool import wait_for_goodbye
 from tdsserver import TdsServer
 from test_sqlserver_drivers import VARIANTS, url  # the per-driver URLs, and their skips
 
@@ -24,12 +25,12 @@ def one(conn: tether.Connection, sql: str) -> object:
     return row[0]
 
 
-def kill_idle(server: TdsServer, spid: int) -> None:
+def kill_idle(server: TdsServer, spid: int, conn: tether.Connection) -> None:
     server.kill(spid)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(s.spid == spid for s in server.sessions()):
         time.sleep(0.01)
-    time.sleep(0.02)
+    wait_for_goodbye(conn)
 
 
 @pytest.mark.parametrize("driver", VARIANTS)
@@ -43,7 +44,7 @@ def test_database_set_options_and_isolation_come_back(tds_server: TdsServer, dri
             cursor.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
             cursor.close()
             spid = one(conn, "SELECT @@SPID")
-            kill_idle(tds_server, int(spid))  # type: ignore[call-overload]
+            kill_idle(tds_server, int(spid), conn)  # type: ignore[call-overload]
             assert one(conn, "SELECT @@SPID") != spid
             assert one(conn, "SELECT DB_NAME()") == "master"
             assert one(conn, "SELECT @@DATEFIRST") == 3
@@ -69,7 +70,7 @@ def test_unrecoverable_state_raises_session_lost(
             cursor.execute("SELECT 1")
             cursor.fetchall()
             spid = one(conn, "SELECT @@SPID")
-            kill_idle(tds_server, int(spid))  # type: ignore[call-overload]
+            kill_idle(tds_server, int(spid), conn)  # type: ignore[call-overload]
             with pytest.raises(tether.SessionLost) as caught:
                 one(conn, "SELECT 1")
             assert any(reason in r for r in caught.value.reasons), caught.value.reasons
