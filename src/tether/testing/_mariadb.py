@@ -110,25 +110,8 @@ class EmbeddedMariaDB(ServerContext):
         return f"mysql://{auth}@{self.host}:{self.port}/{database or self.database}"
 
     @property
-    def dsn(self) -> str:
-        return self.url()
-
-    @property
-    def password(self) -> str | None:
-        return self._password
-
-    @property
     def tls(self) -> bool:
         return self._tls is not None
-
-    @property
-    def pid(self) -> int | None:
-        proc = self._proc
-        return proc.pid if proc is not None and proc.poll() is None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     @property
     def data_dir(self) -> Path:

@@ -225,25 +225,6 @@ class EmbeddedPostgres(ServerContext):
         return f"postgresql://{auth}@{self.host}:{self.port}/{self.database}"
 
     @property
-    def dsn(self) -> str:
-        """The URL to connect with: ``url()``, password included when one is set."""
-        return self.url()
-
-    @property
-    def password(self) -> str | None:
-        return self._password
-
-    @property
-    def pid(self) -> int | None:
-        """The postmaster's PID while it runs."""
-        proc = self._proc
-        return proc.pid if proc is not None and proc.poll() is None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
     def data_dir(self) -> Path:
         if self._given_data_dir is not None:
             return self._given_data_dir

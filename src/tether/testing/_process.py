@@ -48,7 +48,32 @@ def stop_process(proc: subprocess.Popen[Any], sig: int, *, timeout: float, name:
 
 class ServerContext:
     """``with Server() as server:`` starts it, and closes it whatever happened, a failed
-    start included (nothing is left running or on disk)."""
+    start included (nothing is left running or on disk); and the state both servers show."""
+
+    _proc: subprocess.Popen[bytes] | None
+    _password: str | None
+
+    def url(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def dsn(self) -> str:
+        """The URL to connect with: ``url()``, password included when one is set."""
+        return self.url()
+
+    @property
+    def password(self) -> str | None:
+        return self._password
+
+    @property
+    def pid(self) -> int | None:
+        """The server process's PID while it runs."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
 
     def start(self) -> None:
         raise NotImplementedError
