@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tether.dialects import TxStatus
 from tether.dialects._effects_mssql import mssql_effects, mssql_effects_azure
 from tether.dialects.sqlserver import dialect
-from tether.session._effects import PLAIN, Effect, Op, SessionLog
+from tether.session._log import SessionLog
+from tether.sql import PLAIN, Effect, Op, TxStatus
 
 IDLE, IN_TX = TxStatus.IDLE, TxStatus.IN_TRANSACTION
 

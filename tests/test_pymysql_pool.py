@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import tether
-from tether.dialects import TxStatus
 from tether.dsn import parse
+from tether.sql import TxStatus
 from tether.testing import EmbeddedMariaDB
 
 pytest_plugins = ["fix_mysql"]

@@ -6,12 +6,12 @@ import importlib
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from ._base import Dialect, TxStatus
+from ._base import Dialect
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
 
-__all__ = ["Dialect", "TxStatus", "dialect_for", "get_dialect"]
+__all__ = ["Dialect", "dialect_for", "get_dialect"]
 
 _MODULES = {"postgresql": "postgresql", "sqlserver": "sqlserver", "mysql": "mysql"}
 

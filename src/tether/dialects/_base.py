@@ -7,21 +7,10 @@ through these two small protocols and never looks at SQL text or error messages 
 
 from __future__ import annotations
 
-import enum
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ..session._effects import Effect
-
-
-class TxStatus(enum.Enum):
-    """Where a connection is, as its driver reports it without a round trip."""
-
-    IDLE = "idle"  # no transaction open
-    IN_TRANSACTION = "in transaction"
-    IN_ERROR = "in failed transaction"  # must roll back before anything else
-    ACTIVE = "active"  # a statement is still running or its results are unread
-    BROKEN = "broken"  # the driver knows the connection is unusable
+    from ..sql import Effect
 
 
 class Dialect(Protocol):

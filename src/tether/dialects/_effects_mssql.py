@@ -42,8 +42,7 @@ import re
 from dataclasses import replace
 from functools import lru_cache
 
-from ..session._effects import PLAIN, Effect, Op
-from ..session._sql import QUOTED, Unscannable, _tokens, statement_texts
+from ..sql import PLAIN, QUOTED, Effect, Op, Unscannable, statement_texts, tokens
 
 Token = tuple[str, int]  # a word (or QUOTED) and where it starts in the chunk
 
@@ -167,9 +166,8 @@ class _Batch:
                 return [Effect(Op.LOST, f"temp:{name}", reason=f"temporary procedure {name}")]
             return [Effect(Op.PLAIN)]
         for n, (text, _words) in enumerate(chunks):
-            tokens = list(_tokens(text, "sqlserver"))
-            tokens = [t for t in tokens if t[0] != ";"]
-            self._chunk(text, tokens, batch_start=n == 0)
+            found = [t for t in tokens(text, "sqlserver") if t[0] != ";"]
+            self._chunk(text, found, batch_start=n == 0)
         return self.out
 
     # -- one chunk -------------------------------------------------------------------------

@@ -25,8 +25,7 @@ import re
 from dataclasses import replace
 from functools import lru_cache
 
-from ..session._effects import PLAIN, Effect, Op
-from ..session._sql import QUOTED, Unscannable, _tokens, statement_texts
+from ..sql import PLAIN, QUOTED, Effect, Op, Unscannable, statement_texts, tokens
 
 _UNREADABLE = (Effect(Op.LOST, reason="statement that could not be scanned", at_once=True),)
 _SESSION_OPS = frozenset({Op.REPLAY, Op.FORGET, Op.LOST, Op.FOUND})
@@ -363,7 +362,7 @@ def _split_top(body: str) -> list[str]:
 
 
 def _after_first_word(text: str) -> int:
-    for word, at in _tokens(text, "mysql"):
+    for word, at in tokens(text, "mysql"):
         return at + len(word)
     return len(text)
 

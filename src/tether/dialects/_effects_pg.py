@@ -15,8 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
-from ..session._effects import PLAIN, Effect, Op
-from ..session._sql import QUOTED, Unscannable, statement_texts
+from ..sql import PLAIN, QUOTED, Effect, Op, Unscannable, statement_texts
 
 Handler = Callable[[str, tuple[str, ...]], tuple[Effect, ...]]
 

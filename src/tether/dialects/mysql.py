@@ -21,8 +21,7 @@ from functools import lru_cache
 
 from ..errors import ConnectError
 from ..retry._faults import Classification, Fault
-from ..session._effects import Effect
-from ..session._sql import Unscannable, statements
+from ..sql import Effect, Unscannable, statements
 from ._effects_mysql import mysql_effects
 
 CONNECT, IN_DOUBT, TRANSIENT, FATAL = Fault.CONNECT, Fault.IN_DOUBT, Fault.TRANSIENT, Fault.FATAL

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..session._effects import Effect
-from ..session._sql import QUOTED, Unscannable, statements
+from ..sql import QUOTED, Effect, Unscannable, statements
 from ._effects_pg import pg_effects
 
 # Statements whose first word changes session state that outlives the transaction.

@@ -34,8 +34,7 @@ from typing import Any
 
 from ..errors import ConnectError
 from ..retry._faults import Classification, Fault
-from ..session._effects import Effect
-from ..session._sql import Unscannable, statements
+from ..sql import Effect, Unscannable, statements
 from ._effects_mssql import mssql_effects, mssql_effects_azure
 
 CONNECT, IN_DOUBT, TRANSIENT, FATAL = Fault.CONNECT, Fault.IN_DOUBT, Fault.TRANSIENT, Fault.FATAL

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ..dialects import TxStatus
     from ..dsn import ConnectionSpec
+    from ..sql import TxStatus
 
 
 class AsyncDriver(Protocol):

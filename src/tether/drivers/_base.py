@@ -6,8 +6,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ..dialects import TxStatus
     from ..dsn import ConnectionSpec
+    from ..sql import TxStatus
 
 
 class Driver(Protocol):

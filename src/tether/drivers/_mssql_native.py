@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from ..dialects import TxStatus
+from ..sql import TxStatus
 from . import _mssql_reset as restore
 from ._mssql_args import login_timeout
 from ._mssql_options import FREETDS, PYMSSQL

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
-from ..dialects import TxStatus
+from ..sql import TxStatus
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import pq
 
-from ..dialects import TxStatus
 from ..dialects.postgresql import dialect as postgresql
+from ..sql import TxStatus
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import pq
 
-from ..dialects import TxStatus
+from ..sql import TxStatus
 from .psycopg import _CONNECTION_BAD, _STATUS, carry_over, connect_kwargs, reported_settings
 from .psycopg import driver as _sync
 

@@ -32,8 +32,8 @@ import pymysql  # type: ignore[import-untyped]  # PyMySQL ships no type informat
 from pymysql import connections, err
 from pymysql.protocol import EOFPacketWrapper  # type: ignore[import-untyped]
 
-from ..dialects import TxStatus
 from ..errors import ConfigError
+from ..sql import TxStatus
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec

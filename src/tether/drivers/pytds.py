@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pytds  # type: ignore[import-untyped]  # python-tds ships no type information
 from pytds import tds_base, utils
 
-from ..dialects import TxStatus
+from ..sql import TxStatus
 from . import _mssql_reset as restore
 from ._mssql_args import pytds_kwargs
 from ._native_socket import peer_closed

@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from .. import metrics
-from ..dialects import TxStatus
 from ..drivers._async_load import load_async_driver
 from ..dsn import ConnectionSpec
 from ..errors import PoolError
@@ -31,7 +30,8 @@ from ..retry._budget import RetryBudget
 from ..retry._engine import RetryDetails, Runner
 from ..retry._policy import Retry
 from ..session._async_proxy import AsyncConnection
-from ..session._effects import SessionLog
+from ..session._log import SessionLog
+from ..sql import TxStatus
 from ._async_borrow import _AsyncBorrow, _needs_loop, _Waiter, _wake
 from ._async_opening import connect_with_retry_async, open_slot_async
 from ._core import PoolCore

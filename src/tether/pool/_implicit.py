@@ -21,7 +21,7 @@ from ..errors import ConnectionReturned, bind
 from ..net import Keepalive
 from ..retry import ConnectFailure, ConnectRetry, connect_with_retry
 from ..session import Connection
-from ..session._effects import SessionLog
+from ..session._log import SessionLog
 from ._config import first_given
 from ._opening import connect_error, open_slot
 from ._pool import Pool

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .. import metrics
-from ..dialects import TxStatus
 from ..drivers import load_driver
 from ..dsn import ConnectionSpec
 from ..net import Keepalive, Liveness, SocketProbe
@@ -19,8 +18,9 @@ from ..retry._budget import RetryBudget
 from ..retry._engine import RetryDetails, Runner
 from ..retry._policy import Retry
 from ..session import Connection
-from ..session._effects import SessionLog
+from ..session._log import SessionLog
 from ..session._tracking import write_setting
+from ..sql import TxStatus
 from ._borrow import Borrow, Waiter, asyncio_loop_running
 from ._core import PoolCore
 from ._opening import connect_error, open_slot

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..dialects import TxStatus
+from ..sql import PLAIN, TxStatus
 from ._async_recovery import recover_async
-from ._effects import PLAIN, SessionLog
+from ._log import SessionLog
 from ._proxy import UnitOfWorkError
 from ._tracking import Tracking, remembered_setter
 

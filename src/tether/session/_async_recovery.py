@@ -9,12 +9,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..dialects import TxStatus
+from ..sql import TxStatus
 from ._recovery import batches, lose, settle, verify
 
 if TYPE_CHECKING:
     from ..drivers._async_base import AsyncDriver
-    from ._effects import Replay, SessionLog
+    from ..sql import Replay
+    from ._log import SessionLog
 
 
 async def recover_async(conn: Any, *, rolling_back: bool = False) -> Any:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..dialects import TxStatus
 from ..errors import Error
-from ._effects import PLAIN, SessionLog
+from ..sql import PLAIN, TxStatus
+from ._log import SessionLog
 from ._recovery import recover
 from ._tracking import Tracking, read_setting, remembered_setter, write_setting
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..dialects import TxStatus
 from ..errors import SessionLost, bind
-from ._effects import Replay
+from ..sql import Replay, TxStatus
 from ._tracking import read_setting, write_setting
 
 if TYPE_CHECKING:
     from ..drivers import Driver
-    from ._effects import SessionLog
+    from ._log import SessionLog
     from ._tracking import Tracking
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from ..dialects import TxStatus
 from ..net import Liveness
-from ._effects import PLAIN, Effect, Op, SessionLog
+from ..sql import PLAIN, Effect, Op, TxStatus
+from ._log import SessionLog
 
 if TYPE_CHECKING:
     from ..dialects import Dialect

@@ -39,7 +39,7 @@ def statement_texts(sql: str, *, dialect: str = "postgresql") -> tuple[tuple[str
     out: list[tuple[str, tuple[str, ...]]] = []
     words: list[str] = []
     start = 0
-    for token, at in _tokens(sql, dialect):
+    for token, at in tokens(sql, dialect):
         if token == ";":
             if words:
                 out.append((sql[start:at].strip(), tuple(words)))
@@ -52,7 +52,7 @@ def statement_texts(sql: str, *, dialect: str = "postgresql") -> tuple[tuple[str
     return tuple(out)
 
 
-def _tokens(sql: str, dialect: str) -> Iterator[tuple[str, int]]:
+def tokens(sql: str, dialect: str) -> Iterator[tuple[str, int]]:
     """Words (or ``QUOTED``) and ``;``, each with its position in ``sql``."""
     text = sql.lower()
     if len(text) != len(sql):  # a few letters (İ) grow when lower-cased: positions would drift
