@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tether.pool._async_pool import AsyncPool
+from tether.pool import AsyncPool
 from tether.testing import EmbeddedPostgres
 from tether.wan import Latency, Link
 

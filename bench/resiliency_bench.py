@@ -25,6 +25,7 @@ from typing import Any
 import psycopg
 
 import tether
+from tether.session import lease_of
 from tether.testing import EmbeddedPostgres
 from tether.wan import Latency, Link
 
@@ -78,11 +79,12 @@ def tracking_cpu(number: int = 200_000) -> float:
     with EmbeddedPostgres() as server:
         pool = tether.Pool(server.dsn, min_size=1, max_size=1, autocommit=True)
         conn = pool.getconn()
-        status, raw = conn._driver.tx_status, conn.raw
+        lease = lease_of(conn)
+        status, raw = lease.driver.tx_status, conn.raw
 
         def added() -> None:
-            conn.ready()
-            conn.read("SELECT 1")
+            conn._ready()
+            lease.read("SELECT 1")
             status(raw)
 
         cost = min(timeit.repeat(added, number=number, repeat=3)) / number * 1e6

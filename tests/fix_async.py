@@ -7,8 +7,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tether.pool._async_pool import AsyncPool
-from tether.session._async_proxy import AsyncConnection
+from tether.pool import AsyncPool
+from tether.session import AsyncConnection
 
 DRIVERS = ("psycopg", "asyncpg")
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import tether
+from tether.session import lease_of
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def backend_pid(conn: tether.Connection) -> int:
 def wait_for_goodbye(conn: Any, timeout: float = 5.0) -> None:
     """Wait until a borrowed connection's socket has something to say (the server's
     goodbye, a FIN or a reset): the event tether's zero-round-trip check acts on."""
-    probe = conn._slot.probe
+    probe = lease_of(conn).probe
     assert probe is not None, "this driver's socket was not found"
     poller = select.poll()
     poller.register(probe.fd, select.POLLIN | select.POLLERR | select.POLLHUP)

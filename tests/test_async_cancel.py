@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from fix_async import DRIVERS, dsn_for, run, value
-from tether.pool._async_pool import AsyncPool
-from tether.session._async_proxy import AsyncConnection
+from tether.pool import AsyncPool
+from tether.session import AsyncConnection
 from tether.testing import EmbeddedPostgres
 from tether.wan import Latency, Link
 

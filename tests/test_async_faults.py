@@ -12,7 +12,7 @@ import pytest
 
 import tether
 from fix_async import DRIVERS, dsn_for, pid, run, value
-from tether.pool._async_pool import AsyncPool
+from tether.pool import AsyncPool
 from tether.testing import EmbeddedPostgres
 from tether.wan import Link
 

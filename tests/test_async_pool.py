@@ -12,7 +12,8 @@ import pytest
 import tether
 from fix_async import DRIVERS, dsn_for, pid, run, socket_of, value
 from tether.net import read_keepalive
-from tether.pool._async_pool import AsyncPool
+from tether.pool import AsyncPool
+from tether.session import lease_of
 
 
 @pytest.fixture(params=DRIVERS)
@@ -84,7 +85,7 @@ def test_asyncpg_api_passes_through_and_dies_with_the_borrow(pg_dsn: str) -> Non
             assert [r["n"] for r in rows] == [1, 2, 3]
             async with conn.transaction():
                 await conn.execute("CREATE TEMP TABLE scratch (x int)")
-            assert conn.changes == ("temporary object",)
+            assert lease_of(conn).changes == ("temporary object",)
         with pytest.raises(tether.ConnectionReturned):
             await conn.fetchval("SELECT 1")
         with pytest.raises(asyncpg.InterfaceError):

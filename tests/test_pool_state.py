@@ -19,7 +19,7 @@ class W:
 
 
 def slot(state: PoolState, now: float = 0.0, *, expires: float = math.inf) -> Slot:
-    return Slot(raw=object(), probe=None, created_at=now, expires_at=expires, generation=state.generation)
+    return Slot(lease=object(), created_at=now, expires_at=expires, generation=state.generation)
 
 
 def fill(state: PoolState, n: int, now: float = 0.0) -> list[Slot]:

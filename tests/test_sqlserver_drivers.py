@@ -34,6 +34,7 @@ from tether.dsn import parse
 from tether.errors import ConfigError
 from tether.net import Keepalive, apply_keepalive
 from tether.net._keepalive import read_keepalive
+from tether.session import lease_of
 
 VARIANTS = ("pytds", "pymssql", "pyodbc-msodbc", "pyodbc-freetds", "mssql-python")
 _MODULES = {"pytds": "pytds", "pymssql": "pymssql", "pyodbc-msodbc": "pyodbc", "pyodbc-freetds": "pyodbc",
@@ -233,7 +234,7 @@ def test_concurrent_opens_each_find_their_own_socket(
     borrowed = [pool.getconn() for _ in range(4)]
     try:
         for conn in borrowed:
-            probe = conn._slot.probe
+            probe = lease_of(conn).probe
             assert probe is not None, "no socket found"
             sock = socket.socket(fileno=probe.fd)
             local_port = sock.getsockname()[1]

@@ -37,26 +37,59 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # source (async, edited by hand) -> generated (threads)
 FILES = {
+    "src/tether/drivers/_base_async.py": "src/tether/drivers/_base.py",
+    "src/tether/drivers/psycopg_async.py": "src/tether/drivers/psycopg.py",
+    "src/tether/pool/_opening_async.py": "src/tether/pool/_opening.py",
+    "src/tether/pool/_pool_async.py": "src/tether/pool/_pool.py",
     "src/tether/pool/_transaction_async.py": "src/tether/pool/_transaction.py",
+    "src/tether/session/_proxy_async.py": "src/tether/session/_proxy.py",
+    "src/tether/session/_recovery_async.py": "src/tether/session/_recovery.py",
 }
 
 # async name -> sync name, for identifiers and for the same words in strings and comments
 NAMES = {
-    "AsyncPool": "Pool",
+    # tether._acompat: where threads and asyncio differ
+    "AOPENS_AT_ONCE": "OPENS_AT_ONCE",
+    "AEvent": "Event",
+    "AsyncOnly": "Blocking",
+    "ATasks": "Tasks",
+    "AWaiter": "Waiter",
+    "ablocking_refused": "blocking_refused",
+    "ashield": "shield",
+    "asleep": "sleep",
+    "await_fd": "wait_fd",
+    "needs_loop": "anywhere",
+    "running_loop": "no_loop",
+    # drivers
+    "AsyncDriver": "Driver",
+    "_base_async": "_base",
+    "PsycopgAsync": "Psycopg",
+    # session
     "AsyncConnection": "Connection",
+    "AsyncCursor": "Cursor",
+    "AsyncOwner": "Owner",
+    "AsyncIterator": "Iterator",
+    "__aenter__": "__enter__",
+    "__aexit__": "__exit__",
+    "__aiter__": "__iter__",
+    "_recovery_async": "_recovery",
+    # pool
+    "AsyncPool": "Pool",
+    "AsyncBorrow": "Borrow",
+    "async-pool": "pool",
+    "load_async_driver": "load_driver",
+    "_opening_async": "_opening",
+    "_pool_async": "_pool",
     "_transaction_async": "_transaction",
-    "_async_pool": "_pool",
-    "_async_proxy": "_proxy",
     "async_transactional": "transactional",
     "async_run_transaction": "run_transaction",
-    "asleep": "sleep",
 }
 # psycopg's async setters: ``await conn.set_x(v)`` is ``conn.x = v`` on a sync connection
 SETTERS = {"set_autocommit": "autocommit"}
 UNWRAP = {"Awaitable": 0, "Coroutine": 2}  # generic -> which argument the sync type is
 
 Offset = Callable[[tuple[int, int]], int]  # a token position -> an index into the text
-BANNER = "# Generated from {source} by tools/async_to_sync.py: edit that file, then run the tool.\n"
+BANNER = "# Generated from {source} by tools/async_to_sync.py: edit that file instead.\n"
 
 
 class Rules:
@@ -91,7 +124,7 @@ def convert(source: str, rules: Rules, *, origin: str) -> str:
     """The threaded module for ``source``."""
     code = _rewrite_tokens(source, rules)
     code = _fix_imports(code)
-    return BANNER.format(source=origin) + code
+    return BANNER.format(source=Path(origin).name) + code
 
 
 # -- tokens -------------------------------------------------------------------------------

@@ -20,12 +20,10 @@ from .errors import (
 )
 from .metrics import PoolStats, ProcessStats, pools, stats
 from .net import Keepalive
-from .pool import Pool, clear_all_pools, connect
-from .pool._async_pool import AsyncPool
+from .pool import AsyncPool, Pool, clear_all_pools, connect
 from .retry import Classification, Fault, Retry, RetryBudget, RetryDetails, async_attempts, attempts
 from .retry import retry as retry  # the decorator; the subpackage stays tether.retry in imports
-from .session import Connection, Cursor
-from .session._async_proxy import AsyncConnection, AsyncCursor
+from .session import AsyncConnection, AsyncCursor, Connection, Cursor
 
 __version__ = "0.1.0"
 

@@ -10,7 +10,8 @@
     │   ├── PoolClosed             the pool was closed
     │   └── ConnectionReturned     a connection proxy used after it went back to the pool
     ├── SessionLost                a broken session could not be restored (idle resiliency)
-    └── CommitOutcomeUnknown       the reply to a COMMIT was lost and could not be resolved
+    ├── CommitOutcomeUnknown       the reply to a COMMIT was lost and could not be resolved
+    └── UnitOfWorkError            commit() or rollback() inside pool.transaction's function
 
 A pool built on a driver raises its errors as subclasses of both tether's class and the
 driver's own PEP 249 class (``PoolTimeout`` from a psycopg pool is also a
@@ -33,6 +34,7 @@ __all__ = [
     "PoolError",
     "PoolTimeout",
     "SessionLost",
+    "UnitOfWorkError",
     "bind",
 ]
 
@@ -126,6 +128,16 @@ class CommitOutcomeUnknown(Error):
 E = TypeVar("E", bound=Error)
 _bound: dict[tuple[type[Error], type[BaseException]], type[Error]] = {}
 _bound_lock = threading.Lock()
+
+
+class UnitOfWorkError(Error):
+    """``commit()`` or ``rollback()`` called inside ``pool.transaction``'s function."""
+
+    def __init__(self, what: str):
+        super().__init__(
+            f"{what}() inside pool.transaction(): the pool commits when the function returns "
+            "and rolls back when it raises, so that a lost COMMIT is never applied twice"
+        )
 
 
 def bind(cls: type[E], driver_base: type[BaseException] | None) -> type[E]:

@@ -1,63 +1,71 @@
-"""Python database drivers. Adding one is adding a module with a ``driver`` object.
+"""Python database drivers. Adding one is adding a module here and a row to ``_registry``.
 
-Defaults per database: PostgreSQL → psycopg; SQL Server → the first installed of
-mssql_python, pyodbc, pymssql, pytds; MySQL → pymysql.
+Defaults per database, for ``tether.Pool``: PostgreSQL → psycopg; SQL Server → the first
+installed of mssql_python, pyodbc, pymssql, pytds; MySQL → pymysql. For
+``tether.AsyncPool``: PostgreSQL → psycopg's ``AsyncConnection``, or asyncpg.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from ..errors import ConfigError
 from ._base import Driver
+from ._base_async import AsyncDriver
+from ._registry import DriverInfo, find, for_dialect
 
-__all__ = ["KNOWN", "PACKAGES", "Driver", "load_driver"]
-
-# dialect -> driver names in order of preference; each name is a module here.
-KNOWN: dict[str, tuple[str, ...]] = {
-    "postgresql": ("psycopg",),
-    "sqlserver": ("mssql_python", "pyodbc", "pymssql", "pytds"),
-    "mysql": ("pymysql",),
-}
-# driver name -> (the module it imports, what to pip install)
-PACKAGES: dict[str, tuple[str, str]] = {
-    "psycopg": ("psycopg", "psycopg[binary]"),
-    "mssql_python": ("mssql_python", "mssql-python"),
-    "pyodbc": ("pyodbc", "pyodbc"),
-    "pymssql": ("pymssql", "pymssql"),
-    "pytds": ("pytds", "python-tds"),
-    "pymysql": ("pymysql", "PyMySQL"),
-}
+__all__ = ["AsyncDriver", "Driver", "load_async_driver", "load_driver"]
 
 
 def load_driver(dialect: str, name: str | None = None) -> Driver:
-    """The driver ``name`` for ``dialect``, or the first installed default."""
-    known = KNOWN.get(dialect, ())
-    if name is not None and name not in known:
-        raise ConfigError(
-            f"unknown driver {name!r} for {dialect}; known: {', '.join(known) or 'none'}",
-            key="driver",
-        )
+    """The driver ``name`` for ``dialect`` in ``tether.Pool``, or the first installed default."""
+    found: Driver = _load(dialect, name, "sync")
+    return found
+
+
+def load_async_driver(dialect: str, name: str | None = None) -> AsyncDriver:
+    """The driver ``name`` for ``dialect`` in ``tether.AsyncPool``, or the first installed default."""
+    found: AsyncDriver = _load(dialect, name, "async")
+    return found
+
+
+def _load(dialect: str, name: str | None, mode: str) -> Any:
+    candidates = for_dialect(dialect, mode=mode)
+    if name is not None:
+        info = find(dialect, name)
+        if info is None or info not in candidates:
+            raise ConfigError(_unknown(dialect, name, mode, candidates), key="driver")
+        candidates = (info,)
     missing: list[str] = []
-    for candidate in (name,) if name else known:
+    for info in candidates:
+        module_name = info.sync_module if mode == "sync" else info.async_module
         try:
-            module = importlib.import_module(f"{__name__}.{candidate}")
+            module = importlib.import_module(f"{__name__}.{module_name}")
         except ImportError as exc:
-            missing.append(_why_missing(candidate, exc))
+            missing.append(_why_missing(info, exc))
             continue
-        found: Driver = module.driver
-        return found
-    if name:
+        return module.driver
+    if name is not None:
         raise ConfigError(f"driver {name!r} for {dialect} could not be loaded: {missing[0]}", key="driver")
     raise ConfigError(
-        f"no driver for {dialect} could be loaded: {'; '.join(missing) or 'none known'}",
+        f"no {'asyncio ' if mode == 'async' else ''}driver for {dialect} could be loaded: "
+        f"{'; '.join(missing) or 'none known'}",
         key="driver",
     )
 
 
-def _why_missing(candidate: str, exc: ImportError) -> str:
+def _unknown(dialect: str, name: str, mode: str, candidates: tuple[DriverInfo, ...]) -> str:
+    known = ", ".join(info.name for info in candidates) or "none"
+    if mode == "async":
+        return (f"no asyncio driver {name!r} for {dialect}; known: {known} "
+                "(for a threaded application use tether.Pool)")
+    return f"unknown driver {name!r} for {dialect}; known: {known}"
+
+
+def _why_missing(info: DriverInfo, exc: ImportError) -> str:
     """What to do about a driver that would not import: the pip package, or the cause."""
-    top, package = PACKAGES.get(candidate, (candidate, candidate))
+    top = info.imports
     if exc.name is not None and (exc.name == top or exc.name.startswith(top + ".")):
-        return f"{candidate} is not installed (pip install {package})"
-    return f"{candidate} failed to import ({exc})"  # installed, but a library it needs is not
+        return f"{info.name} is not installed (pip install {info.package})"
+    return f"{info.name} failed to import ({exc})"  # installed, but a library it needs is not

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..sql import TxStatus
 from . import _mssql_reset as restore
+from ._base import Driver
 from ._mssql_args import login_timeout
 from ._mssql_options import FREETDS, PYMSSQL
 from ._native_socket import Native, Natives, find_socket, local_port_query, open_fds, peer_closed
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 SQL_ONLY = (FREETDS, PYMSSQL)  # no session reset: SQL restores what it can
 
 
-class NativeDriver:
+class NativeDriver(Driver):
     """The shared half; subclasses open, run SQL and read their driver's flags."""
 
     name: str

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
+from ..dialects.postgresql import dialect as postgresql
 from ..sql import TxStatus
+from ._base_async import AsyncDriver
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
 _CLOSE_TIMEOUT_S = 2.0  # a graceful Terminate; past this the transport is aborted
 
 
-class Asyncpg:
+class Asyncpg(AsyncDriver):
     name = "asyncpg"
     dialect = "postgresql"
     # tether's errors are bound to these: a connection problem, and misuse.
@@ -28,6 +30,7 @@ class Asyncpg:
         OperationalError=asyncpg.PostgresConnectionError, InterfaceError=asyncpg.InterfaceError
     )
     returns_cursors = False
+    reads_ahead = True
     sql_methods = frozenset(
         {"fetch", "fetchrow", "fetchval", "fetchmany", "executemany", "prepare", "cursor"}
     )
@@ -90,6 +93,12 @@ class Asyncpg:
     async def restore(self, raw: Any, saved: dict[str, Any]) -> None:
         for name, value in saved.items():
             setattr(raw, name, value)
+
+    async def reset(self, raw: Any, changes: tuple[str, ...]) -> bool:
+        for sql in postgresql.reset_sql:
+            await raw.execute(sql)
+        self.forget_session(raw)
+        return True
 
     def forget_session(self, raw: Any) -> None:
         # DISCARD ALL deallocated asyncpg's prepared statements on the server: drop its

@@ -1,33 +1,37 @@
-"""psycopg 3's ``AsyncConnection``: the default PostgreSQL driver of ``tether.AsyncPool``.
-
-Chosen for ``postgresql://`` and ``postgresql+psycopg://`` URLs. Connection keywords,
-the transaction status table and the prepared-statement fix are the sync driver's.
-"""
+"""psycopg 3 (``postgresql://``, ``postgresql+psycopg://``), the default PostgreSQL
+driver of ``tether.AsyncPool``, through psycopg's ``AsyncConnection``."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
+import time
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import pq
 
+from .._acompat import await_fd
+from ..dialects.postgresql import dialect as postgresql
 from ..sql import TxStatus
-from .psycopg import _CONNECTION_BAD, _STATUS, carry_over, connect_kwargs, reported_settings
-from .psycopg import driver as _sync
+from ._base_async import AsyncDriver
+from ._psycopg_common import (
+    CONNECTION_BAD,
+    STATUS,
+    carry_over,
+    connect_kwargs,
+    forget_session,
+    reported_settings,
+)
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
 
 
-class PsycopgAsync:
+class PsycopgAsync(AsyncDriver):
     name = "psycopg"
     dialect = "postgresql"
     module = psycopg
-    returns_cursors = True
-    sql_methods: frozenset[str] = frozenset()
 
     async def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
         kwargs = connect_kwargs(spec, timeout_s)
@@ -37,47 +41,44 @@ class PsycopgAsync:
         fd: int = raw.pgconn.socket
         return fd
 
-    def is_closed(self, raw: Any) -> bool:
-        # libpq keeps its descriptor until close(): the probe tells more, for free.
-        return False
-
     def tx_status(self, raw: Any) -> TxStatus:
-        pgconn = raw.pgconn
-        if pgconn.status == _CONNECTION_BAD:
+        pgconn = raw.pgconn  # on the return path: read libpq's state, no properties
+        if pgconn.status == CONNECTION_BAD:
             return TxStatus.BROKEN
-        return _STATUS[pgconn.transaction_status]
+        return STATUS[pgconn.transaction_status]
 
     async def ping(self, raw: Any, sql: str, *, timeout_s: float) -> bool:
         """One round trip with a deadline, through libpq's non-blocking calls.
 
-        ``await raw.execute`` cannot be given up cleanly: on cancellation psycopg waits
-        again, for a cancel request, over the same dead path. A ping that times out
-        leaves a query in flight: the caller discards the connection.
+        ``await raw.execute`` would wait for ever on a link that stopped forwarding (a
+        userspace proxy ACKs what it holds, so not even TCP_USER_TIMEOUT ends it), and
+        cancelling it waits again, for a cancel request over the same dead path. A ping
+        that times out leaves a query in flight: the caller discards the connection.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
+        deadline = time.monotonic() + timeout_s
         pgconn = raw.pgconn
-        try:
-            pgconn.send_query(sql.encode())
-            while pgconn.flush():
-                if not await _ready(pgconn.socket, True, deadline):
-                    return False
-            ok = True
-            while True:
-                pgconn.consume_input()
-                if pgconn.is_busy():
-                    if not await _ready(pgconn.socket, False, deadline):
+        async with raw.lock:
+            try:
+                pgconn.send_query(sql.encode())
+                while pgconn.flush():
+                    if not await await_fd(pgconn.socket, writing=True, deadline=deadline):
                         return False
-                    continue
-                result = pgconn.get_result()
-                if result is None:
-                    return ok
-                ok = ok and result.status == pq.ExecStatus.TUPLES_OK
-        except psycopg.Error:
-            return False
+                ok = True
+                while True:
+                    pgconn.consume_input()
+                    if pgconn.is_busy():
+                        if not await await_fd(pgconn.socket, writing=False, deadline=deadline):
+                            return False
+                        continue
+                    result = pgconn.get_result()
+                    if result is None:
+                        return ok
+                    ok = ok and result.status == pq.ExecStatus.TUPLES_OK
+            except psycopg.Error:
+                return False
 
     async def execute(self, raw: Any, sql: str) -> None:
-        # Outside a transaction: DISCARD ALL cannot run in one.
+        # Outside a transaction: a ping must not open one, and DISCARD ALL cannot run in one.
         if raw.autocommit:
             await raw.execute(sql)
             return
@@ -88,15 +89,15 @@ class PsycopgAsync:
             if not raw.closed:
                 await raw.set_autocommit(False)
 
-    async def commit(self, raw: Any) -> None:
-        await raw.commit()
-
-    async def rollback(self, raw: Any) -> None:
-        await raw.rollback()
+    async def reset(self, raw: Any, changes: tuple[str, ...]) -> bool:
+        for sql in postgresql.reset_sql:
+            await self.execute(raw, sql)
+        forget_session(raw)
+        return True
 
     async def restore(self, raw: Any, saved: dict[str, Any]) -> None:
-        # autocommit, isolation_level, read_only, deferrable have async setters;
-        # plain attributes (row_factory, prepare_threshold...) are set directly.
+        # autocommit, isolation_level, read_only, deferrable have setters (async ones on
+        # an AsyncConnection); plain attributes (row_factory...) are set directly.
         for name, value in saved.items():
             setter = getattr(raw, f"set_{name}", None)
             if setter is not None and inspect.iscoroutinefunction(setter):
@@ -105,10 +106,10 @@ class PsycopgAsync:
                 setattr(raw, name, value)
 
     def forget_session(self, raw: Any) -> None:
-        _sync.forget_session(raw)  # the same prepared-statement cache as the sync connection
+        forget_session(raw)
 
     def carry_over(self, old: Any, new: Any) -> None:
-        carry_over(old, new)  # the same attributes on psycopg's AsyncConnection
+        carry_over(old, new)
 
     def reported_settings(self, raw: Any) -> dict[str, str | None]:
         return reported_settings(raw)
@@ -116,31 +117,6 @@ class PsycopgAsync:
     async def close(self, raw: Any) -> None:
         with contextlib.suppress(psycopg.Error):
             await raw.close()
-
-
-async def _ready(fd: int, writing: bool, deadline: float) -> bool:
-    """Wait until ``fd`` is writable (or readable) or the deadline passes."""
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    if writing:
-        loop.add_writer(fd, wake)
-    else:
-        loop.add_reader(fd, wake)
-    try:
-        await asyncio.wait_for(ready, max(deadline - loop.time(), 0.0))
-        return True
-    except asyncio.TimeoutError:
-        return False
-    finally:
-        if writing:
-            loop.remove_writer(fd)
-        else:
-            loop.remove_reader(fd)
 
 
 driver = PsycopgAsync()

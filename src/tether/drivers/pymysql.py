@@ -34,6 +34,7 @@ from pymysql.protocol import EOFPacketWrapper  # type: ignore[import-untyped]
 
 from ..errors import ConfigError
 from ..sql import TxStatus
+from ._base import Driver
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
@@ -90,7 +91,7 @@ class _Connection(connections.Connection):  # type: ignore[misc]
         return affected
 
 
-class PyMySQL:
+class PyMySQL(Driver):
     name = "pymysql"
     dialect = "mysql"
     module = pymysql
@@ -142,9 +143,6 @@ class PyMySQL:
 
     def execute(self, raw: Any, sql: str) -> None:
         raw.query(sql)  # buffered: the rows are read and dropped with the result
-
-    def forget_session(self, raw: Any) -> None:
-        pass  # PyMySQL prepares nothing on the server: no client cache of server state
 
     def reset(self, raw: Any, changes: tuple[str, ...]) -> bool:
         try:

@@ -25,6 +25,7 @@ from pytds import tds_base, utils
 
 from ..sql import TxStatus
 from . import _mssql_reset as restore
+from ._base import Driver
 from ._mssql_args import pytds_kwargs
 from ._native_socket import peer_closed
 
@@ -110,7 +111,7 @@ def _backoff(work: Any, *args: Any, **kwargs: Any) -> Any:
 utils.exponential_backoff = _backoff
 
 
-class Pytds:
+class Pytds(Driver):
     name = "pytds"
     dialect = "sqlserver"
     module = pytds

@@ -1,9 +1,11 @@
-"""The pool: one engine for decisions (``_state``), thin front ends for threads and asyncio."""
+"""The pool: one engine for decisions (``_state``); the asyncio front end (``_pool_async``)
+is the source of the threaded one (``_pool``, generated)."""
 
 from __future__ import annotations
 
 from ._config import PoolConfig
 from ._implicit import clear_all_pools, connect
-from ._pool import Pool
+from ._pool import Borrow, Pool
+from ._pool_async import AsyncBorrow, AsyncPool
 
-__all__ = ["Pool", "PoolConfig", "clear_all_pools", "connect"]
+__all__ = ["AsyncBorrow", "AsyncPool", "Borrow", "Pool", "PoolConfig", "clear_all_pools", "connect"]

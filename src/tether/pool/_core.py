@@ -1,7 +1,9 @@
 """What the threaded and the asyncio pools share: settings, state, errors and messages.
 
-No I/O and no waiting here: the front ends add those. ``_lock`` is a real lock in the
-threaded pool and a no-op in the async one, whose state is touched from its loop only.
+No I/O and no waiting here: ``_pool_async`` (and the ``_pool`` generated from it) add
+those. ``_lock`` guards ``PoolState``; on the event loop it is never contended (nothing
+awaits while holding it), and an uncontended ``threading.Lock`` costs less than a no-op
+context manager written in Python.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 from .. import metrics
 from ..dialects import Dialect, dialect_for
 from ..dsn import ConnectionSpec, parse
-from ..errors import ConnectError, ConnectionReturned, PoolClosed, PoolError, PoolTimeout, bind
+from ..errors import ConnectError, PoolClosed, PoolError, PoolTimeout, bind
+from ..retry import ConnectFailure
 from ..retry._budget import RetryBudget
 from ._config import PoolConfig, config_for
-from ._state import PoolState, Slot
+from ._state import PoolState
 
 if TYPE_CHECKING:
-    from ..session._tracking import Tracking
+    from ..session import Lease
 
 log = logging.getLogger("tether.pool")
 
@@ -65,15 +68,15 @@ class PoolCore:
         # Idle resiliency: ConnectRetryCount reconnects for a session that broke while
         # idle (SqlClient: the first at once, later ones after the interval); 0 turns it off.
         retry = self.config.connect_retry
-        self.recovery_attempts = retry.count if retry.policy is None else retry.policy.attempts
+        attempts = retry.count if retry.policy is None else retry.policy.attempts
         self._recovery_retry = dataclasses.replace(retry, count=max(retry.count - 1, 0), immediate=0)
-        self._resilient = self.recovery_attempts > 0 and hasattr(self._dialect, "session_effects")
-        self._exact_status = getattr(self._driver, "exact_tx_status", True)
-        self._reclaimed: deque[Any] = deque()  # proxies dropped unclosed, from __del__
+        self._resilient = attempts > 0 and hasattr(self._dialect, "session_effects")
+        self._exact_status = self._driver.exact_tx_status
+        self._reads_ahead = self._driver.reads_ahead
+        self._reclaimed: deque[Lease] = deque()  # borrows dropped unclosed, from __del__
         errors = self._driver.module
         self._timeout_error = bind(PoolTimeout, errors.OperationalError)
         self._connect_error = bind(ConnectError, errors.OperationalError)
-        self._returned_error = bind(ConnectionReturned, errors.InterfaceError)
         self._closed_error = bind(PoolClosed, errors.InterfaceError)
         self._misuse_error = bind(PoolError, errors.InterfaceError)
 
@@ -84,22 +87,6 @@ class PoolCore:
     @property
     def closed(self) -> bool:
         return self._state.closed
-
-    def _swapped(self, conn: Tracking, new: Slot, *, elapsed_s: float, replayed: str) -> Any:
-        """A recovered session moves to ``new``'s connection in the same slot (the pool's
-        accounting does not change); returns the old connection, for closing."""
-        slot = conn._slot
-        assert slot is not None
-        old = slot.raw
-        slot.raw, slot.probe, slot.created_at = new.raw, new.probe, new.created_at
-        with self._lock:
-            counters = self._state.counters
-            counters.recovered += 1
-            counters.hard_connects += 1
-            counters.hard_disconnects += 1
-        log.info("pool %r: %r broke while idle; session restored on a new connection in %.1f ms "
-                 "(replayed: %s)", self.name, slot, elapsed_s * 1000, replayed)
-        return old
 
     # -- errors --------------------------------------------------------------------------------
 
@@ -122,6 +109,13 @@ class PoolCore:
         exc.__cause__ = error
         return exc
 
+    def _open_error(self, failure: ConnectFailure) -> BaseException:
+        """The error for an open that failed: the connect error, or "closed" when the
+        pool's close cancelled it."""
+        if self._state.closed:
+            return self._closed_error(f"pool {self.name!r} is closed", pool=self.name)
+        return connect_error(self._driver, self.spec, failure, pool=self.name)
+
     def _failed_wait(self, error: BaseException) -> BaseException:
         """The error for a waiter the state failed: in a blocking period, say so."""
         if isinstance(error, PoolClosed):
@@ -140,24 +134,6 @@ class PoolCore:
         err.__cause__ = error
         return err
 
-    # -- the proxies' Owner protocol, the parts without I/O ------------------------------------
-
-    def reclaim(self, conn: Tracking) -> None:
-        # Called from __del__, at any point of any thread: no locks, just a queue.
-        self._reclaimed.append(conn)
-
-    def returned_error(self, conn: Tracking) -> Exception:
-        return self._returned_error(
-            f"this connection was returned to pool {self.name!r}; "
-            "borrow another with pool.connection()",
-            pool=self.name,
-        )
-
-    def describe(self, conn: Tracking) -> str:
-        slot = conn.__dict__.get("_slot")
-        where = "returned" if slot is None else f"#{slot.number}"
-        return f"{where} from pool {self.name!r} to {self.spec.redacted()}"
-
     # -- observing -----------------------------------------------------------------------------
 
     def stats(self) -> metrics.PoolStats:
@@ -170,3 +146,47 @@ class PoolCore:
             f"<tether.{type(self).__name__} {self.name!r} {self.spec.redacted()} "
             f"[{len(s.idle)} idle, {s.busy} busy, {len(s.waiters)} waiting | gen {s.generation}]>"
         )
+
+
+class Port:
+    """What a pool offers the sessions it lends connections to (``session.Owner``): its
+    name for messages, and five calls, bound once so a return costs no extra frame."""
+
+    __slots__ = ("adopt", "give_back", "lost", "name", "reclaim", "reopen", "target")
+
+    def __init__(self, name: str | None, target: str, *, give_back: Any, reclaim: Any, reopen: Any,
+                 adopt: Any, lost: Any):
+        self.name = name
+        self.target = target
+        self.give_back = give_back
+        self.reclaim = reclaim
+        self.reopen = reopen
+        self.adopt = adopt
+        self.lost = lost
+
+
+def connect_error(
+    driver: Any, spec: ConnectionSpec, failure: ConnectFailure, *, pool: str | None = None
+) -> ConnectError:
+    """The error for a failed open: host, port, attempts and cause, never the password."""
+    where = f" (pool {pool!r})" if pool else ""
+    cause = scrub(str(failure.cause), spec)
+    error = bind(ConnectError, driver.module.OperationalError)(
+        f"could not connect to {spec.host}:{spec.port}{where} after {failure.attempts} "
+        f"attempt(s) in {failure.elapsed_s:.2f} s: {type(failure.cause).__name__}: {cause}",
+        host=spec.host,
+        port=spec.port,
+        attempts=failure.attempts,
+    )
+    error.__cause__ = failure.cause
+    assert isinstance(error, ConnectError)
+    return error
+
+
+def scrub(text: str, spec: ConnectionSpec) -> str:
+    """Driver messages may echo a connection string: never let a password through."""
+    if spec.password is not None:
+        secret = spec.password.reveal()
+        if secret:
+            text = text.replace(secret, "***")
+    return text

@@ -17,15 +17,14 @@ from .. import metrics
 from ..dialects import dialect_for
 from ..drivers import load_driver
 from ..dsn import ConnectionSpec, parse
-from ..errors import ConnectionReturned, bind
 from ..net import Keepalive
-from ..retry import ConnectFailure, ConnectRetry, connect_with_retry
-from ..session import Connection
+from ..retry import ConnectFailure, ConnectRetry
+from ..session import Connection, Lease
 from ..session._log import SessionLog
 from ._config import first_given
-from ._opening import connect_error, open_slot
+from ._core import Port, connect_error
+from ._opening import connect_with_retry, open_lease
 from ._pool import Pool
-from ._state import Slot
 
 log = logging.getLogger(__name__)
 
@@ -82,60 +81,43 @@ class _Unpooled:
             interval_s=first_given(spec.connect_retry_interval, 10.0),
             login_timeout_s=first_given(spec.login_timeout, 15.0),
         )
-        self.recovery_attempts = self.policy.count
+        self.port = Port(None, spec.redacted(), give_back=self.give_back, reclaim=self.reclaim,
+                         reopen=self.reopen, adopt=self.adopt, lost=self.lost)
 
-    def open_once(self, timeout_s: float) -> Slot:
-        return open_slot(self.driver, self.spec, timeout_s=timeout_s, keepalive=Keepalive(), autocommit=False)
+    def open_once(self, timeout_s: float) -> Lease:
+        return open_lease(self.driver, self.spec, timeout_s=timeout_s, keepalive=Keepalive(),
+                          autocommit=False, owner=self.port, dialect=self.dialect)
 
-    # -- idle resiliency, as the pool's ------------------------------------------------------
+    # -- the Port ----------------------------------------------------------------------------
 
-    def reopen(self, conn: Connection) -> Slot:
+    def give_back(self, lease: Lease, *, commit: bool) -> None:
+        try:
+            if commit and lease.lost is None:
+                self.driver.commit(lease.raw)
+        finally:
+            self.driver.close(lease.raw)
+            metrics.count_non_pooled(-1)
+
+    def reclaim(self, lease: Lease) -> None:
+        self.driver.close(lease.raw)
+        metrics.count_non_pooled(-1)
+
+    def reopen(self) -> Lease:
         retry = dataclasses.replace(self.policy, count=max(self.policy.count - 1, 0), immediate=0)
         result = connect_with_retry(self.open_once, retry)
         if isinstance(result, ConnectFailure):
             raise connect_error(self.driver, self.spec, result)
         return result
 
-    def swap(self, conn: Connection, new: Slot, *, elapsed_s: float, replayed: str) -> None:
-        slot = conn._slot
-        assert slot is not None
-        old, slot.raw, slot.probe = slot.raw, new.raw, new.probe
+    def adopt(self, lease: Lease, new: Lease, *, elapsed_s: float, replayed: str) -> None:
+        old = lease.raw
+        lease.raw, lease.probe = new.raw, new.probe
         self.driver.close(old)
         log.info("unpooled connection to %s broke while idle; session restored in %.1f ms (replayed: %s)",
                  self.spec.redacted(), elapsed_s * 1000, replayed)
 
-    def drop(self, new: Slot) -> None:
-        self.driver.close(new.raw)
-
-    def lost(self, conn: Connection) -> None:
-        if conn._slot is not None:
-            self.driver.close(conn._slot.raw)
-        log.warning("%s", conn._lost)
-
-    def give_back(self, conn: Connection, *, commit: bool) -> None:
-        slot = conn.detach()
-        if slot is None:
-            return
-        try:
-            if commit:
-                slot.raw.commit()
-        finally:
-            self.driver.close(slot.raw)
-            metrics.count_non_pooled(-1)
-
-    def reclaim(self, conn: Connection) -> None:
-        slot = conn.detach()
-        if slot is not None:
-            self.driver.close(slot.raw)
-            metrics.count_non_pooled(-1)
-
-    def returned_error(self, conn: Connection) -> Exception:
-        error = bind(ConnectionReturned, self.driver.module.InterfaceError)
-        return error("this connection is closed (Pooling=false)")
-
-    def describe(self, conn: Connection) -> str:
-        state = "closed" if conn.closed else "open"
-        return f"{state} unpooled to {self.spec.redacted()}"
+    def lost(self, lease: Lease) -> None:
+        log.warning("%s", lease.lost)
 
 
 def _unpooled(spec: ConnectionSpec) -> Connection:
@@ -144,7 +126,5 @@ def _unpooled(spec: ConnectionSpec) -> Connection:
     if isinstance(result, ConnectFailure):
         raise connect_error(owner.driver, spec, result)
     metrics.count_non_pooled(+1)
-    resilient = owner.recovery_attempts > 0 and hasattr(owner.dialect, "session_effects")
-    exact = getattr(owner.driver, "exact_tx_status", True)
-    log = SessionLog(exact) if resilient else None
-    return Connection(owner, result, owner.dialect, owner.driver, log)
+    resilient = owner.policy.count > 0 and hasattr(owner.dialect, "session_effects")
+    return Connection(result, SessionLog(owner.driver.exact_tx_status) if resilient else None)

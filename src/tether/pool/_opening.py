@@ -1,26 +1,42 @@
-"""Opening one physical connection: connect, keepalive, probe; and the error if it fails."""
+# Generated from _opening_async.py by tools/async_to_sync.py: edit that file instead.
+"""Opening one physical connection: connect, keepalive, probe; and connect retry.
+
+``connect_with_retry`` has SqlClient's semantics (``ConnectRetry``): the first retry at
+once, later ones after the interval, all within the login timeout, each attempt given
+only what is left of it. ``_opening.py``, for threads, is generated from this module.
+"""
 
 from __future__ import annotations
 
-import math
+import logging
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..drivers import Driver
-from ..dsn import ConnectionSpec
-from ..errors import ConnectError, bind
+from .._acompat import sleep
 from ..net import Keepalive, SocketProbe, apply_keepalive
-from ..retry import ConnectFailure
-from ._state import Slot
+from ..retry import ConnectFailure, ConnectRetry
+from ..session import Lease
+
+if TYPE_CHECKING:
+    from ..dialects import Dialect
+    from ..drivers import Driver
+    from ..dsn import ConnectionSpec
+
+log = logging.getLogger("tether.pool")
+T = TypeVar("T")
 
 
-def open_slot(
+def open_lease(
     driver: Driver,
     spec: ConnectionSpec,
     *,
     timeout_s: float,
     keepalive: Keepalive,
     autocommit: bool,
-) -> Slot:
+    owner: Any,
+    dialect: Dialect,
+) -> Lease:
     """One attempt: the driver connects, tether arms its socket."""
     raw = driver.connect(spec, timeout_s=timeout_s, autocommit=autocommit)
     fd = driver.socket_fd(raw)
@@ -28,33 +44,30 @@ def open_slot(
     if fd is not None:
         apply_keepalive(fd, keepalive)
         probe = SocketProbe(fd)
-    now = time.monotonic()
-    return Slot(raw=raw, probe=probe, created_at=now, expires_at=math.inf, generation=0)
+    return Lease(raw, probe, owner=owner, dialect=dialect, driver=driver)
 
 
-def connect_error(
-    driver: Driver, spec: ConnectionSpec, failure: ConnectFailure, *, pool: str | None = None
-) -> ConnectError:
-    """The error for a failed open: host, port, attempts and cause, never the password."""
-    where = f" (pool {pool!r})" if pool else ""
-    cause = scrub(str(failure.cause), spec)
-    error = bind(ConnectError, driver.module.OperationalError)(
-        f"could not connect to {spec.host}:{spec.port}{where} after {failure.attempts} "
-        f"attempt(s) in {failure.elapsed_s:.2f} s: {type(failure.cause).__name__}: {cause}",
-        host=spec.host,
-        port=spec.port,
-        attempts=failure.attempts,
-    )
-    error.__cause__ = failure.cause
-    assert isinstance(error, ConnectError)
-    return error
+def connect_with_retry(
+    open_once: Callable[[float], T], policy: ConnectRetry
+) -> T | ConnectFailure:
+    """Call ``open_once(timeout_s)`` until it succeeds or the policy gives up.
 
-
-def scrub(text: str, spec: ConnectionSpec) -> str:
-    """Driver messages may echo a connection string: never let a password through."""
-    if spec.password is not None:
-        secret = spec.password.reveal()
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
+    Returns the connection, or a ``ConnectFailure`` for the caller to turn into the
+    error it wants to raise (the pool adds host, port and pool name).
+    """
+    start = time.monotonic()
+    deadline = start + policy.login_timeout_s
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return open_once(max(deadline - time.monotonic(), 0.001))
+        except Exception as exc:
+            cause = exc
+        delay = policy.delay_before(attempt + 1)
+        now = time.monotonic()
+        if attempt >= policy.attempts or now + delay >= deadline:
+            return ConnectFailure(attempt, now - start, cause)
+        log.debug("connect attempt %d failed (%s); retrying in %.1f s", attempt, cause, delay)
+        if delay:
+            sleep(delay)

@@ -1,4 +1,18 @@
-"""The pool for threads: a lock around ``PoolState``, and the I/O its plans ask for."""
+# Generated from _pool_async.py by tools/async_to_sync.py: edit that file instead.
+"""The pool for asyncio, and the source of the pool for threads (``_pool.py``, generated).
+
+Every decision (whom to serve, what to open, expire or close) is ``PoolState``'s; this
+front end carries the plans out, touching sockets only outside the lock. Work that makes
+round trips (opening, resetting, closing) runs in the background (``Tasks``: tasks the
+pool's ``close()`` waits for; worker threads in ``Pool``). Cancellation never leaves a
+connection in two hands or in none: a waiter cancelled after being served gives the
+connection back, a commit on return is shielded, and the rest of a return does not
+``await`` at all.
+
+The sessions it lends get a ``Port`` (``session.Owner``): give back, reclaim, reopen,
+adopt, lost. Nothing else of the pool is theirs, and the pool never touches a proxy: it
+deals with the ``Lease`` behind it.
+"""
 
 from __future__ import annotations
 
@@ -10,35 +24,49 @@ from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .. import metrics
+from .._acompat import (
+    OPENS_AT_ONCE,
+    Blocking,
+    Event,
+    Tasks,
+    Waiter,
+    anywhere,
+    blocking_refused,
+    no_loop,
+    shield,
+    sleep,
+)
 from ..drivers import load_driver
 from ..dsn import ConnectionSpec
-from ..net import Keepalive, Liveness, SocketProbe
-from ..retry import ConnectFailure, connect_with_retry
+from ..errors import PoolError
+from ..net import Keepalive, Liveness
+from ..retry import ConnectFailure
+from ..retry._async_engine import cancel_aware
 from ..retry._budget import RetryBudget
 from ..retry._engine import RetryDetails, Runner
 from ..retry._policy import Retry
-from ..session import Connection
+from ..session import Connection, Lease
 from ..session._log import SessionLog
-from ..session._tracking import write_setting
 from ..sql import TxStatus
-from ._borrow import Borrow, Waiter, asyncio_loop_running
-from ._core import PoolCore
-from ._opening import connect_error, open_slot
+from ._core import PoolCore, Port, connect_error
+from ._opening import connect_with_retry, open_lease
 from ._state import Plan, Slot
 from ._transaction import run_transaction, transactional
-from ._workers import Workers
 
 log = logging.getLogger("tether.pool")
 _names = itertools.count(1)
-P = ParamSpec("P")
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
-class Pool(PoolCore):
-    """A pool of database connections that only hands out connections that work.
+class Pool(PoolCore, Blocking):
+    """A pool of asyncio database connections that only hands out connections that work.
 
     ``dsn`` is a URL or an ADO connection string (see ``tether.dsn``); settings given
-    here win over those in the string, which win over the defaults.
+    here win over those in the string, which win over the defaults. Use it inside a
+    running loop: ``with Pool(dsn) as pool:`` or ``pool.open()`` (the
+    first checkout opens it too). ``postgresql://`` uses psycopg's ``Connection``;
+    ``postgresql+asyncpg://`` uses asyncpg.
     """
 
     def __init__(
@@ -66,8 +94,10 @@ class Pool(PoolCore):
         autocommit: bool = False,
         maintenance_interval: float = 1.0,
         retry_budget: RetryBudget | None = None,
-        open: bool = True,
+        open: bool | None = None,
     ):
+        """``open``: start at once (the default of ``Pool``), or at the first use (the
+        default of ``Pool``, which may be made outside its event loop)."""
         self._setup(
             dsn,
             name=name or f"pool-{next(_names)}",
@@ -96,32 +126,46 @@ class Pool(PoolCore):
             },
         )
         self._lock = threading.Lock()
-        self._resets_due: dict[int, tuple[float, Slot]] = {}
-        self._stop = threading.Event()
-        self._workers = Workers(self.name, max_threads=max(2, self.config.max_size))
-        self._maintenance: threading.Thread | None = None
-        if open:
-            self.open()
+        self._tasks = Tasks(self.name, max_threads=max(2, self.config.max_size))
+        self._stop = Event()
+        self._loop: Any = None
+        self._started = False
+        self._resets_due: dict[int, tuple[float, Slot]] = {}  # resets to sever when overdue
+        self._port = Port(self.name, self.spec.redacted(), give_back=self._give_back,
+                          reclaim=self._reclaimed.append, reopen=self._reopen, adopt=self._adopt,
+                          lost=self._lost)
+        if OPENS_AT_ONCE if open is None else open:
+            self._start()
 
     # -- life cycle --------------------------------------------------------------------------
 
+    @anywhere
     def open(self) -> None:
-        """Start the maintenance thread, which opens ``min_size`` connections."""
-        if self._maintenance is not None:
-            return
-        metrics.register(self)
-        self._maintenance = threading.Thread(
-            target=self._maintain_loop, name=f"tether-{self.name}-maintenance", daemon=True
-        )
-        self._maintenance.start()
+        """Start the maintenance, which opens ``min_size`` connections."""
+        self._start()
 
+    def _start(self) -> None:
+        loop = no_loop()
+        with self._lock:
+            started, self._started = self._started, True
+            if not started:
+                self._loop = loop
+        if not started:
+            metrics.register(self)
+            self._tasks.daemon(self._maintain_loop)
+        elif self._loop is not loop:
+            raise PoolError(f"pool {self.name!r} belongs to another event loop", pool=self.name)
+
+    @anywhere
     def wait(self, timeout: float = 30.0) -> None:
-        """Block until ``min_size`` connections are open; raise the connect error if not."""
+        """Wait until ``min_size`` connections are open; raise the connect error if not."""
+        self._start()
         deadline = time.monotonic() + timeout
+        state = self._state
         while True:
             with self._lock:
-                ready = len(self._state.idle) + self._state.busy >= self.config.min_size
-                error = self._state.last_connect_error
+                ready = len(state.idle) + state.busy >= self.config.min_size
+                error = state.last_connect_error
             if ready:
                 return
             if time.monotonic() >= deadline:
@@ -132,20 +176,26 @@ class Pool(PoolCore):
                     waited=timeout,
                     last_connect_error=error,
                 ) from error
-            time.sleep(0.01)  # start-up only: poll rather than add a condition to every event
+            sleep(0.01)  # start-up only: poll rather than add an event to every open
 
+    @anywhere
     def close(self, timeout: float = 5.0) -> None:
-        """Close idle connections now and busy ones when they come back."""
+        """Close idle connections now and busy ones when they come back.
+
+        Shielded: a caller cancelled meanwhile does not stop the pool from closing.
+        """
+        shield(self._close, timeout)
+
+    def _close(self, timeout: float) -> None:
         with self._lock:
             plan = self._state.close(self._closed_error(f"pool {self.name!r} is closed", pool=self.name))
         self._stop.set()
         self._carry_out(plan)
-        thread = self._maintenance
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+        self._tasks.finish(timeout)  # resets, closes and opens finishing; the maintenance
         metrics.unregister(self)
 
     def __enter__(self) -> Pool:
+        self.open()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -163,8 +213,19 @@ class Pool(PoolCore):
         """``with pool.connection() as conn:``; commits on success, rolls back on error."""
         return Borrow(self, timeout)
 
+    @anywhere
     def getconn(self, timeout: float | None = None) -> Connection:
         """Borrow a connection; give it back with ``conn.close()`` or ``putconn``."""
+        return self._getconn(timeout)
+
+    @anywhere
+    def putconn(self, conn: Connection) -> None:
+        """Give back a connection from ``getconn``: any open transaction is rolled back."""
+        conn.close()
+
+    def _getconn(self, timeout: float | None) -> Connection:
+        if not self._started:
+            self._start()
         timeout = self.config.timeout if timeout is None else timeout
         deadline = None
         state = self._state
@@ -180,54 +241,48 @@ class Pool(PoolCore):
                 deadline = deadline or now + timeout
                 slot = self._wait(deadline, timeout)
             # The zero-round-trip check, inlined: this is the hot path.
-            probe = slot.probe
+            lease = slot.lease
+            probe = lease.probe
             try:
                 if (
                     probe is not None
+                    and not (self._reads_ahead and self._driver.is_closed(lease.raw))
                     and probe.quiet()
                     and (self._ping_after is None or now - slot.idle_since <= self._ping_after)
                 ) or self._alive(slot, now):
-                    session = SessionLog(self._exact_status) if self._resilient else None
-                    return Connection(self, slot, self._dialect, self._driver, session)
+                    return Connection(lease, SessionLog(self._exact_status) if self._resilient else None)
             except BaseException:
                 self._discard(slot)  # interrupted mid-ping: the session's state is unknown
                 raise
             self._discard(slot)
 
-    def putconn(self, conn: Connection) -> None:
-        """Give back a connection from ``getconn``: any open transaction is rolled back."""
-        self.give_back(conn, commit=False)
-
     def _wait(self, deadline: float, timeout: float) -> Slot:
-        if asyncio_loop_running():
-            raise self._misuse_error(
-                f"pool {self.name!r} would block the event loop waiting for a connection: "
-                "from a coroutine, use tether.AsyncPool",
-                pool=self.name,
-            )
+        refused = blocking_refused()
+        if refused is not None:
+            raise self._misuse_error(f"pool {self.name!r} {refused}", pool=self.name)
         waiter = Waiter()
         with self._lock:
             plan = self._state.wait(waiter, time.monotonic())
         self._carry_out(plan)
-        remaining = deadline - time.monotonic()
         try:
-            served = waiter.lock.acquire(timeout=max(remaining, 0.0))
-        except BaseException:  # KeyboardInterrupt, a signal handler's exception
+            waiter.wait(deadline - time.monotonic())
+        except BaseException:  # cancelled, or a signal handler's exception
             self._abandon(waiter)
             raise
-        if not served:
+        if waiter.slot is None and waiter.error is None:
             with self._lock:
-                gave_up = self._state.give_up(waiter)
+                gave_up = self._state.give_up(waiter)  # False: served just now, take it
                 error = self._wait_timeout(timeout) if gave_up else None
             if error is not None:
                 raise error
         if waiter.error is not None:
             raise self._failed_wait(waiter.error)
-        assert waiter.slot is not None
-        return waiter.slot
+        slot: Slot | None = waiter.slot
+        assert slot is not None
+        return slot
 
     def _abandon(self, waiter: Waiter) -> None:
-        """The waiting thread was interrupted: leave the queue, or give back what came."""
+        """The waiting caller was interrupted: leave the queue, or give back what came."""
         with self._lock:
             self._state.give_up(waiter)
             slot = waiter.slot
@@ -236,7 +291,10 @@ class Pool(PoolCore):
 
     def _alive(self, slot: Slot, now: float) -> bool:
         """The zero-round-trip check; a ping only where the socket cannot tell."""
-        probe = slot.probe
+        lease = slot.lease
+        if self._driver.is_closed(lease.raw):
+            return False
+        probe = lease.probe
         if probe is not None:
             liveness = probe.check()
             if liveness is Liveness.CLOSED:
@@ -254,7 +312,7 @@ class Pool(PoolCore):
         with self._lock:
             self._state.counters.pings += 1
         timeout = self.config.ping_timeout
-        if self._driver.ping(slot.raw, self._dialect.ping_sql, timeout_s=timeout):
+        if self._driver.ping(slot.lease.raw, self._dialect.ping_sql, timeout_s=timeout):
             return True
         log.warning("discarding %r of pool %r: no answer to a ping within %.1f s", slot, self.name, timeout)
         return False
@@ -281,10 +339,13 @@ class Pool(PoolCore):
         broken connection anywhere before COMMIT; a COMMIT whose reply was lost is
         resolved, never re-sent (``tether.CommitOutcomeUnknown`` when it cannot be).
         ``retry`` is a ``tether.Retry`` (default: exponential, 7 attempts), an int of
-        attempts, or False. Retries draw on the pool's retry budget.
+        attempts, or False. Retries draw on the pool's retry budget. Cancelling the
+        calling task cancels the unit: it is never retried, and an error raised while the
+        task is being cancelled is final.
         """
         runner = Runner(
             retry,
+            classify=cancel_aware(None),
             on_retry=on_retry,
             budget=self.retry_budget,
             name=getattr(fn, "__qualname__", "transaction"),
@@ -300,29 +361,40 @@ class Pool(PoolCore):
     ) -> Callable[[Callable[Concatenate[Connection, P], T]], Callable[P, T]]:
         """``@pool.transactional(...)``: the decorated ``fn(conn, ...)`` runs as a
         ``transaction``; callers leave ``conn`` out."""
-
         return transactional(self, retry=retry, on_retry=on_retry, timeout=timeout)
 
-    # -- giving back (the proxy's Owner protocol) --------------------------------------------
+    # -- giving back (the Port) -----------------------------------------------------------------
 
-    def give_back(self, conn: Connection, *, commit: bool) -> None:
-        attrs = conn.__dict__  # conn.detach(), inlined on the hot path
-        slot: Slot | None = attrs["_slot"]
-        if slot is None:
+    def _give_back(self, lease: Lease, *, commit: bool) -> None:
+        slot: Slot = lease.token
+        if commit and lease.lost is None and self._driver.tx_status(lease.raw) is TxStatus.IN_TRANSACTION:
+            # The caller must learn the outcome, but a cancelled caller must not leave
+            # COMMIT half-done: it runs in its own task, which also finishes the return.
+            error = self._tasks.shielded(self._commit_and_return, slot)
+            if error is not None:
+                raise error
             return
-        attrs["_slot"] = attrs["_raw"] = None
-        raw = slot.raw
-        status = self._driver.tx_status(raw)
+        self._take_back(slot)
+
+    def _commit_and_return(self, slot: Slot) -> BaseException | None:
         error: BaseException | None = None
-        if commit and status is TxStatus.IN_TRANSACTION:
-            try:
-                raw.commit()  # the caller must learn the outcome: never in the background
-            except BaseException as exc:
-                error = exc
-            status = self._driver.tx_status(raw)
-        if status is TxStatus.BROKEN or status is TxStatus.ACTIVE:
+        try:
+            self._driver.commit(slot.lease.raw)
+        except BaseException as exc:  # CancelledError too (only the pool's close does that)
+            error = exc
+        self._take_back(slot)
+        if error is not None and not isinstance(error, Exception):
+            raise error
+        return error
+
+    def _take_back(self, slot: Slot) -> None:
+        """The rest of a return, without an await: nothing can interrupt it."""
+        lease = slot.lease
+        status = TxStatus.BROKEN if lease.lost is not None else self._driver.tx_status(lease.raw)
+        changes, saved = lease.changes, lease.saved
+        if status is TxStatus.BROKEN or status is TxStatus.ACTIVE:  # a lost session: never reused
             self._discard(slot)
-        elif status is TxStatus.IDLE and not conn.changes and not conn.saved and self._lazy_reset:
+        elif status is TxStatus.IDLE and not changes and not saved and self._lazy_reset:
             with self._lock:
                 plan = self._state.checkin(slot, time.monotonic())
             if plan is not None:
@@ -330,64 +402,74 @@ class Pool(PoolCore):
         else:
             with self._lock:
                 self._state.begin_reset()
-            self._workers.submit(self._reset, slot, status, conn.changes, conn.saved)
-        if error is not None:
-            raise error
+            self._tasks.spawn(self._reset, slot, status, changes, saved)
 
-    def _reset(self, slot: Slot, status: TxStatus, changes: tuple[str, ...], saved: Any) -> None:
+    def _reset(self, slot: Slot, status: TxStatus, changes: tuple[str, ...],
+                     saved: dict[str, Any] | None) -> None:
         """Off the caller's path: roll back, restore client settings, reset the session.
 
-        A reset over a path that stopped forwarding would block for ever (or until
-        TCP_USER_TIMEOUT on a real network); the maintenance thread severs the socket of
-        a reset that outlives ``reset_timeout``, which ends it with an error.
+        A reset over a path that stopped forwarding would wait for ever (cancelling the
+        driver's call would wait again, for a cancel request over the same path); the
+        maintenance severs the socket of a reset that outlives ``reset_timeout``, which
+        ends it with an error.
         """
-        raw = slot.raw
-        if slot.probe is not None:
+        lease, driver = slot.lease, self._driver
+        raw = lease.raw
+        if lease.probe is not None:
             with self._lock:
                 self._resets_due[slot.number] = (time.monotonic() + self.config.reset_timeout, slot)
+        ok = False
         try:
             if status is not TxStatus.IDLE:
-                raw.rollback()
-            for attr, value in (saved or {}).items():
-                write_setting(raw, attr, value)  # PyMySQL: autocommit is a method
+                driver.rollback(raw)
+            if saved:
+                driver.restore(raw, saved)  # PyMySQL: autocommit is a method
             ok = True
             if changes or self.config.reset == "always":
                 log.debug("resetting %r of pool %r after: %s", slot, self.name, ", ".join(changes))
-                ok = self._driver.reset(raw, changes)
-            ok = ok and self._driver.tx_status(raw) is TxStatus.IDLE
+                ok = driver.reset(raw, changes)
+            ok = ok and driver.tx_status(raw) is TxStatus.IDLE
         except Exception as exc:
             log.warning("discarding %r of pool %r: reset failed: %s", slot, self.name, exc)
             ok = False
-        now = time.monotonic()
-        with self._lock:
-            self._resets_due.pop(slot.number, None)
-            self._state.end_reset()
-            plan = self._state.checkin(slot, now) if ok else self._state.discard(slot, now)
-        if plan is not None:
+        finally:
+            now = time.monotonic()
+            with self._lock:
+                self._resets_due.pop(slot.number, None)
+                self._state.end_reset()
+                plan = self._state.checkin(slot, now) if ok else self._state.discard(slot, now)
             self._carry_out(plan)
 
-    # -- idle resiliency (the proxy's Owner protocol) ---------------------------------------
+    # -- idle resiliency (the Port) ------------------------------------------------------------
 
-    def reopen(self, conn: Connection) -> Slot:
+    def _reopen(self) -> Lease:
         """A new connection for a session that broke while idle, under connect retry."""
         result = connect_with_retry(self._connect_once, self._recovery_retry)
         if isinstance(result, ConnectFailure):
             raise connect_error(self._driver, self.spec, result, pool=self.name)
         return result
 
-    def swap(self, conn: Connection, new: Slot, *, elapsed_s: float, replayed: str) -> None:
-        self._driver.close(self._swapped(conn, new, elapsed_s=elapsed_s, replayed=replayed))
+    def _adopt(self, lease: Lease, new: Lease, *, elapsed_s: float, replayed: str) -> None:
+        """The session was rebuilt on ``new``'s connection: it takes the old one's place,
+        in the same slot (the pool's accounting does not change)."""
+        slot: Slot = lease.token
+        old = lease.raw
+        lease.raw, lease.probe = new.raw, new.probe
+        slot.created_at = time.monotonic()
+        with self._lock:
+            counters = self._state.counters
+            counters.recovered += 1
+            counters.hard_connects += 1
+            counters.hard_disconnects += 1
+        log.info("pool %r: %r broke while idle; session restored on a new connection in %.1f ms "
+                 "(replayed: %s)", self.name, slot, elapsed_s * 1000, replayed)
+        self._tasks.soon(self._driver.close, old)
 
-    def drop(self, new: Slot) -> None:
-        self._driver.close(new.raw)
-
-    def lost(self, conn: Connection) -> None:
-        slot = conn._slot
-        if slot is not None:
-            self._driver.close(slot.raw)  # the pool discards it when it comes back
+    def _lost(self, lease: Lease) -> None:
+        # The session closed the dead connection; the pool discards it when it comes back.
         with self._lock:
             self._state.counters.sessions_lost += 1
-        log.warning("pool %r: %s", self.name, conn._lost)
+        log.warning("pool %r: %s", self.name, lease.lost)
 
     # -- opening and closing -----------------------------------------------------------------
 
@@ -395,41 +477,47 @@ class Pool(PoolCore):
         if plan is None:
             return
         for slot in plan.close:
-            self._driver.close(slot.raw)
+            self._tasks.soon(self._driver.close, slot.lease.raw)
         for waiter in plan.wake:
-            assert isinstance(waiter, Waiter)
-            waiter.lock.release()
+            waiter.wake()
         for _ in range(plan.open):
-            threading.Thread(
-                target=self._open_one, args=(plan.ticket,), name=f"tether-{self.name}-open", daemon=True
-            ).start()
+            self._tasks.spawn(self._open_one, plan.ticket)
 
     def _open_one(self, ticket: int) -> None:
-        generation = self._state.generation
+        state = self._state
+        generation = state.generation
         try:
             result = connect_with_retry(self._connect_once, self.config.connect_retry)
-        except BaseException as exc:  # never leave the state counting an open that died
-            result = ConnectFailure(attempts=1, elapsed_s=0.0, cause=exc)
+        except BaseException as exc:  # cancelled by close() (or a bug): the open did not happen
+            with self._lock:
+                error = self._open_error(ConnectFailure(attempts=1, elapsed_s=0.0, cause=exc))
+                plan = state.open_failed(error, time.monotonic(), blocking=False, ticket=ticket)
+            self._carry_out(plan)
+            raise
         now = time.monotonic()
         if isinstance(result, ConnectFailure):
-            error = connect_error(self._driver, self.spec, result, pool=self.name)
+            with self._lock:
+                error = self._open_error(result)
             log.warning("pool %r: %s", self.name, error)
             with self._lock:
-                plan = self._state.open_failed(error, now, blocking=self._blocks, ticket=ticket)
+                plan = state.open_failed(error, now, blocking=self._blocks, ticket=ticket)
         else:
-            result.generation = generation
             with self._lock:
-                result.expires_at = self._state.new_expiry(now)
-                plan = self._state.opened(result, now)
+                slot = Slot(lease=result, created_at=now, expires_at=state.new_expiry(now),
+                            generation=generation, number=result.number)
+                result.token = slot
+                plan = state.opened(slot, now)
         self._carry_out(plan)
 
-    def _connect_once(self, timeout_s: float) -> Slot:
-        return open_slot(
+    def _connect_once(self, timeout_s: float) -> Lease:
+        return open_lease(
             self._driver,
             self.spec,
             timeout_s=timeout_s,
             keepalive=self.config.keepalive,
             autocommit=self._autocommit,
+            owner=self._port,
+            dialect=self._dialect,
         )
 
     # -- maintenance -------------------------------------------------------------------------
@@ -440,16 +528,16 @@ class Pool(PoolCore):
                 self._maintain_once()
             except Exception:
                 log.exception("pool %r: maintenance failed", self.name)
-            if self._stop.wait(self.config.maintenance_interval):
+            if self._stop.wait_for(self.config.maintenance_interval):
                 return
 
     def _maintain_once(self) -> None:
         while self._reclaimed:
-            conn = self._reclaimed.popleft()
+            lease = self._reclaimed.popleft()
             log.warning("pool %r: reclaiming a connection that was never closed", self.name)
             with self._lock:
                 self._state.counters.reclaimed += 1
-            self.give_back(conn, commit=False)
+            self._take_back(lease.token)
         now = time.monotonic()
         with self._lock:
             plan = self._state.maintain(now)
@@ -457,17 +545,45 @@ class Pool(PoolCore):
             overdue = [slot for due, slot in self._resets_due.values() if due <= now]
         self._carry_out(plan)
         for slot in overdue:
-            log.warning("pool %r: the reset of %r is stuck; severing its socket", self.name, slot)
-            assert slot.probe is not None
-            slot.probe.sever()
+            probe = slot.lease.probe
+            if probe is not None and not self._driver.is_closed(slot.lease.raw):
+                log.warning("pool %r: the reset of %r is stuck; severing its socket", self.name, slot)
+                probe.sever()
         for slot in idle:  # the zero-round-trip sweep: replace dead idle ones early
-            if slot.probe is not None and self._idle_dead(slot.probe):
+            if self._idle_dead(slot):
                 with self._lock:
                     plan = self._state.remove_idle(slot, now)
                 self._carry_out(plan)
 
-    def _idle_dead(self, probe: SocketProbe) -> bool:
+    def _idle_dead(self, slot: Slot) -> bool:
+        lease = slot.lease
+        if self._driver.is_closed(lease.raw):
+            return True
+        probe = lease.probe
+        if probe is None:
+            return False
         liveness = probe.check()
         if liveness is Liveness.DATA:
             return self._dialect.idle_bytes_mean_dead(probe.peek()[1])
         return liveness is Liveness.CLOSED
+
+
+class Borrow(Blocking):
+    """``with pool.connection() as conn:``; a class rather than a generator: it is faster."""
+
+    __slots__ = ("_conn", "_pool", "_timeout")
+
+    def __init__(self, pool: Pool, timeout: float | None):
+        self._pool = pool
+        self._timeout = timeout
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> Connection:
+        conn = self._conn = self._pool._getconn(self._timeout)
+        return conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        conn = self._conn
+        if conn is not None:
+            self._conn = None
+            conn.__exit__(exc_type, exc, tb)

@@ -18,7 +18,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..net import SocketProbe
 from ._config import PoolConfig
 
 _numbers = itertools.count(1)
@@ -26,10 +25,10 @@ _numbers = itertools.count(1)
 
 @dataclass(eq=False, slots=True)
 class Slot:
-    """One physical connection owned by a pool."""
+    """One physical connection owned by a pool: the pool's bookkeeping around the
+    session's ``Lease`` (which holds the driver's connection and its socket)."""
 
-    raw: Any
-    probe: SocketProbe | None
+    lease: Any
     created_at: float
     expires_at: float
     generation: int
@@ -46,6 +45,9 @@ class Waiter(Protocol):
     slot: Slot | None
     error: BaseException | None
     ticket: int  # order of arrival, set by the state
+
+    def wake(self) -> None:
+        """Called after the state filled ``slot`` or ``error``, outside the lock."""
 
 
 @dataclass(slots=True)

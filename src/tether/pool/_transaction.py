@@ -1,4 +1,4 @@
-# Generated from src/tether/pool/_transaction_async.py by tools/unasync.py: edit that file, then run the tool.
+# Generated from _transaction_async.py by tools/async_to_sync.py: edit that file instead.
 """``pool.transaction(fn)``: a unit of work that is re-run on transient faults and is
 never applied twice.
 
@@ -14,8 +14,8 @@ Where a run fails decides what happens next:
   success, aborted is run again. Otherwise ``tether.CommitOutcomeUnknown`` is raised with
   the transaction id. A COMMIT is never simply sent again.
 
-This is the source for both front ends: ``_transaction.py``, for ``tether.Pool``, is
-generated from it by ``tools/unasync.py`` (a test checks that it is current).
+``_transaction.py``, for ``tether.Pool``, is generated from this module by
+``tools/async_to_sync.py``.
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
+from .._acompat import sleep
 from ..errors import CommitOutcomeUnknown, Error, SessionLost
 from ..retry._engine import RetryDetails, Runner
 from ..retry._faults import Classification, Fault
+from ..session import lease_of
 
 if TYPE_CHECKING:
     from ..dialects import Dialect
@@ -72,7 +74,7 @@ def run_transaction(
             details = state.failed(error)
             if details is None:
                 raise
-        time.sleep(details.delay_s)
+        sleep(details.delay_s)
 
 
 def transactional(
@@ -104,28 +106,29 @@ def _run_once(
     pool: Pool, fn: Callable[[Connection], T], runner: Runner, timeout: float | None
 ) -> T:
     conn = pool.getconn(timeout)  # ConnectError / PoolTimeout: CONNECT faults
+    lease = lease_of(conn)
     try:
         try:
             marker = _begin(conn, pool.dialect)
-            conn.__dict__["_unit"] = True  # fn may not commit or roll back itself
+            lease.unit = True  # fn may not commit or roll back itself
             result = fn(conn)
         except Exception as error:
             if isinstance(error, SessionLost) or runner.classify(error).fault is Fault.IN_DOUBT:
                 raise _RunAgain(error, _ROLLED_BACK) from None
             raise
-        conn.__dict__["_unit"] = False
+        lease.unit = False
         try:
             conn.commit()
         except Exception as error:
             if runner.classify(error).fault not in _BROKEN:
                 raise  # the server answered: serialization failure, deferred constraint...
-            pool.give_back(conn, commit=False)  # broken: discarded, and out of the way
+            conn.close()  # broken: discarded, and out of the way
             if not _resolve(pool, marker, error):
                 raise _RunAgain(error, _NOT_COMMITTED) from None
         return result
     finally:
-        conn.__dict__["_unit"] = False
-        pool.give_back(conn, commit=False)
+        lease.unit = False
+        conn.close()
 
 
 def _begin(conn: Connection, dialect: Dialect) -> Any:
@@ -135,11 +138,11 @@ def _begin(conn: Connection, dialect: Dialect) -> Any:
     driver's own ``BEGIN`` (so the connection runs in autocommit mode while tether holds
     the transaction). Other dialects: the driver's implicit transaction, no marker.
     """
-    driver = conn.__dict__.get("_driver")  # the async proxy knows its driver's shape
-    if not getattr(driver, "returns_cursors", True):
+    driver = lease_of(conn).driver
+    if not driver.returns_cursors:
         raise Error(
             "pool.transaction needs a driver whose execute() returns a cursor (psycopg); "
-            f"{getattr(driver, 'name', 'this driver')} has its own transactions: use those"
+            f"{driver.name} has its own transactions: use those"
         )
     sql = getattr(dialect, "begin_sql", None)
     if sql is None:
@@ -182,7 +185,7 @@ def _resolve(pool: Pool, marker: Any, error: Exception) -> bool:
             return True
         if status == "aborted":
             return False
-        time.sleep(0.05)
+        sleep(0.05)
     raise CommitOutcomeUnknown(
         f"the connection broke during COMMIT of transaction {xid} and its outcome could not "
         f"be learnt within {RESOLVE_S:.0f} s (last: {type(last).__name__}: {last})",

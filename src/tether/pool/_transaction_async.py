@@ -13,28 +13,29 @@ Where a run fails decides what happens next:
   success, aborted is run again. Otherwise ``tether.CommitOutcomeUnknown`` is raised with
   the transaction id. A COMMIT is never simply sent again.
 
-This is the source for both front ends: ``_transaction.py``, for ``tether.Pool``, is
-generated from it by ``tools/unasync.py`` (a test checks that it is current).
+``_transaction.py``, for ``tether.Pool``, is generated from this module by
+``tools/async_to_sync.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
+from .._acompat import asleep
 from ..errors import CommitOutcomeUnknown, Error, SessionLost
 from ..retry._engine import RetryDetails, Runner
 from ..retry._faults import Classification, Fault
+from ..session import lease_of
 
 if TYPE_CHECKING:
     from ..dialects import Dialect
     from ..retry._policy import Retry
-    from ..session._async_proxy import AsyncConnection
-    from ._async_pool import AsyncPool
+    from ..session import AsyncConnection
+    from ._pool_async import AsyncPool
 
 log = logging.getLogger("tether.pool")
 T = TypeVar("T")
@@ -72,7 +73,7 @@ async def async_run_transaction(
             details = state.failed(error)
             if details is None:
                 raise
-        await asyncio.sleep(details.delay_s)
+        await asleep(details.delay_s)
 
 
 def async_transactional(
@@ -104,28 +105,29 @@ async def _run_once(
     pool: AsyncPool, fn: Callable[[AsyncConnection], Awaitable[T]], runner: Runner, timeout: float | None
 ) -> T:
     conn = await pool.getconn(timeout)  # ConnectError / PoolTimeout: CONNECT faults
+    lease = lease_of(conn)
     try:
         try:
             marker = await _begin(conn, pool.dialect)
-            conn.__dict__["_unit"] = True  # fn may not commit or roll back itself
+            lease.unit = True  # fn may not commit or roll back itself
             result = await fn(conn)
         except Exception as error:
             if isinstance(error, SessionLost) or runner.classify(error).fault is Fault.IN_DOUBT:
                 raise _RunAgain(error, _ROLLED_BACK) from None
             raise
-        conn.__dict__["_unit"] = False
+        lease.unit = False
         try:
             await conn.commit()
         except Exception as error:
             if runner.classify(error).fault not in _BROKEN:
                 raise  # the server answered: serialization failure, deferred constraint...
-            await pool.give_back(conn, commit=False)  # broken: discarded, and out of the way
+            await conn.close()  # broken: discarded, and out of the way
             if not await _resolve(pool, marker, error):
                 raise _RunAgain(error, _NOT_COMMITTED) from None
         return result
     finally:
-        conn.__dict__["_unit"] = False
-        await pool.give_back(conn, commit=False)
+        lease.unit = False
+        await conn.close()
 
 
 async def _begin(conn: AsyncConnection, dialect: Dialect) -> Any:
@@ -135,11 +137,11 @@ async def _begin(conn: AsyncConnection, dialect: Dialect) -> Any:
     driver's own ``BEGIN`` (so the connection runs in autocommit mode while tether holds
     the transaction). Other dialects: the driver's implicit transaction, no marker.
     """
-    driver = conn.__dict__.get("_driver")  # the async proxy knows its driver's shape
-    if not getattr(driver, "returns_cursors", True):
+    driver = lease_of(conn).driver
+    if not driver.returns_cursors:
         raise Error(
             "pool.transaction needs a driver whose execute() returns a cursor (psycopg); "
-            f"{getattr(driver, 'name', 'this driver')} has its own transactions: use those"
+            f"{driver.name} has its own transactions: use those"
         )
     sql = getattr(dialect, "begin_sql", None)
     if sql is None:
@@ -182,7 +184,7 @@ async def _resolve(pool: AsyncPool, marker: Any, error: Exception) -> bool:
             return True
         if status == "aborted":
             return False
-        await asyncio.sleep(0.05)
+        await asleep(0.05)
     raise CommitOutcomeUnknown(
         f"the connection broke during COMMIT of transaction {xid} and its outcome could not "
         f"be learnt within {RESOLVE_S:.0f} s (last: {type(last).__name__}: {last})",

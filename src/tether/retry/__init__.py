@@ -6,7 +6,7 @@ from __future__ import annotations
 from ._async_engine import AsyncAttempts, async_attempts
 from ._budget import RetryBudget
 from ._classify import classify
-from ._connect import ConnectFailure, ConnectRetry, connect_with_retry
+from ._connect import ConnectFailure, ConnectRetry
 from ._engine import Attempt, RetryDetails, RetryState, Runner, attempts, retry
 from ._faults import Classification, Fault
 from ._policy import DEFAULT, Retry
@@ -27,6 +27,5 @@ __all__ = [
     "async_attempts",
     "attempts",
     "classify",
-    "connect_with_retry",
     "retry",
 ]

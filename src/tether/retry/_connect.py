@@ -1,23 +1,18 @@
-"""Connect retry with the semantics of SQL Server's drivers.
+"""Connect retry with the semantics of SQL Server's drivers: the policy and its failure.
 
 ``ConnectRetryCount`` extra attempts after the first; the first retry is immediate and
 later ones wait ``ConnectRetryInterval``; the whole is bounded by the login timeout, and
-each attempt gets only what is left of it (a deadline inside, timeouts at the edge).
+each attempt gets only what is left of it (a deadline inside, timeouts at the edge). The
+loop that follows it is the pool's (``tether.pool._opening``).
 """
 
 from __future__ import annotations
 
-import logging
 import random
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from ._policy import Retry
 
-log = logging.getLogger(__name__)
-T = TypeVar("T")
 _rng = random.Random()
 
 
@@ -58,32 +53,3 @@ class ConnectFailure:
     attempts: int
     elapsed_s: float
     cause: BaseException
-
-
-def connect_with_retry(
-    open_once: Callable[[float], T],
-    policy: ConnectRetry,
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-) -> T | ConnectFailure:
-    """Call ``open_once(timeout_s)`` until it succeeds or the policy gives up.
-
-    Returns the connection, or a ``ConnectFailure`` for the caller to turn into the
-    error it wants to raise (the pool adds host, port and pool name).
-    """
-    start = time.monotonic()
-    deadline = start + policy.login_timeout_s
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return open_once(max(deadline - time.monotonic(), 0.001))
-        except Exception as exc:
-            cause = exc
-        delay = policy.delay_before(attempt + 1)
-        now = time.monotonic()
-        if attempt >= policy.attempts or now + delay >= deadline:
-            return ConnectFailure(attempt, now - start, cause)
-        log.debug("connect attempt %d failed (%s); retrying in %.1f s", attempt, cause, delay)
-        if delay:
-            sleep(delay)

@@ -1,171 +1,237 @@
-"""tether's PEP 249 connection and cursor: a borrowed driver connection, watched.
+# Generated from _proxy_async.py by tools/async_to_sync.py: edit that file instead.
+"""tether's connection and cursor: a borrowed driver connection, watched.
 
-The proxy does three things the driver cannot: it refuses to be used after it went back
-to its pool (a stale reference never reaches the next borrower's session); it notes
-which statements change the session, so the pool resets only when something changed;
-and it remembers client-side settings the borrower changed (``autocommit``,
-``isolation_level``, ...) so the pool can put them back. Everything else goes straight
-to the driver's connection, which stays reachable as ``conn.raw``.
+The proxy does what the driver cannot: it refuses to act once its borrow ended (a stale
+reference never reaches the next borrower's session); it notes which statements change
+the session, so the owner resets only when something changed; it remembers client-side
+settings the borrower changed (``autocommit``, ``isolation_level``...) so they can be put
+back; and with idle resiliency on, it rebuilds a session that broke while idle before the
+next statement (``_recovery``). Its state is the ``Lease``'s; everything else goes to the
+driver's connection, which stays reachable as ``conn.raw``. PEP 249 drivers get PEP 249
+cursors; asyncpg's own API (``fetch``, ``fetchrow``, ``transaction()``...) passes
+through, noted. ``_proxy.py``, for threads, is generated from this module.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import Error
+from ..drivers._settings import method_getter, read_setting, write_setting
+from ..errors import UnitOfWorkError
 from ..sql import PLAIN, TxStatus
-from ._log import SessionLog
 from ._recovery import recover
-from ._tracking import Tracking, read_setting, remembered_setter, write_setting
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from ..dialects import Dialect
-    from ..drivers import Driver
-    from ..pool._state import Slot
+    from ._lease import Lease
+    from ._log import SessionLog
 
 
 class Owner(Protocol):
-    """Where a proxy goes back to: a pool, or nothing for an unpooled connection."""
+    """Where a connection goes back to (a pool; ``name`` None for an unpooled one)."""
 
-    def give_back(self, conn: Connection, *, commit: bool) -> None: ...
-    def reclaim(self, conn: Connection) -> None: ...
-    def returned_error(self, conn: Connection) -> Exception: ...
-    def describe(self, conn: Connection) -> str: ...
-    # idle resiliency
-    recovery_attempts: int
-    def reopen(self, conn: Connection) -> Slot: ...
-    def swap(self, conn: Connection, new: Slot, *, elapsed_s: float, replayed: str) -> None: ...
-    def drop(self, new: Slot) -> None: ...
-    def lost(self, conn: Connection) -> None: ...
+    name: str | None
+    target: str  # where it connects, password left out
 
+    def give_back(self, lease: Lease, *, commit: bool) -> None:
+        """Take the connection back: commit first if asked, else roll back."""
 
-class UnitOfWorkError(Error):
-    """``commit()`` or ``rollback()`` called inside ``pool.transaction``'s function."""
+    def reclaim(self, lease: Lease) -> None:
+        """The proxy was dropped unclosed (from ``__del__``: any thread, no I/O, no locks)."""
 
-    def __init__(self, what: str):
-        super().__init__(
-            f"{what}() inside pool.transaction(): the pool commits when the function returns "
-            "and rolls back when it raises, so that a lost COMMIT is never applied twice"
-        )
+    def reopen(self) -> Lease:
+        """A new connection, under the connect-retry policy, for a session that broke."""
+
+    def adopt(self, lease: Lease, new: Lease, *, elapsed_s: float, replayed: str) -> None:
+        """``new``'s connection replaces ``lease``'s, whose session was rebuilt on it."""
+
+    def lost(self, lease: Lease) -> None:
+        """``lease``'s session broke and could not be rebuilt (it comes back, to be discarded)."""
 
 
-class Connection(Tracking):
-    """A database connection borrowed from a tether pool (PEP 249).
+class Connection:
+    """A database connection borrowed from a tether pool (PEP 249 where the driver is)."""
 
-    ``note()``, ``changes`` and ``saved`` come from ``Tracking``, shared with the async
-    proxy. With idle resiliency on (``connect_retry_count`` > 0, the default), each
-    statement first polls the socket: a session that broke while idle is rebuilt on a
-    new connection (``_recovery``), or ``tether.SessionLost`` says why it cannot be.
-    """
+    __slots__ = ("__weakref__", "_epoch", "_lease")
+    _lease: Lease
+    _epoch: int
 
-    # Attributes go straight into __dict__: ``__setattr__`` forwards to the driver's
-    # connection, and this is the checkout's hot path.
-    _slot: Slot | None
-    _raw: Any
-    _owner: Owner
-    _dialect: Dialect
-    _driver: Driver
+    def __init__(self, lease: Lease, log: SessionLog | None = None):
+        # Not self._lease = ...: __setattr__ forwards to the driver's connection.
+        _set_lease(self, lease)
+        _set_epoch(self, lease.lend(log))
 
-    def __init__(self, owner: Owner, slot: Slot, dialect: Dialect, driver: Driver, log: SessionLog | None):
-        attrs = self.__dict__
-        attrs["_owner"] = owner
-        attrs["_slot"] = slot
-        attrs["_raw"] = slot.raw
-        attrs["_dialect"] = dialect
-        attrs["_driver"] = driver
-        if log is not None:
-            attrs["_log"] = log
+    @property
+    def raw(self) -> Any:
+        """The driver's own connection object (don't keep it past the borrow)."""
+        lease = self._lease
+        if lease.epoch != self._epoch:
+            raise lease.returned_error()
+        return lease.raw
 
-    # -- PEP 249 ---------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """Whether this borrow has ended (the connection went back)."""
+        return self._lease.epoch != self._epoch
 
-    def cursor(self, *args: Any, **kwargs: Any) -> Cursor:
-        raw = self.raw if self._log is None else self.ready()
-        name = kwargs.get("name") or (args[0] if args and isinstance(args[0], str) else None)
-        if name and self._log is not None:  # psycopg's server-side cursor: no replay brings it back
-            self._log.lose(f"cursor:{name}", f"server-side cursor {name}")
-        return Cursor(self, raw.cursor(*args, **kwargs), raw, (args, kwargs), name)
+    # -- statements --------------------------------------------------------------------------
 
-    def execute(self, sql: Any, params: Any = None, **kwargs: Any) -> Cursor:
-        """Run one statement and return its cursor (psycopg's shorthand, for any driver)."""
-        if self._log is None:
-            return self.cursor().execute(sql, params, **kwargs)
-        raw = self.ready()
-        return Cursor(self, raw.cursor(), raw).run(raw, sql, params, kwargs)
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        """A cursor whose statements are noted (asyncpg: its ``cursor(query, ...)``, noted)."""
+        lease, raw = self._lease, self.raw
+        if lease.driver.returns_cursors:
+            name = kwargs.get("name") or (args[0] if args and isinstance(args[0], str) else None)
+            if name and lease.log is not None:  # a server-side cursor: no replay brings it back
+                lease.log.lose(f"cursor:{name}", f"server-side cursor {name}")
+            if lease.log is not None and lease.driver.tx_status(raw) is TxStatus.BROKEN:
+                # the session will be rebuilt at the first execute: the cursor is made there
+                return Cursor(self, None, None, (args, kwargs), name)
+            return Cursor(self, raw.cursor(*args, **kwargs), raw, (args, kwargs), name)
+        if args:
+            lease.note(args[0])
+            if lease.log is not None:
+                lease.log.lose("cursor:#", "asyncpg cursor")
+        return raw.cursor(*args, **kwargs)
+
+    def execute(self, sql: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one statement and return its cursor (any PEP 249 driver: psycopg's shorthand);
+        asyncpg returns its status string."""
+        if not self._lease.driver.returns_cursors:
+            return self._call("execute", sql, args, kwargs)
+        params = args[0] if args else kwargs.pop("params", None)
+        raw = self._ready()
+        return Cursor(self, raw.cursor(), raw)._run(raw, sql, params, kwargs)
 
     def commit(self) -> None:
-        if self.__dict__.get("_unit"):
+        lease = self._lease
+        if lease.unit and lease.epoch == self._epoch:
             raise UnitOfWorkError("commit")
-        log = self._log
-        if log is None:
-            self.raw.commit()
-            return
-        raw = self.ready()
-        failed = self._driver.tx_status(raw) is TxStatus.IN_ERROR  # COMMIT then rolls back
-        raw.commit()
-        log.end(commit=not failed)
+        raw = self._ready()
+        log = lease.log
+        failed = log is not None and lease.driver.tx_status(raw) is TxStatus.IN_ERROR  # COMMIT rolls back
+        lease.driver.commit(raw)
+        if log is not None:
+            log.end(commit=not failed)
 
     def rollback(self) -> None:
-        if self.__dict__.get("_unit"):
+        lease = self._lease
+        if lease.unit and lease.epoch == self._epoch:
             raise UnitOfWorkError("rollback")
-        log = self._log
-        if log is None:
-            self.raw.rollback()
-            return
-        self.ready(rolling_back=True).rollback()
-        log.end(commit=False)
+        lease.driver.rollback(self._ready(rolling_back=True))
+        if lease.log is not None:
+            lease.log.end(commit=False)
 
     def close(self) -> None:
         """Return the connection to its pool; an open transaction is rolled back."""
-        if self._slot is not None:
-            self._owner.give_back(self, commit=False)
-
-    def ready(self, *, rolling_back: bool = False) -> Any:
-        """The driver connection to send the next statement on: the zero-round-trip check
-        first, and a rebuilt session if this one broke while idle."""
-        raw = self._raw
-        if raw is None:
-            raise self._owner.returned_error(self)
-        if self._lost is not None:
-            raise self._lost
-        # A quiet socket is the common case and answers alone: a driver that saw its
-        # connection break has closed the descriptor, which then polls as not quiet.
-        probe = self._slot.probe  # type: ignore[union-attr]
-        if probe is not None and probe.quiet():
-            return raw
-        if (probe is not None and self.idle_break()) or self._driver.tx_status(raw) is TxStatus.BROKEN:
-            raw = recover(self, rolling_back=rolling_back)
-        return raw
+        lease = self._lease
+        if lease.end(self._epoch):
+            lease.owner.give_back(lease, commit=False)
 
     def __enter__(self) -> Connection:
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         # As psycopg's connection: commit on success, roll back on error, then close.
-        if self._slot is not None:
-            self._owner.give_back(self, commit=exc_type is None)
+        lease = self._lease
+        if lease.end(self._epoch):
+            lease.owner.give_back(lease, commit=exc_type is None)
 
-    # -- pass-through ----------------------------------------------------------------------
+    # -- the session's watch --------------------------------------------------------------------
+
+    def _ready(self, *, rolling_back: bool = False) -> Any:
+        """The driver connection for the next statement: the zero-round-trip check first,
+        and a rebuilt session if this one broke while idle."""
+        lease = self._lease
+        if lease.epoch != self._epoch:
+            raise lease.returned_error()
+        if lease.lost is not None:
+            raise lease.lost
+        raw = lease.raw
+        if lease.log is None:  # idle resiliency off: straight through
+            return raw
+        # A quiet socket is the common case and answers alone: a driver that saw its
+        # connection break has closed the descriptor, which then polls as not quiet.
+        probe = lease.probe
+        if probe is not None and probe.quiet():
+            return raw
+        if (probe is not None and lease.idle_break()) or lease.driver.tx_status(raw) is TxStatus.BROKEN:
+            raw = recover(lease, rolling_back=rolling_back)
+        return raw
+
+    def _call(self, name: str, sql: Any, args: Any, kwargs: Any) -> Any:
+        """asyncpg's ``execute``/``fetch``... with the session log."""
+        raw = self._ready()
+        lease = self._lease
+        if lease.log is None:
+            lease.note(sql)
+            return getattr(raw, name)(sql, *args, **kwargs)
+        effects = lease.read(sql)
+        status = lease.driver.tx_status
+        before = None if effects is PLAIN else status(raw)
+        result = getattr(raw, name)(sql, *args, **kwargs)
+        lease.recorded(effects, args or None, before, status(raw))
+        return result
+
+    # -- pass-through ------------------------------------------------------------------------
 
     def __getattr__(self, name: str) -> Any:
-        raw = self.raw
-        return remembered_setter(self, raw, name, getattr(raw, name))
+        if name in _OWN:  # not set yet (a failed __init__): never ask the driver for them
+            raise AttributeError(name)
+        lease, raw = self._lease, self.raw
+        attr = getattr(raw, name)
+        if name in lease.driver.sql_methods:  # asyncpg's fetch(sql, ...) and friends
+            return _with_sql(self, name)
+        return _remembered_setter(lease, raw, name, attr)  # psycopg's set_autocommit(...)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        # Client-side settings (autocommit, isolation_level, read_only, row_factory...)
-        # are set on the driver's connection; the old value is kept for the pool to
-        # restore before the next borrower.
+        # Client-side settings (autocommit, isolation_level, read_only, row_factory...) are
+        # set on the driver's connection; the old value is kept for the owner to restore.
         raw = self.raw
-        self.remember(name, read_setting(raw, name))
+        self._lease.remember(name, read_setting(raw, name))
         write_setting(raw, name, value)  # PyMySQL's autocommit is a method
 
     def __del__(self) -> None:
-        if self.__dict__.get("_slot") is not None:
-            self._owner.reclaim(self)
+        lease = getattr(self, "_lease", None)
+        if lease is not None and lease.end(self._epoch):
+            lease.owner.reclaim(lease)
 
     def __repr__(self) -> str:
-        return f"<tether.Connection {self._owner.describe(self)}>"
+        return f"<tether.Connection {self._lease.describe(self._epoch)}>"
+
+
+_OWN = frozenset(Connection.__slots__)
+_set_lease = vars(Connection)["_lease"].__set__
+_set_epoch = vars(Connection)["_epoch"].__set__
+
+
+def _with_sql(conn: Connection, name: str) -> Callable[..., Any]:
+    def call(sql: Any, *args: Any, **kwargs: Any) -> Any:
+        return conn._call(name, sql, args, kwargs)
+
+    return call
+
+
+def _remembered_setter(lease: Lease, raw: Any, name: str, method: Any) -> Any:
+    """``set_autocommit(...)`` and friends (psycopg's setters of a property ``name[4:]``),
+    or PyMySQL's ``autocommit(value)``, wrapped so the old value is remembered too; any
+    other attribute as it is."""
+    if name.startswith("set_") and isinstance(getattr(type(raw), name[4:], None), property):
+        setting = name[4:]
+
+        def call(value: Any) -> Any:
+            lease.remember(setting, getattr(raw, setting))
+            return method(value)
+
+        return call
+    getter = method_getter(raw, name)
+    if getter is not None:
+
+        def call_method(value: Any) -> Any:
+            lease.remember(name, getter())
+            return method(value)
+
+        return call_method
+    return method
 
 
 class Cursor:
@@ -190,50 +256,37 @@ class Cursor:
         return self._cursor
 
     def execute(self, sql: Any, params: Any = None, **kwargs: Any) -> Cursor:
-        conn = self._conn
-        if conn._log is None:  # idle resiliency off: straight through
-            if conn._raw is None:
-                raise conn._owner.returned_error(conn)
-            conn.note(sql)
-            if params is None:
-                self._cursor.execute(sql, **kwargs)
-            else:
-                self._cursor.execute(sql, params, **kwargs)
-            return self
-        return self.run(conn.ready(), sql, params, kwargs)
+        raw = self._conn._ready()
+        return self._run(raw, sql, params, kwargs)
 
-    def run(self, raw: Any, sql: Any, params: Any, kwargs: dict[str, Any]) -> Cursor:
-        """``execute`` on ``raw``, which ``ready()`` just vouched for, with the session log."""
-        conn = self._conn
+    def _run(self, raw: Any, sql: Any, params: Any, kwargs: dict[str, Any]) -> Cursor:
+        """``execute`` on ``raw``, which ``_ready()`` just vouched for, noted in the lease."""
+        lease = self._conn._lease
         cursor = self._cursor if self._made_on is raw else self._remake(raw)
-        effects = conn.read(sql)
-        status = conn._driver.tx_status
+        if lease.log is None:  # idle resiliency off: only what needs a reset is noted
+            lease.note(sql)
+            (cursor.execute(sql, **kwargs) if params is None else cursor.execute(sql, params, **kwargs))
+            return self
+        effects = lease.read(sql)
+        status = lease.driver.tx_status
         before = None if effects is PLAIN else status(raw)
-        if params is None:
-            cursor.execute(sql, **kwargs)
-        else:
-            cursor.execute(sql, params, **kwargs)
+        (cursor.execute(sql, **kwargs) if params is None else cursor.execute(sql, params, **kwargs))
         after = status(raw)
-        if before is not None or after is not TxStatus.IDLE or conn._log.tx_open:  # type: ignore[union-attr]
-            conn.recorded(effects, params, before, after)
+        if before is not None or after is not TxStatus.IDLE or lease.log.tx_open:
+            lease.recorded(effects, params, before, after)
         return self
 
     def executemany(self, sql: Any, seq_of_params: Any, **kwargs: Any) -> Cursor:
-        conn = self._conn
-        log = conn._log
-        if log is None:
-            if conn._raw is None:
-                raise conn._owner.returned_error(conn)
-            conn.note(sql)
-            self._cursor.executemany(sql, seq_of_params, **kwargs)
-            return self
-        raw = conn.ready()
+        raw = self._conn._ready()
+        lease = self._conn._lease
         cursor = self._cursor if self._made_on is raw else self._remake(raw)
-        conn.note(sql)
-        if conn.effects_of(sql, None) is not PLAIN:
+        lease.note(sql)
+        log = lease.log
+        if log is not None and lease.effects_of(sql) is not PLAIN:
             log.lose("", "session statement run by executemany")
         cursor.executemany(sql, seq_of_params, **kwargs)
-        log.plain(conn._driver.tx_status(raw))
+        if log is not None:
+            log.plain(lease.driver.tx_status(raw))
         return self
 
     def _remake(self, raw: Any) -> Any:
@@ -246,19 +299,19 @@ class Cursor:
         return self._cursor.fetchone()
 
     def fetchmany(self, size: int | None = None) -> Any:
-        return self._cursor.fetchmany() if size is None else self._cursor.fetchmany(size)
+        return (self._cursor.fetchmany() if size is None else self._cursor.fetchmany(size))
 
     def fetchall(self) -> Any:
         return self._cursor.fetchall()
 
     def close(self) -> None:
         self._cursor.close()
-        log = self._conn._log
+        log = self._conn._lease.log
         if self._name and log is not None:
             log.find(f"cursor:{self._name}")
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self._cursor)
+        return self._cursor.__iter__()  # type: ignore[no-any-return]
 
     def __enter__(self) -> Cursor:
         return self

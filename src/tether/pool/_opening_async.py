@@ -1,33 +1,41 @@
-"""Opening one physical connection on the event loop: the twin of ``_opening.open_slot``,
-and connect retry with ``tether.retry._connect``'s semantics (its policy, its failure)."""
+"""Opening one physical connection: connect, keepalive, probe; and connect retry.
+
+``connect_with_retry`` has SqlClient's semantics (``ConnectRetry``): the first retry at
+once, later ones after the interval, all within the login timeout, each attempt given
+only what is left of it. ``_opening.py``, for threads, is generated from this module.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..drivers._async_base import AsyncDriver
-from ..dsn import ConnectionSpec
+from .._acompat import asleep
 from ..net import Keepalive, SocketProbe, apply_keepalive
 from ..retry import ConnectFailure, ConnectRetry
-from ._state import Slot
+from ..session import Lease
+
+if TYPE_CHECKING:
+    from ..dialects import Dialect
+    from ..drivers import AsyncDriver
+    from ..dsn import ConnectionSpec
 
 log = logging.getLogger("tether.pool")
 T = TypeVar("T")
 
 
-async def open_slot_async(
+async def open_lease(
     driver: AsyncDriver,
     spec: ConnectionSpec,
     *,
     timeout_s: float,
     keepalive: Keepalive,
     autocommit: bool,
-) -> Slot:
+    owner: Any,
+    dialect: Dialect,
+) -> Lease:
     """One attempt: the driver connects, tether arms its socket."""
     raw = await driver.connect(spec, timeout_s=timeout_s, autocommit=autocommit)
     fd = driver.socket_fd(raw)
@@ -35,17 +43,16 @@ async def open_slot_async(
     if fd is not None:
         apply_keepalive(fd, keepalive)
         probe = SocketProbe(fd)
-    now = time.monotonic()
-    return Slot(raw=raw, probe=probe, created_at=now, expires_at=math.inf, generation=0)
+    return Lease(raw, probe, owner=owner, dialect=dialect, driver=driver)
 
 
-async def connect_with_retry_async(
+async def connect_with_retry(
     open_once: Callable[[float], Awaitable[T]], policy: ConnectRetry
 ) -> T | ConnectFailure:
-    """Await ``open_once(timeout_s)`` until it succeeds or the policy gives up.
+    """Call ``open_once(timeout_s)`` until it succeeds or the policy gives up.
 
-    The same attempts, gaps and login-timeout bound as ``connect_with_retry``; the
-    waits are ``asyncio.sleep`` so the loop keeps serving everyone else.
+    Returns the connection, or a ``ConnectFailure`` for the caller to turn into the
+    error it wants to raise (the pool adds host, port and pool name).
     """
     start = time.monotonic()
     deadline = start + policy.login_timeout_s
@@ -62,4 +69,4 @@ async def connect_with_retry_async(
             return ConnectFailure(attempt, now - start, cause)
         log.debug("connect attempt %d failed (%s); retrying in %.1f s", attempt, cause, delay)
         if delay:
-            await asyncio.sleep(delay)
+            await asleep(delay)

@@ -1,0 +1,112 @@
+"""What the pool and the session need from a Python database driver: one contract.
+
+A driver module subclasses ``AsyncDriver`` (for ``tether.AsyncPool``) or ``Driver`` (for
+``tether.Pool``, generated from this module): the same methods in both, the calls that
+make a round trip awaited in the first. The ones every driver must write raise
+``NotImplementedError`` here; the optional capabilities have the defaults that fit a
+PEP 249 driver, so nothing asks ``hasattr``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._settings import write_setting
+
+if TYPE_CHECKING:
+    from ..dsn import ConnectionSpec
+    from ..sql import TxStatus
+
+
+class AsyncDriver:
+    """One Python package's way of talking to one database family."""
+
+    name: str  # as in a URL's ``+driver`` suffix
+    dialect: str
+    # Has ``OperationalError`` and ``InterfaceError``: tether's errors are bound to them.
+    module: Any
+
+    # -- capabilities, with the defaults of a PEP 249 driver ------------------------------------
+    # The transaction status follows SQL-level BEGIN/COMMIT too (ODBC and DB-Library drivers
+    # cannot see a BEGIN TRAN sent in autocommit mode: then the session log trusts the SQL).
+    exact_tx_status = True
+    # Several statements run as one query (PyMySQL without multi-statements: one each).
+    batches = True
+    # ``execute()`` returns a cursor (PEP 249); asyncpg returns a status, and its methods
+    # that take SQL first are listed in ``sql_methods`` for the proxy to note.
+    returns_cursors = True
+    sql_methods: frozenset[str] = frozenset()
+    # The driver reads its socket as data arrives (asyncpg's transport): a FIN or the
+    # server's goodbye is consumed, and the socket closed and its number freed for reuse,
+    # so the pool asks ``is_closed`` before it trusts the probe.
+    reads_ahead = False
+
+    # -- what every driver writes -------------------------------------------------------------
+
+    async def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
+        """Open one connection within ``timeout_s``; raise the driver's own error."""
+        raise NotImplementedError
+
+    def socket_fd(self, raw: Any) -> int | None:
+        """The connection's socket descriptor, or None where the driver hides it."""
+        raise NotImplementedError
+
+    def tx_status(self, raw: Any) -> TxStatus:
+        """The connection's transaction status, known without a round trip."""
+        raise NotImplementedError
+
+    async def ping(self, raw: Any, sql: str, *, timeout_s: float) -> bool:
+        """Run ``sql`` within ``timeout_s``; False if it failed or timed out."""
+        raise NotImplementedError
+
+    async def execute(self, raw: Any, sql: str) -> None:
+        """Run one statement for the pool (ping, reset, replay) outside a transaction,
+        discarding any result."""
+        raise NotImplementedError
+
+    async def reset(self, raw: Any, changes: tuple[str, ...]) -> bool:
+        """Put the session back as it was after login, outside any transaction, given
+        what the borrow changed (``changes`` from the dialect's reading; empty when the
+        pool resets on every return). False when it cannot: the pool then discards the
+        connection. The cheapest correct way is the driver's to choose (a reset flag on
+        the next request, an RPC, or SQL)."""
+        raise NotImplementedError
+
+    async def close(self, raw: Any) -> None:
+        """Close within a bounded time, swallowing the driver's own errors."""
+        raise NotImplementedError
+
+    # -- what most drivers inherit --------------------------------------------------------------
+
+    def is_closed(self, raw: Any) -> bool:
+        """The driver already knows the connection is gone and may have freed its socket
+        (asyncpg reads as data arrives); most leave the socket for the probe to tell."""
+        return False
+
+    def autocommit(self, raw: Any) -> bool | None:
+        """The connection's autocommit mode; None when it cannot be read without a round trip."""
+        value = getattr(raw, "autocommit", None)
+        return value if isinstance(value, bool) else None
+
+    async def commit(self, raw: Any) -> None:
+        await raw.commit()
+
+    async def rollback(self, raw: Any) -> None:
+        await raw.rollback()
+
+    async def restore(self, raw: Any, saved: dict[str, Any]) -> None:
+        """Put back client-side settings the borrower changed (``autocommit``, ...)."""
+        for name, value in saved.items():
+            write_setting(raw, name, value)
+
+    def forget_session(self, raw: Any) -> None:
+        """After a session reset: drop client caches of server state (prepared statements)."""
+
+    def carry_over(self, old: Any, new: Any) -> None:
+        """After idle resiliency replaced ``old``: what the application configured on the
+        connection object itself (adapters, handlers) comes along."""
+
+    def reported_settings(self, raw: Any) -> dict[str, str | None]:
+        """Settings the server reported and the client kept (PostgreSQL's ParameterStatus),
+        readable even after the session died; empty where there are none."""
+        return {}

@@ -1,0 +1,588 @@
+"""The pool for asyncio, and the source of the pool for threads (``_pool.py``, generated).
+
+Every decision (whom to serve, what to open, expire or close) is ``PoolState``'s; this
+front end carries the plans out, touching sockets only outside the lock. Work that makes
+round trips (opening, resetting, closing) runs in the background (``ATasks``: tasks the
+pool's ``close()`` waits for; worker threads in ``Pool``). Cancellation never leaves a
+connection in two hands or in none: a waiter cancelled after being served gives the
+connection back, a commit on return is shielded, and the rest of a return does not
+``await`` at all.
+
+The sessions it lends get a ``Port`` (``session.Owner``): give back, reclaim, reopen,
+adopt, lost. Nothing else of the pool is theirs, and the pool never touches a proxy: it
+deals with the ``Lease`` behind it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from .. import metrics
+from .._acompat import (
+    AOPENS_AT_ONCE,
+    AEvent,
+    AsyncOnly,
+    ATasks,
+    AWaiter,
+    ablocking_refused,
+    ashield,
+    asleep,
+    needs_loop,
+    running_loop,
+)
+from ..drivers import load_async_driver
+from ..dsn import ConnectionSpec
+from ..errors import PoolError
+from ..net import Keepalive, Liveness
+from ..retry import ConnectFailure
+from ..retry._async_engine import cancel_aware
+from ..retry._budget import RetryBudget
+from ..retry._engine import RetryDetails, Runner
+from ..retry._policy import Retry
+from ..session import AsyncConnection, Lease
+from ..session._log import SessionLog
+from ..sql import TxStatus
+from ._core import PoolCore, Port, connect_error
+from ._opening_async import connect_with_retry, open_lease
+from ._state import Plan, Slot
+from ._transaction_async import async_run_transaction, async_transactional
+
+log = logging.getLogger("tether.pool")
+_names = itertools.count(1)
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class AsyncPool(PoolCore, AsyncOnly):
+    """A pool of asyncio database connections that only hands out connections that work.
+
+    ``dsn`` is a URL or an ADO connection string (see ``tether.dsn``); settings given
+    here win over those in the string, which win over the defaults. Use it inside a
+    running loop: ``async with AsyncPool(dsn) as pool:`` or ``await pool.open()`` (the
+    first checkout opens it too). ``postgresql://`` uses psycopg's ``AsyncConnection``;
+    ``postgresql+asyncpg://`` uses asyncpg.
+    """
+
+    def __init__(
+        self,
+        dsn: str | ConnectionSpec,
+        *,
+        name: str | None = None,
+        driver: str | None = None,
+        min_size: int | None = None,
+        max_size: int | None = None,
+        timeout: float = 30.0,
+        max_lifetime: float | None = None,
+        max_idle: float = 600.0,
+        validate_after_idle: float | None = 30.0,
+        ping_timeout: float = 5.0,
+        reset_timeout: float = 10.0,
+        connect_retry_count: int | None = None,
+        connect_retry_interval: float | None = None,
+        login_timeout: float | None = None,
+        connect_retry: Retry | None = None,
+        blocking_period: str | None = None,
+        blocking_after: int = 2,
+        keepalive: Keepalive | None = None,
+        reset: str = "auto",
+        autocommit: bool = False,
+        maintenance_interval: float = 1.0,
+        retry_budget: RetryBudget | None = None,
+        open: bool | None = None,
+    ):
+        """``open``: start at once (the default of ``Pool``), or at the first use (the
+        default of ``AsyncPool``, which may be made outside its event loop)."""
+        self._setup(
+            dsn,
+            name=name or f"async-pool-{next(_names)}",
+            driver=driver,
+            load=load_async_driver,
+            autocommit=autocommit,
+            retry_budget=retry_budget,
+            settings={
+                "min_size": min_size,
+                "max_size": max_size,
+                "timeout": timeout,
+                "max_lifetime": max_lifetime,
+                "max_idle": max_idle,
+                "validate_after_idle": validate_after_idle,
+                "ping_timeout": ping_timeout,
+                "reset_timeout": reset_timeout,
+                "connect_retry_count": connect_retry_count,
+                "connect_retry_interval": connect_retry_interval,
+                "login_timeout": login_timeout,
+                "connect_retry": connect_retry,
+                "blocking_period": blocking_period,
+                "blocking_after": blocking_after,
+                "keepalive": keepalive,
+                "reset": reset,
+                "maintenance_interval": maintenance_interval,
+            },
+        )
+        self._lock = threading.Lock()
+        self._tasks = ATasks(self.name, max_threads=max(2, self.config.max_size))
+        self._stop = AEvent()
+        self._loop: Any = None
+        self._started = False
+        self._resets_due: dict[int, tuple[float, Slot]] = {}  # resets to sever when overdue
+        self._port = Port(self.name, self.spec.redacted(), give_back=self._give_back,
+                          reclaim=self._reclaimed.append, reopen=self._reopen, adopt=self._adopt,
+                          lost=self._lost)
+        if AOPENS_AT_ONCE if open is None else open:
+            self._start()
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    @needs_loop
+    async def open(self) -> None:
+        """Start the maintenance, which opens ``min_size`` connections."""
+        self._start()
+
+    def _start(self) -> None:
+        loop = running_loop()
+        with self._lock:
+            started, self._started = self._started, True
+            if not started:
+                self._loop = loop
+        if not started:
+            metrics.register(self)
+            self._tasks.daemon(self._maintain_loop)
+        elif self._loop is not loop:
+            raise PoolError(f"pool {self.name!r} belongs to another event loop", pool=self.name)
+
+    @needs_loop
+    async def wait(self, timeout: float = 30.0) -> None:
+        """Wait until ``min_size`` connections are open; raise the connect error if not."""
+        self._start()
+        deadline = time.monotonic() + timeout
+        state = self._state
+        while True:
+            with self._lock:
+                ready = len(state.idle) + state.busy >= self.config.min_size
+                error = state.last_connect_error
+            if ready:
+                return
+            if time.monotonic() >= deadline:
+                raise self._timeout_error(
+                    f"pool {self.name!r} did not reach min_size={self.config.min_size} "
+                    f"within {timeout:.1f} s",
+                    pool=self.name,
+                    waited=timeout,
+                    last_connect_error=error,
+                ) from error
+            await asleep(0.01)  # start-up only: poll rather than add an event to every open
+
+    @needs_loop
+    async def close(self, timeout: float = 5.0) -> None:
+        """Close idle connections now and busy ones when they come back.
+
+        Shielded: a caller cancelled meanwhile does not stop the pool from closing.
+        """
+        await ashield(self._close, timeout)
+
+    async def _close(self, timeout: float) -> None:
+        with self._lock:
+            plan = self._state.close(self._closed_error(f"pool {self.name!r} is closed", pool=self.name))
+        self._stop.set()
+        self._carry_out(plan)
+        await self._tasks.finish(timeout)  # resets, closes and opens finishing; the maintenance
+        metrics.unregister(self)
+
+    async def __aenter__(self) -> AsyncPool:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def clear(self) -> None:
+        """Retire every connection: idle ones now, busy ones when returned (ClearPool)."""
+        with self._lock:
+            plan = self._state.clear()
+        self._carry_out(plan)
+
+    # -- borrowing ---------------------------------------------------------------------------
+
+    def connection(self, timeout: float | None = None) -> AsyncBorrow:
+        """``async with pool.connection() as conn:``; commits on success, rolls back on error."""
+        return AsyncBorrow(self, timeout)
+
+    @needs_loop
+    async def getconn(self, timeout: float | None = None) -> AsyncConnection:
+        """Borrow a connection; give it back with ``await conn.close()`` or ``putconn``."""
+        return await self._getconn(timeout)
+
+    @needs_loop
+    async def putconn(self, conn: AsyncConnection) -> None:
+        """Give back a connection from ``getconn``: any open transaction is rolled back."""
+        await conn.close()
+
+    async def _getconn(self, timeout: float | None) -> AsyncConnection:
+        if not self._started:
+            self._start()
+        timeout = self.config.timeout if timeout is None else timeout
+        deadline = None
+        state = self._state
+        while True:
+            now = time.monotonic()
+            with self._lock:
+                if state.closed:
+                    raise self._closed_error(f"pool {self.name!r} is closed", pool=self.name)
+                slot, plan = state.checkout(now)
+            if plan is not None:
+                self._carry_out(plan)
+            if slot is None:
+                deadline = deadline or now + timeout
+                slot = await self._wait(deadline, timeout)
+            # The zero-round-trip check, inlined: this is the hot path.
+            lease = slot.lease
+            probe = lease.probe
+            try:
+                if (
+                    probe is not None
+                    and not (self._reads_ahead and self._driver.is_closed(lease.raw))
+                    and probe.quiet()
+                    and (self._ping_after is None or now - slot.idle_since <= self._ping_after)
+                ) or await self._alive(slot, now):
+                    return AsyncConnection(lease, SessionLog(self._exact_status) if self._resilient else None)
+            except BaseException:
+                self._discard(slot)  # interrupted mid-ping: the session's state is unknown
+                raise
+            self._discard(slot)
+
+    async def _wait(self, deadline: float, timeout: float) -> Slot:
+        refused = ablocking_refused()
+        if refused is not None:
+            raise self._misuse_error(f"pool {self.name!r} {refused}", pool=self.name)
+        waiter = AWaiter()
+        with self._lock:
+            plan = self._state.wait(waiter, time.monotonic())
+        self._carry_out(plan)
+        try:
+            await waiter.wait(deadline - time.monotonic())
+        except BaseException:  # cancelled, or a signal handler's exception
+            self._abandon(waiter)
+            raise
+        if waiter.slot is None and waiter.error is None:
+            with self._lock:
+                gave_up = self._state.give_up(waiter)  # False: served just now, take it
+                error = self._wait_timeout(timeout) if gave_up else None
+            if error is not None:
+                raise error
+        if waiter.error is not None:
+            raise self._failed_wait(waiter.error)
+        slot: Slot | None = waiter.slot
+        assert slot is not None
+        return slot
+
+    def _abandon(self, waiter: AWaiter) -> None:
+        """The waiting caller was interrupted: leave the queue, or give back what came."""
+        with self._lock:
+            self._state.give_up(waiter)
+            slot = waiter.slot
+            plan = self._state.checkin(slot, time.monotonic()) if slot is not None else None
+        self._carry_out(plan)
+
+    async def _alive(self, slot: Slot, now: float) -> bool:
+        """The zero-round-trip check; a ping only where the socket cannot tell."""
+        lease = slot.lease
+        if self._driver.is_closed(lease.raw):
+            return False
+        probe = lease.probe
+        if probe is not None:
+            liveness = probe.check()
+            if liveness is Liveness.CLOSED:
+                return False
+            if liveness is Liveness.DATA:
+                if self._dialect.idle_bytes_mean_dead(probe.peek()[1]):
+                    return False
+                return await self._ping(slot)
+        limit = self.config.validate_after_idle
+        if limit is not None and now - slot.idle_since > limit:
+            return await self._ping(slot)
+        return True
+
+    async def _ping(self, slot: Slot) -> bool:
+        with self._lock:
+            self._state.counters.pings += 1
+        timeout = self.config.ping_timeout
+        if await self._driver.ping(slot.lease.raw, self._dialect.ping_sql, timeout_s=timeout):
+            return True
+        log.warning("discarding %r of pool %r: no answer to a ping within %.1f s", slot, self.name, timeout)
+        return False
+
+    def _discard(self, slot: Slot) -> None:
+        log.debug("discarding dead %r of pool %r", slot, self.name)
+        with self._lock:
+            plan = self._state.discard(slot, time.monotonic())
+        self._carry_out(plan)
+
+    # -- units of work -----------------------------------------------------------------------
+
+    async def transaction(
+        self,
+        fn: Callable[[AsyncConnection], Awaitable[T]],
+        *,
+        retry: Retry | int | bool | None = None,
+        on_retry: Callable[[RetryDetails], object] | None = None,
+        timeout: float | None = None,
+    ) -> T:
+        """Run ``fn(conn)`` in one transaction, committed when it returns.
+
+        The whole function runs again on CONNECT and TRANSIENT faults, and after a
+        broken connection anywhere before COMMIT; a COMMIT whose reply was lost is
+        resolved, never re-sent (``tether.CommitOutcomeUnknown`` when it cannot be).
+        ``retry`` is a ``tether.Retry`` (default: exponential, 7 attempts), an int of
+        attempts, or False. Retries draw on the pool's retry budget. Cancelling the
+        calling task cancels the unit: it is never retried, and an error raised while the
+        task is being cancelled is final.
+        """
+        runner = Runner(
+            retry,
+            classify=cancel_aware(None),
+            on_retry=on_retry,
+            budget=self.retry_budget,
+            name=getattr(fn, "__qualname__", "transaction"),
+        )
+        return await async_run_transaction(self, fn, runner, timeout=timeout)
+
+    def transactional(
+        self,
+        retry: Retry | int | bool | None = None,
+        *,
+        on_retry: Callable[[RetryDetails], object] | None = None,
+        timeout: float | None = None,
+    ) -> Callable[[Callable[Concatenate[AsyncConnection, P], Awaitable[T]]], Callable[P, Awaitable[T]]]:
+        """``@pool.transactional(...)``: the decorated ``fn(conn, ...)`` runs as a
+        ``transaction``; callers leave ``conn`` out."""
+        return async_transactional(self, retry=retry, on_retry=on_retry, timeout=timeout)
+
+    # -- giving back (the Port) -----------------------------------------------------------------
+
+    async def _give_back(self, lease: Lease, *, commit: bool) -> None:
+        slot: Slot = lease.token
+        if commit and lease.lost is None and self._driver.tx_status(lease.raw) is TxStatus.IN_TRANSACTION:
+            # The caller must learn the outcome, but a cancelled caller must not leave
+            # COMMIT half-done: it runs in its own task, which also finishes the return.
+            error = await self._tasks.shielded(self._commit_and_return, slot)
+            if error is not None:
+                raise error
+            return
+        self._take_back(slot)
+
+    async def _commit_and_return(self, slot: Slot) -> BaseException | None:
+        error: BaseException | None = None
+        try:
+            await self._driver.commit(slot.lease.raw)
+        except BaseException as exc:  # CancelledError too (only the pool's close does that)
+            error = exc
+        self._take_back(slot)
+        if error is not None and not isinstance(error, Exception):
+            raise error
+        return error
+
+    def _take_back(self, slot: Slot) -> None:
+        """The rest of a return, without an await: nothing can interrupt it."""
+        lease = slot.lease
+        status = TxStatus.BROKEN if lease.lost is not None else self._driver.tx_status(lease.raw)
+        changes, saved = lease.changes, lease.saved
+        if status is TxStatus.BROKEN or status is TxStatus.ACTIVE:  # a lost session: never reused
+            self._discard(slot)
+        elif status is TxStatus.IDLE and not changes and not saved and self._lazy_reset:
+            with self._lock:
+                plan = self._state.checkin(slot, time.monotonic())
+            if plan is not None:
+                self._carry_out(plan)
+        else:
+            with self._lock:
+                self._state.begin_reset()
+            self._tasks.spawn(self._reset, slot, status, changes, saved)
+
+    async def _reset(self, slot: Slot, status: TxStatus, changes: tuple[str, ...],
+                     saved: dict[str, Any] | None) -> None:
+        """Off the caller's path: roll back, restore client settings, reset the session.
+
+        A reset over a path that stopped forwarding would wait for ever (cancelling the
+        driver's call would wait again, for a cancel request over the same path); the
+        maintenance severs the socket of a reset that outlives ``reset_timeout``, which
+        ends it with an error.
+        """
+        lease, driver = slot.lease, self._driver
+        raw = lease.raw
+        if lease.probe is not None:
+            with self._lock:
+                self._resets_due[slot.number] = (time.monotonic() + self.config.reset_timeout, slot)
+        ok = False
+        try:
+            if status is not TxStatus.IDLE:
+                await driver.rollback(raw)
+            if saved:
+                await driver.restore(raw, saved)  # PyMySQL: autocommit is a method
+            ok = True
+            if changes or self.config.reset == "always":
+                log.debug("resetting %r of pool %r after: %s", slot, self.name, ", ".join(changes))
+                ok = await driver.reset(raw, changes)
+            ok = ok and driver.tx_status(raw) is TxStatus.IDLE
+        except Exception as exc:
+            log.warning("discarding %r of pool %r: reset failed: %s", slot, self.name, exc)
+            ok = False
+        finally:
+            now = time.monotonic()
+            with self._lock:
+                self._resets_due.pop(slot.number, None)
+                self._state.end_reset()
+                plan = self._state.checkin(slot, now) if ok else self._state.discard(slot, now)
+            self._carry_out(plan)
+
+    # -- idle resiliency (the Port) ------------------------------------------------------------
+
+    async def _reopen(self) -> Lease:
+        """A new connection for a session that broke while idle, under connect retry."""
+        result = await connect_with_retry(self._connect_once, self._recovery_retry)
+        if isinstance(result, ConnectFailure):
+            raise connect_error(self._driver, self.spec, result, pool=self.name)
+        return result
+
+    def _adopt(self, lease: Lease, new: Lease, *, elapsed_s: float, replayed: str) -> None:
+        """The session was rebuilt on ``new``'s connection: it takes the old one's place,
+        in the same slot (the pool's accounting does not change)."""
+        slot: Slot = lease.token
+        old = lease.raw
+        lease.raw, lease.probe = new.raw, new.probe
+        slot.created_at = time.monotonic()
+        with self._lock:
+            counters = self._state.counters
+            counters.recovered += 1
+            counters.hard_connects += 1
+            counters.hard_disconnects += 1
+        log.info("pool %r: %r broke while idle; session restored on a new connection in %.1f ms "
+                 "(replayed: %s)", self.name, slot, elapsed_s * 1000, replayed)
+        self._tasks.soon(self._driver.close, old)
+
+    def _lost(self, lease: Lease) -> None:
+        # The session closed the dead connection; the pool discards it when it comes back.
+        with self._lock:
+            self._state.counters.sessions_lost += 1
+        log.warning("pool %r: %s", self.name, lease.lost)
+
+    # -- opening and closing -----------------------------------------------------------------
+
+    def _carry_out(self, plan: Plan | None) -> None:
+        if plan is None:
+            return
+        for slot in plan.close:
+            self._tasks.soon(self._driver.close, slot.lease.raw)
+        for waiter in plan.wake:
+            waiter.wake()
+        for _ in range(plan.open):
+            self._tasks.spawn(self._open_one, plan.ticket)
+
+    async def _open_one(self, ticket: int) -> None:
+        state = self._state
+        generation = state.generation
+        try:
+            result = await connect_with_retry(self._connect_once, self.config.connect_retry)
+        except BaseException as exc:  # cancelled by close() (or a bug): the open did not happen
+            with self._lock:
+                error = self._open_error(ConnectFailure(attempts=1, elapsed_s=0.0, cause=exc))
+                plan = state.open_failed(error, time.monotonic(), blocking=False, ticket=ticket)
+            self._carry_out(plan)
+            raise
+        now = time.monotonic()
+        if isinstance(result, ConnectFailure):
+            with self._lock:
+                error = self._open_error(result)
+            log.warning("pool %r: %s", self.name, error)
+            with self._lock:
+                plan = state.open_failed(error, now, blocking=self._blocks, ticket=ticket)
+        else:
+            with self._lock:
+                slot = Slot(lease=result, created_at=now, expires_at=state.new_expiry(now),
+                            generation=generation, number=result.number)
+                result.token = slot
+                plan = state.opened(slot, now)
+        self._carry_out(plan)
+
+    async def _connect_once(self, timeout_s: float) -> Lease:
+        return await open_lease(
+            self._driver,
+            self.spec,
+            timeout_s=timeout_s,
+            keepalive=self.config.keepalive,
+            autocommit=self._autocommit,
+            owner=self._port,
+            dialect=self._dialect,
+        )
+
+    # -- maintenance -------------------------------------------------------------------------
+
+    async def _maintain_loop(self) -> None:
+        while True:
+            try:
+                self._maintain_once()
+            except Exception:
+                log.exception("pool %r: maintenance failed", self.name)
+            if await self._stop.wait_for(self.config.maintenance_interval):
+                return
+
+    def _maintain_once(self) -> None:
+        while self._reclaimed:
+            lease = self._reclaimed.popleft()
+            log.warning("pool %r: reclaiming a connection that was never closed", self.name)
+            with self._lock:
+                self._state.counters.reclaimed += 1
+            self._take_back(lease.token)
+        now = time.monotonic()
+        with self._lock:
+            plan = self._state.maintain(now)
+            idle = list(self._state.idle)
+            overdue = [slot for due, slot in self._resets_due.values() if due <= now]
+        self._carry_out(plan)
+        for slot in overdue:
+            probe = slot.lease.probe
+            if probe is not None and not self._driver.is_closed(slot.lease.raw):
+                log.warning("pool %r: the reset of %r is stuck; severing its socket", self.name, slot)
+                probe.sever()
+        for slot in idle:  # the zero-round-trip sweep: replace dead idle ones early
+            if self._idle_dead(slot):
+                with self._lock:
+                    plan = self._state.remove_idle(slot, now)
+                self._carry_out(plan)
+
+    def _idle_dead(self, slot: Slot) -> bool:
+        lease = slot.lease
+        if self._driver.is_closed(lease.raw):
+            return True
+        probe = lease.probe
+        if probe is None:
+            return False
+        liveness = probe.check()
+        if liveness is Liveness.DATA:
+            return self._dialect.idle_bytes_mean_dead(probe.peek()[1])
+        return liveness is Liveness.CLOSED
+
+
+class AsyncBorrow(AsyncOnly):
+    """``async with pool.connection() as conn:``; a class rather than a generator: it is faster."""
+
+    __slots__ = ("_conn", "_pool", "_timeout")
+
+    def __init__(self, pool: AsyncPool, timeout: float | None):
+        self._pool = pool
+        self._timeout = timeout
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> AsyncConnection:
+        conn = self._conn = await self._pool._getconn(self._timeout)
+        return conn
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        conn = self._conn
+        if conn is not None:
+            self._conn = None
+            await conn.__aexit__(exc_type, exc, tb)

@@ -1,0 +1,187 @@
+"""A physical connection as the session sees it, and what the current borrow did to it.
+
+One ``Lease`` lives as long as its connection. Each borrow begins with ``lend()``, which
+gives the borrow a number (``epoch``) and a clean slate; a proxy remembers the epoch it
+was made for, so a proxy or cursor kept past its borrow sees a newer epoch and refuses to
+act: never someone else's session. ``end()`` closes the borrow when the connection goes
+back. The owner (a pool) reads ``changes``, ``saved`` and ``lost`` to decide how to take
+it back; only the session's modules change the rest.
+
+Before each statement the session notes what it leaves behind (``note``/``read``): a
+session change means the owner resets the session on return; with idle resiliency on,
+the session log also keeps what a reconnect must replay. No I/O here: the proxies and
+``_recovery`` do that.
+"""
+
+from __future__ import annotations
+
+import itertools
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConnectionReturned, bind
+from ..net import Liveness
+from ..sql import PLAIN, Effect, Op, TxStatus
+
+if TYPE_CHECKING:
+    from ..dialects import Dialect
+    from ..net import SocketProbe
+    from ._log import SessionLog
+
+_UNREADABLE = (Effect(Op.LOST, reason="statement that could not be read"),)
+_numbers = itertools.count(1)
+
+
+class Lease:
+    __slots__ = ("changes", "dialect", "driver", "epoch", "log", "lost", "number", "owner", "probe", "raw",
+                 "saved", "token", "unit")
+
+    def __init__(self, raw: Any, probe: SocketProbe | None, *, owner: Any, dialect: Dialect, driver: Any):
+        self.raw = raw  # the driver's connection; replaced when idle resiliency rebuilds it
+        self.probe = probe  # its socket, for the zero-round-trip check (None where hidden)
+        self.owner = owner  # where the connection goes back (an ``Owner``, see ``_proxy_async``)
+        self.token: Any = None  # the owner's own record of this connection; never read here
+        self.dialect = dialect
+        self.driver = driver
+        self.number = next(_numbers)
+        self.epoch = 0  # the current borrow's number: odd while lent, even once it ended
+        self.changes: tuple[str, ...] = ()  # what the session carries beyond the borrow
+        self.saved: dict[str, Any] | None = None  # client-side settings to put back
+        self.log: SessionLog | None = None  # replayable state, when idle resiliency is on
+        self.lost: Exception | None = None  # the SessionLost every later call raises
+        self.unit = False  # inside pool.transaction's function: commit/rollback refused
+
+    # -- a borrow's life ----------------------------------------------------------------------
+
+    def lend(self, log: SessionLog | None) -> int:
+        """Begin a borrow: a clean slate, and the epoch its proxy keeps."""
+        self.changes = ()
+        self.saved = None
+        self.log = log
+        self.lost = None
+        self.unit = False
+        self.epoch += 1 + (self.epoch & 1)  # odd: lent (a lease lent twice retires the first)
+        return self.epoch
+
+    def end(self, epoch: int) -> bool:
+        """End borrow ``epoch``; False if it had ended already (a second close)."""
+        if self.epoch != epoch or not epoch & 1:
+            return False
+        self.epoch += 1
+        return True
+
+    def lent(self, epoch: int) -> bool:
+        return self.epoch == epoch and bool(epoch & 1)
+
+    # -- what statements leave behind ---------------------------------------------------------
+
+    def note(self, sql: Any) -> None:
+        """Record what ``sql`` leaves in the session, before it is sent."""
+        if type(sql) is str:  # the common case: one cached lookup
+            found = self.dialect.session_changes(sql)
+        else:
+            text = _text_of(sql, self.raw)
+            unreadable = ("statement that could not be read",)
+            found = unreadable if text is None else self.dialect.session_changes(text)
+        if found and not set(found) <= set(self.changes):
+            self.changes = tuple(dict.fromkeys((*self.changes, *found)))
+
+    def effects_of(self, sql: Any) -> tuple[Effect, ...]:
+        """The session effects of ``sql``; PLAIN (the same object) when it has none."""
+        effects = self.dialect.session_effects
+        if type(sql) is str:
+            return effects(sql)
+        text = _text_of(sql, self.raw)
+        return effects(text) if text is not None else _UNREADABLE
+
+    def read(self, sql: Any) -> tuple[Effect, ...]:
+        """``note(sql)`` and ``effects_of(sql)`` in one cached lookup (the statement path)."""
+        if type(sql) is not str:
+            self.note(sql)
+            return self.effects_of(sql)
+        dialect: Any = self.dialect  # a module-level singleton: hashable by identity
+        effects, found = _read(dialect, sql)
+        if found and not set(found) <= set(self.changes):
+            self.changes = tuple(dict.fromkeys((*self.changes, *found)))
+        return effects
+
+    def recorded(
+        self, effects: tuple[Effect, ...], params: Any, before: TxStatus | None, after: TxStatus
+    ) -> None:
+        """Fold a statement that succeeded into the session log."""
+        log = self.log
+        if log is None:
+            return
+        if effects is PLAIN:
+            log.plain(after)
+        else:
+            assert before is not None
+            log.record(effects, params, before, after, self._autocommit)
+
+    def remember(self, name: str, old: Any) -> None:
+        """Keep the first value of a client-side setting the borrower changes."""
+        saved = self.saved
+        if saved is None:
+            saved = self.saved = {}
+        if name not in saved:
+            saved[name] = old
+
+    # -- idle breaks ------------------------------------------------------------------------------
+
+    def idle_break(self) -> bool:
+        """Whether the socket says the session broke while it sat idle (zero round trips).
+
+        Called only when the probe polled readable: EOF, a reset, or the server's goodbye
+        mean broken; anything else (a NOTIFY) leaves the driver to read it."""
+        probe = self.probe
+        if probe is None:
+            return False
+        liveness = probe.check()
+        if liveness is Liveness.DATA:
+            return self.dialect.idle_bytes_mean_dead(probe.peek()[1])
+        return liveness is Liveness.CLOSED
+
+    # -- words for people -------------------------------------------------------------------------
+
+    def describe(self, epoch: int) -> str:
+        owner = self.owner
+        if owner.name is None:
+            return f"{'open' if self.lent(epoch) else 'closed'} unpooled to {owner.target}"
+        where = f"#{self.number}" if self.lent(epoch) else "returned"
+        return f"{where} from pool {owner.name!r} to {owner.target}"
+
+    def returned_error(self) -> Exception:
+        error = bind(ConnectionReturned, self.driver.module.InterfaceError)
+        name = self.owner.name
+        if name is None:
+            return error("this connection is closed (Pooling=false)")
+        return error(f"this connection was returned to pool {name!r}; borrow another with pool.connection()",
+                     pool=name)
+
+    def _autocommit(self) -> bool | None:
+        value: bool | None = self.driver.autocommit(self.raw)
+        return value
+
+    def __repr__(self) -> str:
+        return f"<lease #{self.number} epoch {self.epoch}>"
+
+
+@lru_cache(maxsize=2048)
+def _read(dialect: Any, sql: str) -> tuple[tuple[Effect, ...], tuple[str, ...]]:
+    # ``dialect`` is a module-level singleton, hashed by identity: one entry per text.
+    return dialect.session_effects(sql), dialect.session_changes(sql)
+
+
+def _text_of(sql: Any, raw: Any) -> str | None:
+    if isinstance(sql, str):
+        return sql
+    if isinstance(sql, (bytes, bytearray)):
+        return bytes(sql).decode("utf-8", "replace")
+    as_string = getattr(sql, "as_string", None)  # psycopg.sql.Composable
+    if as_string is not None and raw is not None:
+        try:
+            text: str = as_string(raw)
+            return text
+        except Exception:
+            return None
+    return None

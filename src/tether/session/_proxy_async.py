@@ -1,0 +1,325 @@
+"""tether's connection and cursor: a borrowed driver connection, watched.
+
+The proxy does what the driver cannot: it refuses to act once its borrow ended (a stale
+reference never reaches the next borrower's session); it notes which statements change
+the session, so the owner resets only when something changed; it remembers client-side
+settings the borrower changed (``autocommit``, ``isolation_level``...) so they can be put
+back; and with idle resiliency on, it rebuilds a session that broke while idle before the
+next statement (``_recovery``). Its state is the ``Lease``'s; everything else goes to the
+driver's connection, which stays reachable as ``conn.raw``. PEP 249 drivers get PEP 249
+cursors; asyncpg's own API (``fetch``, ``fetchrow``, ``transaction()``...) passes
+through, noted. ``_proxy.py``, for threads, is generated from this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..drivers._settings import method_getter, read_setting, write_setting
+from ..errors import UnitOfWorkError
+from ..sql import PLAIN, TxStatus
+from ._recovery_async import recover
+
+if TYPE_CHECKING:
+    from ._lease import Lease
+    from ._log import SessionLog
+
+
+class AsyncOwner(Protocol):
+    """Where a connection goes back to (a pool; ``name`` None for an unpooled one)."""
+
+    name: str | None
+    target: str  # where it connects, password left out
+
+    async def give_back(self, lease: Lease, *, commit: bool) -> None:
+        """Take the connection back: commit first if asked, else roll back."""
+
+    def reclaim(self, lease: Lease) -> None:
+        """The proxy was dropped unclosed (from ``__del__``: any thread, no I/O, no locks)."""
+
+    async def reopen(self) -> Lease:
+        """A new connection, under the connect-retry policy, for a session that broke."""
+
+    def adopt(self, lease: Lease, new: Lease, *, elapsed_s: float, replayed: str) -> None:
+        """``new``'s connection replaces ``lease``'s, whose session was rebuilt on it."""
+
+    def lost(self, lease: Lease) -> None:
+        """``lease``'s session broke and could not be rebuilt (it comes back, to be discarded)."""
+
+
+class AsyncConnection:
+    """A database connection borrowed from a tether pool (PEP 249 where the driver is)."""
+
+    __slots__ = ("__weakref__", "_epoch", "_lease")
+    _lease: Lease
+    _epoch: int
+
+    def __init__(self, lease: Lease, log: SessionLog | None = None):
+        # Not self._lease = ...: __setattr__ forwards to the driver's connection.
+        _set_lease(self, lease)
+        _set_epoch(self, lease.lend(log))
+
+    @property
+    def raw(self) -> Any:
+        """The driver's own connection object (don't keep it past the borrow)."""
+        lease = self._lease
+        if lease.epoch != self._epoch:
+            raise lease.returned_error()
+        return lease.raw
+
+    @property
+    def closed(self) -> bool:
+        """Whether this borrow has ended (the connection went back)."""
+        return self._lease.epoch != self._epoch
+
+    # -- statements --------------------------------------------------------------------------
+
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        """A cursor whose statements are noted (asyncpg: its ``cursor(query, ...)``, noted)."""
+        lease, raw = self._lease, self.raw
+        if lease.driver.returns_cursors:
+            name = kwargs.get("name") or (args[0] if args and isinstance(args[0], str) else None)
+            if name and lease.log is not None:  # a server-side cursor: no replay brings it back
+                lease.log.lose(f"cursor:{name}", f"server-side cursor {name}")
+            if lease.log is not None and lease.driver.tx_status(raw) is TxStatus.BROKEN:
+                # the session will be rebuilt at the first execute: the cursor is made there
+                return AsyncCursor(self, None, None, (args, kwargs), name)
+            return AsyncCursor(self, raw.cursor(*args, **kwargs), raw, (args, kwargs), name)
+        if args:
+            lease.note(args[0])
+            if lease.log is not None:
+                lease.log.lose("cursor:#", "asyncpg cursor")
+        return raw.cursor(*args, **kwargs)
+
+    async def execute(self, sql: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one statement and return its cursor (any PEP 249 driver: psycopg's shorthand);
+        asyncpg returns its status string."""
+        if not self._lease.driver.returns_cursors:
+            return await self._call("execute", sql, args, kwargs)
+        params = args[0] if args else kwargs.pop("params", None)
+        raw = await self._ready()
+        return await AsyncCursor(self, raw.cursor(), raw)._run(raw, sql, params, kwargs)
+
+    async def commit(self) -> None:
+        lease = self._lease
+        if lease.unit and lease.epoch == self._epoch:
+            raise UnitOfWorkError("commit")
+        raw = await self._ready()
+        log = lease.log
+        failed = log is not None and lease.driver.tx_status(raw) is TxStatus.IN_ERROR  # COMMIT rolls back
+        await lease.driver.commit(raw)
+        if log is not None:
+            log.end(commit=not failed)
+
+    async def rollback(self) -> None:
+        lease = self._lease
+        if lease.unit and lease.epoch == self._epoch:
+            raise UnitOfWorkError("rollback")
+        await lease.driver.rollback(await self._ready(rolling_back=True))
+        if lease.log is not None:
+            lease.log.end(commit=False)
+
+    async def close(self) -> None:
+        """Return the connection to its pool; an open transaction is rolled back."""
+        lease = self._lease
+        if lease.end(self._epoch):
+            await lease.owner.give_back(lease, commit=False)
+
+    async def __aenter__(self) -> AsyncConnection:
+        return self
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        # As psycopg's connection: commit on success, roll back on error, then close.
+        lease = self._lease
+        if lease.end(self._epoch):
+            await lease.owner.give_back(lease, commit=exc_type is None)
+
+    # -- the session's watch --------------------------------------------------------------------
+
+    async def _ready(self, *, rolling_back: bool = False) -> Any:
+        """The driver connection for the next statement: the zero-round-trip check first,
+        and a rebuilt session if this one broke while idle."""
+        lease = self._lease
+        if lease.epoch != self._epoch:
+            raise lease.returned_error()
+        if lease.lost is not None:
+            raise lease.lost
+        raw = lease.raw
+        if lease.log is None:  # idle resiliency off: straight through
+            return raw
+        # A quiet socket is the common case and answers alone: a driver that saw its
+        # connection break has closed the descriptor, which then polls as not quiet.
+        probe = lease.probe
+        if probe is not None and probe.quiet():
+            return raw
+        if (probe is not None and lease.idle_break()) or lease.driver.tx_status(raw) is TxStatus.BROKEN:
+            raw = await recover(lease, rolling_back=rolling_back)
+        return raw
+
+    async def _call(self, name: str, sql: Any, args: Any, kwargs: Any) -> Any:
+        """asyncpg's ``execute``/``fetch``... with the session log."""
+        raw = await self._ready()
+        lease = self._lease
+        if lease.log is None:
+            lease.note(sql)
+            return await getattr(raw, name)(sql, *args, **kwargs)
+        effects = lease.read(sql)
+        status = lease.driver.tx_status
+        before = None if effects is PLAIN else status(raw)
+        result = await getattr(raw, name)(sql, *args, **kwargs)
+        lease.recorded(effects, args or None, before, status(raw))
+        return result
+
+    # -- pass-through ------------------------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _OWN:  # not set yet (a failed __init__): never ask the driver for them
+            raise AttributeError(name)
+        lease, raw = self._lease, self.raw
+        attr = getattr(raw, name)
+        if name in lease.driver.sql_methods:  # asyncpg's fetch(sql, ...) and friends
+            return _with_sql(self, name)
+        return _remembered_setter(lease, raw, name, attr)  # psycopg's set_autocommit(...)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Client-side settings (autocommit, isolation_level, read_only, row_factory...) are
+        # set on the driver's connection; the old value is kept for the owner to restore.
+        raw = self.raw
+        self._lease.remember(name, read_setting(raw, name))
+        write_setting(raw, name, value)  # PyMySQL's autocommit is a method
+
+    def __del__(self) -> None:
+        lease = getattr(self, "_lease", None)
+        if lease is not None and lease.end(self._epoch):
+            lease.owner.reclaim(lease)
+
+    def __repr__(self) -> str:
+        return f"<tether.AsyncConnection {self._lease.describe(self._epoch)}>"
+
+
+_OWN = frozenset(AsyncConnection.__slots__)
+_set_lease = vars(AsyncConnection)["_lease"].__set__
+_set_epoch = vars(AsyncConnection)["_epoch"].__set__
+
+
+def _with_sql(conn: AsyncConnection, name: str) -> Callable[..., Any]:
+    async def call(sql: Any, *args: Any, **kwargs: Any) -> Any:
+        return await conn._call(name, sql, args, kwargs)
+
+    return call
+
+
+def _remembered_setter(lease: Lease, raw: Any, name: str, method: Any) -> Any:
+    """``set_autocommit(...)`` and friends (psycopg's setters of a property ``name[4:]``),
+    or PyMySQL's ``autocommit(value)``, wrapped so the old value is remembered too; any
+    other attribute as it is."""
+    if name.startswith("set_") and isinstance(getattr(type(raw), name[4:], None), property):
+        setting = name[4:]
+
+        def call(value: Any) -> Any:
+            lease.remember(setting, getattr(raw, setting))
+            return method(value)
+
+        return call
+    getter = method_getter(raw, name)
+    if getter is not None:
+
+        def call_method(value: Any) -> Any:
+            lease.remember(name, getter())
+            return method(value)
+
+        return call_method
+    return method
+
+
+class AsyncCursor:
+    """A driver cursor whose statements are noted and which dies with its borrow.
+
+    After a recovered session the driver's cursor belongs to the dead connection; the
+    next ``execute`` makes a new one, the same way, on the new connection (rows already
+    fetched into the old one stay readable until then)."""
+
+    __slots__ = ("_conn", "_cursor", "_how", "_made_on", "_name")
+
+    def __init__(self, conn: AsyncConnection, cursor: Any, made_on: Any = None,
+                 how: tuple[tuple[Any, ...], dict[str, Any]] = ((), {}), name: str | None = None):
+        self._conn = conn
+        self._cursor = cursor
+        self._made_on = made_on
+        self._how = how
+        self._name = name
+
+    @property
+    def raw(self) -> Any:
+        return self._cursor
+
+    async def execute(self, sql: Any, params: Any = None, **kwargs: Any) -> AsyncCursor:
+        raw = await self._conn._ready()
+        return await self._run(raw, sql, params, kwargs)
+
+    async def _run(self, raw: Any, sql: Any, params: Any, kwargs: dict[str, Any]) -> AsyncCursor:
+        """``execute`` on ``raw``, which ``_ready()`` just vouched for, noted in the lease."""
+        lease = self._conn._lease
+        cursor = self._cursor if self._made_on is raw else self._remake(raw)
+        if lease.log is None:  # idle resiliency off: only what needs a reset is noted
+            lease.note(sql)
+            await (cursor.execute(sql, **kwargs) if params is None else cursor.execute(sql, params, **kwargs))
+            return self
+        effects = lease.read(sql)
+        status = lease.driver.tx_status
+        before = None if effects is PLAIN else status(raw)
+        await (cursor.execute(sql, **kwargs) if params is None else cursor.execute(sql, params, **kwargs))
+        after = status(raw)
+        if before is not None or after is not TxStatus.IDLE or lease.log.tx_open:
+            lease.recorded(effects, params, before, after)
+        return self
+
+    async def executemany(self, sql: Any, seq_of_params: Any, **kwargs: Any) -> AsyncCursor:
+        raw = await self._conn._ready()
+        lease = self._conn._lease
+        cursor = self._cursor if self._made_on is raw else self._remake(raw)
+        lease.note(sql)
+        log = lease.log
+        if log is not None and lease.effects_of(sql) is not PLAIN:
+            log.lose("", "session statement run by executemany")
+        await cursor.executemany(sql, seq_of_params, **kwargs)
+        if log is not None:
+            log.plain(lease.driver.tx_status(raw))
+        return self
+
+    def _remake(self, raw: Any) -> Any:
+        args, kwargs = self._how
+        self._cursor = raw.cursor(*args, **kwargs)
+        self._made_on = raw
+        return self._cursor
+
+    async def fetchone(self) -> Any:
+        return await self._cursor.fetchone()
+
+    async def fetchmany(self, size: int | None = None) -> Any:
+        return await (self._cursor.fetchmany() if size is None else self._cursor.fetchmany(size))
+
+    async def fetchall(self) -> Any:
+        return await self._cursor.fetchall()
+
+    async def close(self) -> None:
+        await self._cursor.close()
+        log = self._conn._lease.log
+        if self._name and log is not None:
+            log.find(f"cursor:{self._name}")
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._cursor.__aiter__()  # type: ignore[no-any-return]
+
+    async def __aenter__(self) -> AsyncCursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+    def __repr__(self) -> str:
+        return f"<tether.AsyncCursor on {self._conn!r}>"
