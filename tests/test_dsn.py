@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tether._dsn_keywords import KEYWORDS
 from tether.dsn import KNOWN_DRIVERS, ConnectionSpec, Secret, parse
+from tether.dsn._keywords import KEYWORDS
 from tether.errors import ConfigError
 
 fuzz = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
