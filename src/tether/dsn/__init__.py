@@ -19,7 +19,9 @@ Two shapes are accepted:
 The driver comes from the URL's ``+driver``, else ``parse(..., driver=...)``, else it is
 ``None``: the dialect's default, which the driver registry picks when connecting
 (PostgreSQL: psycopg; SQL Server: the first installed of mssql_python, pyodbc, pymssql,
-pytds; MySQL: pymysql).
+pytds; MySQL: pymysql). A named driver must be one in ``tether.drivers._registry`` (by
+name or alias, any case) that a pool can use; others, such as ``psycopg2`` or
+``mysqldb``, are refused with the list of drivers and the pool that takes each.
 
 Passwords live in :class:`Secret`, which never shows its value in ``repr``/``str`` and
 refuses to be pickled, so a :class:`ConnectionSpec` cannot be written to a log, a cache or

@@ -26,19 +26,12 @@ from ._common import (
     is_secret_key,
     keyed_digest,
 )
+from ._drivers import KNOWN_DRIVERS, canonical_driver, unknown_driver
 from ._keywords import find as find_keyword
 from ._settings import apply_named
 from ._url import looks_like_url, parse_url
 
 __all__ = ["AZURE_SUFFIXES", "KNOWN_DRIVERS", "ConnectionSpec", "Secret", "parse"]
-
-KNOWN_DRIVERS: dict[str, tuple[str, ...]] = {
-    "postgresql": ("psycopg", "psycopg2", "asyncpg"),
-    "sqlserver": ("mssql_python", "pyodbc", "pymssql", "pytds"),
-    "mysql": ("pymysql", "mysqldb", "mariadb"),
-}
-# Distribution names people also write for the modules above.
-_DRIVER_ALIASES = {"mssql-python": "mssql_python", "python-tds": "pytds", "mysqlclient": "mysqldb"}
 
 # SqlClient's list of Azure SQL endpoints (it raises ConnectRetryCount and turns the pool
 # blocking period off for them), plus Synapse.
@@ -194,20 +187,12 @@ def _read(dsn: str) -> Draft:
 
 
 def _resolve_driver(dialect: str, in_url: str | None, argument: str | None) -> str | None:
-    named = [_known_driver(dialect, d) for d in (in_url, argument) if d is not None]
+    named = [canonical_driver(dialect, d) for d in (in_url, argument) if d is not None]
     if len(named) == 2 and named[0] != named[1]:
         raise ConfigError(
             f"the URL names driver {named[0]!r} but driver={named[1]!r} was given", key="driver"
         )
     return named[0] if named else None
-
-
-def _known_driver(dialect: str, name: str) -> str:
-    driver = _DRIVER_ALIASES.get(name.lower(), name.lower())
-    if driver not in KNOWN_DRIVERS[dialect]:
-        known = ", ".join(KNOWN_DRIVERS[dialect])
-        raise ConfigError(f"unknown {dialect} driver {name!r}; known: {known}", key="driver")
-    return driver
 
 
 def _override_text(name: str, value: object) -> str | None:
@@ -243,9 +228,7 @@ def _validate_identity(spec: ConnectionSpec) -> None:
     if spec.dialect not in KNOWN_DRIVERS:
         raise ConfigError(f"unknown dialect {spec.dialect!r}", key="dialect")
     if spec.driver is not None and spec.driver not in KNOWN_DRIVERS[spec.dialect]:
-        known = ", ".join(KNOWN_DRIVERS[spec.dialect])
-        raise ConfigError(f"unknown {spec.dialect} driver {spec.driver!r}; known: {known}",
-                          key="driver")  # fmt: skip
+        raise unknown_driver(spec.dialect, spec.driver)  # canonical names only, as parse gives
     if spec.port is not None and not 1 <= spec.port <= 65535:
         raise ConfigError(f"port must be from 1 to 65535, not {spec.port}", key="port")
     if spec.instance is not None and spec.dialect != "sqlserver":
