@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tether._dsn_keywords import KEYWORDS
+from tether.drivers._registry import DIALECTS, DRIVERS, DriverInfo, for_dialect
 from tether.dsn import KNOWN_DRIVERS, ConnectionSpec, Secret, parse
+from tether.dsn._keywords import KEYWORDS
 from tether.errors import ConfigError
 
 fuzz = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -70,15 +71,12 @@ def test_url_schemes_and_default_ports(url: str, dialect: str, port: int) -> Non
     [
         ("postgresql+psycopg", "psycopg"),
         ("postgresql+asyncpg", "asyncpg"),
-        ("postgresql+psycopg2", "psycopg2"),
         ("mssql+pyodbc", "pyodbc"),
         ("mssql+pymssql", "pymssql"),
         ("mssql+pytds", "pytds"),
         ("mssql+mssql_python", "mssql_python"),
         ("mssql+mssql-python", "mssql_python"),
         ("mysql+pymysql", "pymysql"),
-        ("mysql+mysqldb", "mysqldb"),
-        ("mysql+mariadb", "mariadb"),
         ("mariadb+PyMySQL", "pymysql"),
     ],
 )
@@ -100,6 +98,60 @@ def test_driver_argument_and_conflicts() -> None:
 def test_known_drivers_listed_for_every_dialect() -> None:
     assert set(KNOWN_DRIVERS) == {"postgresql", "sqlserver", "mysql"}
     assert KNOWN_DRIVERS["sqlserver"][0] == "mssql_python"
+
+
+SCHEME_OF = {"postgresql": "postgresql", "sqlserver": "mssql", "mysql": "mysql"}
+
+
+def test_known_drivers_are_the_registrys_pooled_drivers() -> None:
+    registry = {d: tuple(info.name for info in for_dialect(d)) for d in DIALECTS}
+    assert registry == KNOWN_DRIVERS
+    assert KNOWN_DRIVERS["postgresql"] == ("psycopg", "asyncpg")
+    assert KNOWN_DRIVERS["mysql"] == ("pymysql",)
+
+
+@pytest.mark.parametrize(
+    ("spelling", "info"),
+    [(spelling, info) for info in DRIVERS if info.pooled for spelling in (info.name, *info.aliases)],
+    ids=lambda value: value if isinstance(value, str) else value.name,
+)
+def test_every_registry_spelling_parses_to_its_canonical_name(spelling: str, info: DriverInfo) -> None:
+    scheme = SCHEME_OF[info.dialect]
+    for written in (spelling, spelling.upper()):
+        assert parse(f"{scheme}+{written}://u@h/d").driver == info.name
+        assert parse(f"{scheme}://u@h/d", driver=written).driver == info.name
+
+
+def test_psycopg2_is_refused_at_parse_naming_each_pool() -> None:
+    err = error("postgresql+psycopg2://u@h/d")
+    assert err.key == "driver"
+    assert str(err) == (
+        "unknown driver 'psycopg2' for postgresql; "
+        "known: psycopg (tether.Pool, tether.AsyncPool), asyncpg (tether.AsyncPool)"
+    )
+    assert str(error("postgresql://u@h/d", driver="psycopg2")) == str(err)
+
+
+@pytest.mark.parametrize("name", ["mysqldb", "mysqlclient", "MySQLdb", "mariadb"])
+def test_mysql_drivers_without_a_pool_are_refused_at_parse(name: str) -> None:
+    # In the registry for classifying their errors, but no pool can open them.
+    for err in (error(f"mysql+{name}://u@h/d"), error("mysql://u@h/d", driver=name)):
+        assert err.key == "driver"
+        assert str(err) == f"unknown driver {name!r} for mysql; known: pymysql (tether.Pool)"
+
+
+def test_every_registry_driver_without_a_pool_is_refused() -> None:
+    refused = [(info, spelling) for info in DRIVERS if not info.pooled
+               for spelling in (info.name, *info.aliases)]  # fmt: skip
+    assert refused  # mysqldb, mariadb
+    for info, spelling in refused:
+        assert error(f"{SCHEME_OF[info.dialect]}+{spelling}://u@h/d").key == "driver"
+
+
+def test_a_refusal_names_drivers_sharing_their_pools_once() -> None:
+    assert str(error("Server=h", driver="odbc")).endswith(
+        "known: mssql_python, pyodbc, pymssql, pytds (all tether.Pool)"
+    )
 
 
 def test_url_percent_decoding() -> None:

@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tether._dsn_keywords import OPTIONS as SQLCLIENT_OPTIONS
 from tether.drivers import _mssql_reset as restore
 from tether.drivers._mssql_args import odbc_pairs, odbc_quote, odbc_string, pymssql_kwargs, pytds_kwargs
 from tether.drivers._mssql_options import (
@@ -30,6 +29,7 @@ from tether.drivers._mssql_options import (
 )
 from tether.drivers._odbc_driver import odbc_driver
 from tether.dsn import parse
+from tether.dsn._keywords import OPTIONS as SQLCLIENT_OPTIONS
 from tether.errors import ConfigError
 
 FLAVOURS = (MSODBCSQL, FREETDS, MSSQL_PYTHON, PYMSSQL, PYTDS)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from fix_retry import FIXED, Busy, Connect, FakeTime, Fatal, InDoubt, Interrupt, Transient, classify
+from tether.drivers._registry import DRIVERS, DriverInfo
 from tether.errors import CommitOutcomeUnknown, ConnectError, PoolClosed, PoolTimeout, SessionLost, bind
 from tether.retry._budget import RetryBudget
 from tether.retry._classify import classify as default_classify
@@ -393,6 +394,22 @@ def test_driver_errors_go_to_their_dialect(
     fake.classify = lambda exc: Classification(Fault.TRANSIENT, f"{dialect} says so")  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, f"tether.dialects.{dialect}", fake)
     assert default_classify(driver_error(module)) == Classification(Fault.TRANSIENT, f"{dialect} says so")
+
+
+@pytest.mark.parametrize("info", DRIVERS, ids=lambda info: info.imports)
+def test_every_registry_package_goes_to_its_dialect(
+    monkeypatch: pytest.MonkeyPatch, info: DriverInfo
+) -> None:
+    # Pooled or not (MySQLdb, mariadb): the registry is the one list the classifier reads.
+    fake = types.ModuleType(f"tether.dialects.{info.dialect}")
+    fake.classify = lambda exc: Classification(Fault.TRANSIENT, f"{info.dialect} says so")  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, f"tether.dialects.{info.dialect}", fake)
+    for module in (info.imports, f"{info.imports}.errors"):
+        assert default_classify(driver_error(module)).reason == f"{info.dialect} says so"
+
+
+def test_packages_outside_the_registry_are_not_dispatched() -> None:
+    assert default_classify(driver_error("psycopg2.errors")).reason.startswith("unclassified")
 
 
 def test_a_missing_dialect_classifier_is_fatal(monkeypatch: pytest.MonkeyPatch) -> None:

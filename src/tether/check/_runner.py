@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from .._dsn_common import DEFAULT_PORTS
 from ..dsn import ConnectionSpec, parse
+from ..dsn._common import DEFAULT_PORTS
 from ..errors import ConfigError
 from ._context import Context, Options, Resolver, Step
 from ._events import Event, Outcome, Report, Status

@@ -10,24 +10,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
+from ..drivers._registry import dialect_of_package
 from ..errors import CommitOutcomeUnknown, ConnectError, PoolTimeout, SessionLost
 from ._faults import Classification, Fault
 
 __all__ = ["classify"]
 
 Classifier = Callable[[BaseException], Classification]
-
-# Top-level package of the exception's class -> the dialect module that classifies it.
-_DIALECT_OF_DRIVER = {
-    "psycopg": "postgresql",
-    "pymssql": "sqlserver",
-    "pyodbc": "sqlserver",
-    "pytds": "sqlserver",
-    "mssql_python": "sqlserver",
-    "pymysql": "mysql",
-    "MySQLdb": "mysql",
-    "mariadb": "mysql",
-}
 
 # tether's own errors, before any driver: a ``PoolTimeout`` bound to a driver's class
 # (``errors.bind``) is still ours.
@@ -42,7 +31,9 @@ def classify(exc: BaseException) -> Classification:
     if isinstance(exc, _SURFACING_ERRORS):
         return Classification(Fault.FATAL, f"tether: {type(exc).__name__} must surface")
     package = type(exc).__module__.partition(".")[0]
-    dialect = _DIALECT_OF_DRIVER.get(package)
+    # The registry lists packages tether has no pool for (MySQLdb, mariadb) too: their
+    # errors are still classified.
+    dialect = dialect_of_package(package)
     if dialect is None:
         if isinstance(exc, OSError):
             # A socket error raised as it is (python-tds does): the request may have

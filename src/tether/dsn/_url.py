@@ -12,9 +12,9 @@ import ipaddress
 import re
 from urllib.parse import unquote, unquote_plus
 
-from ._dsn_common import Draft, Where, fail, parse_port
-from ._dsn_settings import apply_named, set_host
-from .errors import ConfigError
+from ..errors import ConfigError
+from ._common import Draft, Where, fail, parse_port
+from ._settings import apply_named, set_host
 
 SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9_.+-]*)://")
 SCHEMES = {

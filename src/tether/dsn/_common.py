@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 DEFAULT_PORTS = {"postgresql": 5432, "sqlserver": 1433, "mysql": 3306}
 

@@ -1,31 +1,7 @@
-"""Connection strings: parse, normalize, redact, and key pools by connection identity.
+"""``ConnectionSpec`` and ``Secret``, and ``parse``, which reads a connection string into them.
 
-Two shapes are accepted:
-
-* URLs: ``postgresql://``, ``postgres://``, ``mssql://``, ``sqlserver://``, ``mysql://`` and
-  ``mariadb://`` (read as MySQL), each optionally naming a driver: ``postgresql+psycopg://``,
-  ``mssql+pytds://``. User name, password, host and database are percent-decoded; ``+`` in
-  the query means a space, as in SQLAlchemy URLs. Query parameters are tether settings
-  (``connect_retry_count``, ``connect_retry_interval``, ``login_timeout`` or
-  ``connect_timeout``, ``min_size``, ``max_size``, ``max_lifetime``, ``pooling``,
-  ``pool_blocking_period``, ``encrypt``, ``trust_server_certificate``,
-  ``application_name``), identity fields (``host``, ``port``, ``user``, ``password``,
-  ``dbname``, and ``instance`` for SQL Server), for SQL Server any SqlClient keyword, and
-  otherwise driver options passed through as written (``sslmode``, ``options``). An
-  unknown parameter that looks like a misspelt tether setting is refused.
-* SQL Server ADO.NET strings, with SqlClient's syntax, keywords, synonyms and limits:
-  ``Server=tcp:host,1433;Database=shop;User ID=app;Password=...;ConnectRetryCount=3``.
-
-The driver comes from the URL's ``+driver``, else ``parse(..., driver=...)``, else it is
-``None``: the dialect's default, which the driver registry picks when connecting
-(PostgreSQL: psycopg; SQL Server: the first installed of mssql_python, pyodbc, pymssql,
-pytds; MySQL: pymysql).
-
-Passwords live in :class:`Secret`, which never shows its value in ``repr``/``str`` and
-refuses to be pickled, so a :class:`ConnectionSpec` cannot be written to a log, a cache or
-another process with the password in it by accident. To hand a spec to another process,
-hand over the connection string. No :class:`~tether.errors.ConfigError` message contains a
-password, even for a malformed string.
+The URL and ADO readers (``_url``, ``_ado``) fill a draft; this module checks it and
+freezes it into a spec, and renders a spec back as a redacted URL.
 """
 
 from __future__ import annotations
@@ -37,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import quote
 
-from ._dsn_ado import parse_ado
-from ._dsn_common import (
+from ..errors import ConfigError
+from ._ado import parse_ado
+from ._common import (
     DEFAULT_PORTS,
     ENCRYPT,
     POOL_BLOCKING,
@@ -49,20 +26,12 @@ from ._dsn_common import (
     is_secret_key,
     keyed_digest,
 )
-from ._dsn_keywords import find as find_keyword
-from ._dsn_settings import apply_named
-from ._dsn_url import looks_like_url, parse_url
-from .errors import ConfigError
+from ._drivers import KNOWN_DRIVERS, canonical_driver, unknown_driver
+from ._keywords import find as find_keyword
+from ._settings import apply_named
+from ._url import looks_like_url, parse_url
 
 __all__ = ["AZURE_SUFFIXES", "KNOWN_DRIVERS", "ConnectionSpec", "Secret", "parse"]
-
-KNOWN_DRIVERS: dict[str, tuple[str, ...]] = {
-    "postgresql": ("psycopg", "psycopg2", "asyncpg"),
-    "sqlserver": ("mssql_python", "pyodbc", "pymssql", "pytds"),
-    "mysql": ("pymysql", "mysqldb", "mariadb"),
-}
-# Distribution names people also write for the modules above.
-_DRIVER_ALIASES = {"mssql-python": "mssql_python", "python-tds": "pytds", "mysqlclient": "mysqldb"}
 
 # SqlClient's list of Azure SQL endpoints (it raises ConnectRetryCount and turns the pool
 # blocking period off for them), plus Synapse.
@@ -218,20 +187,12 @@ def _read(dsn: str) -> Draft:
 
 
 def _resolve_driver(dialect: str, in_url: str | None, argument: str | None) -> str | None:
-    named = [_known_driver(dialect, d) for d in (in_url, argument) if d is not None]
+    named = [canonical_driver(dialect, d) for d in (in_url, argument) if d is not None]
     if len(named) == 2 and named[0] != named[1]:
         raise ConfigError(
             f"the URL names driver {named[0]!r} but driver={named[1]!r} was given", key="driver"
         )
     return named[0] if named else None
-
-
-def _known_driver(dialect: str, name: str) -> str:
-    driver = _DRIVER_ALIASES.get(name.lower(), name.lower())
-    if driver not in KNOWN_DRIVERS[dialect]:
-        known = ", ".join(KNOWN_DRIVERS[dialect])
-        raise ConfigError(f"unknown {dialect} driver {name!r}; known: {known}", key="driver")
-    return driver
 
 
 def _override_text(name: str, value: object) -> str | None:
@@ -267,9 +228,7 @@ def _validate_identity(spec: ConnectionSpec) -> None:
     if spec.dialect not in KNOWN_DRIVERS:
         raise ConfigError(f"unknown dialect {spec.dialect!r}", key="dialect")
     if spec.driver is not None and spec.driver not in KNOWN_DRIVERS[spec.dialect]:
-        known = ", ".join(KNOWN_DRIVERS[spec.dialect])
-        raise ConfigError(f"unknown {spec.dialect} driver {spec.driver!r}; known: {known}",
-                          key="driver")  # fmt: skip
+        raise unknown_driver(spec.dialect, spec.driver)  # canonical names only, as parse gives
     if spec.port is not None and not 1 <= spec.port <= 65535:
         raise ConfigError(f"port must be from 1 to 65535, not {spec.port}", key="port")
     if spec.instance is not None and spec.dialect != "sqlserver":

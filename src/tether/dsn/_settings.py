@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from . import _dsn_ado as ado
-from ._dsn_common import (
+from . import _ado as ado
+from ._common import (
     ENCRYPT,
     POOL_BLOCKING,
     RANGES,
@@ -29,7 +29,7 @@ from ._dsn_common import (
     parse_port,
     text,
 )
-from ._dsn_keywords import find as find_keyword
+from ._keywords import find as find_keyword
 
 SETTINGS: dict[str, Converter] = {
     "connect_retry_count": integer(),

@@ -5,7 +5,7 @@ case-insensitive and trimmed, ``==`` inside a keyword is a literal ``=``, values
 quoted with ``'`` or ``"`` (a doubled quote inside is a literal one), an unquoted value
 runs to the next ``;`` and may not end with a quote, empty segments are skipped, and the
 last occurrence of a keyword wins. Unlike SqlClient, two different synonyms with two
-different values (``User ID=a;UID=b``) are a ``ConfigError`` naming both. The keywords are in _dsn_keywords.
+different values (``User ID=a;UID=b``) are a ``ConfigError`` naming both. The keywords are in _keywords.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from ._dsn_common import RANGES, Draft, Where, check_range, fail, parse_port
-from ._dsn_keywords import KEYWORDS, Keyword, unsupported
+from ._common import RANGES, Draft, Where, check_range, fail, parse_port
+from ._keywords import KEYWORDS, Keyword, unsupported
 
 
 @dataclass(frozen=True, slots=True)
