@@ -161,7 +161,7 @@ _TETHER_OPTIONS = frozenset({"driver", "odbc_driver"})
 
 def map_options(spec: ConnectionSpec, flavour: str) -> tuple[Pairs, dict[str, str]]:
     """The SqlClient options mapped for ``flavour``, and the driver's own options left over."""
-    from .._dsn_keywords import OPTIONS as KEYWORDS
+    from ..dsn._keywords import OPTIONS as KEYWORDS
 
     mapped: Pairs = []
     foreign: dict[str, str] = {}
