@@ -97,10 +97,11 @@ def config_for(spec: ConnectionSpec, **settings: Any) -> PoolConfig:
         validate_after_idle=settings["validate_after_idle"],
         ping_timeout=settings["ping_timeout"],
         reset_timeout=settings["reset_timeout"],
-        connect_retry=ConnectRetry(
-            count=pick("connect_retry_count", spec.connect_retry_count, 2 if spec.is_azure else 1),
-            interval_s=pick("connect_retry_interval", spec.connect_retry_interval, 10.0),
-            login_timeout_s=pick("login_timeout", spec.login_timeout, 15.0),
+        connect_retry=connect_retry_for(
+            spec,
+            count=settings["connect_retry_count"],
+            interval_s=settings["connect_retry_interval"],
+            login_timeout_s=settings["login_timeout"],
             policy=settings["connect_retry"],
         ),
         blocking_period=pick("blocking_period", spec.pool_blocking_period, "auto"),
@@ -108,6 +109,24 @@ def config_for(spec: ConnectionSpec, **settings: Any) -> PoolConfig:
         keepalive=settings["keepalive"] or Keepalive(),
         reset=settings["reset"],
         maintenance_interval=settings["maintenance_interval"],
+    )
+
+
+def connect_retry_for(
+    spec: ConnectionSpec,
+    *,
+    count: int | None = None,
+    interval_s: float | None = None,
+    login_timeout_s: float | None = None,
+    policy: Any = None,
+) -> ConnectRetry:
+    """SqlClient's connect retry: an argument wins over the string, which wins over the
+    default (ConnectRetryCount 1, or 2 for Azure SQL; interval 10 s; login timeout 15 s)."""
+    return ConnectRetry(
+        count=first_given(count, spec.connect_retry_count, 2 if spec.is_azure else 1),
+        interval_s=first_given(interval_s, spec.connect_retry_interval, 10.0),
+        login_timeout_s=first_given(login_timeout_s, spec.login_timeout, 15.0),
+        policy=policy,
     )
 
 

@@ -31,10 +31,10 @@ log = logging.getLogger("tether.pool")
 
 
 class PoolCore:
-    spec: ConnectionSpec
-    name: str
-    config: PoolConfig
-    retry_budget: RetryBudget
+    spec: ConnectionSpec  # the parsed connection string (its ``repr`` leaves the password out)
+    name: str  # in logs, errors, metrics and ``repr``
+    config: PoolConfig  # the settings in force, resolved once
+    retry_budget: RetryBudget  # shared by the pool's units of work, against retry storms
     _lock: AbstractContextManager[Any]
     _state: PoolState
 
@@ -82,10 +82,12 @@ class PoolCore:
 
     @property
     def dialect(self) -> Dialect:
+        """The database family of the pool's connections (its SQL, errors and reset)."""
         return self._dialect
 
     @property
     def closed(self) -> bool:
+        """Whether ``close()`` was called: no borrowing any more."""
         return self._state.closed
 
     # -- errors --------------------------------------------------------------------------------
@@ -137,6 +139,7 @@ class PoolCore:
     # -- observing -----------------------------------------------------------------------------
 
     def stats(self) -> metrics.PoolStats:
+        """A snapshot of the pool's sizes and counters (SqlClient's names in ``as_counters()``)."""
         with self._lock:
             return metrics.snapshot(self.name, self._state, time.monotonic())
 

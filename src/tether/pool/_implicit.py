@@ -18,10 +18,10 @@ from ..dialects import dialect_for
 from ..drivers import load_driver
 from ..dsn import ConnectionSpec, parse
 from ..net import Keepalive
-from ..retry import ConnectFailure, ConnectRetry
+from ..retry import ConnectFailure
 from ..session import Connection, Lease
 from ..session._log import SessionLog
-from ._config import first_given
+from ._config import connect_retry_for
 from ._core import Port, connect_error
 from ._opening import connect_with_retry, open_lease
 from ._pool import Pool
@@ -76,11 +76,7 @@ class _Unpooled:
         self.spec = spec
         self.driver = load_driver(spec.dialect, spec.driver)
         self.dialect = dialect_for(spec)
-        self.policy = ConnectRetry(
-            count=first_given(spec.connect_retry_count, 2 if spec.is_azure else 1),
-            interval_s=first_given(spec.connect_retry_interval, 10.0),
-            login_timeout_s=first_given(spec.login_timeout, 15.0),
-        )
+        self.policy = connect_retry_for(spec)
         self.port = Port(None, spec.redacted(), give_back=self.give_back, reclaim=self.reclaim,
                          reopen=self.reopen, adopt=self.adopt, lost=self.lost)
 

@@ -103,6 +103,7 @@ class Connection:
         return Cursor(self, raw.cursor(), raw)._run(raw, sql, params, kwargs)
 
     def commit(self) -> None:
+        """Commit the open transaction (refused inside ``pool.transaction``'s function)."""
         lease = self._lease
         if lease.unit and lease.epoch == self._epoch:
             raise UnitOfWorkError("commit")
@@ -114,6 +115,7 @@ class Connection:
             log.end(commit=not failed)
 
     def rollback(self) -> None:
+        """Roll back the open transaction (refused inside ``pool.transaction``'s function)."""
         lease = self._lease
         if lease.unit and lease.epoch == self._epoch:
             raise UnitOfWorkError("rollback")
@@ -253,9 +255,11 @@ class Cursor:
 
     @property
     def raw(self) -> Any:
+        """The driver's own cursor."""
         return self._cursor
 
     def execute(self, sql: Any, params: Any = None, **kwargs: Any) -> Cursor:
+        """Run ``sql`` (noted, and on a rebuilt session if this one broke while idle)."""
         raw = self._conn._ready()
         return self._run(raw, sql, params, kwargs)
 
@@ -277,6 +281,7 @@ class Cursor:
         return self
 
     def executemany(self, sql: Any, seq_of_params: Any, **kwargs: Any) -> Cursor:
+        """Run ``sql`` once per parameter set (a session statement here is not replayable)."""
         raw = self._conn._ready()
         lease = self._conn._lease
         cursor = self._cursor if self._made_on is raw else self._remake(raw)
@@ -296,15 +301,19 @@ class Cursor:
         return self._cursor
 
     def fetchone(self) -> Any:
+        """The next row, or None (the driver's)."""
         return self._cursor.fetchone()
 
     def fetchmany(self, size: int | None = None) -> Any:
+        """The next ``size`` rows (the driver's ``arraysize`` when None)."""
         return (self._cursor.fetchmany() if size is None else self._cursor.fetchmany(size))
 
     def fetchall(self) -> Any:
+        """The remaining rows."""
         return self._cursor.fetchall()
 
     def close(self) -> None:
+        """Close the driver's cursor (a server-side one stops counting against recovery)."""
         self._cursor.close()
         log = self._conn._lease.log
         if self._name and log is not None:

@@ -102,6 +102,7 @@ class AsyncConnection:
         return await AsyncCursor(self, raw.cursor(), raw)._run(raw, sql, params, kwargs)
 
     async def commit(self) -> None:
+        """Commit the open transaction (refused inside ``pool.transaction``'s function)."""
         lease = self._lease
         if lease.unit and lease.epoch == self._epoch:
             raise UnitOfWorkError("commit")
@@ -113,6 +114,7 @@ class AsyncConnection:
             log.end(commit=not failed)
 
     async def rollback(self) -> None:
+        """Roll back the open transaction (refused inside ``pool.transaction``'s function)."""
         lease = self._lease
         if lease.unit and lease.epoch == self._epoch:
             raise UnitOfWorkError("rollback")
@@ -252,9 +254,11 @@ class AsyncCursor:
 
     @property
     def raw(self) -> Any:
+        """The driver's own cursor."""
         return self._cursor
 
     async def execute(self, sql: Any, params: Any = None, **kwargs: Any) -> AsyncCursor:
+        """Run ``sql`` (noted, and on a rebuilt session if this one broke while idle)."""
         raw = await self._conn._ready()
         return await self._run(raw, sql, params, kwargs)
 
@@ -276,6 +280,7 @@ class AsyncCursor:
         return self
 
     async def executemany(self, sql: Any, seq_of_params: Any, **kwargs: Any) -> AsyncCursor:
+        """Run ``sql`` once per parameter set (a session statement here is not replayable)."""
         raw = await self._conn._ready()
         lease = self._conn._lease
         cursor = self._cursor if self._made_on is raw else self._remake(raw)
@@ -295,15 +300,19 @@ class AsyncCursor:
         return self._cursor
 
     async def fetchone(self) -> Any:
+        """The next row, or None (the driver's)."""
         return await self._cursor.fetchone()
 
     async def fetchmany(self, size: int | None = None) -> Any:
+        """The next ``size`` rows (the driver's ``arraysize`` when None)."""
         return await (self._cursor.fetchmany() if size is None else self._cursor.fetchmany(size))
 
     async def fetchall(self) -> Any:
+        """The remaining rows."""
         return await self._cursor.fetchall()
 
     async def close(self) -> None:
+        """Close the driver's cursor (a server-side one stops counting against recovery)."""
         await self._cursor.close()
         log = self._conn._lease.log
         if self._name and log is not None:
