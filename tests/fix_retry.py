@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tether.retry._faults import Classification, Fault
-from tether.retry._policy import Retry
+from tether._retry._faults import Classification, Fault
+from tether._retry._policy import Retry
 
 
 class Transient(Exception):

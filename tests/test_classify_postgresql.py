@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tether._retry._faults import Fault
 from tether.dialects import get_dialect
 from tether.dialects._classify_pg import classify
 from tether.dialects.postgresql import dialect
 from tether.errors import ConnectError, bind
-from tether.retry._faults import Fault
 from tether.testing import EmbeddedPostgres, free_port
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'tether[dev]'")

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from fix_retry import FIXED, Connect, FakeTime, Fatal, InDoubt, Transient, classify
-from tether.retry._async_engine import async_attempts
-from tether.retry._budget import RetryBudget
-from tether.retry._engine import RetryDetails, Runner, retry
-from tether.retry._faults import Classification, Fault
-from tether.retry._policy import Retry
+from tether._retry._async_engine import async_attempts
+from tether._retry._budget import RetryBudget
+from tether._retry._engine import RetryDetails, Runner, retry
+from tether._retry._faults import Classification, Fault
+from tether._retry._policy import Retry
 
 
 class Clock(FakeTime):

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from tether.retry._budget import RetryBudget
-from tether.retry._faults import Classification, Fault
-from tether.retry._policy import DEFAULT, Retry
+from tether._retry._budget import RetryBudget
+from tether._retry._faults import Classification, Fault
+from tether._retry._policy import DEFAULT, Retry
 
 SEEDS = range(200)
 TRANSIENT = Classification(Fault.TRANSIENT, "deadlock")
@@ -294,7 +294,7 @@ def test_budget_repr() -> None:
 
 
 def test_connect_retry_waits_the_interval_after_the_immediate_ones() -> None:
-    from tether.retry import ConnectRetry
+    from tether._retry import ConnectRetry
 
     opening = ConnectRetry(count=3, interval_s=10.0)  # SqlClient's open: the first retry at once
     assert [opening.delay_before(n) for n in (1, 2, 3, 4)] == [0.0, 0.0, 10.0, 10.0]

@@ -6,6 +6,17 @@ not ask for; ``tether.connect`` draws from an implicit pool per connection ident
 
 from __future__ import annotations
 
+from ._retry import (
+    Classification,
+    Fault,
+    Retry,
+    RetryBudget,
+    RetryDetails,
+    async_attempts,
+    attempts,
+    classify,
+    retry,
+)
 from .dsn import ConnectionSpec, Secret, parse
 from .errors import (
     CommitOutcomeUnknown,
@@ -17,12 +28,11 @@ from .errors import (
     PoolError,
     PoolTimeout,
     SessionLost,
+    UnitOfWorkError,
 )
 from .metrics import PoolStats, ProcessStats, pools, stats
 from .net import Keepalive
 from .pool import AsyncPool, Pool, clear_all_pools, connect
-from .retry import Classification, Fault, Retry, RetryBudget, RetryDetails, async_attempts, attempts
-from .retry import retry as retry  # the decorator; the subpackage stays tether.retry in imports
 from .session import AsyncConnection, AsyncCursor, Connection, Cursor
 
 __version__ = "0.1.0"
@@ -53,9 +63,11 @@ __all__ = [
     "RetryDetails",
     "Secret",
     "SessionLost",
+    "UnitOfWorkError",
     "__version__",
     "async_attempts",
     "attempts",
+    "classify",
     "clear_all_pools",
     "connect",
     "parse",

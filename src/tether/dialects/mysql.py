@@ -19,8 +19,8 @@ from __future__ import annotations
 import sys
 from functools import lru_cache
 
+from .._retry._faults import Classification, Fault
 from ..errors import ConnectError
-from ..retry._faults import Classification, Fault
 from ..sql import Effect, Unscannable, statements
 from ._effects_mysql import mysql_effects
 

@@ -32,8 +32,8 @@ import sys
 from functools import lru_cache
 from typing import Any
 
+from .._retry._faults import Classification, Fault
 from ..errors import ConnectError
-from ..retry._faults import Classification, Fault
 from ..sql import Effect, Unscannable, statements
 from ._effects_mssql import mssql_effects, mssql_effects_azure
 

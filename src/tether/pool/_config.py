@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._retry import ConnectRetry
 from ..net import Keepalive
-from ..retry import ConnectRetry
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec

@@ -16,11 +16,11 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from .. import metrics
+from .._retry import ConnectFailure
+from .._retry._budget import RetryBudget
 from ..dialects import Dialect, dialect_for
 from ..dsn import ConnectionSpec, parse
 from ..errors import ConnectError, PoolClosed, PoolError, PoolTimeout, bind
-from ..retry import ConnectFailure
-from ..retry._budget import RetryBudget
 from ._config import PoolConfig, config_for
 from ._state import PoolState
 

@@ -14,11 +14,11 @@ import threading
 from typing import Any
 
 from .. import metrics
+from .._retry import ConnectFailure
 from ..dialects import dialect_for
 from ..drivers import load_driver
 from ..dsn import ConnectionSpec, parse
 from ..net import Keepalive
-from ..retry import ConnectFailure
 from ..session import Connection, Lease
 from ..session._log import SessionLog
 from ._config import connect_retry_for

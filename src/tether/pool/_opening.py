@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._acompat import sleep
+from .._retry import ConnectFailure, ConnectRetry
 from ..net import Keepalive, SocketProbe, apply_keepalive
-from ..retry import ConnectFailure, ConnectRetry
 from ..session import Lease
 
 if TYPE_CHECKING:

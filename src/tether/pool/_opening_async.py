@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._acompat import asleep
+from .._retry import ConnectFailure, ConnectRetry
 from ..net import Keepalive, SocketProbe, apply_keepalive
-from ..retry import ConnectFailure, ConnectRetry
 from ..session import Lease
 
 if TYPE_CHECKING:

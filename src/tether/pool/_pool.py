@@ -36,15 +36,15 @@ from .._acompat import (
     shield,
     sleep,
 )
+from .._retry import ConnectFailure
+from .._retry._async_engine import cancel_aware
+from .._retry._budget import RetryBudget
+from .._retry._engine import RetryDetails, Runner
+from .._retry._policy import Retry
 from ..drivers import load_driver
 from ..dsn import ConnectionSpec
 from ..errors import PoolError
 from ..net import Keepalive, Liveness
-from ..retry import ConnectFailure
-from ..retry._async_engine import cancel_aware
-from ..retry._budget import RetryBudget
-from ..retry._engine import RetryDetails, Runner
-from ..retry._policy import Retry
 from ..session import Connection, Lease
 from ..session._log import SessionLog
 from ..sql import TxStatus

@@ -27,14 +27,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from .._acompat import sleep
+from .._retry._engine import RetryDetails, Runner
+from .._retry._faults import Classification, Fault
 from ..errors import CommitOutcomeUnknown, Error, SessionLost
-from ..retry._engine import RetryDetails, Runner
-from ..retry._faults import Classification, Fault
 from ..session import lease_of
 
 if TYPE_CHECKING:
+    from .._retry._policy import Retry
     from ..dialects import Dialect
-    from ..retry._policy import Retry
     from ..session import Connection
     from ._pool import Pool
 

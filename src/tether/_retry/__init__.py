@@ -1,5 +1,10 @@
 """Retry: policies, budgets, classifiers and the engine behind ``@tether.retry``,
-``tether.attempts()`` and ``pool.transaction``; and the pool's connect retry."""
+``tether.attempts()`` and ``pool.transaction``; and the pool's connect-retry policy.
+
+Private: the public names are ``tether``'s (``tether.Retry``, ``tether.retry``,
+``tether.classify``...), so ``tether.retry`` is only ever the decorator. Its log records
+still come from the ``tether.retry`` logger.
+"""
 
 from __future__ import annotations
 
