@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # source (async, edited by hand) -> generated (threads)
 FILES = {
+    "src/tether/_retry/_wrap_async.py": "src/tether/_retry/_wrap.py",
     "src/tether/drivers/_base_async.py": "src/tether/drivers/_base.py",
     "src/tether/drivers/psycopg_async.py": "src/tether/drivers/psycopg.py",
     "src/tether/pool/_opening_async.py": "src/tether/pool/_opening.py",
@@ -60,6 +61,8 @@ NAMES = {
     "await_fd": "wait_fd",
     "needs_loop": "anywhere",
     "running_loop": "no_loop",
+    # retry
+    "retrying_async": "retrying",
     # drivers
     "AsyncDriver": "Driver",
     "_base_async": "_base",

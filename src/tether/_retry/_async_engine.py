@@ -17,16 +17,16 @@ instead of being retried with the cancellation lost.
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, Final, ParamSpec, TypeVar, cast
 
 from ._budget import RetryBudget
 from ._classify import classify as default_classify
-from ._engine import Attempt, Classify, OnRetry, RetryState, Runner, attempts, is_async_callable
+from ._engine import Attempt, Classify, OnRetry, Runner, attempts, is_async_callable
 from ._faults import Classification, Fault
 from ._policy import Retry
+from ._wrap_async import retrying_async
 
 __all__ = ["AsyncAttempts", "async_attempts", "cancel_aware", "retrying_coroutine_function"]
 
@@ -48,34 +48,12 @@ def retrying_coroutine_function(
     clock: Callable[[], float],
     name: str,
 ) -> Callable[P, Coroutine[Any, Any, R]]:
-    """What ``retry()`` makes of a coroutine function: the sync wrapper's loop, awaited."""
-    wait = _async_sleep(sleep, name)
+    """What ``retry()`` makes of a coroutine function: the loop of ``_wrap_async``, and a
+    classifier for which an error raised while the task is being cancelled is final."""
     runner = Runner(
         policy, classify=cancel_aware(classify), on_retry=on_retry, budget=budget, clock=clock, name=name
     )
-
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        started_at = clock()
-        if budget is not None:
-            budget.deposit(started_at)
-        try:
-            return await fn(*args, **kwargs)
-        except Exception as error:
-            state = RetryState(runner, started_at)  # built only once something failed
-            details = state.failed(error)
-            if details is None:
-                raise
-        while True:
-            await wait(details.delay_s)  # a cancellation here leaves as it came
-            try:
-                return await fn(*args, **kwargs)
-            except Exception as error:
-                details = state.failed(error)
-                if details is None:
-                    raise
-
-    return wrapper
+    return retrying_async(fn, runner, _async_sleep(sleep, name))
 
 
 def async_attempts(

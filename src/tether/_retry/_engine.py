@@ -214,37 +214,10 @@ def _decorate(
     elif is_async_callable(sleep):
         raise TypeError(f"sleep must be a plain function (time.sleep or alike) to retry {name}, "
                         f"not the async {sleep!r}")
+    from ._wrap import retrying  # which imports this module
+
     runner = Runner(policy, classify=classify, on_retry=on_retry, budget=budget, clock=clock, name=name)
-    return _retrying_function(fn, runner, sleep)
-
-
-def _retrying_function(
-    fn: Callable[P, T], runner: Runner, sleep: Callable[[float], object]
-) -> Callable[P, T]:
-    clock, budget = runner.clock, runner.budget
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        started_at = clock()
-        if budget is not None:
-            budget.deposit(started_at)
-        try:
-            return fn(*args, **kwargs)
-        except Exception as error:
-            state = RetryState(runner, started_at)  # built only once something failed
-            details = state.failed(error)
-            if details is None:
-                raise
-        while True:
-            sleep(details.delay_s)
-            try:
-                return fn(*args, **kwargs)
-            except Exception as error:
-                details = state.failed(error)
-                if details is None:
-                    raise
-
-    return wrapper
+    return retrying(fn, runner, sleep)
 
 
 def is_async_callable(obj: object) -> bool:
