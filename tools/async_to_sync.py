@@ -45,6 +45,7 @@ FILES = {
     "src/tether/pool/_transaction_async.py": "src/tether/pool/_transaction.py",
     "src/tether/session/_proxy_async.py": "src/tether/session/_proxy.py",
     "src/tether/session/_recovery_async.py": "src/tether/session/_recovery.py",
+    "tests/test_twins_async.py": "tests/test_twins.py",
 }
 
 # async name -> sync name, for identifiers and for the same words in strings and comments
@@ -61,6 +62,11 @@ NAMES = {
     "await_fd": "wait_fd",
     "needs_loop": "anywhere",
     "running_loop": "no_loop",
+    # tests (tests/fix_twins.py)
+    "arun": "run",
+    "athread": "thread",
+    "auntil": "until",
+    "psycopg_async": "psycopg",
     # retry
     "retrying_async": "retrying",
     # drivers
