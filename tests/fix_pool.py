@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import select
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -38,11 +40,38 @@ def backend_pid(conn: tether.Connection) -> int:
     return int(row[0])
 
 
-def wait_for_goodbye(conn: Any, timeout: float = 5.0) -> None:
-    """Wait until a borrowed connection's socket has something to say (the server's
-    goodbye, a FIN or a reset): the event tether's zero-round-trip check acts on."""
+def socket_fd(conn: Any) -> int:
+    """The descriptor tether's zero-round-trip check polls for a borrowed connection; it
+    stays the connection's after the return, while the pool keeps it."""
     probe = lease_of(conn).probe
     assert probe is not None, "this driver's socket was not found"
+    return int(probe.fd)
+
+
+def local_socket_fd(port: int) -> int:
+    """This process's TCP socket bound to local ``port``: a driver's own socket, found the
+    way tether finds it for native drivers, for a connection made without the pool."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError:
+            continue  # not a socket, or closed since the listing
+        try:
+            if sock.type == socket.SOCK_STREAM and sock.getsockname()[1:2] == (port,):
+                return fd
+        except OSError:
+            continue
+        finally:
+            sock.detach()
+    raise AssertionError(f"no socket of this process is bound to local port {port}")
+
+
+def wait_for_goodbye(conn: Any, timeout: float = 5.0) -> None:
+    """Wait until a connection's socket has something to say (the server's goodbye, a FIN
+    or a reset): the event tether's zero-round-trip check acts on. ``conn`` is a borrowed
+    connection, or a descriptor (``socket_fd``, ``local_socket_fd``)."""
+    fd = conn if isinstance(conn, int) else socket_fd(conn)
     poller = select.poll()
-    poller.register(probe.fd, select.POLLIN | select.POLLERR | select.POLLHUP)
-    assert poller.poll(int(timeout * 1000)), f"no goodbye on the socket within {timeout} s"
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    assert poller.poll(int(timeout * 1000)), f"no goodbye on socket {fd} within {timeout} s"

@@ -26,13 +26,13 @@ import importlib
 import itertools
 import os
 import sysconfig
-import time
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from fix_wait import wait_until
 from tdsserver import TdsServer
 
 USER = "sa"
@@ -167,9 +167,7 @@ def tds_server(tds_server_module: TdsServer) -> TdsServer:
     no faults, counters at zero."""
     for info in tds_server_module.sessions():
         tds_server_module.kill(info.spid)
-    deadline = time.monotonic() + 5
-    while tds_server_module.sessions() and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_until(lambda: not tds_server_module.sessions(), what="the earlier tests' sessions to end")
     tds_server_module.drop_tables()
     tds_server_module.clear()
     return tds_server_module

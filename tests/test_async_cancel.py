@@ -9,9 +9,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 
 from fix_async import DRIVERS, dsn_for, run, value
+from fix_wait import async_wait_until
 from tether.pool import AsyncPool
 from tether.session import AsyncConnection
 from tether.testing import EmbeddedPostgres
@@ -23,17 +25,11 @@ def adsn(request: pytest.FixtureRequest, pg_dsn: str) -> str:
     return dsn_for(pg_dsn, request.param)
 
 
-async def until(condition: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
-
-
 def test_a_waiter_cancelled_after_being_served_gives_the_connection_back(adsn: str) -> None:
     async def body(pool: AsyncPool) -> None:
         held = await pool.getconn()
         waiter = asyncio.create_task(pool.getconn())
-        await until(lambda: pool.stats().waiting == 1)
+        await async_wait_until(lambda: pool.stats().waiting == 1, what="the waiter queued")
         await held.close()  # hands the connection to the waiter...
         waiter.cancel()  # ...which is cancelled before it could run
         with pytest.raises(asyncio.CancelledError):
@@ -50,7 +46,7 @@ def test_a_waiter_cancelled_in_the_queue_leaves_it(adsn: str) -> None:
     async def body(pool: AsyncPool) -> None:
         held = await pool.getconn()
         waiter = asyncio.create_task(pool.getconn())
-        await until(lambda: pool.stats().waiting == 1)
+        await async_wait_until(lambda: pool.stats().waiting == 1, what="the waiter queued")
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter
@@ -71,25 +67,37 @@ def slow_dsn(pg_server: EmbeddedPostgres) -> Iterator[str]:
         yield f"postgresql://{pg_server.user}@{host}:{port}/{pg_server.database}"
 
 
-def test_a_return_cancelled_during_commit_still_commits_and_returns(slow_dsn: str) -> None:
+async def _commit_reached_server(observer: psycopg.AsyncConnection[Any], pid: int) -> bool:
+    cur = await observer.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", (pid,))
+    return await cur.fetchone() == ("COMMIT",)
+
+
+def test_a_return_cancelled_during_commit_still_commits_and_returns(slow_dsn: str, pg_dsn: str) -> None:
     async def body(pool: AsyncPool) -> None:
         async with pool.connection() as conn:
             await conn.execute("CREATE TABLE IF NOT EXISTS t_acancel (x int)")
             await conn.execute("TRUNCATE t_acancel")
         leaving = asyncio.Event()
+        pids: list[int] = []
 
         async def insert() -> None:
             async with pool.connection() as conn:
                 await conn.execute("INSERT INTO t_acancel VALUES (1)")
+                pids.append(conn.info.backend_pid)
                 leaving.set()  # the block ends here: COMMIT takes a 0.2 s round trip
 
         task = asyncio.create_task(insert())
         await leaving.wait()
-        await asyncio.sleep(0.05)
+        # The observer is not behind the slow link: it sees the COMMIT arrive 0.1 s into
+        # the round trip, with the reply still 0.1 s away from the client.
+        async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as observer:
+            await async_wait_until(
+                lambda: _commit_reached_server(observer, pids[0]), what="the COMMIT to reach the server"
+            )
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        await until(lambda: pool.stats().busy == 0)
+        await async_wait_until(lambda: pool.stats().busy == 0, what="busy == 0 (the shielded COMMIT done)")
         stats = pool.stats()
         assert (stats.idle, stats.busy, stats.discarded_dead) == (1, 0, 0)  # kept, not lost
         async with pool.connection() as conn:
@@ -194,7 +202,9 @@ def test_random_cancellations_under_load_leak_nothing(pg_dsn: str, driver: str, 
         await load.run(1.0)
         assert not load.errors, load.errors[:3]
         assert load.ops > 0 and load.cancelled > 50
-        await until(lambda: pool.stats().busy == 0 and pool.stats().opening == 0)
+        await async_wait_until(
+            lambda: pool.stats().busy == 0 and pool.stats().opening == 0, what="busy == opening == 0"
+        )
         stats = pool.stats()
         assert (stats.busy, stats.waiting, stats.opening, stats.resetting) == (0, 0, 0, 0)
         # every checkout came back: clean, or found broken and discarded
@@ -211,7 +221,7 @@ def test_random_cancellations_under_load_leak_nothing(pg_dsn: str, driver: str, 
 
 
 async def _until_backends(observer: AsyncPool, app: str, expected: int) -> None:
-    deadline = time.monotonic() + 5
-    while await _backends(observer, app) != expected and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert await _backends(observer, app) == expected
+    async def reached() -> bool:
+        return await _backends(observer, app) == expected
+
+    await async_wait_until(reached, interval=0.05, what=f"{expected} backends named {app}")

@@ -3,7 +3,6 @@ emulator: resets, a blackholed path, a link that goes down, a reset stuck on a d
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 
@@ -12,6 +11,7 @@ import pytest
 
 import tether
 from fix_async import DRIVERS, dsn_for, pid, run, value
+from fix_wait import async_wait_until
 from tether.pool import AsyncPool
 from tether.testing import EmbeddedPostgres
 from tether.wan import Link
@@ -33,12 +33,6 @@ def link(pg_server: EmbeddedPostgres) -> Iterator[Link]:
 def wan_dsn(link: Link, pg_server: EmbeddedPostgres, driver: str) -> str:
     host, port = link.listen_address
     return dsn_for(f"postgresql://{pg_server.user}@{host}:{port}/{pg_server.database}", driver)
-
-
-async def until(condition: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
-        await asyncio.sleep(0.02)
 
 
 def test_after_every_backend_is_terminated_200_checkouts_raise_nothing(
@@ -72,8 +66,8 @@ def test_the_idle_sweep_replaces_dead_connections_before_anyone_asks(
 ) -> None:
     async def body(pool: AsyncPool) -> None:
         pg_admin.terminate_backends()
-        await until(lambda: pool.stats().discarded_dead >= 3)
-        await until(lambda: pool.stats().idle >= 3)
+        await async_wait_until(lambda: pool.stats().discarded_dead >= 3, what="the sweep's 3 discards")
+        await async_wait_until(lambda: pool.stats().idle >= 3, what="idle >= 3 (the refill)")
         stats = pool.stats()
         assert stats.discarded_dead == 3 and stats.idle == 3 and stats.hard_connects == 6
 
@@ -181,7 +175,7 @@ def test_a_reset_stuck_on_a_dead_path_is_severed_and_the_connection_discarded(
         await conn.execute("BEGIN")  # a transaction is open: the return needs a ROLLBACK
         with link.blackhole():
             await conn.close()  # the background ROLLBACK now waits on a path that forwards nothing
-            await until(lambda: pool.stats().resetting == 0)
+            await async_wait_until(lambda: pool.stats().resetting == 0, what="resetting == 0 (severed)")
             stats = pool.stats()
             assert stats.resetting == 0 and stats.discarded_dead == 1  # severed, not stuck
         async with pool.connection(timeout=5) as fresh:

@@ -11,6 +11,7 @@ import pytest
 
 import tether
 from fix_async import DRIVERS, dsn_for, pid, run, socket_of, value
+from fix_wait import async_wait_until
 from tether.net import read_keepalive
 from tether.pool import AsyncPool
 from tether.session import lease_of
@@ -124,7 +125,7 @@ def test_waiters_are_served_first_come_first_served(adsn: str) -> None:
         tasks = []
         for i in range(5):
             tasks.append(asyncio.create_task(borrow(i)))
-            await asyncio.sleep(0.01)  # queued in this order
+            await async_wait_until(lambda n=i + 1: pool.stats().waiting == n, what=f"borrower {i} queued")
         assert pool.stats().waiting == 5
         await held.close()
         await asyncio.gather(*tasks)
@@ -137,9 +138,7 @@ def test_lifetimes_replace_connections(adsn: str) -> None:
     async def body(pool: AsyncPool) -> None:
         async with pool.connection() as conn:
             first = await pid(conn)
-        deadline = time.monotonic() + 5
-        while pool.stats().hard_connects < 2 and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        await async_wait_until(lambda: pool.stats().hard_connects >= 2, what="a replacement opened")
         async with pool.connection() as conn:
             assert await pid(conn) != first
         assert pool.stats().hard_disconnects >= 1
@@ -152,9 +151,7 @@ def test_idle_connections_above_min_size_retire(pg_dsn: str) -> None:
         held = [await pool.getconn() for _ in range(3)]
         for conn in held:
             await pool.putconn(conn)
-        deadline = time.monotonic() + 5
-        while pool.stats().idle > 1 and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        await async_wait_until(lambda: pool.stats().idle <= 1, what="idle <= 1 (the extras retired)")
         assert pool.stats().idle == 1
 
     run(pg_dsn, body, min_size=1, max_size=3, max_idle=0.1, maintenance_interval=0.05)

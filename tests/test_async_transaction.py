@@ -8,6 +8,7 @@ import threading
 import pytest
 
 import tether
+from fix_wait import async_wait_until
 from test_ledger import SCHEMA, SLOW_COMMIT_S
 from tether.testing import EmbeddedPostgres
 from tether.wan import Link
@@ -100,10 +101,7 @@ def test_cancelling_the_caller_cancels_the_unit_and_returns_its_connection(pg_ds
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        for _ in range(200):  # the return finishes in the background
-            if pool.stats().busy == 0:
-                break
-            await asyncio.sleep(0.01)
+        await async_wait_until(lambda: pool.stats().busy == 0, what="busy == 0 (the background return)")
         return pool.stats()
 
     stats = run(pg_dsn, body)

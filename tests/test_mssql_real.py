@@ -14,13 +14,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 import tether
+from fix_pool import wait_for_goodbye
+from fix_wait import wait_until
 
 ADO = os.environ.get("TETHER_TEST_MSSQL", "")
 DRIVERS = [name for name in ("mssql_python", "pyodbc", "pymssql", "pytds") if importlib.util.find_spec(name)]
@@ -63,18 +64,18 @@ def admin() -> Iterator[tether.Pool]:
     made.close()
 
 
-def kill(admin: tether.Pool, spid: object) -> None:
+def kill(admin: tether.Pool, spid: object, victim: tether.Connection) -> None:
+    """KILL ``spid`` from the admin pool, wait until the server has let the session go and
+    until ``victim``'s socket has the FIN."""
+    number = int(spid)  # type: ignore[call-overload]
     with admin.connection() as conn:
         try:
-            run(conn, f"KILL {int(spid)}")  # type: ignore[call-overload]
+            run(conn, f"KILL {number}")
         except Exception as exc:
             pytest.skip(f"KILL needs ALTER ANY CONNECTION: {exc}")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if one(conn, f"SELECT COUNT(*) FROM sys.dm_exec_sessions WHERE session_id = {int(spid)}") == 0:  # type: ignore[call-overload]
-                break
-            time.sleep(0.05)
-    time.sleep(0.1)
+        listed = f"SELECT COUNT(*) FROM sys.dm_exec_sessions WHERE session_id = {number}"
+        wait_until(lambda: one(conn, listed) == 0, timeout=10, interval=0.05, what=f"session {number} gone")
+    wait_for_goodbye(victim)
 
 
 def test_a_killed_idle_session_comes_back_with_its_state(pool: tether.Pool, admin: tether.Pool) -> None:
@@ -82,7 +83,7 @@ def test_a_killed_idle_session_comes_back_with_its_state(pool: tether.Pool, admi
         database = one(conn, "SELECT DB_NAME()")
         run(conn, f"USE [{database}]", "SET DATEFIRST 3", "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
         spid = one(conn, "SELECT @@SPID")
-        kill(admin, spid)
+        kill(admin, spid, conn)
         assert one(conn, "SELECT @@SPID") != spid
         assert one(conn, "SELECT DB_NAME()") == database
         assert one(conn, "SELECT @@DATEFIRST") == 3
@@ -105,10 +106,11 @@ def test_a_lock_timeout_makes_the_unit_of_work_run_again(pool: tether.Pool, admi
     with admin.connection() as conn:
         run(conn, f"CREATE TABLE {table} (id INT PRIMARY KEY, n INT)", f"INSERT INTO {table} VALUES (1, 0)")
     blocker = admin.getconn()
+    release = threading.Timer(1.0, blocker.rollback)  # timing window: the lock is held for 1 s
     try:
         blocker.autocommit = False
         run(blocker, f"UPDATE {table} SET n = n + 100 WHERE id = 1")  # holds the row lock
-        threading.Timer(1.0, blocker.rollback).start()
+        release.start()
         runs = [0]
 
         def unit(conn: tether.Connection) -> None:
@@ -118,7 +120,8 @@ def test_a_lock_timeout_makes_the_unit_of_work_run_again(pool: tether.Pool, admi
         pool.transaction(unit, retry=tether.Retry.fixed(attempts=20, delay_s=0.2))
         assert runs[0] >= 2
     finally:
-        time.sleep(1.2)
+        if release.ident is not None:  # started: wait for its rollback, then close
+            release.join(10)
         blocker.close()
         with admin.connection() as conn:
             assert one(conn, f"SELECT n FROM {table} WHERE id = 1") == 1

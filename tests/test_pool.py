@@ -12,6 +12,7 @@ import pytest
 
 import tether
 from fix_pool import backend_pid
+from fix_wait import wait_until
 from tether.net import read_keepalive
 
 MakePool = Callable[..., tether.Pool]
@@ -76,20 +77,23 @@ def test_exhaustion_raises_pool_timeout_with_counts(make_pool: MakePool) -> None
 def test_a_waiter_gets_the_connection_someone_returns(make_pool: MakePool) -> None:
     pool = make_pool(min_size=1, max_size=1)
     conn = pool.getconn()
-    release = threading.Timer(0.05, conn.close)
-    release.start()
+
+    def release() -> None:
+        wait_until(lambda: pool.stats().waiting == 1, what="the waiter queued")
+        conn.close()
+
+    releaser = threading.Thread(target=release)
+    releaser.start()
     with pool.connection(timeout=5) as again:
         assert backend_pid(again) > 0
-    release.join()
+    releaser.join()
 
 
 def test_lifetimes_replace_connections(make_pool: MakePool) -> None:
     pool = make_pool(min_size=1, max_size=1, max_lifetime=0.2, maintenance_interval=0.05)
     with pool.connection() as conn:
         first = backend_pid(conn)
-    deadline = time.monotonic() + 5
-    while pool.stats().hard_connects < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: pool.stats().hard_connects >= 2, what="a replacement opened")
     with pool.connection() as conn:
         assert backend_pid(conn) != first
     assert pool.stats().hard_disconnects >= 1
@@ -100,9 +104,7 @@ def test_idle_connections_above_min_size_retire(make_pool: MakePool) -> None:
     held = [pool.getconn() for _ in range(3)]
     for conn in held:
         conn.close()
-    deadline = time.monotonic() + 5
-    while pool.stats().idle > 1 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: pool.stats().idle <= 1, what="idle <= 1 (the extras retired)")
     assert pool.stats().idle == 1
 
 

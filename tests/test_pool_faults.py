@@ -13,6 +13,7 @@ import pytest
 
 import tether
 from fix_pool import backend_pid
+from fix_wait import wait_until
 from tether.testing import EmbeddedPostgres
 
 MakePool = Callable[..., tether.Pool]
@@ -46,11 +47,8 @@ def test_the_idle_sweep_replaces_dead_connections_before_anyone_asks(
 ) -> None:
     pool = make_pool(min_size=3, max_size=3, maintenance_interval=0.05)
     pg_admin.terminate_backends()
-    deadline = time.monotonic() + 5
-    while pool.stats().discarded_dead < 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    while pool.stats().idle < 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: pool.stats().discarded_dead >= 3, what="the sweep's 3 discards")
+    wait_until(lambda: pool.stats().idle >= 3, what="idle >= 3 (the refill)")
     stats = pool.stats()
     assert stats.discarded_dead == 3 and stats.idle == 3 and stats.hard_connects == 6
 
@@ -125,9 +123,7 @@ def test_16_threads_never_share_a_connection_and_counters_balance(make_pool: Mak
         t.join(30)
     assert not errors, errors[:3]
     assert min(ops) > 0, ops
-    deadline = time.monotonic() + 5
-    while pool.stats().busy and time.monotonic() < deadline:
-        time.sleep(0.01)  # background resets finishing
+    wait_until(lambda: pool.stats().busy == 0, what="busy == 0 (background resets finishing)")
     stats = pool.stats()
     assert stats.busy == 0 and stats.waiting == 0 and stats.opening == 0
     assert stats.soft_connects == stats.soft_disconnects == sum(ops)

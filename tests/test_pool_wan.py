@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
 import tether
+from fix_wait import wait_until
 from tether.testing import EmbeddedPostgres
 from tether.wan import Link
 
@@ -91,9 +91,7 @@ def test_a_reset_stuck_on_a_dead_path_is_severed_and_the_connection_discarded(
     conn.execute("SELECT 1")  # a transaction is open: the return needs a ROLLBACK
     with link.blackhole():
         conn.close()  # the background ROLLBACK now waits on a path that forwards nothing
-        deadline = time.monotonic() + 5
-        while pool.stats().resetting and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: pool.stats().resetting == 0, what="resetting == 0 (severed)")
         stats = pool.stats()
         assert stats.resetting == 0 and stats.discarded_dead == 1  # severed, not stuck
     with pool.connection(timeout=5) as fresh:

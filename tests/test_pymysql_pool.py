@@ -4,13 +4,14 @@ dead idle connections, idle resiliency, and a unit of work that deadlocks once."
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 import tether
+from fix_pool import socket_fd, wait_for_goodbye
+from fix_wait import wait_until
 from tether.dsn import parse
 from tether.sql import TxStatus
 from tether.testing import EmbeddedMariaDB
@@ -55,14 +56,13 @@ def connection_id(conn: Any) -> int:
     return int(row[0])
 
 
-def kill(server: EmbeddedMariaDB, thread_id: int) -> None:
-    """KILL one session from another and wait until the server has let it go."""
+def kill(server: EmbeddedMariaDB, thread_id: int, conn: Any) -> None:
+    """KILL one session from another, wait until the server has let it go and until
+    ``conn``'s socket (a borrowed connection, or ``socket_fd`` of one) has the FIN."""
     server.execute(f"KILL {thread_id:d}")
-    deadline = time.monotonic() + 5
-    while server.execute(f"SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = {thread_id:d}"):
-        assert time.monotonic() < deadline, f"session {thread_id} outlived KILL"
-        time.sleep(0.01)
-    time.sleep(0.02)  # the FIN reaches our socket
+    listed = f"SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = {thread_id:d}"
+    wait_until(lambda: not server.execute(listed), what=f"session {thread_id} gone after KILL")
+    wait_for_goodbye(conn)
 
 
 # -- pooling and the reset -----------------------------------------------------------------
@@ -142,7 +142,8 @@ def test_a_killed_idle_connection_is_replaced_at_checkout(
     pool = make_pool(maintenance_interval=60.0)  # the checkout, not the sweep, must find it
     with pool.connection() as conn:
         first = connection_id(conn)
-    kill(server, first)
+        idle_socket = socket_fd(conn)  # still this connection's once it is back in the pool
+    kill(server, first, idle_socket)
     with pool.connection() as conn:
         assert connection_id(conn) != first
         assert conn.execute("SELECT 1").fetchone() == (1,)
@@ -163,7 +164,7 @@ def test_the_session_comes_back_on_a_new_connection(
         conn.execute("SET @x = 5")
         conn.execute("SET time_zone = '+03:00'")
         before = connection_id(conn)
-        kill(server, before)
+        kill(server, before, conn)
         row = conn.execute("SELECT DATABASE(), @@SESSION.sql_mode, @x, @@SESSION.time_zone, "
                            "CONNECTION_ID()").fetchone()
     assert row is not None
@@ -183,7 +184,7 @@ def test_a_transaction_that_only_set_things_is_replayed_statement_by_statement(
         conn.execute("SET @y = 6")
         conn.execute("SHOW VARIABLES LIKE 'tx_read_only'").fetchall()
         before = conn.raw.thread_id()  # read client-side: a query would end "only set things"
-        kill(server, before)
+        kill(server, before, conn)
         row = conn.execute("SELECT @x, @y, @@in_transaction, CONNECTION_ID() <> %s", (before,)).fetchone()
         assert row == (5, 6, 1, 1)  # START TRANSACTION and SHOW were replayed, one query each
         conn.commit()
@@ -204,7 +205,7 @@ def test_unrecoverable_state_raises_session_lost_naming_it(
     with pool.connection() as conn:
         for sql in statements:
             conn.execute(sql)
-        kill(server, connection_id(conn))
+        kill(server, connection_id(conn), conn)
         with pytest.raises(tether.SessionLost) as caught:
             conn.execute("SELECT 1")
         assert caught.value.reasons == (reason,)
@@ -224,7 +225,7 @@ def test_no_recovery_with_connect_retry_count_0(
     pool = make_pool(connect_retry_count=0)
     with pool.connection() as conn:
         conn.execute("SET @x = 1")
-        kill(server, connection_id(conn))
+        kill(server, connection_id(conn), conn)
         with pytest.raises(pymysql.err.OperationalError) as caught:
             conn.execute("SELECT 1")
         assert not isinstance(caught.value, tether.SessionLost)
@@ -243,6 +244,8 @@ def test_a_deadlocked_unit_of_work_runs_again(
     pool = make_pool()
     rival = pymysql.connect(host=server.host, port=server.port, user="root", password=MYSQL_PASSWORD,
                             database="tether", autocommit=False)
+    rival_waits = ("SELECT 1 FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'"
+                   f" AND trx_mysql_thread_id = {rival.thread_id():d}")
     retries: list[tether.RetryDetails] = []
     rival_errors: list[BaseException] = []
 
@@ -261,7 +264,7 @@ def test_a_deadlocked_unit_of_work_runs_again(
                 cur.execute("UPDATE items SET n = n + 100 WHERE id >= 2")  # heavier: never the victim
             waiting = threading.Thread(target=rival_takes_row_1)
             waiting.start()
-            time.sleep(0.3)
+            wait_until(lambda: server.execute(rival_waits), what="the rival waiting for row 1's lock")
             try:
                 conn.execute("UPDATE items SET n = n + 1 WHERE id = 2")  # the cycle: 1213 here
             finally:
@@ -345,5 +348,5 @@ def test_autocommit_set_by_the_borrower_survives_an_idle_break(
     with pool.connection() as conn:
         conn.autocommit(True)
         before = connection_id(conn)
-        kill(server, before)
+        kill(server, before, conn)
         assert conn.execute("SELECT @@autocommit, CONNECTION_ID() <> %s", (before,)).fetchone() == (1, 1)

@@ -4,7 +4,6 @@ back on a new backend with its state, or ``SessionLost`` says why it cannot."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 import psycopg
@@ -12,6 +11,7 @@ import pytest
 
 import tether
 from fix_pool import backend_pid, wait_for_goodbye
+from fix_wait import wait_until
 from tether.testing import EmbeddedPostgres
 
 
@@ -19,12 +19,8 @@ def kill(admin: EmbeddedPostgres, pid: int, conn: object) -> None:
     """Terminate one backend from another session; wait until ``conn``'s socket says so."""
     with psycopg.connect(admin.dsn, autocommit=True) as other:
         other.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            row = other.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
-            if row is not None and row[0] == 0:
-                break
-            time.sleep(0.01)
+        gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s"
+        wait_until(lambda: other.execute(gone, (pid,)).fetchone() == (0,), what=f"backend {pid} gone")
     wait_for_goodbye(conn)
 
 

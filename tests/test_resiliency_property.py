@@ -9,7 +9,6 @@ broken, and compares every outcome: rows, or the SQLSTATE of the error.
 from __future__ import annotations
 
 import functools
-import time
 from typing import Any
 
 import psycopg
@@ -19,6 +18,7 @@ from hypothesis import strategies as st
 
 import tether
 from fix_pool import wait_for_goodbye
+from fix_wait import wait_until
 from tether.testing import EmbeddedPostgres
 
 READ = (
@@ -95,12 +95,8 @@ def do(conn: Any, statement: str) -> Any:
 
 def terminate(admin: psycopg.Connection[Any], pid: int, conn: tether.Connection) -> None:
     admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        row = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
-        if row == (0,):
-            break
-        time.sleep(0.005)
+    gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s"
+    wait_until(lambda: admin.execute(gone, (pid,)).fetchone() == (0,), what=f"backend {pid} gone")
     wait_for_goodbye(conn)
 
 

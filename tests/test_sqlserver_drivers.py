@@ -27,7 +27,9 @@ from typing import Any
 import pytest
 
 import tether
+from fix_pool import socket_fd, wait_for_goodbye
 from fix_tds import DATABASE, PASSWORD, USER, freetds_odbc_library, msodbc_library
+from fix_wait import wait_until
 from tdsserver import TdsServer
 from tether.drivers import load_driver
 from tether.dsn import parse
@@ -106,13 +108,7 @@ def pools() -> Iterator[Callable[..., tether.Pool]]:
         pool.close()
 
 
-def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
-    """Wait for a state (not for time): poll ``condition`` until it holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not reached within {timeout:.1f} s")
-        time.sleep(0.005)
+SETTLED = "the pool settled (busy, resetting, opening all 0)"
 
 
 def settled(pool: tether.Pool) -> Callable[[], bool]:
@@ -170,7 +166,7 @@ def test_socket_is_the_sessions_own_and_has_keepalive(
     finally:
         driver.close(raw)
     if name != "pytds":  # tether's duplicate went with the connection: the server sees it end
-        until(lambda: not tds_server.sessions())
+        wait_until(lambda: not tds_server.sessions(), what="the server to see the session end")
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -198,9 +194,11 @@ def test_idle_session_killed_by_the_server_is_replaced_unseen(
     pool = pools(url(tds_server, variant), max_size=1, validate_after_idle=None)
     with pool.connection() as conn:
         first = spid_of(conn)
-    until(settled(pool))
+        idle_socket = socket_fd(conn)  # still this connection's once it is back in the pool
+    wait_until(settled(pool), what=SETTLED)
     assert tds_server.kill(first)
-    until(lambda: tds_server.session(first) is None)
+    wait_until(lambda: tds_server.session(first) is None, what=f"session {first} gone")
+    wait_for_goodbye(idle_socket)
     # The zero-round-trip probe sees the server's FIN: no ping, no error for the borrower.
     with pool.connection() as conn:
         assert conn.execute("SELECT 1").fetchone()[0] == 1
@@ -260,7 +258,7 @@ def test_a_stuck_reset_is_severed_through_the_found_socket(
         conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")  # the reset must send SQL
         tds_server.delay(3)  # and the server will sit on it
     started = time.monotonic()
-    until(lambda: pool.stats().hard_disconnects >= 1, timeout=10)
+    wait_until(lambda: pool.stats().hard_disconnects >= 1, timeout=10, what="the stuck reset severed")
     assert time.monotonic() - started < 2  # severed at reset_timeout, not ended by the server
     tds_server.clear()
     with pool.connection() as conn:
@@ -295,7 +293,7 @@ def test_next_borrower_gets_a_clean_session(
         conn.execute("SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED")
         conn.execute("USE master")
         first = spid_of(conn)
-    until(settled(pool))
+    wait_until(settled(pool), what=SETTLED)
     with pool.connection() as conn:
         again = spid_of(conn)
         assert tuple(conn.execute("SELECT @@DATEFIRST, DB_NAME()").fetchone()) == (7, DATABASE)
@@ -327,7 +325,7 @@ def test_uncommitted_work_is_rolled_back_and_committed_work_kept(
         conn.execute(f"INSERT INTO {ledger} VALUES (2)")
         if autocommit:
             conn.execute("COMMIT")
-    until(settled(pool))
+    wait_until(settled(pool), what=SETTLED)
     with pool.connection() as conn:
         assert [tuple(row) for row in conn.execute(f"SELECT n FROM {ledger}").fetchall()] == [(2,)]
     assert all(s.tran_count == 0 for s in tds_server.sessions()) or not autocommit
@@ -350,7 +348,7 @@ def test_a_cursor_kept_across_commit_still_counts(
     cursor.execute(f"INSERT INTO {table} VALUES (2)")  # after the commit, same cursor
     cursor.close()
     pool.putconn(conn)  # not committed: must be rolled back
-    until(settled(pool))
+    wait_until(settled(pool), what=SETTLED)
     with pool.connection() as conn:
         assert [tuple(row) for row in conn.execute(f"SELECT n FROM {table}").fetchall()] == [(1,)]
 
@@ -374,7 +372,7 @@ def test_reset_cost_in_requests(
         if isolation:
             conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
         returned_at = len(tds_server.requests(spid))
-    until(settled(pool))
+    wait_until(settled(pool), what=SETTLED)
     during_reset = tds_server.requests(spid)[returned_at:]
     with pool.connection() as conn:
         assert conn.execute("SELECT @@DATEFIRST").fetchone()[0] == 7

@@ -4,12 +4,11 @@ isolation level; a #temp table or an open transaction raises ``SessionLost``."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 import tether
 from fix_pool import wait_for_goodbye
+from fix_wait import wait_until
 from tdsserver import TdsServer
 from test_sqlserver_drivers import VARIANTS, url  # the per-driver URLs, and their skips
 
@@ -27,9 +26,7 @@ def one(conn: tether.Connection, sql: str) -> object:
 
 def kill_idle(server: TdsServer, spid: int, conn: tether.Connection) -> None:
     server.kill(spid)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(s.spid == spid for s in server.sessions()):
-        time.sleep(0.01)
+    wait_until(lambda: server.session(spid) is None, what=f"session {spid} gone")
     wait_for_goodbye(conn)
 
 

@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 
+from fix_pool import local_socket_fd, wait_for_goodbye
 from fix_tds import DRIVERS
+from fix_wait import wait_until
 from tdsserver import TdsServer
 from tdsserver._engine import run_batch
 from tdsserver._session import Catalog, Reply, Session
@@ -76,13 +78,6 @@ def carries(exc: BaseException | None, number: int) -> bool:
 # mssql-python's exceptions keep the message and a SQLSTATE-derived class, never the number.
 MESSAGE_OF = {40613: "is not currently available", 18456: "Login failed for user", 40501: "currently busy",
               1205: "chosen as the deadlock victim"}
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.005)
 
 
 def assert_error(exc: BaseException, number: int, driver: str) -> None:
@@ -286,7 +281,7 @@ def test_fail_batches_and_close(tds_server: TdsServer, tds_connect: Connect, dri
     assert_error(info.value, 40501, driver)
     with pytest.raises(Exception):  # noqa: B017 -- each driver's own "connection is gone" error
         query(conn, "SELECT 1")
-    wait_until(lambda: not tds_server.sessions())
+    wait_until(lambda: not tds_server.sessions(), what="the server to end the session")
 
 
 def test_deadlock_rolls_the_transaction_back(tds_server: TdsServer, tds_connect: Connect, driver: str,
@@ -303,8 +298,10 @@ def test_deadlock_rolls_the_transaction_back(tds_server: TdsServer, tds_connect:
 def test_kill_idle_session(tds_server: TdsServer, tds_connect: Connect, driver: str) -> None:
     conn = tds_connect(driver)
     spid = scalar(conn, "SELECT @@SPID")
+    client = local_socket_fd(tds_server.session(spid).client_port)
     assert tds_server.kill(spid)
-    wait_until(lambda: tds_server.session(spid) is None)
+    wait_until(lambda: tds_server.session(spid) is None, what=f"session {spid} gone")
+    wait_for_goodbye(client)
     # Had the query raced the FIN, FreeTDS would report the busy case (01000, 20017) instead.
     with pytest.raises(Exception) as info:
         query(conn, "SELECT 1")
@@ -326,9 +323,9 @@ def test_close_idle_spares_busy_sessions(tds_server: TdsServer, tds_connect: Con
     worker = threading.Thread(target=run)
     worker.start()
     try:
-        wait_until(lambda: any(s.busy for s in tds_server.sessions()))
+        wait_until(lambda: any(s.busy for s in tds_server.sessions()), what="the WAITFOR running")
         assert tds_server.close_idle() == [idle_spid]
-        wait_until(lambda: tds_server.session(idle_spid) is None)
+        wait_until(lambda: tds_server.session(idle_spid) is None, what=f"session {idle_spid} gone")
         spared = tds_server.session(busy_spid)
         assert spared is not None and spared.busy and not spared.closing
     finally:
@@ -365,7 +362,7 @@ def test_kill_from_another_session_interrupts_waitfor(tds_server: TdsServer, tds
     worker = threading.Thread(target=run)
     worker.start()
     try:
-        wait_until(lambda: bool((info := tds_server.session(spid)) and info.busy))
+        wait_until(lambda: bool((info := tds_server.session(spid)) and info.busy), what="the WAITFOR running")
         query(admin, f"KILL {spid}")
     finally:
         worker.join(5)
@@ -574,7 +571,8 @@ def test_global_temp_tables_are_shared_until_their_session_ends(tds: Any, admin:
     assert query(admin, "SELECT id FROM ##g") == [(1,)]
     spid = scalar(tds, "SELECT @@SPID")
     tds.close()
-    wait_until(lambda: tds_server.session(spid) is None)  # a session leaves sessions() cleaned up
+    # a session leaves sessions() cleaned up
+    wait_until(lambda: tds_server.session(spid) is None, what=f"session {spid} gone")
     assert scalar(admin, "SELECT OBJECT_ID('tempdb..##g')") is None
 
 
@@ -585,7 +583,8 @@ def test_a_closed_session_rolls_its_transaction_back(tds_server: TdsServer, tds_
     query(conn, "INSERT INTO items (id, name) VALUES (1, N'a')")
     assert scalar(admin, "SELECT COUNT(*) FROM items") == 1
     tds_server.kill(spid)
-    wait_until(lambda: tds_server.session(spid) is None)  # a session leaves sessions() rolled back
+    # a session leaves sessions() rolled back
+    wait_until(lambda: tds_server.session(spid) is None, what=f"session {spid} gone")
     assert scalar(admin, "SELECT COUNT(*) FROM items") == 0
 
 
@@ -858,11 +857,14 @@ def test_session_recovery_hides_an_idle_kill(recovering_server: TdsServer, drive
     try:
         query(conn, "USE master")
         spid = scalar(conn, "SELECT @@SPID")
-        srv.kill(spid)
-        wait_until(lambda: srv.session(spid) is None)
-        # The driver recovers only a break it sees before sending: a query within a few ms of
-        # the FIN was sometimes sent anyway, then given up as in doubt (08S01 or IMC06).
+        client = local_socket_fd(srv.session(spid).client_port)
+        # Timing window: the driver recovers only a session it deems idle. A query sent within
+        # a few ms of the last one is given up as in doubt (08S01 or IMC06) even with the FIN
+        # already on its socket, so the session idles first, as an idle kill needs.
         time.sleep(0.1)
+        srv.kill(spid)
+        wait_until(lambda: srv.session(spid) is None, what=f"session {spid} gone")
+        wait_for_goodbye(client)
         new_spid, database = query(conn, "SELECT @@SPID, DB_NAME()")[0]
         assert new_spid != spid and database == "master"
         info = srv.session(new_spid)
@@ -879,9 +881,11 @@ def test_temp_tables_make_a_session_unrecoverable(recovering_server: TdsServer, 
     try:
         query(conn, "CREATE TABLE #t (id INT)")  # SESSIONSTATE: no longer recoverable
         spid = scalar(conn, "SELECT @@SPID")
-        srv.kill(spid)
-        wait_until(lambda: srv.session(spid) is None)
+        client = local_socket_fd(srv.session(spid).client_port)
         time.sleep(0.1)  # as above: recoverable now, were it not for the temp table
+        srv.kill(spid)
+        wait_until(lambda: srv.session(spid) is None, what=f"session {spid} gone")
+        wait_for_goodbye(client)
         with pytest.raises(Exception) as info:
             query(conn, "SELECT 1")
         assert_broken(info.value, BROKEN_IDLE[driver])
