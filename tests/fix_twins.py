@@ -8,7 +8,6 @@ A ``test_*_async.py`` module uses the async names (``arun``, ``athread``, ``Asyn
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -52,17 +51,3 @@ async def athread(fn: Callable[..., T], *args: Any) -> T:
 def thread(fn: Callable[..., T], *args: Any) -> T:
     return fn(*args)
 
-
-async def auntil(condition: Callable[[], object], *, timeout: float = 5.0, what: str = "it") -> None:
-    """Wait for ``condition()`` without blocking the loop; fail naming ``what``."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, f"{what}: not within {timeout} s"
-        await asyncio.sleep(0.005)
-
-
-def until(condition: Callable[[], object], *, timeout: float = 5.0, what: str = "it") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        time.sleep(0.005)

@@ -2,25 +2,24 @@
 threaded twin of this module, ``test_twins.py``).
 
 Each test pins a place where the hand-kept threaded and asyncio code had drifted apart
-before both were generated from one source, settled one way. The first three would have
-failed on one of the two front ends then; the fourth (the stuck-reset watchdog) differed
-in its mechanism only, and pins the one they now share.
+before both were generated from one source, settled one way; each would have failed on
+one of the two front ends then. (The fourth drift, the stuck-reset watchdog, was one of
+mechanism only: both front ends now sever from the maintenance, and
+``test_pool_wan.py``/``test_async_faults.py`` pin the outcome for each driver.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import tether
-from fix_twins import arun, athread, auntil
+from fix_twins import arun, athread
 from test_resiliency import kill
 from tether import AsyncPool
 from tether.drivers.psycopg_async import driver
 from tether.testing import EmbeddedPostgres
-from tether.wan import Link
 
 
 @pytest.fixture
@@ -36,13 +35,6 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
 
         monkeypatch.setattr(driver, name, spying)
     return calls
-
-
-@pytest.fixture
-def link(pg_server: EmbeddedPostgres) -> Iterator[Link]:
-    pg_server.start()
-    with Link(upstream=(pg_server.host, pg_server.port)) as made:
-        yield made
 
 
 def test_a_changed_session_is_reset_through_the_driver(pg_dsn: str, spy: list[tuple[str, Any]]) -> None:
@@ -89,26 +81,3 @@ def test_a_lost_session_is_closed_at_once_and_discarded_on_return(pg_admin: Embe
         assert stats.sessions_lost == 1 and stats.discarded_dead == 1
 
     arun(pg_admin.dsn, body, min_size=1, max_size=1)
-
-
-def test_a_reset_stuck_on_a_dead_path_is_severed_by_the_maintenance(
-    link: Link, pg_server: EmbeddedPostgres
-) -> None:
-    # Drift 4: the stuck-reset watchdog was the maintenance's in one and a timer in the other.
-    async def body(pool: AsyncPool) -> None:
-        conn = await pool.getconn()
-        await conn.execute("SELECT 1")  # a transaction is open: the return needs a ROLLBACK
-        with link.blackhole():
-            await conn.close()  # the background ROLLBACK now waits on a path that forwards nothing
-            await auntil(lambda: pool.stats().resetting == 0, what="the stuck reset severed")
-            stats = pool.stats()
-            assert stats.resetting == 0 and stats.discarded_dead == 1  # severed, not stuck
-        async with pool.connection(timeout=5) as fresh:
-            cursor = await fresh.execute("SELECT 1")
-            assert await cursor.fetchone() == (1,)
-
-    host, port = link.listen_address
-    dsn = f"postgresql://{pg_server.user}@{host}:{port}/{pg_server.database}"
-    arun(dsn, body, min_size=1, max_size=1, reset_timeout=0.3, maintenance_interval=0.05,
-         login_timeout=2.0,  # the refill starts inside the blackhole, whose bytes are lost
-         blocking_period="never")

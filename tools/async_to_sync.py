@@ -65,7 +65,6 @@ NAMES = {
     # tests (tests/fix_twins.py)
     "arun": "run",
     "athread": "thread",
-    "auntil": "until",
     "psycopg_async": "psycopg",
     # retry
     "retrying_async": "retrying",
