@@ -367,14 +367,20 @@ class Pool(PoolCore, Blocking):
 
     def _give_back(self, lease: Lease, *, commit: bool) -> None:
         slot: Slot = lease.token
-        if commit and lease.lost is None and self._driver.tx_status(lease.raw) is TxStatus.IN_TRANSACTION:
+        status = self._status(lease)
+        if status is TxStatus.IDLE and not lease.changes and not lease.saved and self._lazy_reset:
+            with self._lock:  # the hot path: clean, idle, nothing to put back
+                plan = self._state.checkin(slot, time.monotonic())
+            if plan is not None:
+                self._carry_out(plan)
+        elif commit and status is TxStatus.IN_TRANSACTION:
             # The caller must learn the outcome, but a cancelled caller must not leave
             # COMMIT half-done: it runs in its own task, which also finishes the return.
             error = self._tasks.shielded(self._commit_and_return, slot)
             if error is not None:
                 raise error
-            return
-        self._take_back(slot)
+        else:
+            self._take_back(slot, status)
 
     def _commit_and_return(self, slot: Slot) -> BaseException | None:
         error: BaseException | None = None
@@ -382,15 +388,17 @@ class Pool(PoolCore, Blocking):
             self._driver.commit(slot.lease.raw)
         except BaseException as exc:  # CancelledError too (only the pool's close does that)
             error = exc
-        self._take_back(slot)
+        self._take_back(slot, self._status(slot.lease))
         if error is not None and not isinstance(error, Exception):
             raise error
         return error
 
-    def _take_back(self, slot: Slot) -> None:
+    def _status(self, lease: Lease) -> TxStatus:
+        return TxStatus.BROKEN if lease.lost is not None else self._driver.tx_status(lease.raw)
+
+    def _take_back(self, slot: Slot, status: TxStatus) -> None:
         """The rest of a return, without an await: nothing can interrupt it."""
         lease = slot.lease
-        status = TxStatus.BROKEN if lease.lost is not None else self._driver.tx_status(lease.raw)
         changes, saved = lease.changes, lease.saved
         if status is TxStatus.BROKEN or status is TxStatus.ACTIVE:  # a lost session: never reused
             self._discard(slot)
@@ -537,7 +545,7 @@ class Pool(PoolCore, Blocking):
             log.warning("pool %r: reclaiming a connection that was never closed", self.name)
             with self._lock:
                 self._state.counters.reclaimed += 1
-            self._take_back(lease.token)
+            self._take_back(lease.token, self._status(lease))
         now = time.monotonic()
         with self._lock:
             plan = self._state.maintain(now)

@@ -1,10 +1,10 @@
 """A physical connection as the session sees it, and what the current borrow did to it.
 
-One ``Lease`` lives as long as its connection. Each borrow begins with ``lend()``, which
-gives the borrow a number (``epoch``) and a clean slate; a proxy remembers the epoch it
-was made for, so a proxy or cursor kept past its borrow sees a newer epoch and refuses to
-act: never someone else's session. ``end()`` closes the borrow when the connection goes
-back. The owner (a pool) reads ``changes``, ``saved`` and ``lost`` to decide how to take
+One ``Lease`` lives as long as its connection. Each borrow begins when a proxy is made
+for it, which gives the borrow a number (``epoch``) and a clean slate; the proxy keeps
+the epoch it was made for, so a proxy or cursor kept past its borrow sees a newer epoch
+and refuses to act: never someone else's session. The borrow ends when the proxy gives
+the connection back. The owner (a pool) reads ``changes``, ``saved`` and ``lost`` to decide how to take
 it back; only the session's modules change the rest.
 
 Before each statement the session notes what it leaves behind (``note``/``read``): a
@@ -51,24 +51,7 @@ class Lease:
         self.lost: Exception | None = None  # the SessionLost every later call raises
         self.unit = False  # inside pool.transaction's function: commit/rollback refused
 
-    # -- a borrow's life ----------------------------------------------------------------------
-
-    def lend(self, log: SessionLog | None) -> int:
-        """Begin a borrow: a clean slate, and the epoch its proxy keeps."""
-        self.changes = ()
-        self.saved = None
-        self.log = log
-        self.lost = None
-        self.unit = False
-        self.epoch += 1 + (self.epoch & 1)  # odd: lent (a lease lent twice retires the first)
-        return self.epoch
-
-    def end(self, epoch: int) -> bool:
-        """End borrow ``epoch``; False if it had ended already (a second close)."""
-        if self.epoch != epoch or not epoch & 1:
-            return False
-        self.epoch += 1
-        return True
+    # -- a borrow's life (begun and ended by the proxy, inlined there: the hot path) ----------
 
     def lent(self, epoch: int) -> bool:
         return self.epoch == epoch and bool(epoch & 1)

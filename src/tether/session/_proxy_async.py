@@ -56,9 +56,17 @@ class AsyncConnection:
     _epoch: int
 
     def __init__(self, lease: Lease, log: SessionLog | None = None):
+        # A new borrow: a clean slate, and an epoch of its own (odd while lent; a lease
+        # lent twice retires the first borrow).
+        epoch = lease.epoch + 1 + (lease.epoch & 1)
+        lease.epoch = epoch
+        lease.changes = ()
+        lease.saved = lease.lost = None
+        lease.log = log
+        lease.unit = False
         # Not self._lease = ...: __setattr__ forwards to the driver's connection.
         _set_lease(self, lease)
-        _set_epoch(self, lease.lend(log))
+        _set_epoch(self, epoch)
 
     @property
     def raw(self) -> Any:
@@ -125,7 +133,8 @@ class AsyncConnection:
     async def close(self) -> None:
         """Return the connection to its pool; an open transaction is rolled back."""
         lease = self._lease
-        if lease.end(self._epoch):
+        if lease.epoch == self._epoch:  # the borrow ends (a second close does nothing)
+            lease.epoch += 1
             await lease.owner.give_back(lease, commit=False)
 
     async def __aenter__(self) -> AsyncConnection:
@@ -134,7 +143,8 @@ class AsyncConnection:
     async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
         # As psycopg's connection: commit on success, roll back on error, then close.
         lease = self._lease
-        if lease.end(self._epoch):
+        if lease.epoch == self._epoch:
+            lease.epoch += 1
             await lease.owner.give_back(lease, commit=exc_type is None)
 
     # -- the session's watch --------------------------------------------------------------------
@@ -193,7 +203,8 @@ class AsyncConnection:
 
     def __del__(self) -> None:
         lease = getattr(self, "_lease", None)
-        if lease is not None and lease.end(self._epoch):
+        if lease is not None and lease.epoch == self._epoch:
+            lease.epoch += 1
             lease.owner.reclaim(lease)
 
     def __repr__(self) -> str:
