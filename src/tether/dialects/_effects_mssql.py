@@ -33,7 +33,8 @@ its recovery is server-side; tether replays client-side.) A transaction a proced
 open shows in the driver's transaction status.
 
 On Azure SQL Database a new connection cannot ``USE`` another database: use
-``mssql_effects_azure``, which reads USE as LOST.
+``mssql_read_azure``, which reads USE as LOST. Both read each statement once, for this and
+for the pool's reset (``_changes_mssql``).
 """
 
 from __future__ import annotations
@@ -42,11 +43,14 @@ import re
 from dataclasses import replace
 from functools import lru_cache
 
-from ..sql import PLAIN, QUOTED, Effect, Op, Unscannable, statement_texts, tokens
+from ..sql import PLAIN, QUOTED, Effect, Op, Reading, Unscannable, statement_texts, tokens
+from ._changes_mssql import statement_changes
 
 Token = tuple[str, int]  # a word (or QUOTED) and where it starts in the chunk
 
 _UNREADABLE = (Effect(Op.LOST, reason="statement that could not be scanned", at_once=True),)
+_MISREAD = (Effect(Op.LOST, reason="statement that could not be read", at_once=True),)
+_UNSCANNABLE = Reading(effects=_UNREADABLE, changes=("statement that could not be scanned",))
 _SESSION_OPS = frozenset({Op.REPLAY, Op.FORGET, Op.LOST, Op.FOUND})
 _AZURE_USE = "USE of another database (Azure SQL cannot switch databases on reconnect)"
 
@@ -115,25 +119,42 @@ _TRANSACTION_OWNER = re.compile(r"@lockowner\s*=\s*n?'transaction'", re.I)
 
 
 @lru_cache(maxsize=1024)
-def mssql_effects(sql: str) -> tuple[Effect, ...]:
-    """The effects of each statement in ``sql``, in order (cached: texts repeat)."""
-    return _effects(sql, azure=False)
+def mssql_read(sql: str) -> Reading:
+    """The effects of each statement in ``sql``, in order, and what the batch leaves for
+    the pool's reset: one scan, one walk (cached: texts repeat)."""
+    return _read(sql, azure=False)
 
 
 @lru_cache(maxsize=1024)
+def mssql_read_azure(sql: str) -> Reading:
+    """As ``mssql_read``, for Azure SQL Database: ``USE`` cannot be replayed there."""
+    return _read(sql, azure=True)
+
+
+def mssql_effects(sql: str) -> tuple[Effect, ...]:
+    """The effects alone (``mssql_read`` caches them)."""
+    return mssql_read(sql).effects
+
+
 def mssql_effects_azure(sql: str) -> tuple[Effect, ...]:
-    """As ``mssql_effects``, for Azure SQL Database: ``USE`` cannot be replayed there."""
-    return _effects(sql, azure=True)
+    """The effects alone, on Azure SQL Database (``mssql_read_azure`` caches them)."""
+    return mssql_read_azure(sql).effects
 
 
-def _effects(sql: str, *, azure: bool) -> tuple[Effect, ...]:
+def _read(sql: str, *, azure: bool) -> Reading:
     try:
         chunks = statement_texts(sql, dialect="sqlserver")
-        out = _Batch(azure).read(chunks)
     except Unscannable:
-        return _UNREADABLE
-    except (IndexError, ValueError):  # a reading this module did not foresee: never guess
-        return (Effect(Op.LOST, reason="statement that could not be read", at_once=True),)
+        return _UNSCANNABLE
+    batch = _Batch(azure)
+    changes: list[str] = []
+    for n, (text, words) in enumerate(chunks):
+        changes.extend(statement_changes(words))
+        batch.add(text, words, first=n == 0)
+    return Reading(effects=batch.effects(), changes=tuple(dict.fromkeys(changes)))
+
+
+def _folded(out: list[Effect]) -> tuple[Effect, ...]:
     if not any(e.op is not Op.PLAIN for e in out):
         return PLAIN
     return tuple(_at_once(e) for e in out)
@@ -148,27 +169,46 @@ def _at_once(effect: Effect) -> Effect:
 
 
 class _Batch:
-    """One batch, chunk by chunk; remembers whether control flow has been seen."""
+    """One batch, chunk by chunk; remembers whether control flow has been seen, and stops
+    reading once the batch's effects are decided (a module's body, a chunk it misread)."""
 
     def __init__(self, azure: bool) -> None:
         self.azure = azure
         self.conditional = False
         self.out: list[Effect] = []
+        self.decided: tuple[Effect, ...] | None = None
 
-    def read(self, chunks: tuple[tuple[str, tuple[str, ...]], ...]) -> list[Effect]:
-        if not chunks:
-            return []
-        first = chunks[0][1]
-        module = _module_kind(first)
-        if module is not None:  # the rest of the batch is the module's body: it does not run now
-            name = _first_temp(first[1:])
-            if module in ("procedure", "proc") and name and first[0] == "create":
-                return [Effect(Op.LOST, f"temp:{name}", reason=f"temporary procedure {name}")]
-            return [Effect(Op.PLAIN)]
-        for n, (text, _words) in enumerate(chunks):
+    def add(self, text: str, words: tuple[str, ...], *, first: bool) -> None:
+        """Read one chunk of the batch, unless its effects are already decided."""
+        if self.decided is not None:
+            return
+        try:
+            if first and self._module(words):
+                return
             found = [t for t in tokens(text, "sqlserver") if t[0] != ";"]
-            self._chunk(text, found, batch_start=n == 0)
-        return self.out
+            self._chunk(text, found, batch_start=first)
+        except Unscannable:
+            self.decided = _UNREADABLE
+        except (IndexError, ValueError):  # a reading this module did not foresee: never guess
+            self.decided = _MISREAD
+
+    def effects(self) -> tuple[Effect, ...]:
+        if self.decided is not None:
+            return self.decided
+        return _folded(self.out)
+
+    def _module(self, words: tuple[str, ...]) -> bool:
+        """CREATE PROCEDURE ... and the like: the rest of the batch is the module's body,
+        which does not run now."""
+        module = _module_kind(words)
+        if module is None:
+            return False
+        name = _first_temp(words[1:])
+        if module in ("procedure", "proc") and name and words[0] == "create":
+            self.decided = _folded([Effect(Op.LOST, f"temp:{name}", reason=f"temporary procedure {name}")])
+        else:
+            self.decided = PLAIN
+        return True
 
     # -- one chunk -------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ MySQL's session state ignores transactions: a ROLLBACK undoes no SET, no PREPARE
 table. Every session effect here is ``at_once``. Statements that commit implicitly (DDL,
 GRANT, LOCK TABLES, ...) are read as COMMIT first, so the log closes the transaction with them.
 ``/*! ... */`` comments are executed by MySQL, so their contents are read too.
+
+``mysql_read`` reads each statement once, for this and for the pool's reset (``_changes_mysql``).
 """
 
 from __future__ import annotations
@@ -25,9 +27,13 @@ import re
 from dataclasses import replace
 from functools import lru_cache
 
-from ..sql import PLAIN, QUOTED, Effect, Op, Unscannable, statement_texts, tokens
+from ..sql import PLAIN, QUOTED, Effect, Op, Reading, Unscannable, statement_texts, tokens
+from ._changes_mysql import statement_change
 
 _UNREADABLE = (Effect(Op.LOST, reason="statement that could not be scanned", at_once=True),)
+_MISREAD = (Effect(Op.LOST, reason="statement that could not be read", at_once=True),)
+_NESTED = (Effect(Op.LOST, reason="nested /*! */ comment", at_once=True),)
+_UNSCANNABLE = Reading(effects=_UNREADABLE, changes=("statement that could not be scanned",))
 _SESSION_OPS = frozenset({Op.REPLAY, Op.FORGET, Op.LOST, Op.FOUND})
 _COMMIT = Effect(Op.COMMIT)
 
@@ -62,35 +68,67 @@ _INTO_VARS = re.compile(r"\binto\s+(@[\w$.`]+(?:\s*,\s*@[\w$.`]+)*)", re.I | re.
 
 
 @lru_cache(maxsize=1024)
+def mysql_read(sql: str) -> Reading:
+    """The effects of each statement in ``sql``, in order, and what each leaves for the
+    pool's reset: one scan, one walk (cached: texts repeat)."""
+    if "/*" in sql and _EXECUTABLE_COMMENT.search(sql):
+        # The effects are those of what MySQL runs, the comments' contents; the changes are
+        # read from the text as sent, where the scanner skips them as comments (a second
+        # scan, of another text, for these only).
+        return Reading(effects=_executed(sql), changes=_read(sql).changes)
+    return _read(sql)
+
+
 def mysql_effects(sql: str) -> tuple[Effect, ...]:
-    """The effects of each statement in ``sql``, in order (cached: texts repeat)."""
+    """The effects alone (``mysql_read`` caches them)."""
+    return mysql_read(sql).effects
+
+
+def _executed(sql: str) -> tuple[Effect, ...]:
+    """The effects of ``sql`` with its ``/*! */`` comments' contents as plain text."""
+    inner = _EXECUTABLE_COMMENT.sub(lambda m: f" {m.group(1)} ", sql)
+    if "/*" in inner and _EXECUTABLE_COMMENT.search(inner):
+        return _NESTED
+    return _read(inner).effects
+
+
+def _read(sql: str) -> Reading:
     try:
-        out = _effects(sql, depth=0)
+        chunks = statement_texts(sql, dialect="mysql")
     except Unscannable:
-        return _UNREADABLE
-    except (IndexError, ValueError):  # a reading this module did not foresee: never guess
-        return (Effect(Op.LOST, reason="statement that could not be read", at_once=True),)
+        return _UNSCANNABLE
+    # A routine's body (or a MariaDB BEGIN NOT ATOMIC block) holds semicolons: the whole
+    # text is one statement, and the scanner's pieces are not statements.
+    decided = _compound_effects(chunks[0][1]) if chunks else None
+    out: list[Effect] = []
+    changes: list[str] = []
+    for text, words in chunks:
+        change = statement_change(words)
+        if change:
+            changes.append(change)
+        if decided is None:
+            try:
+                out.extend(_statement(text, words))
+            except Unscannable:
+                decided = _UNREADABLE
+            except (IndexError, ValueError):  # a reading this module did not foresee: never guess
+                decided = _MISREAD
+    effects = _folded(out) if decided is None else decided
+    return Reading(effects=effects, changes=tuple(dict.fromkeys(changes)))
+
+
+def _compound_effects(words: tuple[str, ...]) -> tuple[Effect, ...] | None:
+    if not _compound(words):
+        return None
+    if words[0] == "begin":
+        return _folded([Effect(Op.LOST, reason="compound statement (BEGIN NOT ATOMIC ... END)")])
+    return _folded([_COMMIT, Effect(Op.PLAIN)])
+
+
+def _folded(out: list[Effect]) -> tuple[Effect, ...]:
     if not any(e.op is not Op.PLAIN for e in out):
         return PLAIN
     return tuple(replace(e, at_once=True) if e.op in _SESSION_OPS else e for e in out)
-
-
-def _effects(sql: str, *, depth: int) -> list[Effect]:
-    if "/*" in sql and _EXECUTABLE_COMMENT.search(sql):
-        if depth:
-            return [Effect(Op.LOST, reason="nested /*! */ comment")]
-        return _effects(_EXECUTABLE_COMMENT.sub(lambda m: f" {m.group(1)} ", sql), depth=1)
-    chunks = statement_texts(sql, dialect="mysql")
-    if chunks and _compound(chunks[0][1]):
-        # A routine's body (or a MariaDB BEGIN NOT ATOMIC block) holds semicolons: the
-        # whole text is one statement, and the scanner's pieces are not statements.
-        if chunks[0][1][0] == "begin":
-            return [Effect(Op.LOST, reason="compound statement (BEGIN NOT ATOMIC ... END)")]
-        return [_COMMIT, Effect(Op.PLAIN)]
-    out: list[Effect] = []
-    for text, words in chunks:
-        out.extend(_statement(text, words))
-    return out
 
 
 def _statement(text: str, words: tuple[str, ...]) -> list[Effect]:

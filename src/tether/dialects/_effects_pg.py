@@ -1,4 +1,5 @@
 """PostgreSQL statements read as session effects: what a recovered session can replay.
+``pg_read`` reads each statement once for this and for the pool's reset (``_changes_pg``).
 
 Not transactional (``at_once``): PREPARE/DEALLOCATE, LOAD, session advisory locks.
 
@@ -15,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
-from ..sql import PLAIN, QUOTED, Effect, Op, Unscannable, statement_texts
+from ..sql import PLAIN, QUOTED, Effect, Op, Reading, Unscannable, statement_texts
+from ._changes_pg import statement_change
 
 Handler = Callable[[str, tuple[str, ...]], tuple[Effect, ...]]
 
@@ -30,17 +32,34 @@ _LOCKS = frozenset({"pg_advisory_lock", "pg_advisory_lock_shared", "pg_try_advis
                     "pg_try_advisory_lock_shared"})
 
 
+_UNSCANNABLE = Reading(
+    effects=(Effect(Op.LOST, reason="statement that could not be scanned"),),
+    changes=("statement that could not be scanned",),
+)
+
+
 @lru_cache(maxsize=1024)
-def pg_effects(sql: str) -> tuple[Effect, ...]:
-    """The effects of each statement in ``sql``, in order (cached: texts repeat)."""
+def pg_read(sql: str) -> Reading:
+    """The effects of each statement in ``sql``, in order, and what each leaves for the
+    pool's reset: one scan, one walk (cached: texts repeat)."""
     try:
         parsed = statement_texts(sql, dialect="postgresql")
     except Unscannable:
-        return (Effect(Op.LOST, reason="statement that could not be scanned"),)
+        return _UNSCANNABLE
     out: list[Effect] = []
+    changes: list[str] = []
     for text, words in parsed:
         out.extend(_statement(text, words))
-    return tuple(out) if any(e.op is not Op.PLAIN for e in out) else PLAIN
+        change = statement_change(words)
+        if change:
+            changes.append(change)
+    effects = tuple(out) if any(e.op is not Op.PLAIN for e in out) else PLAIN
+    return Reading(effects=effects, changes=tuple(changes))
+
+
+def pg_effects(sql: str) -> tuple[Effect, ...]:
+    """The effects alone (``pg_read`` caches them)."""
+    return pg_read(sql).effects
 
 
 def _statement(text: str, words: tuple[str, ...]) -> tuple[Effect, ...]:

@@ -17,12 +17,11 @@ the write still succeeded, so pymysql cannot tell idle from busy there: IN_DOUBT
 from __future__ import annotations
 
 import sys
-from functools import lru_cache
 
 from .._retry._faults import Classification, Fault
 from ..errors import ConnectError
-from ..sql import Effect, Unscannable, statements
-from ._effects_mysql import mysql_effects
+from ._base import BaseDialect
+from ._effects_mysql import mysql_read
 
 CONNECT, IN_DOUBT, TRANSIENT, FATAL = Fault.CONNECT, Fault.IN_DOUBT, Fault.TRANSIENT, Fault.FATAL
 
@@ -133,23 +132,7 @@ def _is(exc: BaseException, module_name: str, class_name: str) -> bool:
     return isinstance(cls, type) and isinstance(exc, cls)
 
 
-# -- session effects --------------------------------------------------------------------
-
-_SESSION_STATEMENTS = {
-    "set": "SET of a session variable",
-    "use": "USE of another database",
-    "prepare": "prepared statement",
-    "lock": "LOCK TABLES",
-    "handler": "HANDLER open",
-    "xa": "XA transaction",
-    "begin": "open transaction",
-    "start": "open transaction",
-    "call": "procedure call (its SETs outlive it in MySQL)",
-}
-_SESSION_FUNCTIONS = {"get_lock": "user-level lock"}
-
-
-class MySQL:
+class MySQL(BaseDialect):
     name = "mysql"
     default_port = 3306
     ping_sql = "SELECT 1"
@@ -158,14 +141,11 @@ class MySQL:
     # variables back to their global values, the isolation level among them), which has
     # no SQL form and is sent by the driver module right after.
     reset_sql = ("ROLLBACK",)
+    replays = True
 
-    def session_changes(self, sql: str) -> tuple[str, ...]:
-        """What each statement of ``sql`` leaves in the session, if anything."""
-        return _session_changes(sql)
-
-    def session_effects(self, sql: str) -> tuple[Effect, ...]:
-        """What a recovered session must replay, or why it cannot (idle resiliency)."""
-        return mysql_effects(sql)
+    # What a recovered session must replay, or why it cannot (idle resiliency), and what
+    # each statement leaves in the session for the reset: the cached reader itself.
+    read = staticmethod(mysql_read)
 
     def idle_bytes_mean_dead(self, data: bytes) -> bool:
         # The protocol is request-reply: the only unsolicited packets are the error the
@@ -182,36 +162,6 @@ class MySQL:
 
     def classify(self, exc: BaseException) -> Classification:
         return classify(exc)
-
-
-@lru_cache(maxsize=1024)
-def _session_changes(sql: str) -> tuple[str, ...]:
-    try:
-        parsed = statements(sql, dialect="mysql")
-    except Unscannable:
-        return ("statement that could not be scanned",)
-    found = (_statement_change(words) for words in parsed)
-    return tuple(dict.fromkeys(reason for reason in found if reason))
-
-
-def _statement_change(words: tuple[str, ...]) -> str | None:
-    first, second = words[0], words[1] if len(words) > 1 else ""
-    if first == "set" and second == "transaction":
-        return None  # SET TRANSACTION without SESSION: the next transaction only
-    if first == "start" and second != "transaction":
-        return None
-    if first in _SESSION_STATEMENTS:
-        return _SESSION_STATEMENTS[first]
-    if first == "create" and "temporary" in words[1:3]:
-        return "temporary table"
-    if "into" in words and any(w.startswith("@") for w in words[words.index("into") + 1 :]):
-        return "user variable (SELECT INTO @var)"
-    for word in words:
-        if word in _SESSION_FUNCTIONS:
-            return _SESSION_FUNCTIONS[word]
-        if word.startswith("@") and not word.startswith("@@"):
-            return "user variable (read or written: := cannot be told from a read here)"
-    return None
 
 
 dialect = MySQL()

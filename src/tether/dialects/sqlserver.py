@@ -34,8 +34,8 @@ from typing import Any
 
 from .._retry._faults import Classification, Fault
 from ..errors import ConnectError
-from ..sql import Effect, Unscannable, statements
-from ._effects_mssql import mssql_effects, mssql_effects_azure
+from ._base import BaseDialect
+from ._effects_mssql import mssql_read, mssql_read_azure
 
 CONNECT, IN_DOUBT, TRANSIENT, FATAL = Fault.CONNECT, Fault.IN_DOUBT, Fault.TRANSIENT, Fault.FATAL
 
@@ -320,31 +320,7 @@ def _pytds_class(exc: BaseException, submodule: str, class_name: str) -> bool:
     return class_name != "Error" or type(exc) is cls  # the base class only as itself
 
 
-# -- session effects --------------------------------------------------------------------
-
-# Options a SET may change for the rest of the session (a SET inside an UPDATE is followed
-# by a column name instead, and a SET @variable is local to its batch).
-# fmt: off
-_SET_OPTIONS = frozenset({
-    "nocount", "xact_abort", "transaction", "lock_timeout", "deadlock_priority", "language",
-    "dateformat", "datefirst", "rowcount", "textsize", "arithabort", "arithignore",
-    "quoted_identifier", "concat_null_yields_null", "implicit_transactions", "context_info",
-    "identity_insert", "statistics", "fmtonly", "noexec", "parseonly", "numeric_roundabort",
-    "cursor_close_on_commit", "query_governor_cost_limit", "forceplan", "no_browsetable",
-    "remote_proc_transactions", "ansi_defaults", "ansi_nulls", "ansi_null_dflt_on",
-    "ansi_null_dflt_off", "ansi_padding", "ansi_warnings", "showplan_all", "showplan_text",
-    "showplan_xml", "offsets",
-})
-# fmt: on
-
-_SESSION_PROCEDURES = {
-    "sp_getapplock": "application lock",
-    "sp_set_session_context": "session context",
-    "sp_setapprole": "application role",
-}
-
-
-class SQLServer:
+class SQLServer(BaseDialect):
     name = "sqlserver"
     default_port = 1433
     ping_sql = "SELECT 1"
@@ -357,15 +333,12 @@ class SQLServer:
         " SET XACT_ABORT OFF; SET IMPLICIT_TRANSACTIONS OFF; SET NOCOUNT OFF;"
         " SET ROWCOUNT 0; SET LOCK_TIMEOUT -1; SET DEADLOCK_PRIORITY NORMAL",
     )
+    replays = True
 
-    def session_changes(self, sql: str) -> tuple[str, ...]:
-        """What each statement of ``sql`` leaves in the session, if anything."""
-        return _session_changes(sql)
-
-    def session_effects(self, sql: str) -> tuple[Effect, ...]:
-        """What a recovered session must replay, or why it cannot (idle resiliency). On Azure
-        SQL Database a USE cannot be replayed: ``_effects_mssql.mssql_effects_azure`` reads it so."""
-        return mssql_effects(sql)
+    # What a recovered session must replay, or why it cannot (idle resiliency), and what
+    # the batch leaves in the session for the reset: the cached reader itself. On Azure
+    # SQL Database a USE cannot be replayed: ``mssql_read_azure`` reads it so.
+    read = staticmethod(mssql_read)
 
     def idle_bytes_mean_dead(self, data: bytes) -> bool:
         # TDS is strictly request-reply: a server sends nothing unsolicited to an idle
@@ -382,46 +355,11 @@ class SQLServer:
         return classify(exc)
 
 
-@lru_cache(maxsize=1024)
-def _session_changes(sql: str) -> tuple[str, ...]:
-    try:
-        parsed = statements(sql, dialect="sqlserver")
-    except Unscannable:
-        return ("statement that could not be scanned",)
-    found: list[str] = []
-    for words in parsed:  # T-SQL needs no semicolons: a "statement" may hold several
-        found.extend(_statement_changes(words))
-    return tuple(dict.fromkeys(found))
-
-
-def _statement_changes(words: tuple[str, ...]) -> list[str]:
-    found = []
-    for i, word in enumerate(words):
-        after = words[i + 1] if i + 1 < len(words) else ""
-        before = words[i - 1] if i else ""
-        if word.startswith("#"):
-            found.append("temporary table or procedure")
-        elif word == "set" and (after in _SET_OPTIONS or (i == 0 and after and not after.startswith("@"))):
-            found.append("isolation level" if after == "transaction" else "SET of a session option")
-        elif word == "use" and after not in ("plan", "hint", ""):
-            found.append("USE of another database")
-        elif word == "begin" and after in ("tran", "transaction", "distributed"):
-            found.append("open transaction")
-        elif word in ("exec", "execute") and after == "as" and before != "with":
-            found.append("EXECUTE AS impersonation")
-        elif word == "cursor" and "declare" in words[:i]:
-            found.append("cursor")
-        elif word in _SESSION_PROCEDURES:
-            found.append(_SESSION_PROCEDURES[word])
-    return found
-
-
 class AzureSQL(SQLServer):
     """Azure SQL endpoints: a session that ran ``USE`` cannot be rebuilt (a reconnect
     lands in the login database, and Azure SQL Database cannot switch)."""
 
-    def session_effects(self, sql: str) -> tuple[Effect, ...]:
-        return mssql_effects_azure(sql)
+    read = staticmethod(mssql_read_azure)
 
 
 dialect = SQLServer()

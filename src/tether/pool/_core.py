@@ -70,7 +70,7 @@ class PoolCore:
         retry = self.config.connect_retry
         attempts = retry.count if retry.policy is None else retry.policy.attempts
         self._recovery_retry = dataclasses.replace(retry, count=max(retry.count - 1, 0), immediate=0)
-        self._resilient = attempts > 0 and hasattr(self._dialect, "session_effects")
+        self._resilient = attempts > 0 and self._dialect.replays
         self._exact_status = self._driver.exact_tx_status
         self._reads_ahead = self._driver.reads_ahead
         self._reclaimed: deque[Lease] = deque()  # borrows dropped unclosed, from __del__

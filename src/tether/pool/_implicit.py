@@ -122,5 +122,5 @@ def _unpooled(spec: ConnectionSpec) -> Connection:
     if isinstance(result, ConnectFailure):
         raise connect_error(owner.driver, spec, result)
     metrics.count_non_pooled(+1)
-    resilient = owner.policy.count > 0 and hasattr(owner.dialect, "session_effects")
+    resilient = owner.policy.count > 0 and owner.dialect.replays
     return Connection(result, SessionLog(owner.driver.exact_tx_status) if resilient else None)

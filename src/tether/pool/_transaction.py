@@ -144,7 +144,7 @@ def _begin(conn: Connection, dialect: Dialect) -> Any:
             "pool.transaction needs a driver whose execute() returns a cursor (psycopg); "
             f"{driver.name} has its own transactions: use those"
         )
-    sql = getattr(dialect, "begin_sql", None)
+    sql = dialect.begin_sql
     if sql is None:
         if conn.autocommit:
             conn.autocommit = False  # the proxy puts it back on return
@@ -160,7 +160,7 @@ def _begin(conn: Connection, dialect: Dialect) -> Any:
 def _resolve(pool: Pool, marker: Any, error: Exception) -> bool:
     """Whether the transaction committed; ``CommitOutcomeUnknown`` when that can't be learnt."""
     dialect = pool.dialect
-    status_sql = getattr(dialect, "commit_status_sql", None)
+    status_sql = dialect.commit_status_sql
     if marker is None or status_sql is None:
         raise CommitOutcomeUnknown(
             f"the connection broke during COMMIT and {dialect.name} cannot tell the outcome",
@@ -201,7 +201,7 @@ def _ask(pool: Pool, status_sql: str, xid: Any, backend: Any) -> str:
         status = None if row is None else row[0]
         if status == "in progress" and backend is not None:
             # A role may end its own backends; the next question gets a final answer.
-            conn.execute(pool.dialect.terminate_sql, (backend,))  # type: ignore[attr-defined]
+            conn.execute(pool.dialect.terminate_sql, (backend,))
         elif status not in ("committed", "aborted", "in progress"):
             raise CommitOutcomeUnknown(
                 f"txid_status({xid}) answered {status!r}: the outcome is no longer known",

@@ -16,7 +16,6 @@ the session log also keeps what a reconnect must replay. No I/O here: the proxie
 from __future__ import annotations
 
 import itertools
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConnectionReturned, bind
@@ -61,32 +60,31 @@ class Lease:
     def note(self, sql: Any) -> None:
         """Record what ``sql`` leaves in the session, before it is sent."""
         if type(sql) is str:  # the common case: one cached lookup
-            found = self.dialect.session_changes(sql)
+            found = self.dialect.read(sql).changes
         else:
             text = _text_of(sql, self.raw)
             unreadable = ("statement that could not be read",)
-            found = unreadable if text is None else self.dialect.session_changes(text)
+            found = unreadable if text is None else self.dialect.read(text).changes
         if found and not set(found) <= set(self.changes):
             self.changes = tuple(dict.fromkeys((*self.changes, *found)))
 
     def effects_of(self, sql: Any) -> tuple[Effect, ...]:
         """The session effects of ``sql``; PLAIN (the same object) when it has none."""
-        effects = self.dialect.session_effects
         if type(sql) is str:
-            return effects(sql)
+            return self.dialect.read(sql).effects
         text = _text_of(sql, self.raw)
-        return effects(text) if text is not None else _UNREADABLE
+        return self.dialect.read(text).effects if text is not None else _UNREADABLE
 
     def read(self, sql: Any) -> tuple[Effect, ...]:
         """``note(sql)`` and ``effects_of(sql)`` in one cached lookup (the statement path)."""
         if type(sql) is not str:
             self.note(sql)
             return self.effects_of(sql)
-        dialect: Any = self.dialect  # a module-level singleton: hashable by identity
-        effects, found = _read(dialect, sql)
+        reading = self.dialect.read(sql)
+        found = reading.changes
         if found and not set(found) <= set(self.changes):
             self.changes = tuple(dict.fromkeys((*self.changes, *found)))
-        return effects
+        return reading.effects
 
     def recorded(
         self, effects: tuple[Effect, ...], params: Any, before: TxStatus | None, after: TxStatus
@@ -147,12 +145,6 @@ class Lease:
 
     def __repr__(self) -> str:
         return f"<lease #{self.number} epoch {self.epoch}>"
-
-
-@lru_cache(maxsize=2048)
-def _read(dialect: Any, sql: str) -> tuple[tuple[Effect, ...], tuple[str, ...]]:
-    # ``dialect`` is a module-level singleton, hashed by identity: one entry per text.
-    return dialect.session_effects(sql), dialect.session_changes(sql)
 
 
 def _text_of(sql: Any, raw: Any) -> str | None:

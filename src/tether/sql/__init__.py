@@ -6,7 +6,7 @@ fooled by its comments and literals.
 
 from __future__ import annotations
 
-from ._effects import PLAIN, Effect, Op, Replay
+from ._effects import PLAIN, Effect, Op, Reading, Replay
 from ._scan import QUOTED, Unscannable, statement_texts, statements, tokens
 from ._status import TxStatus
 
@@ -15,6 +15,7 @@ __all__ = [
     "QUOTED",
     "Effect",
     "Op",
+    "Reading",
     "Replay",
     "TxStatus",
     "Unscannable",

@@ -1,5 +1,6 @@
-"""What a statement does to a session: the words the dialects read SQL into, and the
-session's log (``tether.session``) folds into what a reconnect replays or cannot.
+"""What a statement does to a session: the words the dialects read SQL into (a ``Reading``
+of each text), and the session's log (``tether.session``) folds into what a reconnect
+replays or cannot.
 """
 
 from __future__ import annotations
@@ -38,5 +39,15 @@ class Effect:
 
 _SESSION_OPS = frozenset({Op.REPLAY, Op.FORGET, Op.LOST, Op.FOUND, Op.DISCARD})
 PLAIN = (Effect(Op.PLAIN),)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reading:
+    """One text read once, for both of the session's questions: what a recovered session
+    replays or cannot (``effects``; ``PLAIN`` itself when nothing), and why the pool must
+    reset the session on return (``changes``, one reason each; empty when nothing)."""
+
+    effects: tuple[Effect, ...]
+    changes: tuple[str, ...]
 
 Replay = tuple[str, Any]  # a statement and its parameters (None for none)
