@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tether._retry._faults import Classification, Fault
 from tether._retry._policy import Retry
+from tether.vocab import Classification, Fault
 
 
 class Transient(Exception):

@@ -10,10 +10,10 @@ import struct
 
 import pytest
 
-from tether._retry._faults import Fault
 from tether.dialects import get_dialect
 from tether.dialects.mysql import classify, dialect
 from tether.errors import ConnectError
+from tether.vocab import Fault
 
 pymysql = pytest.importorskip("pymysql", reason="pymysql is not installed: pip install pymysql")
 

@@ -8,12 +8,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tether._retry._faults import Fault
 from tether.dialects import get_dialect
 from tether.dialects._classify_pg import classify
 from tether.dialects.postgresql import dialect
 from tether.errors import ConnectError, bind
 from tether.testing import EmbeddedPostgres, free_port
+from tether.vocab import Fault
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'tether[dev]'")
 

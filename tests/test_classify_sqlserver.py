@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from tether._retry._faults import Fault
 from tether.dialects import get_dialect
 from tether.dialects.sqlserver import classify, dialect
 from tether.errors import ConnectError
+from tether.vocab import Fault
 
 CONNECT, IN_DOUBT, TRANSIENT, FATAL = Fault.CONNECT, Fault.IN_DOUBT, Fault.TRANSIENT, Fault.FATAL
 

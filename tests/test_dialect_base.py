@@ -10,7 +10,7 @@ import pytest
 from tether.dialects import Dialect, get_dialect
 from tether.dialects._base import BaseDialect
 from tether.dialects.sqlserver import azure
-from tether.sql import PLAIN, Reading
+from tether.vocab import PLAIN, Reading
 
 
 @pytest.mark.parametrize(

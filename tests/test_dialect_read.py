@@ -26,7 +26,7 @@ from tether.dialects.mysql import dialect as mysql
 from tether.dialects.postgresql import dialect as pg
 from tether.dialects.sqlserver import azure
 from tether.dialects.sqlserver import dialect as mssql
-from tether.sql import PLAIN, QUOTED, Effect, Op, Reading, Unscannable, statement_texts, statements, tokens
+from tether.vocab import PLAIN, QUOTED, Effect, Op, Reading, Unscannable, statement_texts, statements, tokens
 
 EXAMPLES = 2000
 

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tether.drivers._registry import DIALECTS, DRIVERS, DriverInfo, for_dialect
 from tether.dsn import KNOWN_DRIVERS, ConnectionSpec, Secret, parse
 from tether.dsn._keywords import KEYWORDS
 from tether.errors import ConfigError
+from tether.vocab._drivers import DIALECTS, DRIVERS, DriverInfo, for_dialect
 
 fuzz = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from tether.dialects._effects_mssql import mssql_effects, mssql_effects_azure
 from tether.dialects.sqlserver import dialect
 from tether.session._log import SessionLog
-from tether.sql import PLAIN, Effect, Op, TxStatus
+from tether.vocab import PLAIN, Effect, Op, TxStatus
 
 IDLE, IN_TX = TxStatus.IDLE, TxStatus.IN_TRANSACTION
 

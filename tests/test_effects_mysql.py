@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from tether.dialects._effects_mysql import mysql_effects
 from tether.dialects.mysql import dialect
 from tether.session._log import SessionLog
-from tether.sql import PLAIN, Effect, Op, TxStatus
+from tether.vocab import PLAIN, Effect, Op, TxStatus
 
 IDLE, IN_TX = TxStatus.IDLE, TxStatus.IN_TRANSACTION
 

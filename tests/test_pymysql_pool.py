@@ -13,8 +13,8 @@ import tether
 from fix_pool import socket_fd, wait_for_goodbye
 from fix_wait import wait_until
 from tether.dsn import parse
-from tether.sql import TxStatus
 from tether.testing import EmbeddedMariaDB
+from tether.vocab import TxStatus
 
 pytest_plugins = ["fix_mysql"]
 pymysql = pytest.importorskip("pymysql", reason="PyMySQL is not installed: pip install 'tether[dev]'")

@@ -21,8 +21,8 @@ from fix_retry import FIXED, Connect, FakeTime, Fatal, InDoubt, Transient, class
 from tether._retry._async_engine import async_attempts
 from tether._retry._budget import RetryBudget
 from tether._retry._engine import RetryDetails, Runner, retry
-from tether._retry._faults import Classification, Fault
 from tether._retry._policy import Retry
+from tether.vocab import Classification, Fault
 
 
 class Clock(FakeTime):

@@ -17,10 +17,10 @@ from fix_retry import FIXED, Busy, Connect, FakeTime, Fatal, InDoubt, Interrupt,
 from tether._retry._budget import RetryBudget
 from tether._retry._classify import classify as default_classify
 from tether._retry._engine import RetryDetails, Runner, attempts, retry
-from tether._retry._faults import Classification, Fault
 from tether._retry._policy import Retry
-from tether.drivers._registry import DRIVERS, DriverInfo
 from tether.errors import CommitOutcomeUnknown, ConnectError, PoolClosed, PoolTimeout, SessionLost, bind
+from tether.vocab import Classification, Fault
+from tether.vocab._drivers import DRIVERS, DriverInfo
 
 
 class Clock(FakeTime):
@@ -424,8 +424,8 @@ def test_a_missing_dialect_classifier_is_fatal(monkeypatch: pytest.MonkeyPatch) 
 def test_a_connect_error_whose_cause_is_final_is_not_retried() -> None:
     pymysql = pytest.importorskip("pymysql", reason="PyMySQL is not installed")
     from tether._retry._classify import classify as default_classify
-    from tether._retry._faults import Fault as F
     from tether.errors import ConnectError
+    from tether.vocab import Fault as F
 
     refused = ConnectError("could not connect", host="db", port=3306, attempts=1)
     refused.__cause__ = pymysql.err.OperationalError(2003, "Can't connect to MySQL server")

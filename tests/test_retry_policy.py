@@ -9,8 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from tether._retry._budget import RetryBudget
-from tether._retry._faults import Classification, Fault
 from tether._retry._policy import DEFAULT, Retry
+from tether.vocab import Classification, Fault
 
 SEEDS = range(200)
 TRANSIENT = Classification(Fault.TRANSIENT, "deadlock")

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tether.dialects.postgresql import dialect as pg
-from tether.sql import QUOTED, Unscannable, statements
+from tether.vocab import QUOTED, Unscannable, statements
 
 
 def test_splits_statements_and_skips_literals_and_comments() -> None:

@@ -8,12 +8,12 @@ still come from the ``tether.retry`` logger.
 
 from __future__ import annotations
 
+from ..vocab import Classification, Fault
 from ._async_engine import AsyncAttempts, async_attempts
 from ._budget import RetryBudget
 from ._classify import classify
 from ._connect import ConnectFailure, ConnectRetry
 from ._engine import Attempt, RetryDetails, RetryState, Runner, attempts, retry
-from ._faults import Classification, Fault
 from ._policy import DEFAULT, Retry
 
 __all__ = [

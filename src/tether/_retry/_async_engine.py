@@ -21,10 +21,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, Final, ParamSpec, TypeVar, cast
 
+from ..vocab import Classification, Fault
 from ._budget import RetryBudget
 from ._classify import classify as default_classify
 from ._engine import Attempt, Classify, OnRetry, Runner, attempts, is_async_callable
-from ._faults import Classification, Fault
 from ._policy import Retry
 from ._wrap_async import retrying_async
 

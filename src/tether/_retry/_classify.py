@@ -10,9 +10,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from ..drivers._registry import dialect_of_package
 from ..errors import CommitOutcomeUnknown, ConnectError, PoolTimeout, SessionLost
-from ._faults import Classification, Fault
+from ..vocab import Classification, Fault
+from ..vocab._drivers import dialect_of_package
 
 __all__ = ["classify"]
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, ParamSpec, TypeVar, cast, overload
 
+from ..vocab import Classification, Fault
 from ._budget import RetryBudget
 from ._classify import classify as default_classify
-from ._faults import Classification, Fault
 from ._policy import DEFAULT, Retry
 
 __all__ = ["Attempt", "RetryDetails", "RetryState", "Runner", "attempts", "retry"]

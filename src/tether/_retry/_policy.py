@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from ._faults import Classification, Fault
+from ..vocab import Classification, Fault
 
 __all__ = ["DEFAULT", "Jitter", "Retry", "Strategy"]
 

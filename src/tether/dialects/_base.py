@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ..sql import Effect, Reading
+    from ..vocab import Effect, Reading
 
 
 class Dialect(Protocol):

@@ -7,7 +7,7 @@ may do anything (DO, CALL) counts as a change.
 
 from __future__ import annotations
 
-from ..sql import QUOTED
+from ..vocab import QUOTED
 
 # Statements whose first word changes session state that outlives the transaction.
 # ``SET LOCAL`` and ``SET TRANSACTION`` end with the transaction and are handled below.

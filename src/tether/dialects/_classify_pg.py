@@ -29,8 +29,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .._retry._faults import Classification, Fault
 from ..errors import ConnectError
+from ..vocab import Classification, Fault
 
 __all__ = ["Classification", "classify"]
 

@@ -43,7 +43,7 @@ import re
 from dataclasses import replace
 from functools import lru_cache
 
-from ..sql import PLAIN, QUOTED, Effect, Op, Reading, Unscannable, statement_texts, tokens
+from ..vocab import PLAIN, QUOTED, Effect, Op, Reading, Unscannable, statement_texts, tokens
 from ._changes_mssql import statement_changes
 
 Token = tuple[str, int]  # a word (or QUOTED) and where it starts in the chunk

@@ -27,7 +27,7 @@ import re
 from dataclasses import replace
 from functools import lru_cache
 
-from ..sql import PLAIN, QUOTED, Effect, Op, Reading, Unscannable, statement_texts, tokens
+from ..vocab import PLAIN, QUOTED, Effect, Op, Reading, Unscannable, statement_texts, tokens
 from ._changes_mysql import statement_change
 
 _UNREADABLE = (Effect(Op.LOST, reason="statement that could not be scanned", at_once=True),)

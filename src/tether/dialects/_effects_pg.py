@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
-from ..sql import PLAIN, QUOTED, Effect, Op, Reading, Unscannable, statement_texts
+from ..vocab import PLAIN, QUOTED, Effect, Op, Reading, Unscannable, statement_texts
 from ._changes_pg import statement_change
 
 Handler = Callable[[str, tuple[str, ...]], tuple[Effect, ...]]

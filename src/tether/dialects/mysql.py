@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import sys
 
-from .._retry._faults import Classification, Fault
 from ..errors import ConnectError
+from ..vocab import Classification, Fault
 from ._base import BaseDialect
 from ._effects_mysql import mysql_read
 

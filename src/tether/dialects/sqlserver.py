@@ -32,8 +32,8 @@ import sys
 from functools import lru_cache
 from typing import Any
 
-from .._retry._faults import Classification, Fault
 from ..errors import ConnectError
+from ..vocab import Classification, Fault
 from ._base import BaseDialect
 from ._effects_mssql import mssql_read, mssql_read_azure
 

@@ -1,4 +1,5 @@
-"""Python database drivers. Adding one is adding a module here and a row to ``_registry``.
+"""Python database drivers. Adding one is adding a module here and a row to
+``tether.vocab._drivers``.
 
 Defaults per database, for ``tether.Pool``: PostgreSQL → psycopg; SQL Server → the first
 installed of mssql_python, pyodbc, pymssql, pytds; MySQL → pymysql. For
@@ -11,9 +12,9 @@ import importlib
 from typing import Any
 
 from ..errors import ConfigError
+from ..vocab._drivers import DriverInfo, find, for_dialect
 from ._base import Driver
 from ._base_async import AsyncDriver
-from ._registry import DriverInfo, find, for_dialect
 
 __all__ = ["AsyncDriver", "Driver", "load_async_driver", "load_driver"]
 

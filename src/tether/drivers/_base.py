@@ -16,7 +16,7 @@ from ._settings import write_setting
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
-    from ..sql import TxStatus
+    from ..vocab import TxStatus
 
 
 class Driver:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from ..sql import TxStatus
+from ..vocab import TxStatus
 from . import _mssql_reset as restore
 from ._base import Driver
 from ._mssql_args import login_timeout

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import pq
 
-from ..sql import TxStatus
+from ..vocab import TxStatus
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from ..dialects.postgresql import dialect as postgresql
-from ..sql import TxStatus
+from ..vocab import TxStatus
 from ._base_async import AsyncDriver
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from psycopg import pq
 
 from .._acompat import wait_fd
 from ..dialects.postgresql import dialect as postgresql
-from ..sql import TxStatus
+from ..vocab import TxStatus
 from ._base import Driver
 from ._psycopg_common import (
     CONNECTION_BAD,

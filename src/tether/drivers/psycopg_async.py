@@ -13,7 +13,7 @@ from psycopg import pq
 
 from .._acompat import await_fd
 from ..dialects.postgresql import dialect as postgresql
-from ..sql import TxStatus
+from ..vocab import TxStatus
 from ._base_async import AsyncDriver
 from ._psycopg_common import (
     CONNECTION_BAD,

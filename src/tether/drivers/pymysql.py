@@ -33,7 +33,7 @@ from pymysql import connections, err
 from pymysql.protocol import EOFPacketWrapper  # type: ignore[import-untyped]
 
 from ..errors import ConfigError
-from ..sql import TxStatus
+from ..vocab import TxStatus
 from ._base import Driver
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pytds  # type: ignore[import-untyped]  # python-tds ships no type information
 from pytds import tds_base, utils
 
-from ..sql import TxStatus
+from ..vocab import TxStatus
 from . import _mssql_reset as restore
 from ._base import Driver
 from ._mssql_args import pytds_kwargs

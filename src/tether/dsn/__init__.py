@@ -19,7 +19,7 @@ Two shapes are accepted:
 The driver comes from the URL's ``+driver``, else ``parse(..., driver=...)``, else it is
 ``None``: the dialect's default, which the driver registry picks when connecting
 (PostgreSQL: psycopg; SQL Server: the first installed of mssql_python, pyodbc, pymssql,
-pytds; MySQL: pymysql). A named driver must be one in ``tether.drivers._registry`` (by
+pytds; MySQL: pymysql). A named driver must be one in ``tether.vocab._drivers`` (by
 name or alias, any case) that a pool can use; others, such as ``psycopg2`` or
 ``mysqldb``, are refused with the list of drivers and the pool that takes each.
 

@@ -1,4 +1,4 @@
-"""Which ``+driver`` names a connection string may give: those in ``drivers/_registry.py``
+"""Which ``+driver`` names a connection string may give: those in ``vocab/_drivers.py``
 that a pool can use.
 
 The registry also lists packages tether only classifies errors for (mysqlclient,
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import itertools
 
-from ..drivers import _registry as registry
 from ..errors import ConfigError
+from ..vocab import _drivers as registry
 
 # dialect -> the canonical names a pool can use, in order of preference.
 KNOWN_DRIVERS: dict[str, tuple[str, ...]] = {

@@ -47,7 +47,7 @@ from ..errors import PoolError
 from ..net import Keepalive, Liveness
 from ..session import Connection, Lease
 from ..session._log import SessionLog
-from ..sql import TxStatus
+from ..vocab import TxStatus
 from ._core import PoolCore, Port, connect_error
 from ._opening import connect_with_retry, open_lease
 from ._state import Plan, Slot

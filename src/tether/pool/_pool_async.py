@@ -46,7 +46,7 @@ from ..errors import PoolError
 from ..net import Keepalive, Liveness
 from ..session import AsyncConnection, Lease
 from ..session._log import SessionLog
-from ..sql import TxStatus
+from ..vocab import TxStatus
 from ._core import PoolCore, Port, connect_error
 from ._opening_async import connect_with_retry, open_lease
 from ._state import Plan, Slot

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from .._acompat import sleep
 from .._retry._engine import RetryDetails, Runner
-from .._retry._faults import Classification, Fault
 from ..errors import CommitOutcomeUnknown, Error, SessionLost
 from ..session import lease_of
+from ..vocab import Classification, Fault
 
 if TYPE_CHECKING:
     from .._retry._policy import Retry

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConnectionReturned, bind
 from ..net import Liveness
-from ..sql import PLAIN, Effect, Op, TxStatus
+from ..vocab import PLAIN, Effect, Op, TxStatus
 
 if TYPE_CHECKING:
     from ..dialects import Dialect

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..sql import Effect, Op, Replay, TxStatus
+from ..vocab import Effect, Op, Replay, TxStatus
 
 _IN_TX = (TxStatus.IN_TRANSACTION, TxStatus.IN_ERROR)
 MAX_REPLAY = 256  # statements kept for replay; past this the session counts as unrecoverable

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..drivers._settings import method_getter, read_setting, write_setting
 from ..errors import UnitOfWorkError
-from ..sql import PLAIN, TxStatus
+from ..vocab import PLAIN, TxStatus
 from ._recovery import recover
 
 if TYPE_CHECKING:

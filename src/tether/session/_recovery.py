@@ -22,7 +22,7 @@ from ._replay import batches, settle, verify
 
 if TYPE_CHECKING:
     from ..drivers import Driver
-    from ..sql import Replay, TxStatus
+    from ..vocab import Replay, TxStatus
     from ._lease import Lease
     from ._log import SessionLog
 

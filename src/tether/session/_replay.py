@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..sql import Replay, TxStatus
+from ..vocab import Replay, TxStatus
 
 if TYPE_CHECKING:
     from ._lease import Lease
