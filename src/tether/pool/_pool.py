@@ -564,16 +564,8 @@ class Pool(PoolCore, Blocking):
                 self._carry_out(plan)
 
     def _idle_dead(self, slot: Slot) -> bool:
-        lease = slot.lease
-        if self._driver.is_closed(lease.raw):
-            return True
-        probe = lease.probe
-        if probe is None:
-            return False
-        liveness = probe.check()
-        if liveness is Liveness.DATA:
-            return self._dialect.idle_bytes_mean_dead(probe.peek()[1])
-        return liveness is Liveness.CLOSED
+        lease: Lease = slot.lease
+        return self._driver.is_closed(lease.raw) or lease.idle_break()
 
 
 class Borrow(Blocking):
