@@ -60,13 +60,12 @@ P = ParamSpec("P")
 
 
 class Pool(PoolCore, Blocking):
-    """A pool of asyncio database connections that only hands out connections that work.
+    """A pool of database connections that only hands out connections that work.
 
     ``dsn`` is a URL or an ADO connection string (see ``tether.dsn``); settings given
-    here win over those in the string, which win over the defaults. Use it inside a
-    running loop: ``with Pool(dsn) as pool:`` or ``pool.open()`` (the
-    first checkout opens it too). ``postgresql://`` uses psycopg's ``Connection``;
-    ``postgresql+asyncpg://`` uses asyncpg.
+    here win over those in the string, which win over the defaults. ``with
+    Pool(dsn) as pool:`` starts and closes it; ``postgresql://`` uses psycopg's
+    ``Connection``, and a URL's ``+driver`` picks another driver.
     """
 
     def __init__(
@@ -96,8 +95,8 @@ class Pool(PoolCore, Blocking):
         retry_budget: RetryBudget | None = None,
         open: bool | None = None,
     ):
-        """``open``: start at once (the default of ``Pool``), or at the first use (the
-        default of ``Pool``, which may be made outside its event loop)."""
+        """``open``: start the pool now, or at its first use; None starts a threaded pool
+        now and an asyncio one at its first use (it may be made before its loop runs)."""
         self._setup(
             dsn,
             name=name or f"pool-{next(_names)}",

@@ -59,13 +59,12 @@ P = ParamSpec("P")
 
 
 class AsyncPool(PoolCore, AsyncOnly):
-    """A pool of asyncio database connections that only hands out connections that work.
+    """A pool of database connections that only hands out connections that work.
 
     ``dsn`` is a URL or an ADO connection string (see ``tether.dsn``); settings given
-    here win over those in the string, which win over the defaults. Use it inside a
-    running loop: ``async with AsyncPool(dsn) as pool:`` or ``await pool.open()`` (the
-    first checkout opens it too). ``postgresql://`` uses psycopg's ``AsyncConnection``;
-    ``postgresql+asyncpg://`` uses asyncpg.
+    here win over those in the string, which win over the defaults. ``async with
+    AsyncPool(dsn) as pool:`` starts and closes it; ``postgresql://`` uses psycopg's
+    ``AsyncConnection``, and a URL's ``+driver`` picks another driver.
     """
 
     def __init__(
@@ -95,8 +94,8 @@ class AsyncPool(PoolCore, AsyncOnly):
         retry_budget: RetryBudget | None = None,
         open: bool | None = None,
     ):
-        """``open``: start at once (the default of ``Pool``), or at the first use (the
-        default of ``AsyncPool``, which may be made outside its event loop)."""
+        """``open``: start the pool now, or at its first use; None starts a threaded pool
+        now and an asyncio one at its first use (it may be made before its loop runs)."""
         self._setup(
             dsn,
             name=name or f"async-pool-{next(_names)}",

@@ -4,8 +4,9 @@ One ``Lease`` lives as long as its connection. Each borrow begins when a proxy i
 for it, which gives the borrow a number (``epoch``) and a clean slate; the proxy keeps
 the epoch it was made for, so a proxy or cursor kept past its borrow sees a newer epoch
 and refuses to act: never someone else's session. The borrow ends when the proxy gives
-the connection back. The owner (a pool) reads ``changes``, ``saved`` and ``lost`` to decide how to take
-it back; only the session's modules change the rest.
+the connection back. The owner (a pool) reads ``changes``, ``saved`` and ``lost`` to
+decide how to take it back, and sets ``raw``/``probe`` when it adopts a rebuilt session;
+only the session's modules change the rest.
 
 Before each statement the session notes what it leaves behind (``note``/``read``): a
 session change means the owner resets the session on return; with idle resiliency on,
@@ -32,6 +33,8 @@ _numbers = itertools.count(1)
 
 
 class Lease:
+    """One physical connection, lent to one borrow at a time."""
+
     __slots__ = ("changes", "dialect", "driver", "epoch", "log", "lost", "number", "owner", "probe", "raw",
                  "saved", "token", "unit")
 
@@ -53,6 +56,7 @@ class Lease:
     # -- a borrow's life (begun and ended by the proxy, inlined there: the hot path) ----------
 
     def lent(self, epoch: int) -> bool:
+        """Whether borrow ``epoch`` is the current one."""
         return self.epoch == epoch and bool(epoch & 1)
 
     # -- what statements leave behind ---------------------------------------------------------
