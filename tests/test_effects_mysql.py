@@ -275,3 +275,15 @@ def test_keyword_soup_never_raises(sql: str) -> None:
 @given(st.text(max_size=60))
 def test_random_text_never_raises(sql: str) -> None:
     assert all(isinstance(e, Effect) for e in mysql_effects(sql))
+
+
+@pytest.mark.parametrize(("sql", "changes"), [
+    ("/*!40101 SET NAMES latin1 */", ("SET of a session variable",)),
+    ("/*! CREATE TEMPORARY TABLE t (a INT) */", ("temporary table",)),
+    ("/*M!100100 SET @x = 1 */", ("SET of a session variable",)),
+    ("/*!40101 /*!40101 SET NAMES latin1 */ */", ("nested /*! */ comment",)),
+    ("SELECT 1 /* an ordinary comment: SET NAMES latin1 */", ()),
+])
+def test_what_executable_comments_hold_is_reset_too(sql: str, changes: tuple[str, ...]) -> None:
+    # MySQL runs a /*! */ comment's text: the pool must reset what it leaves behind.
+    assert dialect.read(sql).changes == changes

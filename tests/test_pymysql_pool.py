@@ -136,6 +136,21 @@ def test_a_returned_session_is_reset_off_the_callers_path(make_pool: Callable[..
     raw._execute_command = send
 
 
+def test_what_an_executable_comment_left_is_reset_too(make_pool: Callable[..., tether.Pool]) -> None:
+    # mysqldump writes session statements inside /*! */ comments, which the server runs.
+    pool = make_pool(max_size=1)
+    with pool.connection() as conn:
+        first = connection_id(conn)
+        conn.execute("/*!40101 CREATE TEMPORARY TABLE dumped (a INT) */")
+        conn.execute("/*!40101 SET @from_dump = 1 */")
+    with pool.connection() as conn:
+        assert connection_id(conn) == first  # the same connection, reset
+        assert conn.execute("SELECT @from_dump").fetchone() == (None,)
+        with pytest.raises(pymysql.err.ProgrammingError) as caught:
+            conn.execute("SELECT * FROM dumped")
+        assert caught.value.args[0] == 1146  # the temporary table went with the reset
+
+
 def test_a_killed_idle_connection_is_replaced_at_checkout(
     make_pool: Callable[..., tether.Pool], server: EmbeddedMariaDB
 ) -> None:

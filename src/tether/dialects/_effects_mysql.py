@@ -32,7 +32,8 @@ from ._changes_mysql import statement_change
 
 _UNREADABLE = (Effect(Op.LOST, reason="statement that could not be scanned", at_once=True),)
 _MISREAD = (Effect(Op.LOST, reason="statement that could not be read", at_once=True),)
-_NESTED = (Effect(Op.LOST, reason="nested /*! */ comment", at_once=True),)
+_NESTED = Reading(effects=(Effect(Op.LOST, reason="nested /*! */ comment", at_once=True),),
+                  changes=("nested /*! */ comment",))
 _UNSCANNABLE = Reading(effects=_UNREADABLE, changes=("statement that could not be scanned",))
 _SESSION_OPS = frozenset({Op.REPLAY, Op.FORGET, Op.LOST, Op.FOUND})
 _COMMIT = Effect(Op.COMMIT)
@@ -72,24 +73,19 @@ def mysql_read(sql: str) -> Reading:
     """The effects of each statement in ``sql``, in order, and what each leaves for the
     pool's reset: one scan, one walk (cached: texts repeat)."""
     if "/*" in sql and _EXECUTABLE_COMMENT.search(sql):
-        # The effects are those of what MySQL runs, the comments' contents; the changes are
-        # read from the text as sent, where the scanner skips them as comments (a second
-        # scan, of another text, for these only).
-        return Reading(effects=_executed(sql), changes=_read(sql).changes)
+        # MySQL and MariaDB run what ``/*! */`` comments hold (mysqldump writes its SET
+        # NAMES and CREATE TEMPORARY TABLE so): read that text, for the effects and the
+        # reset alike, where the scanner would skip it as a comment.
+        inner = _EXECUTABLE_COMMENT.sub(lambda m: f" {m.group(1)} ", sql)
+        if "/*" in inner and _EXECUTABLE_COMMENT.search(inner):
+            return _NESTED
+        return _read(inner)
     return _read(sql)
 
 
 def mysql_effects(sql: str) -> tuple[Effect, ...]:
     """The effects alone (``mysql_read`` caches them)."""
     return mysql_read(sql).effects
-
-
-def _executed(sql: str) -> tuple[Effect, ...]:
-    """The effects of ``sql`` with its ``/*! */`` comments' contents as plain text."""
-    inner = _EXECUTABLE_COMMENT.sub(lambda m: f" {m.group(1)} ", sql)
-    if "/*" in inner and _EXECUTABLE_COMMENT.search(inner):
-        return _NESTED
-    return _read(inner).effects
 
 
 def _read(sql: str) -> Reading:
