@@ -1,3 +1,5 @@
-"""Shared fixtures: the embedded PostgreSQL (``fix_pg``) and pools on it (``fix_pool``)."""
+"""Shared fixtures: the embedded PostgreSQL (``fix_pg``), pools on it (``fix_pool``), MariaDB
+(``fix_mysql``), the TDS test server (``fix_tds``), and the drivers each pool runs on for
+tests written once for both pools (``fix_twins``)."""
 
-pytest_plugins = ["fix_pg", "fix_pool", "fix_mysql", "fix_tds"]
+pytest_plugins = ["fix_pg", "fix_pool", "fix_mysql", "fix_tds", "fix_twins"]

@@ -34,12 +34,6 @@ def make_pool(pg_dsn: str) -> Iterator[Callable[..., tether.Pool]]:
         pool.close()
 
 
-def backend_pid(conn: tether.Connection) -> int:
-    row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def socket_fd(conn: Any) -> int:
     """The descriptor tether's zero-round-trip check polls for a borrowed connection; it
     stays the connection's after the return, while the pool keeps it."""

@@ -1,8 +1,19 @@
-"""The two halves of a test written once for both pools.
+"""The two halves of a test written once for both pools (``pytest_plugins = ["fix_twins"]``).
 
-A ``test_*_async.py`` module uses the async names (``arun``, ``athread``, ``AsyncPool``);
-``tools/async_to_sync.py`` generates its threaded twin, where they become ``run``,
-``thread`` and ``Pool``: the same assertions, for the same code, in both front ends.
+A ``test_*_async.py`` module uses the async names (``arun``, ``athread``, ``avalue``,
+``adsn``, ``AsyncPool``); ``tools/async_to_sync.py`` generates its threaded twin, where
+they become ``run``, ``thread``, ``value``, ``dsn`` and ``Pool``: the same assertions, for
+the same code, in both front ends. Each pair below is an async name and its sync partner.
+
+- ``ADRIVERS``/``DRIVERS``: the PostgreSQL drivers each pool runs on, by name; the
+  fixtures ``adriver``/``driver`` take each in turn and ``adsn``/``dsn`` are the test
+  server's URL for it. ``AsyncPool`` runs psycopg's ``AsyncConnection`` and asyncpg,
+  ``Pool`` psycopg.
+- ``arun``/``run``: ``body(pool)`` with a fresh pool, closed whatever happened.
+- ``athread``/``thread``: blocking test plumbing (an admin connection, a socket wait).
+- ``avalue``/``value`` and ``abackend_pid``/``backend_pid``: a query's first value, and the
+  session's server process, with any of the pool's drivers.
+- ``socket_of``: a borrowed connection's descriptor, for every driver (no pair needed).
 """
 
 from __future__ import annotations
@@ -11,9 +22,42 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import pytest
+
 from tether import AsyncPool, Pool
+from tether.session import AsyncConnection, Connection
 
 T = TypeVar("T")
+
+ADRIVERS = ("psycopg", "asyncpg")  # AsyncPool's PostgreSQL drivers
+DRIVERS = ("psycopg",)  # Pool's
+
+
+def dsn_for(dsn: str, driver: str) -> str:
+    """``dsn`` for ``driver`` (psycopg, sync or async, is the plain URL's default)."""
+    return dsn if driver == "psycopg" else dsn.replace("postgresql://", f"postgresql+{driver}://", 1)
+
+
+@pytest.fixture(params=ADRIVERS)
+def adriver(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(params=DRIVERS)
+def driver(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def adsn(pg_dsn: str, adriver: str) -> str:
+    """The test server's URL, once for each of ``AsyncPool``'s drivers."""
+    return dsn_for(pg_dsn, adriver)
+
+
+@pytest.fixture
+def dsn(pg_dsn: str, driver: str) -> str:
+    """The test server's URL, once for each of ``Pool``'s drivers."""
+    return dsn_for(pg_dsn, driver)
 
 
 def _settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -51,3 +95,36 @@ async def athread(fn: Callable[..., T], *args: Any) -> T:
 def thread(fn: Callable[..., T], *args: Any) -> T:
     return fn(*args)
 
+
+def _is_asyncpg(conn: AsyncConnection | Connection) -> bool:
+    return conn.raw.__class__.__module__.startswith("asyncpg")
+
+
+async def avalue(conn: AsyncConnection, sql: str) -> Any:
+    """The first column of the first row (None without a row), with psycopg or asyncpg."""
+    if _is_asyncpg(conn):
+        return await conn.fetchval(sql)
+    cur = await conn.execute(sql)
+    row = await cur.fetchone()
+    return None if row is None else row[0]
+
+
+def value(conn: Connection, sql: str) -> Any:
+    """The first column of the first row (None without a row)."""
+    row = conn.execute(sql).fetchone()
+    return None if row is None else row[0]
+
+
+async def abackend_pid(conn: AsyncConnection) -> int:
+    return int(await avalue(conn, "SELECT pg_backend_pid()"))
+
+
+def backend_pid(conn: Connection) -> int:
+    return int(value(conn, "SELECT pg_backend_pid()"))
+
+
+def socket_of(conn: AsyncConnection | Connection) -> int:
+    """The descriptor of a borrowed connection's socket, with any of the pools' drivers."""
+    if _is_asyncpg(conn):
+        return int(conn.raw._transport.get_extra_info("socket").fileno())
+    return int(conn.raw.pgconn.socket)

@@ -12,17 +12,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from fix_async import DRIVERS, dsn_for, run, value
+from fix_twins import ADRIVERS, arun, avalue, dsn_for
 from fix_wait import async_wait_until
 from tether.pool import AsyncPool
 from tether.session import AsyncConnection
 from tether.testing import EmbeddedPostgres
 from tether.wan import Latency, Link
-
-
-@pytest.fixture(params=DRIVERS)
-def adsn(request: pytest.FixtureRequest, pg_dsn: str) -> str:
-    return dsn_for(pg_dsn, request.param)
 
 
 def test_a_waiter_cancelled_after_being_served_gives_the_connection_back(adsn: str) -> None:
@@ -37,9 +32,9 @@ def test_a_waiter_cancelled_after_being_served_gives_the_connection_back(adsn: s
         stats = pool.stats()
         assert (stats.idle, stats.busy, stats.waiting) == (1, 0, 0)
         async with pool.connection(timeout=1) as conn:
-            assert await value(conn, "SELECT 1") == 1
+            assert await avalue(conn, "SELECT 1") == 1
 
-    run(adsn, body, min_size=1, max_size=1)
+    arun(adsn, body, min_size=1, max_size=1)
 
 
 def test_a_waiter_cancelled_in_the_queue_leaves_it(adsn: str) -> None:
@@ -55,7 +50,7 @@ def test_a_waiter_cancelled_in_the_queue_leaves_it(adsn: str) -> None:
         stats = pool.stats()
         assert (stats.idle, stats.busy) == (1, 0)
 
-    run(adsn, body, min_size=1, max_size=1)
+    arun(adsn, body, min_size=1, max_size=1)
 
 
 @pytest.fixture
@@ -101,16 +96,16 @@ def test_a_return_cancelled_during_commit_still_commits_and_returns(slow_dsn: st
         stats = pool.stats()
         assert (stats.idle, stats.busy, stats.discarded_dead) == (1, 0, 0)  # kept, not lost
         async with pool.connection() as conn:
-            assert await value(conn, "SELECT count(*) FROM t_acancel") == 1  # committed once
+            assert await avalue(conn, "SELECT count(*) FROM t_acancel") == 1  # committed once
             await conn.execute("DROP TABLE t_acancel")
 
-    run(slow_dsn, body, min_size=1, max_size=1)
+    arun(slow_dsn, body, min_size=1, max_size=1)
 
 
 def test_close_is_shielded_from_cancellation(adsn: str) -> None:
     async def body(pool: AsyncPool) -> None:
         async with pool.connection() as conn:
-            await value(conn, "SELECT 1")
+            await avalue(conn, "SELECT 1")
         closing = asyncio.create_task(pool.close())
         await asyncio.sleep(0)
         closing.cancel()
@@ -120,7 +115,7 @@ def test_close_is_shielded_from_cancellation(adsn: str) -> None:
         stats = pool.stats()
         assert pool.closed and stats.idle == 0 and stats.hard_connects == stats.hard_disconnects
 
-    run(adsn, body, min_size=2, max_size=2)
+    arun(adsn, body, min_size=2, max_size=2)
 
 
 class _Load:
@@ -167,7 +162,7 @@ class _Load:
             await conn.execute("BEGIN")
             await conn.execute("SELECT pg_sleep(0.002)")  # a cancel may land mid-query or mid-COMMIT
         else:
-            await value(conn, "SELECT 1")
+            await avalue(conn, "SELECT 1")
 
     async def cancel_some(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -188,11 +183,11 @@ class _Load:
 async def _backends(pool: AsyncPool, app: str) -> int:
     async with pool.connection() as conn:
         sql = f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app}'"
-        return int(await value(conn, sql))
+        return int(await avalue(conn, sql))
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-@pytest.mark.parametrize("driver", DRIVERS)
+@pytest.mark.parametrize("driver", ADRIVERS)
 def test_random_cancellations_under_load_leak_nothing(pg_dsn: str, driver: str, seed: int) -> None:
     app = f"acancel_{driver}_{seed}"
     observer_dsn = dsn_for(pg_dsn, driver)
@@ -217,7 +212,7 @@ def test_random_cancellations_under_load_leak_nothing(pg_dsn: str, driver: str, 
         assert pool.stats().hard_connects == pool.stats().hard_disconnects
 
     dsn = dsn_for(f"{pg_dsn}?application_name={app}", driver)
-    run(dsn, body, min_size=2, max_size=4, validate_after_idle=0.005, maintenance_interval=60)
+    arun(dsn, body, min_size=2, max_size=4, validate_after_idle=0.005, maintenance_interval=60)
 
 
 async def _until_backends(observer: AsyncPool, app: str, expected: int) -> None:

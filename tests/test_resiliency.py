@@ -10,7 +10,8 @@ import psycopg
 import pytest
 
 import tether
-from fix_pool import backend_pid, wait_for_goodbye
+from fix_pool import wait_for_goodbye
+from fix_twins import backend_pid
 from fix_wait import wait_until
 from tether.testing import EmbeddedPostgres
 

@@ -5,7 +5,7 @@ Each test pins a place where the hand-kept threaded and asyncio code had drifted
 before both were generated from one source, settled one way; each would have failed on
 one of the two front ends then. (The fourth drift, the stuck-reset watchdog, was one of
 mechanism only: both front ends now sever from the maintenance, and
-``test_pool_wan.py``/``test_async_faults.py`` pin the outcome for each driver.)
+``test_faults_async.py`` pins the outcome for each pool and driver.)
 """
 
 from __future__ import annotations

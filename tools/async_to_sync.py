@@ -45,6 +45,8 @@ FILES = {
     "src/tether/pool/_transaction_async.py": "src/tether/pool/_transaction.py",
     "src/tether/session/_proxy_async.py": "src/tether/session/_proxy.py",
     "src/tether/session/_recovery_async.py": "src/tether/session/_recovery.py",
+    "tests/test_faults_async.py": "tests/test_faults.py",
+    "tests/test_pool_async.py": "tests/test_pool.py",
     "tests/test_twins_async.py": "tests/test_twins.py",
 }
 
@@ -62,9 +64,14 @@ NAMES = {
     "await_fd": "wait_fd",
     "needs_loop": "anywhere",
     "running_loop": "no_loop",
-    # tests (tests/fix_twins.py)
+    # tests (tests/fix_twins.py, tests/fix_wait.py)
+    "abackend_pid": "backend_pid",
+    "adriver": "driver",  # the fixture: each PostgreSQL driver the pool runs on
+    "adsn": "dsn",  # the fixture: the test server's URL for each of them
     "arun": "run",
     "athread": "thread",
+    "async_wait_until": "wait_until",
+    "avalue": "value",
     "psycopg_async": "psycopg",
     # retry
     "retrying_async": "retrying",
@@ -93,7 +100,7 @@ NAMES = {
     "async_run_transaction": "run_transaction",
 }
 # psycopg's async setters: ``await conn.set_x(v)`` is ``conn.x = v`` on a sync connection
-SETTERS = {"set_autocommit": "autocommit"}
+SETTERS = {"set_autocommit": "autocommit", "set_read_only": "read_only"}
 UNWRAP = {"Awaitable": 0, "Coroutine": 2}  # generic -> which argument the sync type is
 
 Offset = Callable[[tuple[int, int]], int]  # a token position -> an index into the text

@@ -1,8 +1,14 @@
-"""tether.AsyncPool against a real PostgreSQL, with psycopg's AsyncConnection and asyncpg."""
+"""The pool against a real PostgreSQL: checkout, return, limits, lifetimes, bad use.
+
+Written once for both pools (``tools/async_to_sync.py`` makes the threaded twin of this
+module, ``test_pool.py``). A test given ``adsn`` runs on each of the pool's PostgreSQL
+drivers (``fix_twins.py``), one given ``pg_dsn`` on psycopg. What only one front end has is
+beside: ``test_pool_asyncio.py`` (asyncpg's own API, tasks, the event loop) and
+``test_pool_threads.py`` (threads, signals, ``tether.connect``).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import time
 
@@ -10,54 +16,48 @@ import psycopg
 import pytest
 
 import tether
-from fix_async import DRIVERS, dsn_for, pid, run, socket_of, value
+from fix_twins import abackend_pid, arun, avalue, socket_of
 from fix_wait import async_wait_until
+from tether import AsyncPool
 from tether.net import read_keepalive
-from tether.pool import AsyncPool
-from tether.session import lease_of
-
-
-@pytest.fixture(params=DRIVERS)
-def adsn(request: pytest.FixtureRequest, pg_dsn: str) -> str:
-    return dsn_for(pg_dsn, request.param)
 
 
 def test_checkout_runs_queries_and_returns_lifo(adsn: str) -> None:
     async def body(pool: AsyncPool) -> None:
         async with pool.connection() as a, pool.connection() as b:
-            pid_a, pid_b = await pid(a), await pid(b)
+            pid_a, pid_b = await abackend_pid(a), await abackend_pid(b)
         assert pid_a != pid_b
         async with pool.connection() as c:  # the last one returned comes out first
-            assert await pid(c) == pid_a
+            assert await abackend_pid(c) == pid_a
         stats = pool.stats()
         assert (stats.idle, stats.busy, stats.hard_connects) == (2, 0, 2)
 
-    run(adsn, body, min_size=2, max_size=2)
+    arun(adsn, body, min_size=2, max_size=2)
 
 
-def test_block_commits_on_success_and_rolls_back_on_error(adsn: str) -> None:
-    table = f"t_acommit_{'pg' if 'asyncpg' in adsn else 'ps'}"
+def test_block_commits_on_success_and_rolls_back_on_error(adsn: str, adriver: str) -> None:
+    table = f"t_commit_{adriver}"
 
     async def body(pool: AsyncPool) -> list[int]:
         async with pool.connection() as conn:
             await conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (x int)")
             await conn.execute(f"TRUNCATE {table}")
         async with pool.connection() as conn:
-            if "asyncpg" in adsn:  # asyncpg autocommits unless asked for a transaction
+            if adriver == "asyncpg":  # asyncpg autocommits unless asked for a transaction
                 await conn.execute("BEGIN")
             await conn.execute(f"INSERT INTO {table} VALUES (1)")
         with pytest.raises(ZeroDivisionError):
             async with pool.connection() as conn:
-                if "asyncpg" in adsn:
+                if adriver == "asyncpg":
                     await conn.execute("BEGIN")
                 await conn.execute(f"INSERT INTO {table} VALUES (2)")
                 raise ZeroDivisionError
         async with pool.connection() as conn:
-            rows = [await value(conn, f"SELECT array_agg(x ORDER BY x) FROM {table}")]
+            rows = [await avalue(conn, f"SELECT array_agg(x ORDER BY x) FROM {table}")]
             await conn.execute(f"DROP TABLE {table}")
         return rows
 
-    assert run(adsn, body, max_size=1) == [[1]]
+    assert arun(adsn, body, max_size=1) == [[1]]
 
 
 def test_a_returned_connection_cannot_be_used(pg_dsn: str) -> None:
@@ -73,26 +73,7 @@ def test_a_returned_connection_cannot_be_used(pg_dsn: str) -> None:
         await conn.close()  # closing twice is harmless
         assert "returned from pool" in repr(conn)
 
-    run(pg_dsn, body, max_size=1)
-
-
-def test_asyncpg_api_passes_through_and_dies_with_the_borrow(pg_dsn: str) -> None:
-    asyncpg = pytest.importorskip("asyncpg")
-
-    async def body(pool: AsyncPool) -> None:
-        async with pool.connection() as conn:
-            assert await conn.fetchval("SELECT $1::int + 1", 41) == 42
-            rows = await conn.fetch("SELECT generate_series(1, 3) AS n")
-            assert [r["n"] for r in rows] == [1, 2, 3]
-            async with conn.transaction():
-                await conn.execute("CREATE TEMP TABLE scratch (x int)")
-            assert lease_of(conn).changes == ("temporary object",)
-        with pytest.raises(tether.ConnectionReturned):
-            await conn.fetchval("SELECT 1")
-        with pytest.raises(asyncpg.InterfaceError):
-            await conn.fetch("SELECT 1")
-
-    run(dsn_for(pg_dsn, "asyncpg"), body, max_size=1)
+    arun(pg_dsn, body, max_size=1)
 
 
 def test_exhaustion_raises_pool_timeout_with_counts(pg_dsn: str) -> None:
@@ -109,52 +90,31 @@ def test_exhaustion_raises_pool_timeout_with_counts(pg_dsn: str) -> None:
         assert waited >= 0.2
         assert pool.stats().timeouts == 1
 
-    run(pg_dsn, body, min_size=1, max_size=1)
-
-
-def test_waiters_are_served_first_come_first_served(adsn: str) -> None:
-    async def body(pool: AsyncPool) -> None:
-        held = await pool.getconn()
-        order: list[int] = []
-
-        async def borrow(i: int) -> None:
-            async with pool.connection() as conn:
-                order.append(i)
-                await value(conn, "SELECT 1")
-
-        tasks = []
-        for i in range(5):
-            tasks.append(asyncio.create_task(borrow(i)))
-            await async_wait_until(lambda n=i + 1: pool.stats().waiting == n, what=f"borrower {i} queued")
-        assert pool.stats().waiting == 5
-        await held.close()
-        await asyncio.gather(*tasks)
-        assert order == [0, 1, 2, 3, 4]
-
-    run(adsn, body, min_size=1, max_size=1)
+    arun(pg_dsn, body, min_size=1, max_size=1)
 
 
 def test_lifetimes_replace_connections(adsn: str) -> None:
     async def body(pool: AsyncPool) -> None:
         async with pool.connection() as conn:
-            first = await pid(conn)
+            first = await abackend_pid(conn)
         await async_wait_until(lambda: pool.stats().hard_connects >= 2, what="a replacement opened")
         async with pool.connection() as conn:
-            assert await pid(conn) != first
+            assert await abackend_pid(conn) != first
         assert pool.stats().hard_disconnects >= 1
 
-    run(adsn, body, min_size=1, max_size=1, max_lifetime=0.2, maintenance_interval=0.05)
+    arun(adsn, body, min_size=1, max_size=1, max_lifetime=0.2, maintenance_interval=0.05)
 
 
 def test_idle_connections_above_min_size_retire(pg_dsn: str) -> None:
     async def body(pool: AsyncPool) -> None:
         held = [await pool.getconn() for _ in range(3)]
-        for conn in held:
-            await pool.putconn(conn)
+        await pool.putconn(held[0])  # one back through the pool, the others by closing them
+        for conn in held[1:]:
+            await conn.close()
         await async_wait_until(lambda: pool.stats().idle <= 1, what="idle <= 1 (the extras retired)")
         assert pool.stats().idle == 1
 
-    run(pg_dsn, body, min_size=1, max_size=3, max_idle=0.1, maintenance_interval=0.05)
+    arun(pg_dsn, body, min_size=1, max_size=3, max_idle=0.1, maintenance_interval=0.05)
 
 
 def test_keepalive_options_are_on_every_socket(adsn: str) -> None:
@@ -164,7 +124,7 @@ def test_keepalive_options_are_on_every_socket(adsn: str) -> None:
         async with pool.connection() as conn:
             return read_keepalive(socket_of(conn))
 
-    options = run(adsn, body, keepalive=keepalive)
+    options = arun(adsn, body, keepalive=keepalive)
     assert options["SO_KEEPALIVE"] == 1
     assert (options["TCP_KEEPIDLE"], options["TCP_KEEPINTVL"], options["TCP_KEEPCNT"]) == (7, 2, 3)
     assert options["TCP_USER_TIMEOUT"] == 9000
@@ -173,32 +133,30 @@ def test_keepalive_options_are_on_every_socket(adsn: str) -> None:
 def test_reset_leaves_no_setting_or_temp_table_to_the_next_borrower(adsn: str) -> None:
     async def body(pool: AsyncPool) -> None:
         async with pool.connection() as conn:
-            before = await pid(conn)
+            before = await abackend_pid(conn)
             await conn.execute("SET search_path TO pg_catalog")
             await conn.execute("CREATE TEMP TABLE scratch (x int)")
             await conn.execute("SET statement_timeout = 1234")
         async with pool.connection() as conn:
-            assert await pid(conn) == before  # the same session, cleaned
-            assert await value(conn, "SHOW search_path") == '"$user", public'
-            assert await value(conn, "SHOW statement_timeout") == "0"
-            assert await value(conn, "SELECT count(*) FROM pg_class WHERE relname = 'scratch'") == 0
+            assert await abackend_pid(conn) == before  # the same session, cleaned
+            assert await avalue(conn, "SHOW search_path") == '"$user", public'
+            assert await avalue(conn, "SHOW statement_timeout") == "0"
+            assert await avalue(conn, "SELECT count(*) FROM pg_class WHERE relname = 'scratch'") == 0
         assert pool.stats().resets >= 1
 
-    run(adsn, body, min_size=1, max_size=1)
+    arun(adsn, body, min_size=1, max_size=1)
 
 
-def test_prepared_statements_survive_the_reset(adsn: str) -> None:
+def test_prepared_statements_survive_the_reset(pg_dsn: str) -> None:
+    # asyncpg's prepared statements: test_pool_asyncio.py
     async def body(pool: AsyncPool) -> None:
         for _ in range(4):  # DISCARD ALL drops the server's statements; the driver must forget them
             async with pool.connection() as conn:
-                if "asyncpg" in adsn:
-                    assert await conn.fetchval("SELECT $1::int", 7) == 7
-                else:
-                    cur = await conn.execute("SELECT %s::int", (7,), prepare=True)
-                    assert await cur.fetchone() == (7,)
+                cur = await conn.execute("SELECT %s::int", (7,), prepare=True)
+                assert await cur.fetchone() == (7,)
                 await conn.execute("SET work_mem = '8MB'")
 
-    run(adsn, body, min_size=1, max_size=1)
+    arun(pg_dsn, body, min_size=1, max_size=1)
 
 
 def test_client_side_settings_are_put_back(pg_dsn: str) -> None:
@@ -212,17 +170,17 @@ def test_client_side_settings_are_put_back(pg_dsn: str) -> None:
             assert conn.read_only is None
             assert conn.prepare_threshold == 5
 
-    run(pg_dsn, body, min_size=1, max_size=1)
+    arun(pg_dsn, body, min_size=1, max_size=1)
 
 
 def test_plain_queries_need_no_reset(adsn: str) -> None:
     async def body(pool: AsyncPool) -> None:
         for _ in range(5):
             async with pool.connection() as conn:
-                await value(conn, "SELECT 1")
+                await avalue(conn, "SELECT 1")
         assert pool.stats().resets == 0
 
-    run(adsn, body, min_size=1, max_size=1, autocommit=True)
+    arun(adsn, body, min_size=1, max_size=1, autocommit=True)
 
 
 def test_unreachable_server_names_host_port_attempts_never_the_password() -> None:
@@ -237,7 +195,7 @@ def test_unreachable_server_names_host_port_attempts_never_the_password() -> Non
         assert "s3cret-pw" not in repr(pool)
         return info.value
 
-    error = run(dsn, body, wait=False, min_size=0, max_size=1)
+    error = arun(dsn, body, wait=False, min_size=0, max_size=1)
     text = str(error)
     assert f"127.0.0.1:{port}" in text and "after 3 attempt(s)" in text
     assert (error.host, error.port, error.attempts) == ("127.0.0.1", port, 3)
@@ -261,7 +219,7 @@ def test_blocking_period_fails_fast_after_a_failed_create() -> None:
         assert info.value.blocking_until is not None
         assert pool.stats().blocking and pool.stats().connect_failures == 2
 
-    run(dsn, body, wait=False, min_size=0, max_size=2, blocking_period="always")
+    arun(dsn, body, wait=False, min_size=0, max_size=2, blocking_period="always")
 
 
 def test_connect_retry_takes_a_retry_policy() -> None:
@@ -274,7 +232,7 @@ def test_connect_retry_takes_a_retry_policy() -> None:
             await pool.getconn()
         assert info.value.attempts == 4
 
-    run(f"postgresql://app@127.0.0.1:{free_port()}/db", body, wait=False, min_size=0, connect_retry=policy)
+    arun(f"postgresql://app@127.0.0.1:{free_port()}/db", body, wait=False, min_size=0, connect_retry=policy)
 
 
 def test_closed_pool_refuses_and_closes_returned_connections(adsn: str) -> None:
@@ -288,41 +246,26 @@ def test_closed_pool_refuses_and_closes_returned_connections(adsn: str) -> None:
         assert stats.idle == 0 and stats.busy == 0
         assert stats.hard_connects == stats.hard_disconnects
 
-    run(adsn, body, min_size=1, max_size=2)
+    arun(adsn, body, min_size=1, max_size=2)
 
 
 def test_a_connection_dropped_without_close_is_reclaimed(adsn: str) -> None:
     async def body(pool: AsyncPool) -> None:
         conn = await pool.getconn()
-        await value(conn, "SELECT 1")
+        await avalue(conn, "SELECT 1")
         del conn
         gc.collect()
         async with pool.connection(timeout=5) as again:
-            assert await value(again, "SELECT 1") == 1
+            assert await avalue(again, "SELECT 1") == 1
         assert pool.stats().reclaimed == 1
 
-    run(adsn, body, min_size=1, max_size=1, maintenance_interval=0.05)
+    arun(adsn, body, min_size=1, max_size=1, maintenance_interval=0.05)
 
 
 def test_repr_shows_state_and_no_password() -> None:
-    pool = AsyncPool("postgresql://postgres:hunter2@127.0.0.1:1/postgres", name="orders", min_size=0)
+    pool = AsyncPool("postgresql://postgres:hunter2@127.0.0.1:1/postgres", name="orders",
+                     min_size=0, open=False)
     assert repr(pool) == (
         "<tether.AsyncPool 'orders' postgresql://postgres:***@127.0.0.1:1/postgres "
         "[0 idle, 0 busy, 0 waiting | gen 0]>"
     )
-
-
-def test_without_a_running_loop_the_error_says_to_use_tether_pool() -> None:
-    pool = AsyncPool("postgresql://app@127.0.0.1:1/db", min_size=0)
-    for call in (pool.getconn, pool.open, pool.wait, pool.close):
-        with pytest.raises(tether.PoolError, match=r"running asyncio event loop.*tether\.Pool"):
-            call()
-    with pytest.raises(TypeError, match="async with"), pool.connection():
-        pass
-    with pytest.raises(TypeError, match=r"tether\.Pool"), pool:
-        pass
-
-
-def test_unknown_async_driver_is_refused() -> None:
-    with pytest.raises(tether.ConfigError, match=r"tether\.Pool"):
-        AsyncPool("postgresql+psycopg2://app@127.0.0.1:1/db")

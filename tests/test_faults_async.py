@@ -1,5 +1,10 @@
-"""AsyncPool when the server kills its connections or restarts, and through the WAN
-emulator: resets, a blackholed path, a link that goes down, a reset stuck on a dead path."""
+"""The pool when the server kills its connections or restarts, and through the WAN
+emulator: resets, a blackholed path, a link that goes down, a reset stuck on a dead path.
+
+Written once for both pools (``tools/async_to_sync.py`` makes the threaded twin of this
+module, ``test_faults.py``). A test given ``adsn`` or ``wan_dsn`` runs on each of the
+pool's PostgreSQL drivers (``fix_twins.py``), one given ``pg_dsn`` on psycopg.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +15,11 @@ import psycopg
 import pytest
 
 import tether
-from fix_async import DRIVERS, dsn_for, pid, run, value
+from fix_twins import abackend_pid, arun, avalue, dsn_for
 from fix_wait import async_wait_until
-from tether.pool import AsyncPool
+from tether import AsyncPool
 from tether.testing import EmbeddedPostgres
 from tether.wan import Link
-
-
-@pytest.fixture(params=DRIVERS)
-def driver(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 @pytest.fixture
@@ -30,26 +30,29 @@ def link(pg_server: EmbeddedPostgres) -> Iterator[Link]:
 
 
 @pytest.fixture
-def wan_dsn(link: Link, pg_server: EmbeddedPostgres, driver: str) -> str:
+def wan_dsn(link: Link, pg_server: EmbeddedPostgres, adriver: str) -> str:
     host, port = link.listen_address
-    return dsn_for(f"postgresql://{pg_server.user}@{host}:{port}/{pg_server.database}", driver)
+    return dsn_for(f"postgresql://{pg_server.user}@{host}:{port}/{pg_server.database}", adriver)
+
+
+# -- the server kills, restarts, stops -----------------------------------------------------
 
 
 def test_after_every_backend_is_terminated_200_checkouts_raise_nothing(
-    pg_admin: EmbeddedPostgres, pg_dsn: str, driver: str
+    pg_admin: EmbeddedPostgres, adsn: str
 ) -> None:
     async def body(pool: AsyncPool) -> None:
         held = [await pool.getconn() for _ in range(4)]
-        old = {await pid(c) for c in held}
+        old = {await abackend_pid(c) for c in held}
         for conn in held:
             await conn.close()
         assert pg_admin.terminate_backends() >= 4
         seen: set[int] = set()
         for _ in range(200):
             async with pool.connection() as conn:
-                seen.add(await pid(conn))
+                seen.add(await abackend_pid(conn))
         held = [await pool.getconn() for _ in range(4)]  # reach the bottom of the idle stack too
-        seen |= {await pid(c) for c in held}
+        seen |= {await abackend_pid(c) for c in held}
         for conn in held:
             await conn.close()
         assert not seen & old
@@ -58,11 +61,11 @@ def test_after_every_backend_is_terminated_200_checkouts_raise_nothing(
         assert stats.pings == 0  # found dead without a round trip
 
     # no sweep: the checkout alone finds them
-    run(dsn_for(pg_dsn, driver), body, min_size=4, max_size=4, maintenance_interval=60)
+    arun(adsn, body, min_size=4, max_size=4, maintenance_interval=60)
 
 
 def test_the_idle_sweep_replaces_dead_connections_before_anyone_asks(
-    pg_admin: EmbeddedPostgres, pg_dsn: str, driver: str
+    pg_admin: EmbeddedPostgres, adsn: str
 ) -> None:
     async def body(pool: AsyncPool) -> None:
         pg_admin.terminate_backends()
@@ -71,7 +74,7 @@ def test_the_idle_sweep_replaces_dead_connections_before_anyone_asks(
         stats = pool.stats()
         assert stats.discarded_dead == 3 and stats.idle == 3 and stats.hard_connects == 6
 
-    run(dsn_for(pg_dsn, driver), body, min_size=3, max_size=3, maintenance_interval=0.05)
+    arun(adsn, body, min_size=3, max_size=3, maintenance_interval=0.05)
 
 
 def test_a_connection_killed_while_borrowed_is_discarded_on_return(
@@ -83,22 +86,23 @@ def test_a_connection_killed_while_borrowed_is_discarded_on_return(
                 pg_admin.terminate_backends()
                 await conn.execute("SELECT 1")  # the application sees it; the pool discards
         async with pool.connection() as conn:
-            assert await value(conn, "SELECT 1") == 1
+            assert await avalue(conn, "SELECT 1") == 1
         assert pool.stats().discarded_dead == 1
 
-    # Idle resiliency off (test_async_resiliency.py covers the recovery when it is on).
-    run(pg_dsn, body, min_size=1, max_size=1, connect_retry_count=0)
+    # Idle resiliency off (connect_retry_count=0): the break reaches the application
+    # (test_resiliency.py and test_async_resiliency.py cover the recovery when it is on).
+    arun(pg_dsn, body, min_size=1, max_size=1, connect_retry_count=0)
 
 
-def test_recovery_after_a_server_restart(pg_admin: EmbeddedPostgres, pg_dsn: str, driver: str) -> None:
+def test_recovery_after_a_server_restart(pg_admin: EmbeddedPostgres, adsn: str) -> None:
     async def body(pool: AsyncPool) -> None:
         pg_admin.restart()
         for _ in range(50):
             async with pool.connection() as conn:
-                assert await value(conn, "SELECT 1") == 1
+                assert await avalue(conn, "SELECT 1") == 1
         assert pool.stats().discarded_dead >= 2
 
-    run(dsn_for(pg_dsn, driver), body, min_size=2, max_size=2, maintenance_interval=60)
+    arun(adsn, body, min_size=2, max_size=2, maintenance_interval=60)
 
 
 def test_server_down_then_up_the_pool_comes_back(pg_admin: EmbeddedPostgres, pg_dsn: str) -> None:
@@ -109,9 +113,12 @@ def test_server_down_then_up_the_pool_comes_back(pg_admin: EmbeddedPostgres, pg_
                 await conn.execute("SELECT 1")
         pg_admin.start()
         async with pool.connection(timeout=5) as conn:
-            assert await value(conn, "SELECT 1") == 1
+            assert await avalue(conn, "SELECT 1") == 1
 
-    run(pg_dsn, body, min_size=1, max_size=2, connect_retry_count=0, blocking_period="never")
+    arun(pg_dsn, body, min_size=1, max_size=2, connect_retry_count=0, blocking_period="never")
+
+
+# -- the WAN emulator between the pool and the server ---------------------------------------
 
 
 def test_after_the_link_resets_every_connection_200_checkouts_raise_nothing(
@@ -122,11 +129,11 @@ def test_after_the_link_resets_every_connection_200_checkouts_raise_nothing(
         assert link.reset_all() == 4
         for _ in range(200):
             async with pool.connection() as conn:
-                assert await value(conn, "SELECT 1") == 1
+                assert await avalue(conn, "SELECT 1") == 1
         stats = pool.stats()
         assert stats.discarded_dead >= 1 and stats.pings == 0
 
-    run(wan_dsn, body, min_size=4, max_size=4, maintenance_interval=60, autocommit=True)
+    arun(wan_dsn, body, min_size=4, max_size=4, maintenance_interval=60, autocommit=True)
 
 
 def test_a_silently_dead_path_is_found_by_the_ping_with_a_deadline(link: Link, wan_dsn: str) -> None:
@@ -138,9 +145,9 @@ def test_a_silently_dead_path_is_found_by_the_ping_with_a_deadline(link: Link, w
             assert time.monotonic() - started < 3.0
             assert pool.stats().pings == 1 and pool.stats().discarded_dead == 1
         async with pool.connection(timeout=5) as conn:  # the stall ends when the blackhole is lifted
-            assert await value(conn, "SELECT 1") == 1
+            assert await avalue(conn, "SELECT 1") == 1
 
-    run(
+    arun(
         wan_dsn,
         body,
         min_size=1,
@@ -161,10 +168,10 @@ def test_a_link_that_goes_down_fails_fast_then_recovers(link: Link, wan_dsn: str
                 await pool.getconn(timeout=5)
             assert info.value.port == link.listen_address[1]
         async with pool.connection(timeout=5) as conn:
-            assert await value(conn, "SELECT 1") == 1
+            assert await avalue(conn, "SELECT 1") == 1
         assert pool.stats().discarded_dead >= 2
 
-    run(wan_dsn, body, min_size=2, max_size=2, connect_retry_count=0, blocking_period="never")
+    arun(wan_dsn, body, min_size=2, max_size=2, connect_retry_count=0, blocking_period="never")
 
 
 def test_a_reset_stuck_on_a_dead_path_is_severed_and_the_connection_discarded(
@@ -179,9 +186,9 @@ def test_a_reset_stuck_on_a_dead_path_is_severed_and_the_connection_discarded(
             stats = pool.stats()
             assert stats.resetting == 0 and stats.discarded_dead == 1  # severed, not stuck
         async with pool.connection(timeout=5) as fresh:
-            assert await value(fresh, "SELECT 1") == 1
+            assert await avalue(fresh, "SELECT 1") == 1
 
-    run(
+    arun(
         wan_dsn,
         body,
         min_size=1,

@@ -1,0 +1,83 @@
+"""What only ``AsyncPool`` has: asyncpg's own API through the proxy, waiters that are
+tasks, and the error outside a running event loop. The rest of the pool's tests are
+written once for both pools (``test_pool_async.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import tether
+from fix_twins import arun, avalue, dsn_for
+from fix_wait import async_wait_until
+from tether import AsyncPool
+from tether.session import lease_of
+
+
+def test_asyncpg_api_passes_through_and_dies_with_the_borrow(pg_dsn: str) -> None:
+    asyncpg = pytest.importorskip("asyncpg")
+
+    async def body(pool: AsyncPool) -> None:
+        async with pool.connection() as conn:
+            assert await conn.fetchval("SELECT $1::int + 1", 41) == 42
+            rows = await conn.fetch("SELECT generate_series(1, 3) AS n")
+            assert [r["n"] for r in rows] == [1, 2, 3]
+            async with conn.transaction():
+                await conn.execute("CREATE TEMP TABLE scratch (x int)")
+            assert lease_of(conn).changes == ("temporary object",)
+        with pytest.raises(tether.ConnectionReturned):
+            await conn.fetchval("SELECT 1")
+        with pytest.raises(asyncpg.InterfaceError):
+            await conn.fetch("SELECT 1")
+
+    arun(dsn_for(pg_dsn, "asyncpg"), body, max_size=1)
+
+
+def test_asyncpg_prepared_statements_survive_the_reset(pg_dsn: str) -> None:
+    # psycopg's, for both pools: test_pool_async.py
+    async def body(pool: AsyncPool) -> None:
+        for _ in range(4):  # DISCARD ALL drops the server's statements; the driver must forget them
+            async with pool.connection() as conn:
+                assert await conn.fetchval("SELECT $1::int", 7) == 7
+                await conn.execute("SET work_mem = '8MB'")
+
+    arun(dsn_for(pg_dsn, "asyncpg"), body, min_size=1, max_size=1)
+
+
+def test_waiters_are_served_first_come_first_served(adsn: str) -> None:
+    async def body(pool: AsyncPool) -> None:
+        held = await pool.getconn()
+        order: list[int] = []
+
+        async def borrow(i: int) -> None:
+            async with pool.connection() as conn:
+                order.append(i)
+                await avalue(conn, "SELECT 1")
+
+        tasks = []
+        for i in range(5):
+            tasks.append(asyncio.create_task(borrow(i)))
+            await async_wait_until(lambda n=i + 1: pool.stats().waiting == n, what=f"borrower {i} queued")
+        assert pool.stats().waiting == 5
+        await held.close()
+        await asyncio.gather(*tasks)
+        assert order == [0, 1, 2, 3, 4]
+
+    arun(adsn, body, min_size=1, max_size=1)
+
+
+def test_without_a_running_loop_the_error_says_to_use_tether_pool() -> None:
+    pool = AsyncPool("postgresql://app@127.0.0.1:1/db", min_size=0)
+    for call in (pool.getconn, pool.open, pool.wait, pool.close):
+        with pytest.raises(tether.PoolError, match=r"running asyncio event loop.*tether\.Pool"):
+            call()
+    with pytest.raises(TypeError, match="async with"), pool.connection():
+        pass
+    with pytest.raises(TypeError, match=r"tether\.Pool"), pool:
+        pass
+
+
+def test_unknown_async_driver_is_refused() -> None:
+    with pytest.raises(tether.ConfigError, match=r"tether\.Pool"):
+        AsyncPool("postgresql+psycopg2://app@127.0.0.1:1/db")
