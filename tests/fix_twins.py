@@ -11,6 +11,8 @@ the same code, in both front ends. Each pair below is an async name and its sync
   ``Pool`` psycopg.
 - ``arun``/``run``: ``body(pool)`` with a fresh pool, closed whatever happened.
 - ``athread``/``thread``: blocking test plumbing (an admin connection, a socket wait).
+- ``ABackground``/``Background``: a call running beside the test (a task, or a thread),
+  whose ``outcome(timeout)`` is its result or its error.
 - ``avalue``/``value`` and ``abackend_pid``/``backend_pid``: a query's first value, and the
   session's server process, with any of the pool's drivers.
 - ``socket_of``: a borrowed connection's descriptor, for every driver (no pair needed).
@@ -19,6 +21,8 @@ the same code, in both front ends. Each pair below is an async name and its sync
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -94,6 +98,33 @@ async def athread(fn: Callable[..., T], *args: Any) -> T:
 
 def thread(fn: Callable[..., T], *args: Any) -> T:
     return fn(*args)
+
+
+class ABackground:
+    """``fn(*args)`` as a task beside the test."""
+
+    def __init__(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        self._task = asyncio.ensure_future(fn(*args))
+
+    async def outcome(self, timeout: float) -> Any:
+        return await asyncio.wait_for(self._task, timeout)
+
+
+class Background:
+    """``fn(*args)`` on a thread beside the test."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        threading.Thread(target=self._run, args=(fn, args), daemon=True).start()
+
+    def _run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            self._future.set_result(fn(*args))
+        except BaseException as exc:
+            self._future.set_exception(exc)
+
+    def outcome(self, timeout: float) -> Any:
+        return self._future.result(timeout)
 
 
 def _is_asyncpg(conn: AsyncConnection | Connection) -> bool:

@@ -212,22 +212,31 @@ def test_real_statement_errors(pg_dsn: str, table: str) -> None:
     assert found == {"23505": FATAL, "42601": FATAL, "42P01": FATAL, "57014": FATAL}
 
 
-def test_real_connect_failures_are_connect(pg_server: EmbeddedPostgres) -> None:
-    # psycopg gives no SQLSTATE for a failed connect (psycopg#1188): an unknown role or
-    # database reads as CONNECT, recognised by the half-open pgconn it carries.
+def test_real_connect_failures_that_can_heal_are_connect_and_refusals_are_fatal(
+    pg_server: EmbeddedPostgres,
+) -> None:
+    # psycopg gives no SQLSTATE for a failed connect (psycopg#1188): a refused connection
+    # reads as CONNECT (the half-open pgconn it carries says the session never began); the
+    # server's refusal of an unknown role or database is read from its FATAL message.
     base = f"postgresql://{{user}}@127.0.0.1:{pg_server.port}/{{db}}"
     no_role = _raised(lambda: psycopg.connect(base.format(user="no_such_role", db="postgres")))
     no_db = _raised(lambda: psycopg.connect(base.format(user=pg_server.user, db="no_such_db")))
     refused = _raised(lambda: psycopg.connect(f"postgresql://u@127.0.0.1:{free_port()}/d"))
-    for exc in (no_role, no_db, refused):
+    unresolved = _raised(lambda: psycopg.connect("postgresql://u@no-such-host.invalid/d"))
+    for exc in (no_role, no_db, refused, unresolved):
         assert exc.sqlstate is None
-        assert classify(exc).fault is CONNECT, exc
-        assert classify(_tether_connect_error(exc)).fault is CONNECT
+    assert classify(refused).fault is CONNECT
+    assert classify(_tether_connect_error(refused)).fault is CONNECT
+    for exc, meaning in ((no_role, "28000"), (no_db, "3D000"), (unresolved, "does not resolve")):
+        verdict = classify(exc)
+        assert verdict.fault is FATAL and meaning in verdict.reason, exc
+        assert classify(_tether_connect_error(exc)).fault is FATAL
 
 
-def test_real_wrong_password_is_connect() -> None:
+def test_real_wrong_password_is_fatal() -> None:
     with EmbeddedPostgres(password="right") as pg:
         wrong = pg.url(password=False).replace(f"{pg.user}@", f"{pg.user}:wrong@")
         exc = _raised(lambda: psycopg.connect(wrong))
-    assert exc.sqlstate is None  # libpq keeps the server's 28P01 to itself
-    assert classify(exc).fault is CONNECT
+    assert exc.sqlstate is None  # libpq keeps the server's 28P01 to itself: its message tells
+    verdict = classify(exc)
+    assert verdict.fault is FATAL and "28P01" in verdict.reason

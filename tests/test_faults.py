@@ -9,6 +9,7 @@ pool's PostgreSQL drivers (``fix_twins.py``), one given ``pg_dsn`` on psycopg.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -16,9 +17,10 @@ import psycopg
 import pytest
 
 import tether
-from fix_twins import backend_pid, dsn_for, run, value
+from fix_twins import Background, backend_pid, dsn_for, run, thread, value
 from fix_wait import wait_until
 from tether import Pool
+from tether._acompat import sleep
 from tether.testing import EmbeddedPostgres
 from tether.wan import Link
 
@@ -109,14 +111,86 @@ def test_recovery_after_a_server_restart(pg_admin: EmbeddedPostgres, dsn: str) -
 def test_server_down_then_up_the_pool_comes_back(pg_admin: EmbeddedPostgres, pg_dsn: str) -> None:
     def body(pool: Pool) -> None:
         pg_admin.stop()
-        with pytest.raises(tether.ConnectError):
+        with pytest.raises(tether.PoolTimeout) as info:
             with pool.connection(timeout=2) as conn:
                 conn.execute("SELECT 1")
+        assert isinstance(info.value.last_connect_error, tether.ConnectError)
         pg_admin.start()
         with pool.connection(timeout=5) as conn:
             assert value(conn, "SELECT 1") == 1
 
     run(pg_dsn, body, min_size=1, max_size=2, connect_retry_count=0, blocking_period="never")
+
+
+# -- outages: a checkout waits while the pool reconnects (issue 13) -------------------------
+
+
+def test_a_checkout_waits_out_a_server_that_is_down_then_gets_a_connection(
+    pg_admin: EmbeddedPostgres, dsn: str
+) -> None:
+    def body(pool: Pool) -> None:
+        pg_admin.stop()  # the idle connection dies with it; opens are refused
+        starter = threading.Timer(0.5, pg_admin.start)
+        starter.start()
+        try:
+            with pool.connection(timeout=30) as conn:  # no error: it waits for the probe
+                assert value(conn, "SELECT 1") == 1
+        finally:
+            starter.join()
+        stats = pool.stats()
+        assert stats.connect_failures >= 1 and stats.timeouts == 0 and not stats.reconnecting
+
+    run(dsn, body, min_size=1, max_size=2)
+
+
+def test_while_the_server_is_down_one_probe_at_a_time_serves_every_waiter(
+    pg_admin: EmbeddedPostgres, dsn: str
+) -> None:
+    def body(pool: Pool) -> None:
+        pg_admin.stop()
+        waiters = [Background(pool.getconn, 30.0) for _ in range(3)]
+        wait_until(lambda: pool.stats().waiting == 3 and pool.stats().reconnecting,
+                               what="three waiters in an outage")
+        for _ in range(20):  # a probe at a time, however many wait
+            stats = pool.stats()
+            assert stats.opening <= 1 and stats.waiting == 3
+            sleep(0.01)
+        thread(pg_admin.start)
+        conns = [waiter.outcome(30) for waiter in waiters]
+        assert len({backend_pid(conn) for conn in conns}) == 3
+        for conn in conns:
+            conn.close()
+        assert pool.stats().outage_attempts == 0
+
+    run(dsn, body, min_size=0, max_size=3)
+
+
+def test_a_login_that_cannot_succeed_fails_at_once_with_the_servers_message(
+    pg_server: EmbeddedPostgres, driver: str
+) -> None:
+    dsn = dsn_for(pg_server.dsn.rsplit("/", 1)[0] + "/no_such_database", driver)
+
+    def body(pool: Pool) -> None:
+        started = time.monotonic()
+        with pytest.raises(tether.ConnectError, match='database "no_such_database" does not exist'):
+            pool.getconn(timeout=30)
+        assert time.monotonic() - started < 15  # not the checkout's 30 s: a final answer, at once
+        assert not pool.stats().reconnecting
+
+    run(dsn, body, wait=False, min_size=0, max_size=2)
+
+
+def test_closing_the_pool_wakes_the_waiters_of_an_outage(pg_admin: EmbeddedPostgres, dsn: str) -> None:
+    def body(pool: Pool) -> None:
+        pg_admin.stop()
+        waiter = Background(pool.getconn, 30.0)
+        wait_until(lambda: pool.stats().waiting == 1 and pool.stats().reconnecting,
+                               what="a waiter in an outage")
+        pool.close()
+        with pytest.raises(tether.PoolClosed):
+            waiter.outcome(10)  # at once, not after its 30 s
+
+    run(dsn, body, min_size=0, max_size=2)
 
 
 # -- the WAN emulator between the pool and the server ---------------------------------------
@@ -162,12 +236,13 @@ def test_a_silently_dead_path_is_found_by_the_ping_with_a_deadline(link: Link, w
     )
 
 
-def test_a_link_that_goes_down_fails_fast_then_recovers(link: Link, wan_dsn: str) -> None:
+def test_a_link_that_goes_down_times_out_naming_the_error_then_recovers(link: Link, wan_dsn: str) -> None:
     def body(pool: Pool) -> None:
         with link.down():
-            with pytest.raises(tether.ConnectError) as info:
-                pool.getconn(timeout=5)
-            assert info.value.port == link.listen_address[1]
+            with pytest.raises(tether.PoolTimeout) as info:
+                pool.getconn(timeout=0.5)
+            error = info.value.last_connect_error
+            assert isinstance(error, tether.ConnectError) and error.port == link.listen_address[1]
         with pool.connection(timeout=5) as conn:
             assert value(conn, "SELECT 1") == 1
         assert pool.stats().discarded_dead >= 2

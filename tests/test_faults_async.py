@@ -8,6 +8,7 @@ pool's PostgreSQL drivers (``fix_twins.py``), one given ``pg_dsn`` on psycopg.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -15,9 +16,10 @@ import psycopg
 import pytest
 
 import tether
-from fix_twins import abackend_pid, arun, avalue, dsn_for
+from fix_twins import ABackground, abackend_pid, arun, athread, avalue, dsn_for
 from fix_wait import async_wait_until
 from tether import AsyncPool
+from tether._acompat import asleep
 from tether.testing import EmbeddedPostgres
 from tether.wan import Link
 
@@ -108,14 +110,86 @@ def test_recovery_after_a_server_restart(pg_admin: EmbeddedPostgres, adsn: str) 
 def test_server_down_then_up_the_pool_comes_back(pg_admin: EmbeddedPostgres, pg_dsn: str) -> None:
     async def body(pool: AsyncPool) -> None:
         pg_admin.stop()
-        with pytest.raises(tether.ConnectError):
+        with pytest.raises(tether.PoolTimeout) as info:
             async with pool.connection(timeout=2) as conn:
                 await conn.execute("SELECT 1")
+        assert isinstance(info.value.last_connect_error, tether.ConnectError)
         pg_admin.start()
         async with pool.connection(timeout=5) as conn:
             assert await avalue(conn, "SELECT 1") == 1
 
     arun(pg_dsn, body, min_size=1, max_size=2, connect_retry_count=0, blocking_period="never")
+
+
+# -- outages: a checkout waits while the pool reconnects (issue 13) -------------------------
+
+
+def test_a_checkout_waits_out_a_server_that_is_down_then_gets_a_connection(
+    pg_admin: EmbeddedPostgres, adsn: str
+) -> None:
+    async def body(pool: AsyncPool) -> None:
+        pg_admin.stop()  # the idle connection dies with it; opens are refused
+        starter = threading.Timer(0.5, pg_admin.start)
+        starter.start()
+        try:
+            async with pool.connection(timeout=30) as conn:  # no error: it waits for the probe
+                assert await avalue(conn, "SELECT 1") == 1
+        finally:
+            starter.join()
+        stats = pool.stats()
+        assert stats.connect_failures >= 1 and stats.timeouts == 0 and not stats.reconnecting
+
+    arun(adsn, body, min_size=1, max_size=2)
+
+
+def test_while_the_server_is_down_one_probe_at_a_time_serves_every_waiter(
+    pg_admin: EmbeddedPostgres, adsn: str
+) -> None:
+    async def body(pool: AsyncPool) -> None:
+        pg_admin.stop()
+        waiters = [ABackground(pool.getconn, 30.0) for _ in range(3)]
+        await async_wait_until(lambda: pool.stats().waiting == 3 and pool.stats().reconnecting,
+                               what="three waiters in an outage")
+        for _ in range(20):  # a probe at a time, however many wait
+            stats = pool.stats()
+            assert stats.opening <= 1 and stats.waiting == 3
+            await asleep(0.01)
+        await athread(pg_admin.start)
+        conns = [await waiter.outcome(30) for waiter in waiters]
+        assert len({await abackend_pid(conn) for conn in conns}) == 3
+        for conn in conns:
+            await conn.close()
+        assert pool.stats().outage_attempts == 0
+
+    arun(adsn, body, min_size=0, max_size=3)
+
+
+def test_a_login_that_cannot_succeed_fails_at_once_with_the_servers_message(
+    pg_server: EmbeddedPostgres, adriver: str
+) -> None:
+    dsn = dsn_for(pg_server.dsn.rsplit("/", 1)[0] + "/no_such_database", adriver)
+
+    async def body(pool: AsyncPool) -> None:
+        started = time.monotonic()
+        with pytest.raises(tether.ConnectError, match='database "no_such_database" does not exist'):
+            await pool.getconn(timeout=30)
+        assert time.monotonic() - started < 15  # not the checkout's 30 s: a final answer, at once
+        assert not pool.stats().reconnecting
+
+    arun(dsn, body, wait=False, min_size=0, max_size=2)
+
+
+def test_closing_the_pool_wakes_the_waiters_of_an_outage(pg_admin: EmbeddedPostgres, adsn: str) -> None:
+    async def body(pool: AsyncPool) -> None:
+        pg_admin.stop()
+        waiter = ABackground(pool.getconn, 30.0)
+        await async_wait_until(lambda: pool.stats().waiting == 1 and pool.stats().reconnecting,
+                               what="a waiter in an outage")
+        await pool.close()
+        with pytest.raises(tether.PoolClosed):
+            await waiter.outcome(10)  # at once, not after its 30 s
+
+    arun(adsn, body, min_size=0, max_size=2)
 
 
 # -- the WAN emulator between the pool and the server ---------------------------------------
@@ -161,12 +235,13 @@ def test_a_silently_dead_path_is_found_by_the_ping_with_a_deadline(link: Link, w
     )
 
 
-def test_a_link_that_goes_down_fails_fast_then_recovers(link: Link, wan_dsn: str) -> None:
+def test_a_link_that_goes_down_times_out_naming_the_error_then_recovers(link: Link, wan_dsn: str) -> None:
     async def body(pool: AsyncPool) -> None:
         with link.down():
-            with pytest.raises(tether.ConnectError) as info:
-                await pool.getconn(timeout=5)
-            assert info.value.port == link.listen_address[1]
+            with pytest.raises(tether.PoolTimeout) as info:
+                await pool.getconn(timeout=0.5)
+            error = info.value.last_connect_error
+            assert isinstance(error, tether.ConnectError) and error.port == link.listen_address[1]
         async with pool.connection(timeout=5) as conn:
             assert await avalue(conn, "SELECT 1") == 1
         assert pool.stats().discarded_dead >= 2

@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from tether import RetryBudget
 from tether.pool import PoolConfig
 from tether.pool._state import PoolState, Slot
 
@@ -16,6 +17,9 @@ class W:
         self.ticket = 0
         self.slot: Slot | None = None
         self.error: BaseException | None = None
+
+    def wake(self) -> None:
+        pass
 
 
 def slot(state: PoolState, now: float = 0.0, *, expires: float = math.inf) -> Slot:
@@ -63,27 +67,86 @@ def test_a_waiter_triggers_an_open_within_max_size() -> None:
     assert state.opening == 2
 
 
-def test_open_failure_fails_waiters_only_when_nothing_can_serve_them() -> None:
+def test_a_final_open_failure_fails_waiters_only_when_nothing_can_serve_them() -> None:
     state = PoolState(PoolConfig(min_size=0, max_size=2))
     (a,) = fill(state, 1)
     held, _ = state.checkout(0.0)
     w = W()
     state.wait(w, 0.0)  # opens one
-    plan = state.open_failed(OSError("refused"), 1.0, blocking=False)
+    plan = state.open_failed(OSError("wrong password"), 1.0, final=True)
     assert plan.wake == [] and w.error is None  # the busy one may come back
     state.checkin(held, 2.0)  # type: ignore[arg-type]
     assert w.slot is a
 
 
-def test_a_failed_open_fails_only_the_waiters_it_was_started_for() -> None:
+def test_a_final_open_failure_fails_every_waiter_at_once() -> None:
+    state = PoolState(PoolConfig(min_size=0, max_size=2))
+    waiters = [W(), W(), W()]
+    for w in waiters:
+        state.wait(w, 0.0)
+    error = OSError("wrong password")
+    state.open_failed(error, 0.1, final=True)
+    plan = state.open_failed(error, 0.1, final=True)
+    assert plan.wake == waiters and all(w.error is error for w in waiters)
+    assert state.outage is None and not state.waiters
+
+
+def test_a_final_failure_fails_only_the_waiters_its_open_was_started_for() -> None:
     state = PoolState(PoolConfig(min_size=0, max_size=1))
     early, late = W(), W()
     first = state.wait(early, 0.0)
     assert first.open == 1
-    state.wait(late, 0.5)  # arrives while that open is under way
-    plan = state.open_failed(OSError("timeout"), 1.0, blocking=False, ticket=first.ticket)
+    state.wait(late, 0.5)  # arrives while that open is under way (the password may be fixed)
+    plan = state.open_failed(OSError("wrong password"), 1.0, final=True, ticket=first.ticket)
     assert plan.wake == [early] and early.error is not None
     assert late.error is None and plan.open == 1  # a fresh attempt for the late one
+
+
+def test_in_an_outage_waiters_wait_while_one_probe_at_a_time_tries_again() -> None:
+    state = PoolState(PoolConfig(min_size=0, max_size=4), rng=random.Random(3))
+    waiters = [W(), W(), W()]
+    plans = [state.wait(w, 0.0) for w in waiters]
+    assert sum(p.open for p in plans) == 3
+    refused = OSError("connection refused")
+    plan = state.open_failed(refused, 0.01)
+    assert plan.wake == [] and plan.open == 0  # two opens are still under way
+    state.open_failed(refused, 0.01)
+    plan = state.open_failed(refused, 0.01)
+    assert plan.wake == [] and plan.open == 1 and state.opening == 1  # the probe, and only it
+    assert all(w.error is None for w in waiters)
+    assert state.wait(W(), 0.02).open == 0  # a new waiter waits for the probe too
+    state.opened(slot(state, 0.5), 0.5)  # the probe got through
+    assert waiters[0].slot is not None
+    assert state.outage is None and state.opening == 3  # everyone else's opens, at once
+
+
+def test_probes_start_at_once_then_follow_a_tenth_of_the_outage_within_bounds() -> None:
+    config = PoolConfig(min_size=0, max_size=1, reconnect_min_delay=0.025, reconnect_max_delay=2.0)
+    state = PoolState(config, rng=random.Random(5))
+    state.wait(W(), 0.0)
+    delays = []
+    for now in (0.0, 0.001, 1.0, 10.0, 100.0, 1000.0):
+        plan = state.open_failed(OSError("refused"), now)
+        assert plan.open == 1
+        delays.append(plan.delay)
+    assert delays[0] == 0.0  # the first retry at once
+    assert 0.025 * 0.5 <= delays[1] <= 0.025 * 1.5  # then at least reconnect_min_delay
+    assert 0.1 * 0.5 <= delays[2] <= 0.1 * 1.5  # a tenth of the outage's age
+    assert 1.0 * 0.5 <= delays[3] <= 1.0 * 1.5
+    assert all(2.0 * 0.5 <= d <= 2.0 * 1.5 for d in delays[4:])  # capped at reconnect_max_delay
+    assert state.outage is not None and state.outage.attempts == 6
+
+
+def test_the_retry_budget_paces_the_probes_and_waits_fill_it() -> None:
+    budget = RetryBudget(ratio=0.5, min_retries_per_s=2.0)
+    state = PoolState(PoolConfig(min_size=0, max_size=1, reconnect_min_delay=0.01), budget=budget)
+    state.wait(W(), 0.0)
+    for _ in range(2):  # the floor's two tokens: spent at once
+        assert state.open_failed(OSError("refused"), 0.0).delay < 0.02
+    assert state.open_failed(OSError("refused"), 0.0).delay == pytest.approx(0.5)  # the floor refills
+    for _ in range(4):  # requests that wait during the outage each earn half a retry
+        state.wait(W(), 0.0)
+    assert budget.available(0.0) == pytest.approx(2.0)
 
 
 def test_blocking_period_fails_fast_and_doubles() -> None:
@@ -149,10 +212,14 @@ def test_refill_backs_off_after_failures() -> None:
     state = PoolState(PoolConfig(min_size=2, max_size=4), rng=random.Random(1))
     plan = state.maintain(0.0)
     assert plan.open == 2
-    state.open_failed(OSError("down"), 0.0, blocking=False)
-    state.open_failed(OSError("down"), 0.0, blocking=False)
-    assert state.maintain(0.1).open == 0  # backing off
-    assert state.maintain(state.refill_after + 0.01).open == 2
+    state.open_failed(OSError("down"), 0.0)
+    probe = state.open_failed(OSError("down"), 0.0)
+    assert probe.open == 1  # min_size is owed: one probe
+    assert state.maintain(0.1).open == 0  # no more while it is under way
+    later = state.open_failed(OSError("down"), 1.0)
+    assert later.open == 1 and later.delay > 0 and state.refill_after == 1.0 + later.delay
+    back = state.opened(slot(state, 2.0), 2.0)
+    assert back.open == 1  # back: the rest of min_size at once
 
 
 def test_counters_balance_over_a_random_history() -> None:
@@ -190,6 +257,9 @@ def test_counters_balance_over_a_random_history() -> None:
         ({"blocking_period": "sometimes"}, "blocking_period"),
         ({"reset": "never"}, "reset"),
         ({"validate_after_idle": -5.0}, "validate_after_idle"),
+        ({"reconnect_min_delay": 0.0}, "reconnect_min_delay"),
+        ({"reconnect_min_delay": float("nan")}, "reconnect_min_delay"),
+        ({"reconnect_min_delay": 1.0, "reconnect_max_delay": 0.5}, "reconnect_max_delay"),
     ],
 )
 def test_impossible_settings_name_the_parameter(settings: dict[str, object], name: str) -> None:

@@ -16,6 +16,7 @@ import pytest
 import tether
 from fix_twins import backend_pid
 from fix_wait import wait_until
+from tether.testing import EmbeddedPostgres
 
 MakePool = Callable[..., tether.Pool]
 
@@ -162,3 +163,25 @@ def test_unpooled_connection_really_closes(pg_server: object) -> None:
     conn.close()
     assert raw.closed
     assert tether.stats().non_pooled_connections == before
+
+
+def test_an_unpooled_connection_rides_out_a_server_that_is_down(pg_admin: EmbeddedPostgres) -> None:
+    pg_admin.stop()
+    starter = threading.Timer(0.5, pg_admin.start)
+    starter.start()
+    try:
+        conn = tether.connect(f"{pg_admin.dsn}?pooling=false")  # waits, within Connect Timeout
+    finally:
+        starter.join()
+    try:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        conn.close()
+
+
+def test_an_unpooled_login_that_cannot_succeed_fails_at_once(pg_server: EmbeddedPostgres) -> None:
+    dsn = pg_server.dsn.rsplit("/", 1)[0] + "/no_such_database?pooling=false&connect_timeout=30"
+    started = time.monotonic()
+    with pytest.raises(tether.ConnectError, match='database "no_such_database" does not exist'):
+        tether.connect(dsn)
+    assert time.monotonic() - started < 15  # a final answer, not the 30 s of the timeout

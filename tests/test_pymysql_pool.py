@@ -334,7 +334,7 @@ def test_tls_modes(mariadb_tls: EmbeddedMariaDB, make_pool: Callable[..., tether
     untrusted = make_pool(mariadb_tls.url() + "?ssl_mode=VERIFY_CA", min_size=0, connect_retry_count=0,
                           wait=False)
     with pytest.raises(tether.ConnectError, match="certificate verify failed"):
-        untrusted.getconn(timeout=5)
+        untrusted.getconn(timeout=30)  # final: at once, not after the checkout's timeout
 
 
 # -- client-side settings -------------------------------------------------------------------------

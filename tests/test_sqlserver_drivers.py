@@ -498,9 +498,14 @@ def test_azure_endpoints_get_sqlclients_azure_defaults() -> None:
     azure = "Server=tcp:shop.database.windows.net,1433;Database=shop;User ID=app;Password=x"
     pool = tether.Pool(azure, driver="pytds", open=False)
     assert pool.config.connect_retry.count == 2  # SqlClient raises 1 to 2 for Azure SQL
-    assert pool._blocks is False  # and turns the pool blocking period off
+    assert pool._blocks is False  # and the pool blocking period is off
     explicit = tether.Pool(azure + ";ConnectRetryCount=5;PoolBlockingPeriod=AlwaysBlock", driver="pytds",
                            open=False)  # fmt: skip
     assert explicit.config.connect_retry.count == 5 and explicit._blocks is True
     elsewhere = tether.Pool("Server=tcp:db.example.com,1433;Encrypt=false", driver="pytds", open=False)
-    assert elsewhere.config.connect_retry.count == 1 and elsewhere._blocks is True
+    # tether's blocking period is off for every database unless asked for (SqlClient's is on
+    # outside Azure): a checkout waits out an outage instead of failing fast.
+    assert elsewhere.config.connect_retry.count == 1 and elsewhere._blocks is False
+    auto = tether.Pool("Server=tcp:db.example.com,1433;Encrypt=false;PoolBlockingPeriod=Auto", driver="pytds",
+                       open=False)  # fmt: skip
+    assert auto._blocks is True  # SqlClient's Auto, asked for: on outside Azure

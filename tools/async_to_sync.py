@@ -70,6 +70,7 @@ NAMES = {
     "adsn": "dsn",  # the fixture: the test server's URL for each of them
     "arun": "run",
     "athread": "thread",
+    "ABackground": "Background",
     "async_wait_until": "wait_until",
     "avalue": "value",
     "psycopg_async": "psycopg",

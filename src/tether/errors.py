@@ -80,7 +80,8 @@ class PoolError(Error):
 
 
 class PoolTimeout(PoolError):
-    """No connection became free within the acquire timeout."""
+    """No connection became free within the acquire timeout; during an outage,
+    ``last_connect_error`` and ``connect_attempts`` say what the server answered."""
 
     def __init__(
         self,
@@ -92,6 +93,7 @@ class PoolTimeout(PoolError):
         busy: int = 0,
         waiting: int = 0,
         last_connect_error: BaseException | None = None,
+        connect_attempts: int = 0,
     ):
         super().__init__(message, pool=pool)
         self.waited = waited
@@ -99,6 +101,7 @@ class PoolTimeout(PoolError):
         self.busy = busy
         self.waiting = waiting
         self.last_connect_error = last_connect_error
+        self.connect_attempts = connect_attempts
 
 
 class PoolClosed(PoolError):

@@ -51,7 +51,9 @@ class PoolStats:
     resets: int
     recovered: int  # sessions rebuilt on a new connection after an idle break
     sessions_lost: int  # sessions that broke while idle and could not be rebuilt
-    blocking: bool
+    blocking: bool  # in SqlClient's blocking period (opt-in): checkouts fail fast
+    reconnecting: bool = False  # opens fail with a fault that can heal: waiters wait, one probe tries
+    outage_attempts: int = 0  # connect attempts the server refused since the outage began
 
     @property
     def open(self) -> int:
@@ -158,6 +160,8 @@ def snapshot(name: str, state: PoolState, now: float) -> PoolStats:
         recovered=c.recovered,
         sessions_lost=c.sessions_lost,
         blocking=state.blocking(now),
+        reconnecting=state.outage is not None,
+        outage_attempts=state.outage.attempts if state.outage is not None else 0,
     )
 
 

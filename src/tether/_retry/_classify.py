@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
+from ..dialects._base import unmendable_connect
 from ..errors import CommitOutcomeUnknown, ConnectError, PoolTimeout, SessionLost
 from ..vocab import Classification, Fault
 from ..vocab._drivers import dialect_of_package
@@ -35,6 +36,9 @@ def classify(exc: BaseException) -> Classification:
     # errors are still classified.
     dialect = dialect_of_package(package)
     if dialect is None:
+        unmendable = unmendable_connect(exc)
+        if unmendable:
+            return Classification(Fault.FATAL, unmendable)
         if isinstance(exc, OSError):
             # A socket error raised as it is (python-tds does): the request may have
             # gone out, so in doubt, which a transaction before COMMIT may still retry.

@@ -9,6 +9,8 @@ with ``getattr`` or ``hasattr``; ``BaseDialect`` holds the defaults.
 
 from __future__ import annotations
 
+import socket
+import ssl
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -71,3 +73,22 @@ class BaseDialect(Dialect):
 
     def session_effects(self, sql: str) -> tuple[Effect, ...]:
         return self.read(sql).effects
+
+
+# getaddrinfo's answers that no retry mends (EAI_AGAIN, a resolver that did not answer, may)
+_NO_SUCH_NAME = frozenset(
+    code for code in (getattr(socket, name, None) for name in ("EAI_NONAME", "EAI_NODATA", "EAI_SERVICE"))
+    if code is not None
+)
+
+
+def unmendable_connect(exc: BaseException) -> str | None:
+    """Why a connect that failed below the database (``exc`` or what it wraps) will fail
+    the same way again: a host name that does not resolve, a certificate not trusted;
+    None for a fault that can heal (refused, reset, timed out)."""
+    for error in (exc, exc.__cause__, exc.__context__):  # PyMySQL raises its own inside ``except``
+        if isinstance(error, socket.gaierror) and error.errno in _NO_SUCH_NAME:
+            return "the host name does not resolve"
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return "the server's certificate is not trusted"
+    return None

@@ -26,6 +26,7 @@ The pool's zero-round-trip check at checkout finds most idle victims before they
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
@@ -88,10 +89,34 @@ _CLASSES: dict[str, tuple[Fault, str]] = {
 # would fail the same way again.
 _OTHER_SQLSTATE = (FATAL, "server error")
 
+# The server's answer to a startup it refuses for good (src/backend/libpq/auth.c and
+# utils/init/postinit.c), and libpq's and psycopg's own for a connection that cannot be
+# made as asked: no retry mends these, so a checkout fails at once instead of waiting out
+# its timeout. libpq keeps a startup error's SQLSTATE to itself (psycopg#1188), so the text
+# is read, the server's in English: a server whose lc_messages is another language reads
+# as a fault that can heal (the checkout waits, then says so with the message).
+_LOGIN_REFUSALS = tuple((re.compile(pattern), meaning) for pattern, meaning in (
+    (r"FATAL:  password authentication failed for user", "28P01 invalid_password"),
+    (r"FATAL:  \w+ authentication failed for user", "28000 authentication failed (peer, ident, ...)"),
+    (r"FATAL:  no pg_hba\.conf entry for", "28000 no pg_hba.conf entry: the server refuses this login"),
+    (r"FATAL:  pg_hba\.conf rejects connection", "28000 pg_hba.conf rejects this login"),
+    (r'FATAL:  role ".*" does not exist', "28000 the role does not exist"),
+    (r'FATAL:  role ".*" is not permitted to log in', "28000 the role may not log in"),
+    (r'FATAL:  database ".*" does not exist', "3D000 invalid_catalog_name: the database does not exist"),
+    (r"FATAL:  permission denied for database", "42501 no CONNECT privilege on the database"),
+    (r"FATAL:  unrecognized configuration parameter", "42704 an unknown startup parameter"),
+    (r"FATAL:  invalid value for parameter", "22023 an invalid startup parameter"),
+    (r"failed to resolve host .*\[Errno -2\]", "the host name does not resolve"),
+    (r"server does not support SSL, but SSL was required", "sslmode requires TLS the server lacks"),
+    (r"certificate verify failed|SSL error: certificate", "the server's certificate is not trusted"),
+    (r"invalid (?:connection option|sslmode value|integer value)", "a malformed connection option"),
+))
+
 # psycopg's own message for an operation on a closed connection (``_check_connection_ok``,
 # ``FinishedPGconn``): raised before anything is sent. A constant of psycopg, compared
 # whole, never server text.
 _PSYCOPG_CLOSED = "the connection is closed"
+_PSYCOPG_UNRESOLVED = "failed to resolve host"  # its connect(), before libpq: no pgconn yet
 
 
 def classify(exc: BaseException) -> Classification:
@@ -142,11 +167,19 @@ def _psycopg_error(exc: BaseException, psycopg: Any) -> Classification:
         # ProgrammingError, DataError...: raised by psycopg itself (a bad parameter, a
         # value it cannot load), so retrying meets the same.
         return Classification(FATAL, f"psycopg {type(exc).__name__} without a server SQLSTATE")
-    if isinstance(exc, psycopg.errors.ConnectionTimeout) or _never_connected(exc):
+    if (isinstance(exc, psycopg.errors.ConnectionTimeout) or _never_connected(exc)
+            or str(exc).startswith(_PSYCOPG_UNRESOLVED)):
+        refused = _refused_at_login(str(exc))
+        if refused:
+            return Classification(FATAL, f"connect() refused for good: {refused}")
         return Classification(CONNECT, "connect() failed: the session never started")
     if str(exc) == _PSYCOPG_CLOSED:
         return Classification(CONNECT, "the connection was already closed: nothing was sent")
     return Classification(IN_DOUBT, "the connection broke with no reply: the request may have run")
+
+
+def _refused_at_login(text: str) -> str | None:
+    return next((meaning for pattern, meaning in _LOGIN_REFUSALS if pattern.search(text)), None)
 
 
 def _never_connected(exc: BaseException) -> bool:

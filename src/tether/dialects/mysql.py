@@ -20,7 +20,7 @@ import sys
 
 from ..errors import ConnectError
 from ..vocab import Classification, Fault
-from ._base import BaseDialect
+from ._base import BaseDialect, unmendable_connect
 from ._effects_mysql import mysql_read
 
 CONNECT, IN_DOUBT, TRANSIENT, FATAL = Fault.CONNECT, Fault.IN_DOUBT, Fault.TRANSIENT, Fault.FATAL
@@ -76,6 +76,8 @@ _CODES: dict[int, tuple[Fault, str]] = {
     2014: (FATAL, "CR_COMMANDS_OUT_OF_SYNC: a client bug"),
 }
 
+_CANNOT_CONNECT = frozenset({2002, 2003, 2005})
+
 # Errors after which the session is still usable.
 _SESSION_SURVIVES = frozenset({1213, 1205, 3572, 1637, 3100})
 
@@ -86,6 +88,10 @@ def classify(exc: BaseException) -> Classification:
     if isinstance(exc, ConnectError):
         return _connect_error(exc)
     code = _code(exc)
+    if code in _CANNOT_CONNECT:  # PyMySQL wraps the socket's error: a resolver or TLS answer may be final
+        unmendable = unmendable_connect(exc)
+        if unmendable:
+            return Classification(FATAL, f"error {code}: {unmendable}")
     if code in _CODES:
         fault, meaning = _CODES[code]
         return Classification(fault, f"error {code} {meaning}")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._retry import ConnectRetry
 from ..net import Keepalive
+from ._outage import MAX_DELAY_S, MIN_DELAY_S
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
@@ -29,10 +30,15 @@ class PoolConfig:
     ping_timeout: float = 5.0  # a ping slower than this means a dead path
     reset_timeout: float = 10.0  # a background reset stuck longer has its socket severed
     connect_retry: ConnectRetry = field(default_factory=ConnectRetry)
-    blocking_period: str = "auto"  # SqlClient's PoolBlockingPeriod: auto, always, never
+    # SqlClient's PoolBlockingPeriod (fail every checkout fast for a while after repeated
+    # failed opens): never by default, for every database; always, or auto (SqlClient's
+    # meaning: always except Azure SQL), for those who want it.
+    blocking_period: str = "never"
     blocking_after: int = 2  # failed opens in a row (each after its retries) that start it
     blocking_min_s: float = 5.0
     blocking_max_s: float = 60.0
+    reconnect_min_delay: float = MIN_DELAY_S  # an outage's probes: at least this far apart...
+    reconnect_max_delay: float = MAX_DELAY_S  # ...and at most this (``_outage``)
     keepalive: Keepalive = field(default_factory=Keepalive)
     reset: str = "auto"  # auto: DISCARD only after session changes; always: every return
     maintenance_interval: float = 1.0
@@ -64,6 +70,18 @@ class PoolConfig:
             f"must be one of {', '.join(BLOCKING_PERIODS)}",
         )
         _check(self.blocking_after >= 1, "blocking_after", self.blocking_after, "must be >= 1")
+        _check(
+            0 < self.reconnect_min_delay <= 60,
+            "reconnect_min_delay",
+            self.reconnect_min_delay,
+            "must be in (0, 60] seconds",
+        )
+        _check(
+            self.reconnect_min_delay <= self.reconnect_max_delay <= 600,
+            "reconnect_max_delay",
+            self.reconnect_max_delay,
+            f"must be in [reconnect_min_delay ({self.reconnect_min_delay}), 600] seconds",
+        )
         _check(self.reset in RESETS, "reset", self.reset, f"must be one of {', '.join(RESETS)}")
         _check(
             0 < self.maintenance_interval <= 60,
@@ -104,8 +122,10 @@ def config_for(spec: ConnectionSpec, **settings: Any) -> PoolConfig:
             login_timeout_s=settings["login_timeout"],
             policy=settings["connect_retry"],
         ),
-        blocking_period=pick("blocking_period", spec.pool_blocking_period, "auto"),
+        blocking_period=pick("blocking_period", spec.pool_blocking_period, "never"),
         blocking_after=settings["blocking_after"],
+        reconnect_min_delay=settings["reconnect_min_delay"],
+        reconnect_max_delay=settings["reconnect_max_delay"],
         keepalive=settings["keepalive"] or Keepalive(),
         reset=settings["reset"],
         maintenance_interval=settings["maintenance_interval"],

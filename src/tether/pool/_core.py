@@ -64,7 +64,7 @@ class PoolCore:
         self._blocks = self.config.blocking_period == "always" or (
             self.config.blocking_period == "auto" and not spec.is_azure
         )
-        self._state = PoolState(self.config)
+        self._state = PoolState(self.config, budget=self.retry_budget)
         # Idle resiliency: ConnectRetryCount reconnects for a session that broke while
         # idle (SqlClient: the first at once, later ones after the interval); 0 turns it off.
         retry = self.config.connect_retry
@@ -97,16 +97,19 @@ class PoolCore:
         state = self._state
         idle, busy, waiting = len(state.idle), state.busy, len(state.waiters)
         error = state.last_connect_error
+        attempts = state.outage.attempts if state.outage is not None else 0
+        since = f" (the server has refused {attempts} connect attempts)" if attempts else ""
         exc = self._timeout_error(
             f"no connection from pool {self.name!r} within {timeout:.2f} s "
             f"({idle} idle, {busy} busy, {waiting} waiting)"
-            + (f"; last connect error: {error}" if error else ""),
+            + (f"; last connect error{since}: {error}" if error else ""),
             pool=self.name,
             waited=timeout,
             idle=idle,
             busy=busy,
             waiting=waiting,
             last_connect_error=error,
+            connect_attempts=attempts,
         )
         exc.__cause__ = error
         return exc

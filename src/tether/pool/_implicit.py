@@ -10,25 +10,31 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import logging
+import random
 import threading
+import time
 from typing import Any
 
 from .. import metrics
 from .._retry import ConnectFailure
+from .._retry._classify import classify
 from ..dialects import dialect_for
 from ..drivers import load_driver
 from ..dsn import ConnectionSpec, parse
 from ..net import Keepalive
 from ..session import Connection, Lease
 from ..session._log import SessionLog
+from ..vocab import Fault
 from ._config import connect_retry_for
 from ._core import Port, connect_error
 from ._opening import connect_with_retry, open_lease
+from ._outage import MAX_DELAY_S, MIN_DELAY_S, Outage
 from ._pool import Pool
 
 log = logging.getLogger(__name__)
 
 _implicit: dict[object, Pool] = {}
+_rng = random.Random()
 _lock = threading.Lock()
 
 
@@ -116,11 +122,34 @@ class _Unpooled:
         log.warning("%s", lease.lost)
 
 
+def _ride_out(owner: _Unpooled) -> Lease:
+    """Open under connect retry; through an outage (a fault that can heal), keep trying as
+    a pool's probe does, within the login timeout (``Connect Timeout``) for the whole."""
+    policy = owner.policy
+    started = time.monotonic()
+    deadline = started + policy.login_timeout_s
+    outage: Outage | None = None
+    attempts = 0
+    while True:
+        result = connect_with_retry(owner.open_once, policy)
+        if not isinstance(result, ConnectFailure):
+            return result
+        now = time.monotonic()
+        attempts += result.attempts
+        final = classify(result.cause).fault is Fault.FATAL
+        if final or now >= deadline:
+            failure = ConnectFailure(attempts, now - started, result.cause)
+            raise connect_error(owner.driver, owner.spec, failure)
+        outage = outage or Outage(since=started)
+        delay = outage.failed(now, result.attempts, rng=_rng, budget=None, min_delay=MIN_DELAY_S,
+                              max_delay=MAX_DELAY_S)
+        time.sleep(min(delay, deadline - now))
+        policy = dataclasses.replace(policy, login_timeout_s=max(deadline - time.monotonic(), 0.001))
+
+
 def _unpooled(spec: ConnectionSpec) -> Connection:
     owner = _Unpooled(spec)
-    result = connect_with_retry(owner.open_once, owner.policy)
-    if isinstance(result, ConnectFailure):
-        raise connect_error(owner.driver, spec, result)
+    result = _ride_out(owner)
     metrics.count_non_pooled(+1)
     resilient = owner.policy.count > 0 and owner.dialect.replays
     return Connection(result, SessionLog(owner.driver.exact_tx_status) if resilient else None)

@@ -39,6 +39,7 @@ from .._acompat import (
 from .._retry import ConnectFailure
 from .._retry._async_engine import cancel_aware
 from .._retry._budget import RetryBudget
+from .._retry._classify import classify
 from .._retry._engine import RetryDetails, Runner
 from .._retry._policy import Retry
 from ..drivers import load_driver
@@ -47,9 +48,10 @@ from ..errors import PoolError
 from ..net import Keepalive, Liveness
 from ..session import Connection, Lease
 from ..session._log import SessionLog
-from ..vocab import TxStatus
+from ..vocab import Fault, TxStatus
 from ._core import PoolCore, Port, connect_error
 from ._opening import connect_with_retry, open_lease
+from ._outage import MAX_DELAY_S, MIN_DELAY_S
 from ._state import Plan, Slot
 from ._transaction import run_transaction, transactional
 
@@ -88,6 +90,8 @@ class Pool(PoolCore, Blocking):
         connect_retry: Retry | None = None,
         blocking_period: str | None = None,
         blocking_after: int = 2,
+        reconnect_min_delay: float = MIN_DELAY_S,
+        reconnect_max_delay: float = MAX_DELAY_S,
         keepalive: Keepalive | None = None,
         reset: str = "auto",
         autocommit: bool = False,
@@ -119,6 +123,8 @@ class Pool(PoolCore, Blocking):
                 "connect_retry": connect_retry,
                 "blocking_period": blocking_period,
                 "blocking_after": blocking_after,
+                "reconnect_min_delay": reconnect_min_delay,
+                "reconnect_max_delay": reconnect_max_delay,
                 "keepalive": keepalive,
                 "reset": reset,
                 "maintenance_interval": maintenance_interval,
@@ -488,32 +494,49 @@ class Pool(PoolCore, Blocking):
         for waiter in plan.wake:
             waiter.wake()
         for _ in range(plan.open):
-            self._tasks.spawn(self._open_one, plan.ticket)
+            self._tasks.spawn(self._open_one, plan.ticket, plan.delay)
 
-    def _open_one(self, ticket: int) -> None:
+    def _open_one(self, ticket: int, delay: float) -> None:
+        """One open: a connection for the pool, or a failure the state learns from. During
+        an outage it is the probe, which waits ``delay`` first (``close()`` cuts that short)."""
         state = self._state
         generation = state.generation
         try:
-            result = connect_with_retry(self._connect_once, self.config.connect_retry)
+            if delay and self._stop.wait_for(delay):
+                closed = self._closed_error(f"pool {self.name!r} is closed", pool=self.name)
+                result: Lease | ConnectFailure = ConnectFailure(attempts=0, elapsed_s=0.0, cause=closed)
+            else:
+                result = connect_with_retry(self._connect_once, self.config.connect_retry)
         except BaseException as exc:  # cancelled by close() (or a bug): the open did not happen
-            with self._lock:
-                error = self._open_error(ConnectFailure(attempts=1, elapsed_s=0.0, cause=exc))
-                plan = state.open_failed(error, time.monotonic(), blocking=False, ticket=ticket)
-            self._carry_out(plan)
+            self._open_failed(ConnectFailure(attempts=1, elapsed_s=0.0, cause=exc), ticket)
             raise
-        now = time.monotonic()
         if isinstance(result, ConnectFailure):
-            with self._lock:
-                error = self._open_error(result)
-            log.warning("pool %r: %s", self.name, error)
-            with self._lock:
-                plan = state.open_failed(error, now, blocking=self._blocks, ticket=ticket)
-        else:
-            with self._lock:
-                slot = Slot(lease=result, created_at=now, expires_at=state.new_expiry(now),
-                            generation=generation, number=result.number)
-                result.token = slot
-                plan = state.opened(slot, now)
+            self._open_failed(result, ticket)
+            return
+        now = time.monotonic()
+        with self._lock:
+            slot = Slot(lease=result, created_at=now, expires_at=state.new_expiry(now),
+                        generation=generation, number=result.number)
+            result.token = slot
+            ended = state.outage
+            plan = state.opened(slot, now)
+        if ended is not None:
+            log.info("pool %r: connected again after %d failed connect attempts in %.2f s",
+                     self.name, ended.attempts, now - ended.since)
+        self._carry_out(plan)
+
+    def _open_failed(self, failure: ConnectFailure, ticket: int) -> None:
+        """Tell the state; a fault that can heal keeps the waiters waiting (an outage),
+        one that cannot (a wrong password, a name that does not resolve) fails them."""
+        cause = failure.cause
+        final = not isinstance(cause, Exception) or classify(cause).fault is Fault.FATAL
+        with self._lock:
+            error = self._open_error(failure)
+            closed, first = self._state.closed, self._state.outage is None
+            plan = self._state.open_failed(error, time.monotonic(), attempts=failure.attempts,
+                                           final=final or closed, blocking=self._blocks, ticket=ticket)
+        if not closed:  # an outage is told once, then when it ends; each probe at DEBUG
+            log.log(logging.WARNING if final or first else logging.DEBUG, "pool %r: %s", self.name, error)
         self._carry_out(plan)
 
     def _connect_once(self, timeout_s: float) -> Lease:

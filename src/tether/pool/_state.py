@@ -18,7 +18,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .._retry._budget import RetryBudget
 from ._config import PoolConfig
+from ._outage import Outage
 
 _numbers = itertools.count(1)
 
@@ -58,6 +60,7 @@ class Plan:
     close: list[Slot] = field(default_factory=list)
     wake: list[Waiter] = field(default_factory=list)
     ticket: int = 0  # the opens serve waiters that arrived up to this ticket
+    delay: float = 0.0  # the opens start after this (an outage's next probe)
 
     def __bool__(self) -> bool:
         return bool(self.open or self.close or self.wake)
@@ -85,7 +88,9 @@ class Counters:
 class PoolState:
     """Bookkeeping of one pool. Not thread-safe: the front end holds a lock around it."""
 
-    def __init__(self, config: PoolConfig, *, rng: random.Random | None = None):
+    def __init__(
+        self, config: PoolConfig, *, rng: random.Random | None = None, budget: RetryBudget | None = None
+    ):
         self.config = config
         self.idle: list[Slot] = []  # a stack: the most recently used is last (LIFO)
         self.busy = 0  # handed out, or being reset on their way back
@@ -103,6 +108,8 @@ class PoolState:
         self._refill_backoff_s = 0.0
         self._rng = rng or random.Random()
         self.tickets = 0  # waiters so far; an open knows whom it was started for
+        self.outage: Outage | None = None  # opens failing with a fault that can heal
+        self._budget = budget  # paces an outage's probes, and the waits then fill it
 
     # -- sizes -------------------------------------------------------------------------
 
@@ -141,6 +148,8 @@ class PoolState:
         self.counters.waits += 1
         self.tickets += 1
         waiter.ticket = self.tickets
+        if self.outage is not None and self._budget is not None:
+            self._budget.deposit(now)  # a request: it earns the probes a share of a retry
         if self.total < self.config.max_size and self.opening == 0 and self.blocking(now):
             waiter.error = self.last_connect_error
             plan.wake.append(waiter)
@@ -196,6 +205,7 @@ class PoolState:
     # -- opening -----------------------------------------------------------------------
 
     def opened(self, slot: Slot, now: float) -> Plan:
+        """A connection opened: the outage, if any, is over for everyone at once."""
         plan = Plan()
         self.opening -= 1
         self.counters.hard_connects += 1
@@ -204,23 +214,48 @@ class PoolState:
         self._failed_opens = 0
         self._refill_backoff_s = 0.0
         self.refill_after = 0.0
+        ended, self.outage = self.outage, None
         if self.closed:
             self._drop(slot, plan)
             return plan
         self._offer(slot, now, plan)
+        if ended is not None:
+            self._grow(plan, now)  # the probe got through: open for every waiter now
         return plan
 
     def open_failed(
-        self, error: BaseException, now: float, *, blocking: bool, ticket: int | None = None
+        self,
+        error: BaseException,
+        now: float,
+        *,
+        attempts: int = 1,
+        final: bool = False,
+        blocking: bool = False,
+        ticket: int | None = None,
     ) -> Plan:
-        """An open gave up after its retries; the waiters it was for, and nobody can
-        serve now, fail. Those who came after it started get an open of their own
-        (unless in a blocking period, when everyone fails fast)."""
+        """An open gave up after its connect retries (``attempts`` of them).
+
+        A fault that can heal starts or continues an outage (``_outage``): the waiters
+        keep waiting, each until its own timeout, while one probe at a time tries again.
+        A ``final`` one (a wrong password: the next open would fail the same) fails the
+        waiters now, unless a busy connection may come back to serve them. ``blocking``
+        is SqlClient's blocking period, for those who ask for it: the waiters the open
+        was for fail, and after repeated failures everyone fails fast for a while.
+        """
         plan = Plan()
         self.opening -= 1
         self.counters.connect_failures += 1
         self.last_connect_error = error
         self._failed_opens += 1
+        if not (final or blocking):
+            outage = self.outage = self.outage or Outage(since=now)
+            config = self.config
+            outage.failed(now, attempts, rng=self._rng, budget=self._budget,
+                          min_delay=config.reconnect_min_delay, max_delay=config.reconnect_max_delay)
+            self.refill_after = outage.probe_due
+            self._grow(plan, now)
+            return plan
+        self.outage = None
         if blocking and self._failed_opens >= self.config.blocking_after:
             self._block_s = min(max(self._block_s * 2, self.config.blocking_min_s),
                                 self.config.blocking_max_s)
@@ -314,13 +349,21 @@ class PoolState:
         plan.close.append(slot)
 
     def _grow(self, plan: Plan, now: float) -> None:
-        """Open what the waiters and ``min_size`` need, within ``max_size``."""
+        """Open what the waiters and ``min_size`` need, within ``max_size``; during an
+        outage, one probe at a time, when it is due."""
         if self.closed:
             return
         want = len(self.waiters)
-        if now >= self.refill_after:
+        if now >= self.refill_after or self.outage is not None:
             want = max(want, self.config.min_size - len(self.idle) - self.busy)
         room = self.config.max_size - self.total
+        if self.outage is not None:
+            if want > 0 and room > 0 and self.opening == 0:
+                self.opening = 1
+                plan.open = 1
+                plan.delay = max(self.outage.probe_due - now, 0.0)
+                plan.ticket = self.tickets
+            return
         count = min(want - self.opening, room)
         if count > 0 and not self.blocking(now):
             self.opening += count
