@@ -1,14 +1,15 @@
 """A live restart, and the retry engine's overhead: ``python -m bench.restart_bench [--quick]``.
 
 1. Live restart: cycles of checkout + ``SELECT 1`` + return, 5 ms apart, against an
-   embedded PostgreSQL that restarts (``pg_ctl restart -m fast``: stop, then start)
-   after the 50th. Every pool runs with its defaults (transaction mode), size 4, one
-   after the other against the same server: tether's ``Pool`` and ``AsyncPool`` through
-   a plain ``with pool.connection()`` and through ``pool.transaction``, psycopg_pool,
-   SQLAlchemy's QueuePool (with and without ``pool_pre_ping``), DBUtils and asyncpg's
-   pool. Reported: the errors the application saw, when the first cycle succeeded after
-   the restart began, and how long after the server could first be reached, which a
-   thread learns by opening fresh psycopg connections every millisecond meanwhile.
+   embedded PostgreSQL that restarts (``pg_ctl restart -m fast``: stop, then start;
+   ``--down S`` keeps it stopped S seconds longer) after the 50th. Every pool runs with
+   its defaults (transaction mode), size 4, one after the other against the same server:
+   tether's ``Pool`` and ``AsyncPool`` through a plain ``with pool.connection()`` and
+   through ``pool.transaction``, psycopg_pool, SQLAlchemy's QueuePool (with and without
+   ``pool_pre_ping``), DBUtils and asyncpg's pool. Reported: the errors the application
+   saw, when the first cycle succeeded after the restart began, and how long after the
+   server could first be reached, which a thread learns by opening fresh psycopg
+   connections every millisecond meanwhile.
 2. The retry engine's overhead on a call that succeeds at once (decorator, iterator).
 
 Prints a table and writes ``bench/results/restart.json``.
@@ -39,14 +40,21 @@ CYCLES, RESTART_AT, GAP_S, SIZE = 200, 50, 0.005, 4
 class Restart:
     """The server's restart, on a thread, and the first moment a fresh connection works."""
 
+    down_s = 0.0  # how long the server stays stopped before it starts again (--down)
+
     def __init__(self, server: EmbeddedPostgres):
         self.server = server
         self.began = self.reachable = 0.0
         self._threads: list[threading.Thread] = []
 
+    def _restart(self) -> None:
+        self.server.stop()
+        time.sleep(self.down_s)
+        self.server.start()
+
     def start(self) -> None:
         self.began = time.perf_counter()
-        self._threads = [threading.Thread(target=self.server.restart), threading.Thread(target=self._probe)]
+        self._threads = [threading.Thread(target=self._restart), threading.Thread(target=self._probe)]
         for thread in self._threads:
             thread.start()
 
@@ -275,8 +283,10 @@ def render(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.restart_bench")
     parser.add_argument("--quick", action="store_true", help="one round instead of three")
+    parser.add_argument("--down", type=float, default=0.0, help="seconds the server stays stopped")
     parser.add_argument("--out", default="bench/results/restart.json")
     args = parser.parse_args(argv)
+    Restart.down_s = args.down
     results = run(1 if args.quick else 3)
     print(render(results))
     out = Path(args.out)

@@ -137,16 +137,26 @@ def test_probes_start_at_once_then_follow_a_tenth_of_the_outage_within_bounds() 
     assert state.outage is not None and state.outage.attempts == 6
 
 
-def test_the_retry_budget_paces_the_probes_and_waits_fill_it() -> None:
-    budget = RetryBudget(ratio=0.5, min_retries_per_s=2.0)
-    state = PoolState(PoolConfig(min_size=0, max_size=1, reconnect_min_delay=0.01), budget=budget)
-    state.wait(W(), 0.0)
-    for _ in range(2):  # the floor's two tokens: spent at once
-        assert state.open_failed(OSError("refused"), 0.0).delay < 0.02
-    assert state.open_failed(OSError("refused"), 0.0).delay == pytest.approx(0.5)  # the floor refills
-    for _ in range(4):  # requests that wait during the outage each earn half a retry
-        state.wait(W(), 0.0)
-    assert budget.available(0.0) == pytest.approx(2.0)
+def _second_probe_delay(checkouts_per_s: float) -> float:
+    """The delay before the second probe of a pool whose application made
+    ``checkouts_per_s`` for 10 s, then lost its server (reconnect budget: 2/s + a tenth)."""
+    config = PoolConfig(min_size=0, max_size=1, reconnect_min_delay=0.001)
+    state = PoolState(config, rng=random.Random(2), budget=RetryBudget(ratio=0.1, min_retries_per_s=2.0))
+    (slot,) = fill(state, 1)
+    for i in range(int(checkouts_per_s * 10)):
+        got, _ = state.checkout(i / checkouts_per_s)
+        state.checkin(got, i / checkouts_per_s)  # type: ignore[arg-type]
+    state.remove_idle(slot, 10.0)  # the server went away: the pool owes min_size... 0; a waiter:
+    state.wait(W(), 10.0)
+    state.open_failed(OSError("refused"), 10.0)  # the first retry: at once
+    return state.open_failed(OSError("refused"), 10.0).delay
+
+
+def test_the_reconnect_budget_paces_the_probes_by_the_applications_demand() -> None:
+    quiet = _second_probe_delay(0.1)  # the floor: 2 probes a second
+    assert 0.5 * 0.5 <= quiet <= 0.5 * 1.5
+    busy = _second_probe_delay(100.0)  # 2 + 100 / 10 = 12 a second
+    assert (1 / 12) * 0.5 <= busy <= (1 / 12) * 1.5
 
 
 def test_blocking_period_fails_fast_and_doubles() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 from collections.abc import Callable
@@ -239,19 +238,6 @@ def test_budget_floor_below_one_per_second_still_allows_one() -> None:
     assert spend_all(budget, 0.0) == 1
     assert spend_all(budget, 1.0) == 0
     assert spend_all(budget, 2.0) == 1
-
-
-def test_budget_says_how_long_until_a_retry_may_spend() -> None:
-    budget = RetryBudget(ratio=0.0, min_retries_per_s=4.0)
-    assert budget.wait_s(0.0) == 0.0
-    spend_all(budget, 0.0)
-    assert budget.wait_s(0.0) == pytest.approx(0.25)  # one token refills in a quarter second
-    assert budget.wait_s(0.125) == pytest.approx(0.125)
-    only_deposits = RetryBudget(ratio=0.5, min_retries_per_s=0.0)
-    assert only_deposits.wait_s(0.0) == math.inf  # nothing but requests can fill it
-    only_deposits.deposit(0.0)
-    only_deposits.deposit(0.0)
-    assert only_deposits.wait_s(0.0) == 0.0
 
 
 def test_budget_retries_are_a_fraction_of_requests() -> None:

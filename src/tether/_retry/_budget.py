@@ -63,16 +63,6 @@ class RetryBudget:
                 return True
             return False
 
-    def wait_s(self, now: float) -> float:
-        """Seconds until a retry could spend a token (0 now; inf when only deposits can fill it)."""
-        with self._lock:
-            self._refill(now)
-            if self._floor >= 1.0 or self._deposited >= 1.0:
-                return 0.0
-            if not self.min_retries_per_s:
-                return math.inf
-            return (1.0 - self._floor) / self.min_retries_per_s
-
     def available(self, now: float) -> float:
         """Retries the budget would allow at ``now`` (floor and deposits together)."""
         with self._lock:

@@ -22,6 +22,7 @@ from ..dialects import Dialect, dialect_for
 from ..dsn import ConnectionSpec, parse
 from ..errors import ConnectError, PoolClosed, PoolError, PoolTimeout, bind
 from ._config import PoolConfig, config_for
+from ._outage import reconnect_budget as default_reconnect_budget
 from ._state import PoolState
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class PoolCore:
         load: Any,
         autocommit: bool,
         retry_budget: RetryBudget | None,
+        reconnect_budget: RetryBudget | None,
         settings: dict[str, Any],
     ) -> None:
         """Resolve the settings and build the state; ``load(dialect, name)`` finds the driver."""
@@ -64,12 +66,16 @@ class PoolCore:
         self._blocks = self.config.blocking_period == "always" or (
             self.config.blocking_period == "auto" and not spec.is_azure
         )
-        self._state = PoolState(self.config, budget=self.retry_budget)
+        # Paces an outage's probes (``_outage``): its own, so units of work do not spend it.
+        self._reconnect_budget = reconnect_budget or default_reconnect_budget()
+        self._state = PoolState(self.config, budget=self._reconnect_budget, started_at=time.monotonic())
         # Idle resiliency: ConnectRetryCount reconnects for a session that broke while
         # idle (SqlClient: the first at once, later ones after the interval); 0 turns it off.
         retry = self.config.connect_retry
         attempts = retry.count if retry.policy is None else retry.policy.attempts
         self._recovery_retry = dataclasses.replace(retry, count=max(retry.count - 1, 0), immediate=0)
+        # An outage's probe makes one attempt: the probe schedule is its retry.
+        self._probe_retry = dataclasses.replace(retry, count=0, policy=None)
         self._resilient = attempts > 0 and self._dialect.replays
         self._exact_status = self._driver.exact_tx_status
         self._reads_ahead = self._driver.reads_ahead

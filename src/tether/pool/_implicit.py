@@ -141,8 +141,7 @@ def _ride_out(owner: _Unpooled) -> Lease:
             failure = ConnectFailure(attempts, now - started, result.cause)
             raise connect_error(owner.driver, owner.spec, failure)
         outage = outage or Outage(since=started)
-        delay = outage.failed(now, result.attempts, rng=_rng, budget=None, min_delay=MIN_DELAY_S,
-                              max_delay=MAX_DELAY_S)
+        delay = outage.failed(now, result.attempts, rng=_rng, min_delay=MIN_DELAY_S, max_delay=MAX_DELAY_S)
         time.sleep(min(delay, deadline - now))
         policy = dataclasses.replace(policy, login_timeout_s=max(deadline - time.monotonic(), 0.001))
 

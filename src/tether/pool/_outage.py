@@ -6,14 +6,16 @@ waiting and trying again is always safe. While opens fail with a fault that can 
 pool keeps its waiters waiting, each until its own timeout, and sends one probe at a time:
 a half-open circuit breaker, which the first success closes for everyone at once.
 
-The probes are paced by the outage's age: the first retry at once, then a tenth of the
-time the server has been away (at least ``min_delay``, at most ``max_delay``), jittered
-by 0.5 to 1.5 times so that a fleet which lost its server together does not come back together. A
-restart of a second is noticed within about 0.1 s; an outage of a minute costs the
-server one attempt every ``max_delay`` per pool. Each probe after the first spends a
-token of the pool's ``RetryBudget`` (filled by the requests that wait, and by a floor
-rate); with none left, the probe waits for the floor to refill, which bounds a pool's
-attempts whatever its load.
+Two things pace the probes, and the slower one wins. The outage's age: the first retry
+at once, then a twentieth of the time the server has been away (at least ``min_delay``);
+a restart of a second is noticed within about 50 ms. And the pool's reconnect budget (a
+``RetryBudget``): a pool probes at most its floor (one every four seconds) plus its ratio
+(a tenth) of the checkouts a second its application made before the outage: a busy
+application probes often, a quiet one rarely, and a fleet of a thousand quiet pools
+sends its server a few hundred attempts a second, not thousands. The delay never passes
+``max_delay``, and is jittered by 0.5 to 1.5 times so that a fleet which lost its server
+together does not come back together. A probe is one connect attempt, and so is every
+open while a pool recovers from an outage (``relapse``): the schedule is their retry.
 """
 
 from __future__ import annotations
@@ -23,9 +25,21 @@ from dataclasses import dataclass
 
 from .._retry._budget import RetryBudget
 
-SHARE = 0.1  # of the outage's age: the pool notices the server's return within ~10 % of its absence
+SHARE = 0.05  # of the outage's age: the pool notices the server's return within ~5 % of its absence
 MIN_DELAY_S = 0.025  # the defaults of PoolConfig.reconnect_min_delay...
-MAX_DELAY_S = 2.0  # ...and reconnect_max_delay
+MAX_DELAY_S = 5.0  # ...and reconnect_max_delay
+
+
+def reconnect_budget() -> RetryBudget:
+    """The default reconnect budget: a tenth of a probe per checkout the application made,
+    and a floor of one probe every four seconds."""
+    return RetryBudget(ratio=0.1, min_retries_per_s=0.25)
+
+
+def probes_per_s(budget: RetryBudget, checkouts_per_s: float) -> float:
+    """The probes a second ``budget`` allows a pool whose application made
+    ``checkouts_per_s`` before the outage: its floor, and its ratio of those."""
+    return budget.min_retries_per_s + budget.ratio * checkouts_per_s
 
 
 @dataclass(slots=True)
@@ -36,6 +50,13 @@ class Outage:
     attempts: int = 0  # connect attempts that failed (each open may make several)
     probes: int = 0  # opens that failed
     probe_due: float = 0.0  # the next probe starts no earlier
+    ended_at: float | None = None  # when an open last got through
+
+    def relapse(self, now: float) -> bool:
+        """Whether a failure at ``now`` continues this outage rather than starting another:
+        within as long as the outage lasted (a server that came back and went again, or that
+        takes only some of the logins), where a fresh start would retry at once."""
+        return self.ended_at is not None and now - self.ended_at <= max(1.0, self.ended_at - self.since)
 
     def failed(
         self,
@@ -43,17 +64,20 @@ class Outage:
         attempts: int,
         *,
         rng: random.Random,
-        budget: RetryBudget | None,
         min_delay: float,
         max_delay: float,
+        budget_per_s: float | None = None,
     ) -> float:
-        """Count a failed probe; the delay before the next one (``probe_due`` too)."""
+        """Count a failed probe; the delay before the next one (``probe_due`` too).
+        ``budget_per_s``: the probes a second the pool's reconnect budget allows it."""
         self.probes += 1
         self.attempts += attempts
         delay = 0.0  # the first retry at once: most outages are a dropped packet or a blip
         if self.probes > 1:
-            delay = min(max(min_delay, (now - self.since) * SHARE), max_delay) * rng.uniform(0.5, 1.5)
-        if budget is not None and not budget.try_spend(now):
-            delay = max(delay, min(budget.wait_s(now), max_delay))
+            delay = max(min_delay, (now - self.since) * SHARE)
+            if budget_per_s:
+                delay = max(delay, 1.0 / budget_per_s)
+            delay = min(delay, max_delay)
+        delay *= rng.uniform(0.5, 1.5)  # pools that failed together must not try again together
         self.probe_due = now + delay
         return delay

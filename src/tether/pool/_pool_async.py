@@ -96,6 +96,7 @@ class AsyncPool(PoolCore, AsyncOnly):
         autocommit: bool = False,
         maintenance_interval: float = 1.0,
         retry_budget: RetryBudget | None = None,
+        reconnect_budget: RetryBudget | None = None,
         open: bool | None = None,
     ):
         """``open``: start the pool now, or at its first use; None starts a threaded pool
@@ -107,6 +108,7 @@ class AsyncPool(PoolCore, AsyncOnly):
             load=load_async_driver,
             autocommit=autocommit,
             retry_budget=retry_budget,
+            reconnect_budget=reconnect_budget,
             settings={
                 "min_size": min_size,
                 "max_size": max_size,
@@ -504,8 +506,11 @@ class AsyncPool(PoolCore, AsyncOnly):
             if delay and await self._stop.wait_for(delay):
                 closed = self._closed_error(f"pool {self.name!r} is closed", pool=self.name)
                 result: Lease | ConnectFailure = ConnectFailure(attempts=0, elapsed_s=0.0, cause=closed)
-            else:
-                result = await connect_with_retry(self._connect_once, self.config.connect_retry)
+            else:  # during an outage one attempt: the probe schedule is the retry
+                with self._lock:
+                    recovering = state.recovering(time.monotonic())
+                policy = self._probe_retry if recovering else self.config.connect_retry
+                result = await connect_with_retry(self._connect_once, policy)
         except BaseException as exc:  # cancelled by close() (or a bug): the open did not happen
             self._open_failed(ConnectFailure(attempts=1, elapsed_s=0.0, cause=exc), ticket)
             raise

@@ -20,9 +20,10 @@ from typing import Any, Protocol
 
 from .._retry._budget import RetryBudget
 from ._config import PoolConfig
-from ._outage import Outage
+from ._outage import Outage, probes_per_s
 
 _numbers = itertools.count(1)
+_DEMAND_WINDOW_S = 10.0  # the checkout rate an outage's probes are paced by: over 10-20 s
 
 
 @dataclass(eq=False, slots=True)
@@ -61,6 +62,7 @@ class Plan:
     wake: list[Waiter] = field(default_factory=list)
     ticket: int = 0  # the opens serve waiters that arrived up to this ticket
     delay: float = 0.0  # the opens start after this (an outage's next probe)
+    probe: bool = False  # the open is an outage's probe (the only open under way)
 
     def __bool__(self) -> bool:
         return bool(self.open or self.close or self.wake)
@@ -89,7 +91,12 @@ class PoolState:
     """Bookkeeping of one pool. Not thread-safe: the front end holds a lock around it."""
 
     def __init__(
-        self, config: PoolConfig, *, rng: random.Random | None = None, budget: RetryBudget | None = None
+        self,
+        config: PoolConfig,
+        *,
+        rng: random.Random | None = None,
+        budget: RetryBudget | None = None,
+        started_at: float = 0.0,
     ):
         self.config = config
         self.idle: list[Slot] = []  # a stack: the most recently used is last (LIFO)
@@ -109,6 +116,8 @@ class PoolState:
         self._rng = rng or random.Random()
         self.tickets = 0  # waiters so far; an open knows whom it was started for
         self.outage: Outage | None = None  # opens failing with a fault that can heal
+        self._last_outage: Outage | None = None  # the one before, which a relapse continues
+        self._demand_marks: deque[tuple[float, int]] = deque([(started_at, 0)])  # (when, checkouts)
         self._budget = budget  # paces an outage's probes, and the waits then fill it
 
     # -- sizes -------------------------------------------------------------------------
@@ -148,8 +157,7 @@ class PoolState:
         self.counters.waits += 1
         self.tickets += 1
         waiter.ticket = self.tickets
-        if self.outage is not None and self._budget is not None:
-            self._budget.deposit(now)  # a request: it earns the probes a share of a retry
+
         if self.total < self.config.max_size and self.opening == 0 and self.blocking(now):
             waiter.error = self.last_connect_error
             plan.wake.append(waiter)
@@ -215,6 +223,9 @@ class PoolState:
         self._refill_backoff_s = 0.0
         self.refill_after = 0.0
         ended, self.outage = self.outage, None
+        if ended is not None:
+            ended.ended_at = now
+            self._last_outage = ended
         if self.closed:
             self._drop(slot, plan)
             return plan
@@ -248,10 +259,13 @@ class PoolState:
         self.last_connect_error = error
         self._failed_opens += 1
         if not (final or blocking):
-            outage = self.outage = self.outage or Outage(since=now)
+            outage = self.outage or self._resumed(now) or Outage(since=now)
+            self.outage = outage
             config = self.config
-            outage.failed(now, attempts, rng=self._rng, budget=self._budget,
-                          min_delay=config.reconnect_min_delay, max_delay=config.reconnect_max_delay)
+            budget = self._budget
+            allowed = None if budget is None else probes_per_s(budget, self.demand_per_s(outage.since))
+            outage.failed(now, attempts, rng=self._rng, min_delay=config.reconnect_min_delay,
+                          max_delay=config.reconnect_max_delay, budget_per_s=allowed)
             self.refill_after = outage.probe_due
             self._grow(plan, now)
             return plan
@@ -276,6 +290,26 @@ class PoolState:
                 self._grow(plan, now)
         return plan
 
+    def demand_per_s(self, now: float) -> float:
+        """Checkouts a second lately: since a mark the maintenance moves every 10 s or so
+        (since the pool began, at first), and never across an outage."""
+        at, count = self._demand_marks[0]
+        elapsed = now - at
+        return (self.counters.soft_connects - count) / elapsed if elapsed > 0 else 0.0
+
+    def recovering(self, now: float) -> bool:
+        """In an outage, or just out of one (a relapse would continue it): opens make one
+        attempt, the probe schedule being their retry."""
+        last = self._last_outage
+        return self.outage is not None or (last is not None and last.relapse(now))
+
+    def _resumed(self, now: float) -> Outage | None:
+        last = self._last_outage
+        if last is None or not last.relapse(now):
+            return None
+        last.ended_at = None
+        return last
+
     def new_expiry(self, now: float) -> float:
         """A connection's end of life, jittered so a pool's connections age apart."""
         lifetime = self.config.max_lifetime
@@ -287,6 +321,11 @@ class PoolState:
 
     def maintain(self, now: float) -> Plan:
         """Retire expired and long-idle connections; top up to ``min_size``."""
+        marks = self._demand_marks
+        if self.outage is None and now - marks[-1][0] >= _DEMAND_WINDOW_S:
+            marks.append((now, self.counters.soft_connects))
+            if len(marks) > 2:
+                marks.popleft()
         plan = Plan()
         keep: list[Slot] = []
         surplus = len(self.idle) + self.busy - self.config.min_size
@@ -362,6 +401,7 @@ class PoolState:
                 self.opening = 1
                 plan.open = 1
                 plan.delay = max(self.outage.probe_due - now, 0.0)
+                plan.probe = True
                 plan.ticket = self.tickets
             return
         count = min(want - self.opening, room)
