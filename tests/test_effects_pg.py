@@ -174,3 +174,29 @@ def test_random_text_never_raises(sql: str) -> None:
     effects = pg_effects(sql)
     assert all(isinstance(e, Effect) for e in effects)
     SessionLog().record(effects, None, IDLE, IDLE, lambda: True)
+
+
+def test_behind_transaction_pooling_session_state_is_lost_never_replayed() -> None:
+    from tether import parse
+    from tether.dialects import dialect_for
+    from tether.dialects.postgresql import behind_transaction_pooler
+
+    pooled = dialect_for(parse("postgresql://app@bouncer:6432/shop?pool_mode=transaction"))
+    assert pooled is behind_transaction_pooler
+    assert dialect_for(parse("postgresql://app@bouncer:6432/shop?pool_mode=session")) is not pooled
+    for sql, what in (("SET search_path TO shop", "SET search_path"), ("PREPARE p AS SELECT 1", "PREPARE p"),
+                      ("LISTEN jobs", "LISTEN jobs")):
+        reading = pooled.read(sql)
+        (effect,) = reading.effects
+        assert effect.op is Op.LOST and effect.reason.startswith(what) and "PgBouncer" in effect.reason
+        assert reading.changes == ()  # the server connection it ran on is PgBouncer's: nothing to reset
+    assert [e.op for e in pooled.read("BEGIN; SET LOCAL work_mem = '8MB'").effects] == [Op.BEGIN, Op.TX_LOCAL]
+    assert pooled.read("SELECT 1").effects is PLAIN
+
+
+def test_behind_transaction_pooling_the_drivers_prepare_nothing() -> None:
+    from tether import parse
+    from tether.drivers._psycopg_common import connect_kwargs
+
+    assert connect_kwargs(parse("postgresql://a@b/c?pool_mode=transaction"), 5)["prepare_threshold"] is None
+    assert "prepare_threshold" not in connect_kwargs(parse("postgresql://a@b/c?pool_mode=session"), 5)

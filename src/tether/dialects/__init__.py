@@ -29,9 +29,14 @@ def get_dialect(name: str) -> Dialect:
 
 
 def dialect_for(spec: ConnectionSpec) -> Dialect:
-    """The dialect for one connection string: Azure SQL endpoints get Azure's variant."""
+    """The dialect for one connection string: Azure SQL endpoints get Azure's variant, and
+    PostgreSQL behind PgBouncer's transaction pooling (``pool_mode``) its own."""
     if spec.dialect == "sqlserver" and spec.is_azure:
         from .sqlserver import azure
 
         return azure
+    if spec.dialect == "postgresql" and spec.transaction_pooled:
+        from .postgresql import behind_transaction_pooler
+
+        return behind_transaction_pooler
     return get_dialect(spec.dialect)

@@ -57,6 +57,27 @@ def pg_read(sql: str) -> Reading:
     return Reading(effects=effects, changes=tuple(changes))
 
 
+@lru_cache(maxsize=1024)
+def pooled_read(sql: str) -> Reading:
+    """``pg_read`` behind transaction pooling: session state is lost, not replayable (it
+    stays on a server connection PgBouncer hands to others), and nothing is left for
+    tether's reset to undo."""
+    reading = pg_read(sql)
+    if reading.effects is PLAIN:
+        return Reading(effects=PLAIN, changes=())
+    effects = tuple(_unpooled(effect) for effect in reading.effects)
+    return Reading(effects=effects, changes=())
+
+
+def _unpooled(effect: Effect) -> Effect:
+    if effect.op is not Op.REPLAY:
+        return effect
+    what = effect.text.split(None, 2)[:2] if effect.text else ["session", "state"]
+    return Effect(Op.LOST, effect.key, at_once=effect.at_once,
+                  reason=f"{' '.join(what)} (session state does not outlive a transaction under "
+                         "PgBouncer's transaction pooling: use SET LOCAL)")
+
+
 def pg_effects(sql: str) -> tuple[Effect, ...]:
     """The effects alone (``pg_read`` caches them)."""
     return pg_read(sql).effects

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._base import BaseDialect
-from ._effects_pg import pg_read
+from ._effects_pg import pg_read, pooled_read
 
 # First bytes of backend messages that may arrive on an idle connection
 # (protocol: 'E' ErrorResponse, 'N' NoticeResponse, 'A' NotificationResponse,
@@ -55,6 +55,23 @@ class PostgreSQL(BaseDialect):
 
 
 dialect = PostgreSQL()
+
+
+class PostgreSQLBehindTransactionPooler(PostgreSQL):
+    """PostgreSQL through PgBouncer's transaction (or statement) pooling: each transaction
+    may run on another server connection, so nothing of a session outlives a transaction.
+
+    What a session statement leaves (a SET, a PREPARE, a LISTEN, a temporary table) stays
+    on a server connection that now belongs to PgBouncer: idle resiliency cannot bring it
+    back (a recovery that finds any raises ``SessionLost`` naming it), and tether's reset
+    has nothing of it to undo (``SET LOCAL`` is the form that works here).
+    """
+
+    name = "postgresql (transaction pooling)"
+    read = staticmethod(pooled_read)
+
+
+behind_transaction_pooler = PostgreSQLBehindTransactionPooler()
 
 
 from ._classify_pg import Classification, classify  # noqa: E402 - the table lives in its own module

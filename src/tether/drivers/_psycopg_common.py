@@ -48,7 +48,10 @@ def connect_kwargs(spec: ConnectionSpec, timeout_s: float) -> dict[str, Any]:
         kwargs["application_name"] = spec.application_name
     # libpq counts whole seconds and treats anything below 2 as 2.
     kwargs["connect_timeout"] = max(2, math.ceil(timeout_s))
-    return {k: v for k, v in kwargs.items() if v is not None}
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if spec.transaction_pooled:
+        kwargs["prepare_threshold"] = None  # a prepared statement stays on a server connection
+    return kwargs
 
 
 # Settings the server reports in ParameterStatus (GUC_REPORT), which libpq keeps: the

@@ -48,6 +48,8 @@ class Asyncpg(AsyncDriver):
             timeout=timeout_s,
             ssl=ssl,
             server_settings=settings,
+            # Behind transaction pooling a prepared statement stays on a server connection.
+            statement_cache_size=0 if spec.transaction_pooled else 100,
         )
 
     def socket_fd(self, raw: Any) -> int | None:

@@ -44,6 +44,10 @@ POOL_BLOCKING = {
     "neverblock": "never", "never": "never",
 }  # fmt: skip
 
+# A connection pooler between tether and PostgreSQL (PgBouncer's pool_mode): under
+# transaction or statement pooling, a session does not outlive a transaction.
+POOL_MODES = {"session": "session", "transaction": "transaction", "statement": "statement"}
+
 # One key per process: pool keys and Secret hashes are comparable within the process
 # and useless outside it.
 _HASH_KEY = secrets.token_bytes(32)

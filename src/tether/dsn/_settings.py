@@ -15,6 +15,7 @@ from . import _ado as ado
 from ._common import (
     ENCRYPT,
     POOL_BLOCKING,
+    POOL_MODES,
     RANGES,
     Converter,
     Draft,
@@ -40,6 +41,7 @@ SETTINGS: dict[str, Converter] = {
     "connection_lifetime": number(whole=False),
     "pooling": boolean(lenient=True),
     "pool_blocking_period": choice(POOL_BLOCKING),
+    "pool_mode": choice(POOL_MODES),
     "encrypt": choice(ENCRYPT),
     "trust_server_certificate": boolean(lenient=True),
     "application_name": text(128),

@@ -19,6 +19,7 @@ from ._common import (
     DEFAULT_PORTS,
     ENCRYPT,
     POOL_BLOCKING,
+    POOL_MODES,
     RANGES,
     Draft,
     Where,
@@ -114,6 +115,7 @@ class ConnectionSpec:
     connection_lifetime: float | None = None
     pooling: bool | None = None
     pool_blocking_period: str | None = None
+    pool_mode: str | None = None  # PgBouncer's, when one stands between (session, transaction)
     encrypt: str | None = None
     trust_server_certificate: bool | None = None
     application_name: str | None = None
@@ -138,6 +140,12 @@ class ConnectionSpec:
     def pool_key(self) -> tuple[Hashable, ...]:
         """Equal for equal connections; secrets only as keyed hashes, never in plain text."""
         return tuple(_key_part(self, f.name) for f in dataclasses.fields(self))
+
+    @property
+    def transaction_pooled(self) -> bool:
+        """Behind PgBouncer's transaction (or statement) pooling: server state lasts one
+        transaction, each may run on another server connection."""
+        return self.pool_mode in ("transaction", "statement")
 
     @property
     def is_azure(self) -> bool:
@@ -247,6 +255,7 @@ def _validate_settings(spec: ConnectionSpec) -> None:
         )
     _check_choice(spec, "encrypt", ENCRYPT.values())
     _check_choice(spec, "pool_blocking_period", POOL_BLOCKING.values())
+    _check_choice(spec, "pool_mode", POOL_MODES.values())
 
 
 def _check_choice(spec: ConnectionSpec, name: str, allowed: Any) -> None:
