@@ -149,9 +149,12 @@ def test_while_the_server_is_down_one_probe_at_a_time_serves_every_waiter(
     def body(pool: Pool) -> None:
         pg_admin.stop()
         waiters = [Background(pool.getconn, 30.0) for _ in range(3)]
-        wait_until(lambda: pool.stats().waiting == 3 and pool.stats().reconnecting,
-                               what="three waiters in an outage")
-        for _ in range(20):  # a probe at a time, however many wait
+        def settled() -> bool:  # the opens begun before the outage have failed by now
+            stats = pool.stats()
+            return stats.waiting == 3 and stats.reconnecting and stats.opening <= 1
+
+        wait_until(settled, what="three waiters in an outage, its first opens failed")
+        for _ in range(20):  # from then on a probe at a time, however many wait
             stats = pool.stats()
             assert stats.opening <= 1 and stats.waiting == 3
             sleep(0.01)
