@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ._postgres import HOST, _ensure_traversable, _log_tail, _run_as_user, free_port
-from ._process import ServerContext, as_user, run_to_end, stop_process
+from ._process import ServerContext, as_user, chown_tree, run_to_end, stop_process
 
 __all__ = ["EmbeddedMariaDB", "mariadb_programs"]
 
@@ -201,10 +201,7 @@ class EmbeddedMariaDB(ServerContext):
                 target.chmod(0o600)
         if run_as is None:
             return
-        for dirpath, _, filenames in os.walk(self._tmp_dir()):
-            os.chown(dirpath, run_as.pw_uid, run_as.pw_gid)
-            for name in filenames:
-                os.chown(Path(dirpath, name), run_as.pw_uid, run_as.pw_gid)
+        chown_tree(self._tmp_dir(), run_as)
         _ensure_traversable(self._tmp_dir(), uid=run_as.pw_uid)
 
     def _child_kwargs(self, run_as: pwd.struct_passwd | None) -> dict[str, Any]:

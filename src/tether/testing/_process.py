@@ -1,9 +1,11 @@
-"""What the embedded servers (PostgreSQL, MariaDB) share: running a program to its end,
-stopping a server process, and the context-manager shape."""
+"""What the embedded servers (PostgreSQL, MariaDB, PgBouncer) share: running a program to
+its end, handing a directory to the user a server runs as, stopping a server process, and
+the context-manager shape."""
 
 from __future__ import annotations
 
 import logging
+import os
 import pwd
 import subprocess
 import time
@@ -18,6 +20,16 @@ KILL_WAIT_S = 5.0
 def as_user(run_as: pwd.struct_passwd | None) -> dict[str, Any]:
     """``subprocess`` arguments that drop to ``run_as`` (root runs servers as another user)."""
     return {} if run_as is None else {"user": run_as.pw_uid, "group": run_as.pw_gid, "extra_groups": []}
+
+
+def chown_tree(root: str | os.PathLike[str], run_as: pwd.struct_passwd | None) -> None:
+    """Give ``root`` and everything under it to ``run_as`` (nothing to do when not root)."""
+    if run_as is None:
+        return
+    for dirpath, _, filenames in os.walk(root):
+        os.chown(dirpath, run_as.pw_uid, run_as.pw_gid)
+        for name in filenames:
+            os.chown(os.path.join(dirpath, name), run_as.pw_uid, run_as.pw_gid)
 
 
 def run_to_end(args: list[str], *, deadline: float, **kwargs: Any) -> None:
