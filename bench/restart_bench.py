@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import threading
@@ -26,6 +27,7 @@ import time
 import timeit
 from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +39,29 @@ from tether.testing import EmbeddedPostgres
 CYCLES, RESTART_AT, GAP_S, SIZE = 200, 50, 0.005, 4
 
 
+@dataclass
+class Target:
+    """Where the pools connect: PostgreSQL itself, or a PgBouncer in front of it (--pgbouncer,
+    transaction pooling: every pool configured as its documentation says for PgBouncer)."""
+
+    server: EmbeddedPostgres
+    dsn: str  # the peers' and the probe's
+    tether_dsn: str  # with pool_mode=transaction behind PgBouncer
+    bouncer: bool = False
+
+    @property
+    def psycopg_kwargs(self) -> dict[str, Any]:
+        return {"prepare_threshold": None} if self.bouncer else {}
+
+
 class Restart:
     """The server's restart, on a thread, and the first moment a fresh connection works."""
 
     down_s = 0.0  # how long the server stays stopped before it starts again (--down)
 
-    def __init__(self, server: EmbeddedPostgres):
-        self.server = server
+    def __init__(self, target: Target):
+        self.target = target
+        self.server = target.server
         self.began = self.reachable = 0.0
         self._threads: list[threading.Thread] = []
 
@@ -63,7 +81,9 @@ class Restart:
         time.sleep(0.02)  # past the stop's start: the old server still answers at first
         while time.perf_counter() < deadline:
             try:
-                psycopg.connect(self.server.dsn, connect_timeout=2).close()
+                with psycopg.connect(self.target.dsn, connect_timeout=2, autocommit=True,
+                                     **self.target.psycopg_kwargs) as conn:
+                    conn.execute("SELECT 1")  # behind PgBouncer a login needs no server
             except psycopg.Error:
                 time.sleep(0.001)
                 continue
@@ -85,7 +105,7 @@ def _report(errors: int, first_ok: float | None, restart: Restart) -> dict[str, 
     }
 
 
-def live_restart(server: EmbeddedPostgres, cycle: Callable[[], object]) -> dict[str, float]:
+def live_restart(server: Target, cycle: Callable[[], object]) -> dict[str, float]:
     restart, errors, first_ok = Restart(server), 0, None
     for i in range(CYCLES):
         if i == RESTART_AT:
@@ -103,7 +123,7 @@ def live_restart(server: EmbeddedPostgres, cycle: Callable[[], object]) -> dict[
 
 
 async def live_restart_async(
-    server: EmbeddedPostgres, cycle: Callable[[], Awaitable[object]]
+    server: Target, cycle: Callable[[], Awaitable[object]]
 ) -> dict[str, float]:
     restart, errors, first_ok = Restart(server), 0, None
     for i in range(CYCLES):
@@ -130,13 +150,13 @@ def _select(conn: Any) -> Any:
     return cur.fetchone()
 
 
-def sync_rows(server: EmbeddedPostgres) -> dict[str, dict[str, float]]:
+def sync_rows(server: Target) -> dict[str, dict[str, float]]:
     from dbutils.pooled_db import PooledDB
     from psycopg_pool import ConnectionPool
     from sqlalchemy import create_engine
 
     rows: dict[str, dict[str, float]] = {}
-    with tether.Pool(server.dsn, min_size=SIZE, max_size=SIZE) as pool:
+    with tether.Pool(server.tether_dsn, min_size=SIZE, max_size=SIZE) as pool:
         pool.wait(30)
 
         def plain() -> None:
@@ -145,7 +165,8 @@ def sync_rows(server: EmbeddedPostgres) -> dict[str, dict[str, float]]:
 
         rows["tether.Pool"] = live_restart(server, plain)
         rows["tether.Pool transaction"] = live_restart(server, lambda: pool.transaction(_select))
-    with ConnectionPool(server.dsn, min_size=SIZE, max_size=SIZE, open=True) as peer:
+    with ConnectionPool(server.dsn, min_size=SIZE, max_size=SIZE, open=True,
+                        kwargs=server.psycopg_kwargs) as peer:
         peer.wait(30)
 
         def psycopg_pool_cycle() -> None:
@@ -155,7 +176,8 @@ def sync_rows(server: EmbeddedPostgres) -> dict[str, dict[str, float]]:
         rows["psycopg_pool"] = live_restart(server, psycopg_pool_cycle)
     for pre_ping in (False, True):
         engine = create_engine(server.dsn.replace("postgresql://", "postgresql+psycopg://", 1),
-                               pool_size=SIZE, max_overflow=0, pool_pre_ping=pre_ping)
+                               pool_size=SIZE, max_overflow=0, pool_pre_ping=pre_ping,
+                               connect_args=server.psycopg_kwargs)
 
         def sqlalchemy_cycle(engine: Any = engine) -> None:
             conn = engine.raw_connection()
@@ -167,8 +189,8 @@ def sync_rows(server: EmbeddedPostgres) -> dict[str, dict[str, float]]:
 
         rows["sqlalchemy" + ("+pre_ping" if pre_ping else "")] = live_restart(server, sqlalchemy_cycle)
         engine.dispose()
-    dbutils = PooledDB(lambda: psycopg.connect(server.dsn), mincached=SIZE, maxcached=SIZE,
-                       maxconnections=SIZE, blocking=True)
+    dbutils = PooledDB(lambda: psycopg.connect(server.dsn, **server.psycopg_kwargs), mincached=SIZE,
+                       maxcached=SIZE, maxconnections=SIZE, blocking=True)
 
     def dbutils_cycle() -> None:
         conn = dbutils.connection()
@@ -183,12 +205,12 @@ def sync_rows(server: EmbeddedPostgres) -> dict[str, dict[str, float]]:
     return rows
 
 
-async def async_rows(server: EmbeddedPostgres) -> dict[str, dict[str, float]]:
+async def async_rows(server: Target) -> dict[str, dict[str, float]]:
     import asyncpg  # type: ignore[import-untyped]
 
     rows: dict[str, dict[str, float]] = {}
     for driver in ("psycopg", "asyncpg"):
-        dsn = server.dsn if driver == "psycopg" else server.dsn.replace("postgresql://", "postgresql+asyncpg://")
+        dsn = server.tether_dsn.replace("postgresql://", f"postgresql+{driver}://", 1)
         async with tether.AsyncPool(dsn, min_size=SIZE, max_size=SIZE) as pool:
             await pool.wait(30)
 
@@ -206,7 +228,8 @@ async def async_rows(server: EmbeddedPostgres) -> dict[str, dict[str, float]]:
 
                 rows["tether.AsyncPool transaction"] = await live_restart_async(
                     server, lambda pool=pool: pool.transaction(unit))
-    peer = await asyncpg.create_pool(server.dsn, min_size=SIZE, max_size=SIZE)
+    peer = await asyncpg.create_pool(server.dsn, min_size=SIZE, max_size=SIZE,
+                                     statement_cache_size=0 if server.bouncer else 100)
 
     async def asyncpg_cycle() -> None:
         async with peer.acquire() as conn:
@@ -248,12 +271,19 @@ def _quiet() -> Any:
         logging.disable(logging.NOTSET)
 
 
-def run(rounds: int) -> dict[str, Any]:
+def run(rounds: int, *, bouncer: bool = False) -> dict[str, Any]:
     per_round: list[dict[str, dict[str, float]]] = []
-    with EmbeddedPostgres() as server, _quiet():
+    with EmbeddedPostgres() as server, _quiet(), contextlib.ExitStack() as stack:
+        target = Target(server, server.dsn, server.dsn)
+        if bouncer:
+            from tether.testing import EmbeddedPgBouncer
+
+            pgbouncer = stack.enter_context(
+                EmbeddedPgBouncer(server.host, server.port, pool_mode="transaction"))
+            target = Target(server, pgbouncer.dsn, f"{pgbouncer.dsn}?pool_mode=transaction", bouncer=True)
         for _ in range(rounds):
-            rows = sync_rows(server)
-            rows.update(asyncio.run(async_rows(server)))
+            rows = sync_rows(target)
+            rows.update(asyncio.run(async_rows(target)))
             per_round.append(rows)
     medians = {
         name: {key: statistics.median(r[name][key] for r in per_round) for key in per_round[0][name]}
@@ -284,10 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.restart_bench")
     parser.add_argument("--quick", action="store_true", help="one round instead of three")
     parser.add_argument("--down", type=float, default=0.0, help="seconds the server stays stopped")
+    parser.add_argument("--pgbouncer", action="store_true",
+                        help="every pool through a PgBouncer (transaction mode)")
     parser.add_argument("--out", default="bench/results/restart.json")
     args = parser.parse_args(argv)
     Restart.down_s = args.down
-    results = run(1 if args.quick else 3)
+    results = run(1 if args.quick else 3, bouncer=args.pgbouncer)
     print(render(results))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

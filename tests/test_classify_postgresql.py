@@ -240,3 +240,21 @@ def test_real_wrong_password_is_fatal() -> None:
     assert exc.sqlstate is None  # libpq keeps the server's 28P01 to itself: its message tells
     verdict = classify(exc)
     assert verdict.fault is FATAL and "28P01" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("message", "fault"),
+    [
+        ("query_wait_timeout", CONNECT),
+        ("server login has been failing, try again later (server_login_retry)", CONNECT),
+        ("pgbouncer cannot connect to server", CONNECT),
+        ("no more connections allowed (max_client_conn)", CONNECT),
+        ("database removed", IN_DOUBT),
+        ("server conn crashed?", IN_DOUBT),
+        ("invalid message length", FATAL),  # an 08P01 from PostgreSQL itself: a client bug
+    ],
+)
+def test_pgbouncers_own_errors_say_what_became_of_the_query(message: str, fault: Fault) -> None:
+    # PgBouncer sends all of them as 08P01 (protocol_violation), as psycopg raises them
+    # (ProtocolViolation, seen from a real PgBouncer 1.18 in tests/test_embedded_pgbouncer.py).
+    assert classify(psycopg.errors.ProtocolViolation(message)).fault is fault

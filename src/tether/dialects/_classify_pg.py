@@ -132,6 +132,11 @@ def classify(exc: BaseException) -> Classification:
     if isinstance(exc, ConnectError):
         return _connect_error(exc)
     sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate == "08P01":
+        text = str(exc)
+        for words, fault, meaning in _PGBOUNCER:
+            if words in text:
+                return Classification(fault, f"SQLSTATE 08P01 {meaning}")
     if isinstance(sqlstate, str) and sqlstate:
         return _by_sqlstate(sqlstate)
     return _without_sqlstate(exc)
@@ -144,6 +149,18 @@ def _connect_error(exc: ConnectError) -> Classification:
         if found.fault is FATAL:
             return found
     return Classification(CONNECT, "could not connect: nothing was sent")
+
+
+# PgBouncer answers for itself with 08P01 (protocol_violation), which from PostgreSQL means a
+# client bug: its own messages say what happened to the query (src/*.c of pgbouncer 1.18).
+_PGBOUNCER = (
+    ("query_wait_timeout", CONNECT, "PgBouncer: no server connection came free; the query never ran"),
+    ("server login has been failing", CONNECT, "PgBouncer: the server refuses its logins for now"),
+    ("pgbouncer cannot connect to server", CONNECT, "PgBouncer: the server cannot be reached"),
+    ("no more connections allowed", CONNECT, "PgBouncer: max_client_conn reached"),
+    ("database removed", IN_DOUBT, "PgBouncer: the database was KILLed while the query may have run"),
+    ("server conn crashed", IN_DOUBT, "PgBouncer: its server connection died under the query"),
+)
 
 
 def _by_sqlstate(sqlstate: str) -> Classification:
