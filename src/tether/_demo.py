@@ -48,12 +48,13 @@ class Tally:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def run(seconds: float = 30.0, out: TextIO = sys.stdout) -> int:
-    """Run the demo for ``seconds`` of workload; return the exit code."""
+def run(seconds: float = 30.0, out: TextIO = sys.stdout, *, pgbouncer: bool = False) -> int:
+    """Run the demo for ``seconds`` of workload; return the exit code. ``pgbouncer``: the
+    link leads to a PgBouncer in transaction mode in front of PostgreSQL."""
     try:
         from psycopg_pool import ConnectionPool
 
-        from .testing import EmbeddedPostgres
+        from .testing import EmbeddedPgBouncer, EmbeddedPostgres
         from .wan import Latency, Link
     except ImportError as exc:
         print(f"tether demo needs the dev extras: pip install 'tether[dev]' ({exc})", file=out)
@@ -67,16 +68,24 @@ def run(seconds: float = 30.0, out: TextIO = sys.stdout) -> int:
     for name in ("psycopg.pool", "tether"):
         logging.getLogger(name).setLevel(logging.ERROR)  # retries are counted, not printed
     say("starting an embedded PostgreSQL on 127.0.0.1 ...")
-    with EmbeddedPostgres() as server, Link(upstream=(server.host, server.port)) as link:
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(EmbeddedPostgres())
+        upstream, behind = (server.host, server.port), ""
+        kwargs: dict[str, Any] = {"autocommit": True}
+        if pgbouncer:
+            bouncer = stack.enter_context(
+                EmbeddedPgBouncer(server.host, server.port, pool_mode="transaction"))
+            upstream, behind = (bouncer.host, bouncer.port), "&pool_mode=transaction"
+            kwargs["prepare_threshold"] = None  # psycopg's advice for PgBouncer's transaction pooling
+            say(f"PgBouncer {bouncer.port} (transaction pooling) in front of it")
+        link = stack.enter_context(Link(upstream=upstream))
         link.add(Latency(delay_s=0.015), direction="both")
         host, port = link.listen_address
         dsn = f"postgresql://{server.user}@{host}:{port}/{server.database}"
         say(f"PostgreSQL {server.port}, WAN link {host}:{port} (30 ms round trip)")
-        peer = ConnectionPool(
-            dsn, min_size=WORKERS, max_size=WORKERS, kwargs={"autocommit": True}, open=True
-        )
+        peer = ConnectionPool(dsn, min_size=WORKERS, max_size=WORKERS, kwargs=kwargs, open=True)
         ours = tether.Pool(
-            dsn + "?connect_retry_count=5&connect_retry_interval=1",
+            dsn + "?connect_retry_count=5&connect_retry_interval=1" + behind,
             name="demo",
             min_size=WORKERS,
             max_size=WORKERS,

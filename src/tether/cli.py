@@ -26,6 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="psycopg_pool and tether side by side on a bad network")
     demo.add_argument("--seconds", type=float, default=30.0, help="workload duration (default 30)")
+    demo.add_argument("--pgbouncer", action="store_true",
+                      help="through a PgBouncer in transaction mode in front of PostgreSQL")
     commands.add_parser("wan", help="the WAN emulator: tether wan --help")
     commands.add_parser("check", help="diagnose a connection step by step: tether check --help")
     try:
@@ -38,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         from ._demo import run
 
-        return run(parsed.seconds)
+        return run(parsed.seconds, pgbouncer=parsed.pgbouncer)
     return 2
 
 
