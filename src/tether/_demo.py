@@ -61,6 +61,15 @@ def run(seconds: float = 30.0, out: TextIO = sys.stdout, *, pgbouncer: bool = Fa
         return 2
     import tether
 
+    if pgbouncer:
+        from .testing import pgbouncer_program
+
+        try:
+            pgbouncer_program()
+        except FileNotFoundError as exc:
+            print(f"tether demo --pgbouncer: {exc}", file=out)
+            return 2
+
     def say(text: str) -> None:
         print(text, file=out, flush=True)
 
