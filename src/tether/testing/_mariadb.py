@@ -14,7 +14,6 @@ set. ``tls=(certfile, keyfile)`` turns TLS on (``ssl-cert``, ``ssl-key``).
 
 from __future__ import annotations
 
-import atexit
 import importlib
 import logging
 import os
@@ -30,7 +29,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ._postgres import HOST, _ensure_traversable, _log_tail, _run_as_user, free_port
-from ._process import ServerContext, as_user, chown_tree, run_to_end, stop_process
+from ._process import LIVE, ServerContext, as_user, chown_tree, run_to_end, stop_process
 
 __all__ = ["EmbeddedMariaDB", "mariadb_programs"]
 
@@ -158,13 +157,6 @@ class EmbeddedMariaDB(ServerContext):
         stop_process(proc, signal.SIGTERM, timeout=self._stop_timeout, name="mariadbd")
         log.debug("mariadbd pid %d on port %d stopped", proc.pid, self.port)
 
-    def close(self) -> None:
-        """Stop, then remove the temporary directory."""
-        self.stop()
-        tmp, self._tmp = self._tmp, None
-        _LIVE.discard(self)
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedMariaDB:
         server: EmbeddedMariaDB = super().__enter__()
@@ -189,7 +181,7 @@ class EmbeddedMariaDB(ServerContext):
     def _tmp_dir(self) -> Path:
         if self._tmp is None:
             self._tmp = Path(tempfile.mkdtemp(prefix="tether-mariadb-"))
-            _LIVE.add(self)
+            LIVE.add(self)
         return self._tmp
 
     def _prepare(self, run_as: pwd.struct_passwd | None) -> None:
@@ -236,7 +228,7 @@ class EmbeddedMariaDB(ServerContext):
             start_new_session=True,
             **self._child_kwargs(run_as),
         )
-        _LIVE.add(self)
+        LIVE.add(self)
 
     def _wait_ready(self, *, deadline: float) -> None:
         pymysql = importlib.import_module("pymysql")  # untyped
@@ -272,14 +264,3 @@ class EmbeddedMariaDB(ServerContext):
             for host in ("127.0.0.1", "::1"):
                 self.execute(f"ALTER USER 'root'@'{host}' IDENTIFIED BY {_sql_text(self._password)}")
 
-
-_LIVE: set[EmbeddedMariaDB] = set()
-
-
-@atexit.register
-def _close_all() -> None:
-    for server in list(_LIVE):
-        try:
-            server.close()
-        except Exception:
-            log.exception("could not close %r at exit", server)

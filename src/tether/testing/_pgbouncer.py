@@ -15,7 +15,6 @@ same password. The console (the virtual ``pgbouncer`` database) admits the admin
 
 from __future__ import annotations
 
-import atexit
 import functools
 import logging
 import os
@@ -32,7 +31,7 @@ from typing import Literal, NamedTuple
 from urllib.parse import quote
 
 from ._postgres import HOST, _log_tail, _run_as_user, free_port
-from ._process import ServerContext, as_user, chown_tree, stop_process
+from ._process import LIVE, ServerContext, as_user, chown_tree, stop_process
 
 __all__ = ["EmbeddedPgBouncer", "pgbouncer_program"]
 
@@ -202,18 +201,7 @@ class EmbeddedPgBouncer(ServerContext):
         (self._tmp_dir() / "pgbouncer.pid").unlink(missing_ok=True)  # left behind by SIGKILL
         log.debug("pgbouncer pid %d on port %d stopped", proc.pid, self.port)
 
-    def restart(self) -> None:
-        """Stop, then start again on the same port."""
-        self.stop()
-        self.start()
 
-    def close(self) -> None:
-        """Stop, then remove the temporary directory."""
-        self.stop()
-        tmp, self._tmp = self._tmp, None
-        _LIVE.discard(self)
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedPgBouncer:
         bouncer: EmbeddedPgBouncer = super().__enter__()
@@ -246,7 +234,7 @@ class EmbeddedPgBouncer(ServerContext):
     def _tmp_dir(self) -> Path:
         if self._tmp is None:
             self._tmp = Path(tempfile.mkdtemp(prefix="tether-pgbouncer-"))
-            _LIVE.add(self)
+            LIVE.add(self)
         return self._tmp
 
     def _write_files(self) -> None:
@@ -285,7 +273,7 @@ class EmbeddedPgBouncer(ServerContext):
                 cwd=self._tmp_dir(),
                 **as_user(_run_as_user()),
             )
-        _LIVE.add(self)
+        LIVE.add(self)
 
     def _wait_ready(self, *, deadline: float) -> None:
         """Until the console answers: that needs PgBouncer only, not the upstream server."""
@@ -310,15 +298,3 @@ class EmbeddedPgBouncer(ServerContext):
     def _failure(self, what: str) -> str:
         return f"{self!r}: {what}\n--- tail of {self.log_path} ---\n{_log_tail(self.log_path)}"
 
-
-_LIVE: set[EmbeddedPgBouncer] = set()
-
-
-@atexit.register
-def _close_all() -> None:
-    """Stop the bouncers and remove the directories that the user did not close."""
-    for bouncer in list(_LIVE):
-        try:
-            bouncer.close()
-        except Exception:
-            log.exception("could not close %r at exit", bouncer)

@@ -15,13 +15,11 @@ The fixture connects over the unix socket, always with ``trust``; TCP clients on
 
 from __future__ import annotations
 
-import atexit
 import functools
 import importlib.util
 import logging
 import os
 import pwd
-import shutil
 import signal
 import socket
 import stat
@@ -35,7 +33,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ._process import ServerContext, as_user, run_to_end, stop_process
+from ._process import LIVE, ServerContext, as_user, run_to_end, stop_process
 
 if TYPE_CHECKING:
     import psycopg
@@ -278,18 +276,7 @@ class EmbeddedPostgres(ServerContext):
         stop_process(proc, signal.SIGINT, timeout=self._stop_timeout, name="postgres")  # fast shutdown
         log.debug("postgres pid %d on port %d stopped", proc.pid, self.port)
 
-    def restart(self) -> None:
-        """Stop, then start again on the same port."""
-        self.stop()
-        self.start()
 
-    def close(self) -> None:
-        """Stop, then remove the temporary directories this instance made."""
-        self.stop()
-        tmp, self._tmp = self._tmp, None
-        _LIVE.discard(self)
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedPostgres:
         server: EmbeddedPostgres = super().__enter__()
@@ -324,7 +311,7 @@ class EmbeddedPostgres(ServerContext):
     def _tmp_dir(self) -> Path:
         if self._tmp is None:
             self._tmp = Path(tempfile.mkdtemp(prefix="tether-pg-"))
-            _LIVE.add(self)
+            LIVE.add(self)
         return self._tmp
 
     def _prepare_dirs(self, run_as: pwd.struct_passwd | None) -> None:
@@ -381,7 +368,7 @@ class EmbeddedPostgres(ServerContext):
                 start_new_session=True,
                 **self._child_kwargs(run_as),
             )
-        _LIVE.add(self)
+        LIVE.add(self)
 
     def _wait_ready(self, *, deadline: float) -> None:
         import psycopg
@@ -430,15 +417,3 @@ class EmbeddedPostgres(ServerContext):
         ) as conn:
             yield conn
 
-
-_LIVE: set[EmbeddedPostgres] = set()
-
-
-@atexit.register
-def _close_all() -> None:
-    """Stop the servers and remove the directories that the user did not close."""
-    for server in list(_LIVE):
-        try:
-            server.close()
-        except Exception:
-            log.exception("could not close %r at exit", server)

@@ -4,11 +4,14 @@ the context-manager shape."""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import pwd
+import shutil
 import subprocess
 import time
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -64,6 +67,7 @@ class ServerContext:
 
     _proc: subprocess.Popen[bytes] | None
     _password: str | None
+    _tmp: Path | None  # the directory this instance made (data, config, sockets, logs)
 
     def url(self) -> str:
         raise NotImplementedError
@@ -90,8 +94,21 @@ class ServerContext:
     def start(self) -> None:
         raise NotImplementedError
 
-    def close(self) -> None:
+    def stop(self) -> None:
         raise NotImplementedError
+
+    def restart(self) -> None:
+        """Stop, then start again on the same port."""
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        """Stop, then remove the temporary directory this instance made."""
+        self.stop()
+        tmp, self._tmp = self._tmp, None
+        LIVE.discard(self)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def __enter__(self) -> Any:
         try:
@@ -108,3 +125,16 @@ class ServerContext:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+LIVE: set[ServerContext] = set()  # servers with a directory on disk, for the exit hook
+
+
+@atexit.register
+def _close_all() -> None:
+    """Stop the servers and remove the directories that their users did not close."""
+    for server in list(LIVE):
+        try:
+            server.close()
+        except Exception:
+            log.exception("could not close %r at exit", server)
