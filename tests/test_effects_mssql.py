@@ -234,7 +234,7 @@ def test_only_temp_tables_follow_the_transaction() -> None:
 
 def run(log: SessionLog, sql: str, before: TxStatus = IDLE, after: TxStatus = IDLE,
         autocommit: bool | None = True) -> None:
-    """As Tracking.recorded does after a statement succeeded."""
+    """As Lease.recorded does after a statement succeeded."""
     effects = mssql_effects(sql)
     if effects is PLAIN:
         log.plain(after)

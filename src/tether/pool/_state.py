@@ -1,12 +1,12 @@
 """The pool's decisions, without I/O.
 
 ``PoolState`` is the whole bookkeeping of a pool: the idle stack, the counts, the queue
-of waiters, the blocking period, the counters. Each event (checkout, return, a
-connection opened or failed, a maintenance tick) is a method that updates the state and
-returns a ``Plan``: the connections to open or close and the waiters to wake. The front
-end (threads now, asyncio later) calls these under its lock and carries the plan out
-after releasing it, so no socket is touched while the lock is held and both front ends
-share every decision (httpcore's ``_assign_requests_to_connections``).
+of waiters, the blocking period, an outage's probes, the counters. Each event
+(checkout, return, a connection opened or failed, a maintenance tick) is a method that
+updates the state and returns a ``Plan``: the connections to open or close and the
+waiters to wake. The pool (``_pool_async``, and the ``_pool`` generated from it) calls
+these under its lock and carries the plan out after releasing it, so no socket is
+touched while the lock is held (httpcore's ``_assign_requests_to_connections``).
 """
 
 from __future__ import annotations
