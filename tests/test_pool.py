@@ -78,6 +78,56 @@ def test_a_returned_connection_cannot_be_used(pg_dsn: str) -> None:
     run(pg_dsn, body, max_size=1)
 
 
+def test_nothing_made_from_a_returned_connection_reaches_the_next_borrower(pg_dsn: str) -> None:
+    # A kept cursor, its stream and copy, its connection, psycopg's transaction(): each
+    # would run on the next borrower's session (same socket) if it were not tied to its borrow.
+    def body(pool: Pool) -> None:
+        first = pool.getconn()
+        cur = first.execute("SELECT 1")
+        stream = cur.stream
+        transaction = first.transaction
+        pool.putconn(first)
+        second = pool.getconn()
+        second.execute("SET application_name = 'second'")
+        for use in (
+            lambda: cur.stream("SELECT current_setting('application_name')"),
+            lambda: cur.copy("COPY (SELECT 1) TO STDOUT"),
+            lambda: cur.connection,
+            lambda: cur.description,
+            lambda: stream("SELECT 1"),
+            lambda: transaction(),
+        ):
+            with pytest.raises(tether.ConnectionReturned):
+                use()
+        with pytest.raises(tether.ConnectionReturned):
+            cur.fetchall()
+        with pytest.raises(tether.ConnectionReturned):
+            cur.execute("SELECT 1")
+        cur.close()  # harmless: the driver's cursor is not touched
+        assert value(second, "SELECT current_setting('application_name')") == "second"
+        assert (second.execute("SELECT 2")).connection is second
+        pool.putconn(second)
+
+    run(pg_dsn, body, max_size=1)
+
+
+def test_a_connection_from_another_pool_is_refused_and_nothing_changes(pg_dsn: str) -> None:
+    def body(pa: Pool) -> None:
+        with Pool(pg_dsn, name="pb", max_size=1) as pb:
+            conn = pa.getconn()
+            with pytest.raises(tether.PoolError, match="'pb' did not lend this connection: it came"):
+                pb.putconn(conn)
+            with pytest.raises(tether.PoolError, match="takes back only the connections it lent, not a str"):
+                pb.putconn("conn")  # type: ignore[arg-type]
+            assert (pb.stats().busy, pa.stats().busy) == (0, 1)
+            assert value(conn, "SELECT 1") == 1  # still lent, still working
+            pa.putconn(conn)
+            wait_until(lambda: pa.stats().busy == 0, what="the connection back in pa")
+            assert pb.stats().busy == 0
+
+    run(pg_dsn, body, max_size=1)
+
+
 def test_exhaustion_raises_pool_timeout_with_counts(pg_dsn: str) -> None:
     def body(pool: Pool) -> None:
         with pool.connection():

@@ -77,6 +77,56 @@ def test_a_returned_connection_cannot_be_used(pg_dsn: str) -> None:
     arun(pg_dsn, body, max_size=1)
 
 
+def test_nothing_made_from_a_returned_connection_reaches_the_next_borrower(pg_dsn: str) -> None:
+    # A kept cursor, its stream and copy, its connection, psycopg's transaction(): each
+    # would run on the next borrower's session (same socket) if it were not tied to its borrow.
+    async def body(pool: AsyncPool) -> None:
+        first = await pool.getconn()
+        cur = await first.execute("SELECT 1")
+        stream = cur.stream
+        transaction = first.transaction
+        await pool.putconn(first)
+        second = await pool.getconn()
+        await second.execute("SET application_name = 'second'")
+        for use in (
+            lambda: cur.stream("SELECT current_setting('application_name')"),
+            lambda: cur.copy("COPY (SELECT 1) TO STDOUT"),
+            lambda: cur.connection,
+            lambda: cur.description,
+            lambda: stream("SELECT 1"),
+            lambda: transaction(),
+        ):
+            with pytest.raises(tether.ConnectionReturned):
+                use()
+        with pytest.raises(tether.ConnectionReturned):
+            await cur.fetchall()
+        with pytest.raises(tether.ConnectionReturned):
+            await cur.execute("SELECT 1")
+        await cur.close()  # harmless: the driver's cursor is not touched
+        assert await avalue(second, "SELECT current_setting('application_name')") == "second"
+        assert (await second.execute("SELECT 2")).connection is second
+        await pool.putconn(second)
+
+    arun(pg_dsn, body, max_size=1)
+
+
+def test_a_connection_from_another_pool_is_refused_and_nothing_changes(pg_dsn: str) -> None:
+    async def body(pa: AsyncPool) -> None:
+        async with AsyncPool(pg_dsn, name="pb", max_size=1) as pb:
+            conn = await pa.getconn()
+            with pytest.raises(tether.PoolError, match="'pb' did not lend this connection: it came"):
+                await pb.putconn(conn)
+            with pytest.raises(tether.PoolError, match="takes back only the connections it lent, not a str"):
+                await pb.putconn("conn")  # type: ignore[arg-type]
+            assert (pb.stats().busy, pa.stats().busy) == (0, 1)
+            assert await avalue(conn, "SELECT 1") == 1  # still lent, still working
+            await pa.putconn(conn)
+            await async_wait_until(lambda: pa.stats().busy == 0, what="the connection back in pa")
+            assert pb.stats().busy == 0
+
+    arun(pg_dsn, body, max_size=1)
+
+
 def test_exhaustion_raises_pool_timeout_with_counts(pg_dsn: str) -> None:
     async def body(pool: AsyncPool) -> None:
         async with pool.connection():

@@ -34,6 +34,38 @@ def test_asyncpg_api_passes_through_and_dies_with_the_borrow(pg_dsn: str) -> Non
     arun(dsn_for(pg_dsn, "asyncpg"), body, max_size=1)
 
 
+def test_asyncpg_objects_die_with_the_borrow(pg_dsn: str) -> None:
+    # Transactions, prepared statements and cursors keep asyncpg's connection: kept past
+    # the borrow they would run on the next borrower's session.
+    async def body(pool: AsyncPool) -> None:
+        conn = await pool.getconn()
+        statement = await conn.prepare("SELECT current_setting('application_name')")
+        assert await statement.fetchval() == ""
+        transaction = conn.transaction()
+        factory = conn.cursor("SELECT 1")
+        async with conn.transaction():
+            cursor = await conn.cursor("SELECT generate_series(1, 3)")
+            assert len(await cursor.fetch(2)) == 2
+        await pool.putconn(conn)
+        other = await pool.getconn()
+        await other.execute("SET application_name = 'other'")
+        with pytest.raises(tether.ConnectionReturned):
+            await statement.fetchval()
+        with pytest.raises(tether.ConnectionReturned):
+            await transaction.start()
+        with pytest.raises(tether.ConnectionReturned):
+            async with transaction:
+                pass
+        with pytest.raises(tether.ConnectionReturned):
+            await factory
+        with pytest.raises(tether.ConnectionReturned):
+            await cursor.fetch(1)
+        assert await other.fetchval("SELECT current_setting('application_name')") == "other"
+        await pool.putconn(other)
+
+    arun(dsn_for(pg_dsn, "asyncpg"), body, max_size=1)
+
+
 def test_asyncpg_prepared_statements_survive_the_reset(pg_dsn: str) -> None:
     # psycopg's, for both pools: test_pool_async.py
     async def body(pool: AsyncPool) -> None:

@@ -46,7 +46,7 @@ from ..drivers import load_driver
 from ..dsn import ConnectionSpec
 from ..errors import PoolError
 from ..net import Keepalive, Liveness
-from ..session import Connection, Lease
+from ..session import Connection, Lease, lease_of
 from ..session._log import SessionLog
 from ..vocab import Fault, TxStatus
 from ._core import PoolCore, Port, connect_error
@@ -227,7 +227,17 @@ class Pool(PoolCore, Blocking):
 
     @anywhere
     def putconn(self, conn: Connection) -> None:
-        """Give back a connection from ``getconn``: any open transaction is rolled back."""
+        """Give back a connection from ``getconn``: any open transaction is rolled back.
+
+        A connection this pool did not lend is refused (``PoolError``), and nothing changes."""
+        lease = lease_of(conn) if isinstance(conn, Connection) else None
+        if lease is None:
+            raise self._misuse_error(f"pool {self.name!r} takes back only the connections it lent, "
+                                     f"not a {type(conn).__name__}", pool=self.name)  # fmt: skip
+        if lease.owner is not self._port:
+            owner = "no pool" if lease.owner.name is None else f"pool {lease.owner.name!r}"
+            raise self._misuse_error(f"pool {self.name!r} did not lend this connection: it came from "
+                                     f"{owner}, to {lease.owner.target}", pool=self.name)  # fmt: skip
         conn.close()
 
     def _getconn(self, timeout: float | None) -> Connection:

@@ -45,7 +45,7 @@ from ..drivers import load_async_driver
 from ..dsn import ConnectionSpec
 from ..errors import PoolError
 from ..net import Keepalive, Liveness
-from ..session import AsyncConnection, Lease
+from ..session import AsyncConnection, Lease, lease_of
 from ..session._log import SessionLog
 from ..vocab import Fault, TxStatus
 from ._core import PoolCore, Port, connect_error
@@ -226,7 +226,17 @@ class AsyncPool(PoolCore, AsyncOnly):
 
     @needs_loop
     async def putconn(self, conn: AsyncConnection) -> None:
-        """Give back a connection from ``getconn``: any open transaction is rolled back."""
+        """Give back a connection from ``getconn``: any open transaction is rolled back.
+
+        A connection this pool did not lend is refused (``PoolError``), and nothing changes."""
+        lease = lease_of(conn) if isinstance(conn, AsyncConnection) else None
+        if lease is None:
+            raise self._misuse_error(f"pool {self.name!r} takes back only the connections it lent, "
+                                     f"not a {type(conn).__name__}", pool=self.name)  # fmt: skip
+        if lease.owner is not self._port:
+            owner = "no pool" if lease.owner.name is None else f"pool {lease.owner.name!r}"
+            raise self._misuse_error(f"pool {self.name!r} did not lend this connection: it came from "
+                                     f"{owner}, to {lease.owner.target}", pool=self.name)  # fmt: skip
         await conn.close()
 
     async def _getconn(self, timeout: float | None) -> AsyncConnection:

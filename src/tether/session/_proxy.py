@@ -21,6 +21,7 @@ from ..drivers._settings import method_getter, read_setting, write_setting
 from ..errors import UnitOfWorkError
 from ..vocab import PLAIN, TxStatus
 from ._recovery import recover
+from ._tied import MAKERS, checked, tie
 
 if TYPE_CHECKING:
     from ._lease import Lease
@@ -72,6 +73,10 @@ class Connection:
     @property
     def raw(self) -> Any:
         """The driver's own connection object (don't keep it past the borrow)."""
+        return self._live()
+
+    def _live(self) -> Any:
+        """The driver's connection, while this borrow lasts; ``ConnectionReturned`` after."""
         lease = self._lease
         if lease.epoch != self._epoch:
             raise lease.returned_error()
@@ -99,7 +104,7 @@ class Connection:
             lease.note(args[0])
             if lease.log is not None:
                 lease.log.lose("cursor:#", "asyncpg cursor")
-        return raw.cursor(*args, **kwargs)
+        return tie(self, raw.cursor(*args, **kwargs))
 
     def execute(self, sql: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one statement and return its cursor (any PEP 249 driver: psycopg's shorthand);
@@ -176,13 +181,14 @@ class Connection:
         lease = self._lease
         if lease.log is None:
             lease.note(sql)
-            return getattr(raw, name)(sql, *args, **kwargs)
-        effects = lease.read(sql)
-        status = lease.driver.tx_status
-        before = None if effects is PLAIN else status(raw)
-        result = getattr(raw, name)(sql, *args, **kwargs)
-        lease.recorded(effects, args or None, before, status(raw))
-        return result
+            result = getattr(raw, name)(sql, *args, **kwargs)
+        else:
+            effects = lease.read(sql)
+            status = lease.driver.tx_status
+            before = None if effects is PLAIN else status(raw)
+            result = getattr(raw, name)(sql, *args, **kwargs)
+            lease.recorded(effects, args or None, before, status(raw))
+        return tie(self, result) if name in MAKERS else result  # prepare(): a statement of this borrow
 
     # -- pass-through ------------------------------------------------------------------------
 
@@ -193,6 +199,8 @@ class Connection:
         attr = getattr(raw, name)
         if name in lease.driver.sql_methods:  # asyncpg's fetch(sql, ...) and friends
             return _with_sql(self, name)
+        if name in MAKERS and callable(attr):  # transaction(), prepare()...: tied to this borrow
+            return checked(self, attr, name)
         return _remembered_setter(lease, raw, name, attr)  # psycopg's set_autocommit(...)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -266,7 +274,18 @@ class Cursor:
 
     @property
     def raw(self) -> Any:
-        """The driver's own cursor."""
+        """The driver's own cursor (don't keep it past the borrow)."""
+        return self._live()
+
+    @property
+    def connection(self) -> Connection:
+        """The connection this cursor runs on (while its borrow lasts)."""
+        self._conn._live()
+        return self._conn
+
+    def _live(self) -> Any:
+        """The driver's cursor, while the borrow lasts; ``ConnectionReturned`` after."""
+        self._conn._live()
         return self._cursor
 
     def execute(self, sql: Any, params: Any = None, **kwargs: Any) -> Cursor:
@@ -313,25 +332,31 @@ class Cursor:
 
     def fetchone(self) -> Any:
         """The next row, or None (the driver's)."""
-        return self._cursor.fetchone()
+        return self._live().fetchone()
 
     def fetchmany(self, size: int | None = None) -> Any:
         """The next ``size`` rows (the driver's ``arraysize`` when None)."""
-        return (self._cursor.fetchmany() if size is None else self._cursor.fetchmany(size))
+        cursor = self._live()
+        return (cursor.fetchmany() if size is None else cursor.fetchmany(size))
 
     def fetchall(self) -> Any:
         """The remaining rows."""
-        return self._cursor.fetchall()
+        return self._live().fetchall()
 
     def close(self) -> None:
-        """Close the driver's cursor (a server-side one stops counting against recovery)."""
+        """Close the driver's cursor (a server-side one stops counting against recovery).
+
+        After the borrow ended this does nothing: the pool's reset closed it already, and
+        the driver's cursor must not touch the next borrower's session."""
+        if self._conn.closed:
+            return
         self._cursor.close()
         log = self._conn._lease.log
         if self._name and log is not None:
             log.find(f"cursor:{self._name}")
 
     def __iter__(self) -> Iterator[Any]:
-        return self._cursor.__iter__()  # type: ignore[no-any-return]
+        return tie(self._conn, self._live().__iter__())  # type: ignore[no-any-return]
 
     def __enter__(self) -> Cursor:
         return self
@@ -340,7 +365,13 @@ class Cursor:
         self.close()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._cursor, name)
+        if name in _CURSOR_OWN:  # not set yet (a failed __init__)
+            raise AttributeError(name)
+        attr = getattr(self._live(), name)  # stream(), copy(), description...
+        return checked(self._conn, attr, name) if callable(attr) else attr
 
     def __repr__(self) -> str:
         return f"<tether.Cursor on {self._conn!r}>"
+
+
+_CURSOR_OWN = frozenset(Cursor.__slots__)

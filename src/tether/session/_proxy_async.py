@@ -20,6 +20,7 @@ from ..drivers._settings import method_getter, read_setting, write_setting
 from ..errors import UnitOfWorkError
 from ..vocab import PLAIN, TxStatus
 from ._recovery_async import recover
+from ._tied import MAKERS, checked, tie
 
 if TYPE_CHECKING:
     from ._lease import Lease
@@ -71,6 +72,10 @@ class AsyncConnection:
     @property
     def raw(self) -> Any:
         """The driver's own connection object (don't keep it past the borrow)."""
+        return self._live()
+
+    def _live(self) -> Any:
+        """The driver's connection, while this borrow lasts; ``ConnectionReturned`` after."""
         lease = self._lease
         if lease.epoch != self._epoch:
             raise lease.returned_error()
@@ -98,7 +103,7 @@ class AsyncConnection:
             lease.note(args[0])
             if lease.log is not None:
                 lease.log.lose("cursor:#", "asyncpg cursor")
-        return raw.cursor(*args, **kwargs)
+        return tie(self, raw.cursor(*args, **kwargs))
 
     async def execute(self, sql: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one statement and return its cursor (any PEP 249 driver: psycopg's shorthand);
@@ -175,13 +180,14 @@ class AsyncConnection:
         lease = self._lease
         if lease.log is None:
             lease.note(sql)
-            return await getattr(raw, name)(sql, *args, **kwargs)
-        effects = lease.read(sql)
-        status = lease.driver.tx_status
-        before = None if effects is PLAIN else status(raw)
-        result = await getattr(raw, name)(sql, *args, **kwargs)
-        lease.recorded(effects, args or None, before, status(raw))
-        return result
+            result = await getattr(raw, name)(sql, *args, **kwargs)
+        else:
+            effects = lease.read(sql)
+            status = lease.driver.tx_status
+            before = None if effects is PLAIN else status(raw)
+            result = await getattr(raw, name)(sql, *args, **kwargs)
+            lease.recorded(effects, args or None, before, status(raw))
+        return tie(self, result) if name in MAKERS else result  # prepare(): a statement of this borrow
 
     # -- pass-through ------------------------------------------------------------------------
 
@@ -192,6 +198,8 @@ class AsyncConnection:
         attr = getattr(raw, name)
         if name in lease.driver.sql_methods:  # asyncpg's fetch(sql, ...) and friends
             return _with_sql(self, name)
+        if name in MAKERS and callable(attr):  # transaction(), prepare()...: tied to this borrow
+            return checked(self, attr, name)
         return _remembered_setter(lease, raw, name, attr)  # psycopg's set_autocommit(...)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -265,7 +273,18 @@ class AsyncCursor:
 
     @property
     def raw(self) -> Any:
-        """The driver's own cursor."""
+        """The driver's own cursor (don't keep it past the borrow)."""
+        return self._live()
+
+    @property
+    def connection(self) -> AsyncConnection:
+        """The connection this cursor runs on (while its borrow lasts)."""
+        self._conn._live()
+        return self._conn
+
+    def _live(self) -> Any:
+        """The driver's cursor, while the borrow lasts; ``ConnectionReturned`` after."""
+        self._conn._live()
         return self._cursor
 
     async def execute(self, sql: Any, params: Any = None, **kwargs: Any) -> AsyncCursor:
@@ -312,25 +331,31 @@ class AsyncCursor:
 
     async def fetchone(self) -> Any:
         """The next row, or None (the driver's)."""
-        return await self._cursor.fetchone()
+        return await self._live().fetchone()
 
     async def fetchmany(self, size: int | None = None) -> Any:
         """The next ``size`` rows (the driver's ``arraysize`` when None)."""
-        return await (self._cursor.fetchmany() if size is None else self._cursor.fetchmany(size))
+        cursor = self._live()
+        return await (cursor.fetchmany() if size is None else cursor.fetchmany(size))
 
     async def fetchall(self) -> Any:
         """The remaining rows."""
-        return await self._cursor.fetchall()
+        return await self._live().fetchall()
 
     async def close(self) -> None:
-        """Close the driver's cursor (a server-side one stops counting against recovery)."""
+        """Close the driver's cursor (a server-side one stops counting against recovery).
+
+        After the borrow ended this does nothing: the pool's reset closed it already, and
+        the driver's cursor must not touch the next borrower's session."""
+        if self._conn.closed:
+            return
         await self._cursor.close()
         log = self._conn._lease.log
         if self._name and log is not None:
             log.find(f"cursor:{self._name}")
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        return self._cursor.__aiter__()  # type: ignore[no-any-return]
+        return tie(self._conn, self._live().__aiter__())  # type: ignore[no-any-return]
 
     async def __aenter__(self) -> AsyncCursor:
         return self
@@ -339,7 +364,13 @@ class AsyncCursor:
         await self.close()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._cursor, name)
+        if name in _CURSOR_OWN:  # not set yet (a failed __init__)
+            raise AttributeError(name)
+        attr = getattr(self._live(), name)  # stream(), copy(), description...
+        return checked(self._conn, attr, name) if callable(attr) else attr
 
     def __repr__(self) -> str:
         return f"<tether.AsyncCursor on {self._conn!r}>"
+
+
+_CURSOR_OWN = frozenset(AsyncCursor.__slots__)

@@ -1,0 +1,95 @@
+"""Driver objects made from a borrowed connection, tied to that borrow.
+
+A cursor's ``stream`` or ``copy``, psycopg's ``transaction()`` and ``pipeline()``,
+asyncpg's transactions, prepared statements and cursors: each keeps the driver's
+connection, and used after the borrow ended it would run on the next borrower's session.
+``Tied`` stands in for such an object and checks the borrow before every use (attribute,
+call, ``with``, ``async with``, iteration, ``await``); what those uses make is tied in
+turn, and plain data (rows, numbers, text) passes through as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any, Protocol
+
+# The calls whose results keep the driver's connection: their results are tied.
+MAKERS = frozenset({"copy", "cursor", "pipeline", "prepare", "stream", "transaction"})
+_DATA = (type(None), bool, int, float, str, bytes, bytearray, memoryview, list, tuple, dict)
+
+
+class Borrow(Protocol):
+    """A connection proxy: its ``_live()`` is the driver's connection while the borrow lasts."""
+
+    def _live(self) -> Any: ...
+
+
+def tie(borrow: Borrow, value: Any) -> Any:
+    """``value``, or a ``Tied`` for it when it can reach the driver's connection."""
+    return value if isinstance(value, _DATA) else Tied(borrow, value)
+
+
+def checked(borrow: Borrow, method: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``method`` refusing once the borrow ended; a maker's result is tied."""
+    makes = name in MAKERS
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        borrow._live()
+        result = method(*args, **kwargs)
+        return tie(borrow, result) if makes else result
+
+    return call
+
+
+class Tied:
+    """A driver object that refuses (``ConnectionReturned``) once its borrow ended."""
+
+    __slots__ = ("_borrow", "_obj")
+
+    def __init__(self, borrow: Borrow, obj: Any):
+        self._borrow = borrow
+        self._obj = obj
+
+    def _own(self) -> Any:
+        self._borrow._live()
+        return self._obj
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._own(), name)
+        return checked(self._borrow, attr, name) if callable(attr) else attr
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return tie(self._borrow, self._own()(*args, **kwargs))
+
+    def __enter__(self) -> Any:
+        entered = self._own().__enter__()
+        return self if entered is self._obj else tie(self._borrow, entered)
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._own().__exit__(*exc)
+
+    async def __aenter__(self) -> Any:
+        entered = await self._own().__aenter__()
+        return self if entered is self._obj else tie(self._borrow, entered)
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self._own().__aexit__(*exc)
+
+    def __iter__(self) -> Tied:
+        return Tied(self._borrow, iter(self._own()))
+
+    def __next__(self) -> Any:
+        return next(self._own())
+
+    def __aiter__(self) -> Tied:
+        return Tied(self._borrow, self._own().__aiter__())
+
+    async def __anext__(self) -> Any:
+        return await self._own().__anext__()
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        result = yield from self._own().__await__()
+        return tie(self._borrow, result)
+
+    def __repr__(self) -> str:
+        return f"<tied {self._obj!r}>"
