@@ -7,10 +7,13 @@ Names follow SqlClient's event counters (``hard-connects``, ``soft-connects``,
 
 from __future__ import annotations
 
+import sys
 import threading
 import weakref
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Protocol
+
+from ._fork import renew_lock
 
 if TYPE_CHECKING:
     from .pool._state import PoolState
@@ -115,6 +118,7 @@ class ProcessStats:
 
 _pools: weakref.WeakSet[Observed] = weakref.WeakSet()
 _lock = threading.Lock()
+renew_lock(sys.modules[__name__])  # in a forked child
 _non_pooled = {"open": 0, "connects": 0}
 
 

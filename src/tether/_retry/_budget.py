@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 import threading
 
+from .._fork import renew_lock
+
 __all__ = ["RetryBudget"]
 
 
@@ -25,7 +27,8 @@ class RetryBudget:
     """A thread-safe token bucket shared by the callers of one pool."""
 
     __slots__ = (
-        "_deposited", "_floor", "_floor_cap", "_lock", "_refilled_at", "cap", "min_retries_per_s", "ratio",
+        "__weakref__", "_deposited", "_floor", "_floor_cap", "_lock", "_refilled_at", "cap",
+        "min_retries_per_s", "ratio",
     )
 
     def __init__(self, *, ratio: float = 0.1, min_retries_per_s: float = 10.0, cap: float = 100.0) -> None:
@@ -44,6 +47,7 @@ class RetryBudget:
         self._floor = self._floor_cap  # starts full
         self._refilled_at: float | None = None
         self._lock = threading.Lock()
+        renew_lock(self)  # in a forked child
 
     def deposit(self, now: float) -> None:
         """Count one request: ``ratio`` of a token, up to ``cap``."""

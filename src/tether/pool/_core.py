@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from .. import metrics
+from .._fork import restart_in_child
 from .._retry import ConnectFailure
 from .._retry._budget import RetryBudget
 from ..dialects import Dialect, dialect_for
@@ -69,6 +70,7 @@ class PoolCore:
         # Paces an outage's probes (``_outage``): its own, so units of work do not spend it.
         self._reconnect_budget = reconnect_budget or default_reconnect_budget()
         self._state = PoolState(self.config, budget=self._reconnect_budget, started_at=time.monotonic())
+        restart_in_child(self)  # ``_after_fork``
         # Idle resiliency: ConnectRetryCount reconnects for a session that broke while
         # idle (SqlClient: the first at once, later ones after the interval); 0 turns it off.
         retry = self.config.connect_retry
@@ -97,6 +99,10 @@ class PoolCore:
         return self._state.closed
 
     # -- errors --------------------------------------------------------------------------------
+
+    def _after_fork(self) -> None:
+        """In a forked child: start afresh (the front end's, ``_pool_async``)."""
+        raise NotImplementedError
 
     def _wait_timeout(self, timeout: float) -> PoolTimeout:
         """The error for a waiter that gave up (the caller holds ``_lock``)."""

@@ -11,11 +11,13 @@ import atexit
 import dataclasses
 import logging
 import random
+import sys
 import threading
 import time
 from typing import Any
 
 from .. import metrics
+from .._fork import renew_lock
 from .._retry import ConnectFailure
 from .._retry._classify import classify
 from ..dialects import dialect_for
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 _implicit: dict[object, Pool] = {}
 _rng = random.Random()
 _lock = threading.Lock()
+renew_lock(sys.modules[__name__])  # in a forked child
 
 
 def connect(dsn: str | ConnectionSpec, *, driver: str | None = None, **settings: Any) -> Connection:

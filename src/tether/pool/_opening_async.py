@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._acompat import asleep
+from .._fork import track
 from .._retry import ConnectFailure, ConnectRetry
 from ..net import Keepalive, SocketProbe, apply_keepalive
 from ..session import Lease
@@ -38,12 +39,18 @@ async def open_lease(
 ) -> Lease:
     """One attempt: the driver connects, tether arms its socket."""
     raw = await driver.connect(spec, timeout_s=timeout_s, autocommit=autocommit)
-    fd = driver.socket_fd(raw)
-    probe = None
-    if fd is not None:
-        apply_keepalive(fd, keepalive)
-        probe = SocketProbe(fd)
-    return Lease(raw, probe, owner=owner, dialect=dialect, driver=driver)
+    try:
+        fd = driver.socket_fd(raw)
+        probe = None
+        if fd is not None:
+            apply_keepalive(fd, keepalive)
+            probe = SocketProbe(fd)
+        lease = Lease(raw, probe, owner=owner, dialect=dialect, driver=driver)
+        track(lease)  # abandoned, never used or closed, in a forked child
+    except BaseException:
+        await driver.close(raw)  # never leave an opened connection behind
+        raise
+    return lease
 
 
 async def connect_with_retry(

@@ -52,7 +52,7 @@ from ..vocab import Fault, TxStatus
 from ._core import PoolCore, Port, connect_error
 from ._opening import connect_with_retry, open_lease
 from ._outage import MAX_DELAY_S, MIN_DELAY_S
-from ._state import Plan, Slot
+from ._state import Plan, PoolState, Slot
 from ._transaction import run_transaction, transactional
 
 log = logging.getLogger("tether.pool")
@@ -162,6 +162,21 @@ class Pool(PoolCore, Blocking):
             self._tasks.daemon(self._maintain_loop)
         elif self._loop is not loop:
             raise PoolError(f"pool {self.name!r} belongs to another event loop", pool=self.name)
+
+    def _after_fork(self) -> None:
+        """In a forked child, before anything runs there (``_fork``): the parent's
+        connections were abandoned; this pool starts afresh, its threads or tasks started
+        again at first use. No I/O here."""
+        closed = self._state.closed
+        self._lock = threading.Lock()
+        self._state = PoolState(self.config, budget=self._reconnect_budget, started_at=time.monotonic())
+        self._state.closed = closed
+        self._tasks = Tasks(self.name, max_threads=max(2, self.config.max_size))
+        self._stop = Event()
+        self._loop = None
+        self._started = closed
+        self._resets_due.clear()
+        self._reclaimed.clear()
 
     @anywhere
     def wait(self, timeout: float = 30.0) -> None:
@@ -383,7 +398,9 @@ class Pool(PoolCore, Blocking):
     # -- giving back (the Port) -----------------------------------------------------------------
 
     def _give_back(self, lease: Lease, *, commit: bool) -> None:
-        slot: Slot = lease.token
+        slot: Slot | None = lease.token
+        if slot is None:  # lent before this process forked: abandoned (``_fork``)
+            return
         status = self._status(lease)
         if status is TxStatus.IDLE and not lease.changes and not lease.saved and self._lazy_reset:
             with self._lock:  # the hot path: clean, idle, nothing to put back
@@ -579,6 +596,8 @@ class Pool(PoolCore, Blocking):
     def _maintain_once(self) -> None:
         while self._reclaimed:
             lease = self._reclaimed.popleft()
+            if lease.token is None:  # abandoned after a fork
+                continue
             log.warning("pool %r: reclaiming a connection that was never closed", self.name)
             with self._lock:
                 self._state.counters.reclaimed += 1

@@ -51,7 +51,7 @@ from ..vocab import Fault, TxStatus
 from ._core import PoolCore, Port, connect_error
 from ._opening_async import connect_with_retry, open_lease
 from ._outage import MAX_DELAY_S, MIN_DELAY_S
-from ._state import Plan, Slot
+from ._state import Plan, PoolState, Slot
 from ._transaction_async import async_run_transaction, async_transactional
 
 log = logging.getLogger("tether.pool")
@@ -161,6 +161,21 @@ class AsyncPool(PoolCore, AsyncOnly):
             self._tasks.daemon(self._maintain_loop)
         elif self._loop is not loop:
             raise PoolError(f"pool {self.name!r} belongs to another event loop", pool=self.name)
+
+    def _after_fork(self) -> None:
+        """In a forked child, before anything runs there (``_fork``): the parent's
+        connections were abandoned; this pool starts afresh, its threads or tasks started
+        again at first use. No I/O here."""
+        closed = self._state.closed
+        self._lock = threading.Lock()
+        self._state = PoolState(self.config, budget=self._reconnect_budget, started_at=time.monotonic())
+        self._state.closed = closed
+        self._tasks = ATasks(self.name, max_threads=max(2, self.config.max_size))
+        self._stop = AEvent()
+        self._loop = None
+        self._started = closed
+        self._resets_due.clear()
+        self._reclaimed.clear()
 
     @needs_loop
     async def wait(self, timeout: float = 30.0) -> None:
@@ -382,7 +397,9 @@ class AsyncPool(PoolCore, AsyncOnly):
     # -- giving back (the Port) -----------------------------------------------------------------
 
     async def _give_back(self, lease: Lease, *, commit: bool) -> None:
-        slot: Slot = lease.token
+        slot: Slot | None = lease.token
+        if slot is None:  # lent before this process forked: abandoned (``_fork``)
+            return
         status = self._status(lease)
         if status is TxStatus.IDLE and not lease.changes and not lease.saved and self._lazy_reset:
             with self._lock:  # the hot path: clean, idle, nothing to put back
@@ -578,6 +595,8 @@ class AsyncPool(PoolCore, AsyncOnly):
     def _maintain_once(self) -> None:
         while self._reclaimed:
             lease = self._reclaimed.popleft()
+            if lease.token is None:  # abandoned after a fork
+                continue
             log.warning("pool %r: reclaiming a connection that was never closed", self.name)
             with self._lock:
                 self._state.counters.reclaimed += 1

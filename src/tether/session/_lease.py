@@ -35,8 +35,8 @@ _numbers = itertools.count(1)
 class Lease:
     """One physical connection, lent to one borrow at a time."""
 
-    __slots__ = ("changes", "dialect", "driver", "epoch", "log", "lost", "number", "owner", "probe", "raw",
-                 "saved", "token", "unit")
+    __slots__ = ("__weakref__", "changes", "dialect", "driver", "epoch", "log", "lost", "number", "owner",
+                 "probe", "raw", "saved", "token", "unit")
 
     def __init__(self, raw: Any, probe: SocketProbe | None, *, owner: Any, dialect: Dialect, driver: Any):
         self.raw = raw  # the driver's connection; replaced when idle resiliency rebuilds it
