@@ -93,7 +93,7 @@ def test_a_deadlock_victims_unit_of_work_runs_again(tds_server: TdsServer, drive
             cursor = conn.cursor()
             cursor.execute("CREATE TABLE accounts (id INT, name NVARCHAR(50))")
             cursor.close()
-        tds_server.fail_batches(1, error=1205)  # the first INSERT is chosen as deadlock victim
+        tds_server.fail_batches(1, error=1205, matching="INSERT INTO accounts")  # the deadlock victim
         assert pool.transaction(unit) == "done"
         with pool.connection() as conn:
             assert one(conn, "SELECT COUNT(*) FROM accounts") == 1

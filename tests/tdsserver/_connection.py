@@ -259,13 +259,14 @@ class Connection:
         descriptor, body = pk.split_all_headers(payload)
         calls: list[pk.RpcCall] = []
         tm: pk.TmRequest | None = None
-        sql = ""
+        sql = text = ""
         if ptype == pk.SQL_BATCH:
-            sql = body.decode("utf-16-le", errors="replace")
+            sql = text = body.decode("utf-16-le", errors="replace")
             srv._record(self, "batch", sql, status, descriptor)
         elif ptype == pk.RPC:
             calls = pk.parse_rpc(body)
-            srv._record(self, "rpc", "; ".join(_describe(c) for c in calls), status, descriptor)
+            text = "; ".join(_describe(c) for c in calls)
+            srv._record(self, "rpc", text, status, descriptor)
         else:
             tm = pk.parse_tm(body)
             srv._record(self, "tm", f"kind={tm.kind} isolation={tm.isolation} begin_after={tm.begin_after}",
@@ -291,7 +292,7 @@ class Connection:
                 srv._stats.busy_closes += 1
             delay = faults.delay
             fail: SqlError | None = None
-            if not close_now and tm is None and faults.fail[0] > 0:
+            if not close_now and tm is None and faults.fail[0] > 0 and faults.fail_matching in text:
                 faults.fail[0] -= 1
                 srv._stats.failed_requests += 1
                 self.close_after_answer = faults.fail_close

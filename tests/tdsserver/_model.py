@@ -66,6 +66,7 @@ class _Faults:
     fail: list[int] = field(default_factory=lambda: [0, 0])
     fail_severity: int | None = None
     fail_close: bool = False  # close the connection after the error, as severity >= 20 does
+    fail_matching: str = ""  # only requests whose text contains this count (another session's ping must not)
     close_busy: int = 0
     delay: float = 0.0
     route: tuple[str, int] | None = None

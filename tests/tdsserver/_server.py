@@ -148,14 +148,16 @@ class TdsServer:
             self._faults.reject = [n, error]
 
     def fail_batches(self, n: int, error: int = 40501, severity: int | None = None,
-                     close: bool = False) -> None:
+                     close: bool = False, matching: str = "") -> None:
         """The next n batches/RPCs fail with that error (1205 also rolls the transaction back).
 
         ``severity`` defaults to what SQL Server uses for that number (40501 is 20). The session
         stays open unless ``close``: then the server closes it after the error, as SQL Server
-        does after an error of severity 20 or more.
+        does after an error of severity 20 or more. With ``matching``, only requests whose
+        text contains it count, so that no other session's request takes the fault.
         """
         with self._lock:
+            self._faults.fail_matching = matching
             self._faults.fail = [n, error]
             self._faults.fail_severity = severity
             self._faults.fail_close = close
