@@ -26,10 +26,10 @@ class Peer:
     opened: Callable[[], int]  # physical connections opened so far
 
 
-def tether_peer(dsn: str, size: int, **settings: Any) -> Peer:
+def tether_peer(dsn: str, size: int, *, name: str = "tether", **settings: Any) -> Peer:
     pool = tether.Pool(dsn, min_size=size, max_size=size, autocommit=True, **settings)
     pool.wait(30)
-    return Peer("tether", pool.connection, pool.close, lambda: pool.stats().hard_connects)
+    return Peer(name, pool.connection, pool.close, lambda: pool.stats().hard_connects)
 
 
 def psycopg_pool_peer(dsn: str, size: int, *, check: bool) -> Peer:
@@ -104,6 +104,8 @@ def all_peers() -> list[Callable[[str, int], Peer]]:
     """Factories ``(dsn, size) -> Peer``, tether first."""
     return [
         tether_peer,
+        # what the default command timeout costs a statement: the same pool without one
+        lambda dsn, size: tether_peer(dsn, size, name="tether, command_timeout=0", command_timeout=0),
         lambda dsn, size: psycopg_pool_peer(dsn, size, check=False),
         lambda dsn, size: psycopg_pool_peer(dsn, size, check=True),
         lambda dsn, size: sqlalchemy_peer(dsn, size, pre_ping=False),

@@ -16,6 +16,8 @@ the same code, in both front ends. Each pair below is an async name and its sync
 - ``avalue``/``value`` and ``abackend_pid``/``backend_pid``: a query's first value, and the
   session's server process, with any of the pool's drivers.
 - ``socket_of``: a borrowed connection's descriptor, for every driver (no pair needed).
+- ``link``: a WAN emulator link in front of the test server; ``awan_dsn``/``wan_dsn`` are
+  the URL through it for each driver.
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
 
 from tether import AsyncPool, Pool
 from tether.session import AsyncConnection, Connection
+from tether.testing import EmbeddedPostgres
+from tether.wan import Link
 
 T = TypeVar("T")
 
@@ -62,6 +66,31 @@ def adsn(pg_dsn: str, adriver: str) -> str:
 def dsn(pg_dsn: str, driver: str) -> str:
     """The test server's URL, once for each of ``Pool``'s drivers."""
     return dsn_for(pg_dsn, driver)
+
+
+@pytest.fixture
+def link(pg_server: EmbeddedPostgres) -> Iterator[Link]:
+    """A WAN emulator link in front of the test server."""
+    pg_server.start()
+    with Link(upstream=(pg_server.host, pg_server.port)) as made:
+        yield made
+
+
+def _through(link: Link, server: EmbeddedPostgres, driver: str) -> str:
+    host, port = link.listen_address
+    return dsn_for(f"postgresql://{server.user}@{host}:{port}/{server.database}", driver)
+
+
+@pytest.fixture
+def awan_dsn(link: Link, pg_server: EmbeddedPostgres, adriver: str) -> str:
+    """The URL through ``link``, once for each of ``AsyncPool``'s drivers."""
+    return _through(link, pg_server, adriver)
+
+
+@pytest.fixture
+def wan_dsn(link: Link, pg_server: EmbeddedPostgres, driver: str) -> str:
+    """The URL through ``link``, once for each of ``Pool``'s drivers."""
+    return _through(link, pg_server, driver)
 
 
 def _settings(settings: dict[str, Any]) -> dict[str, Any]:

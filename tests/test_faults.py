@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -23,20 +22,6 @@ from tether import Pool
 from tether._acompat import sleep
 from tether.testing import EmbeddedPostgres
 from tether.wan import Link
-
-
-@pytest.fixture
-def link(pg_server: EmbeddedPostgres) -> Iterator[Link]:
-    pg_server.start()
-    with Link(upstream=(pg_server.host, pg_server.port)) as made:
-        yield made
-
-
-@pytest.fixture
-def wan_dsn(link: Link, pg_server: EmbeddedPostgres, driver: str) -> str:
-    host, port = link.listen_address
-    return dsn_for(f"postgresql://{pg_server.user}@{host}:{port}/{pg_server.database}", driver)
-
 
 # -- the server kills, restarts, stops -----------------------------------------------------
 

@@ -2,7 +2,7 @@
 emulator: resets, a blackholed path, a link that goes down, a reset stuck on a dead path.
 
 Written once for both pools (``tools/async_to_sync.py`` makes the threaded twin of this
-module, ``test_faults.py``). A test given ``adsn`` or ``wan_dsn`` runs on each of the
+module, ``test_faults.py``). A test given ``adsn`` or ``awan_dsn`` runs on each of the
 pool's PostgreSQL drivers (``fix_twins.py``), one given ``pg_dsn`` on psycopg.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -22,20 +21,6 @@ from tether import AsyncPool
 from tether._acompat import asleep
 from tether.testing import EmbeddedPostgres
 from tether.wan import Link
-
-
-@pytest.fixture
-def link(pg_server: EmbeddedPostgres) -> Iterator[Link]:
-    pg_server.start()
-    with Link(upstream=(pg_server.host, pg_server.port)) as made:
-        yield made
-
-
-@pytest.fixture
-def wan_dsn(link: Link, pg_server: EmbeddedPostgres, adriver: str) -> str:
-    host, port = link.listen_address
-    return dsn_for(f"postgresql://{pg_server.user}@{host}:{port}/{pg_server.database}", adriver)
-
 
 # -- the server kills, restarts, stops -----------------------------------------------------
 
@@ -199,7 +184,7 @@ def test_closing_the_pool_wakes_the_waiters_of_an_outage(pg_admin: EmbeddedPostg
 
 
 def test_after_the_link_resets_every_connection_200_checkouts_raise_nothing(
-    link: Link, wan_dsn: str
+    link: Link, awan_dsn: str
 ) -> None:
     async def body(pool: AsyncPool) -> None:
         link.wait_connections(4)
@@ -210,10 +195,10 @@ def test_after_the_link_resets_every_connection_200_checkouts_raise_nothing(
         stats = pool.stats()
         assert stats.discarded_dead >= 1 and stats.pings == 0
 
-    arun(wan_dsn, body, min_size=4, max_size=4, maintenance_interval=60, autocommit=True)
+    arun(awan_dsn, body, min_size=4, max_size=4, maintenance_interval=60, autocommit=True)
 
 
-def test_a_silently_dead_path_is_found_by_the_ping_with_a_deadline(link: Link, wan_dsn: str) -> None:
+def test_a_silently_dead_path_is_found_by_the_ping_with_a_deadline(link: Link, awan_dsn: str) -> None:
     async def body(pool: AsyncPool) -> None:
         with link.blackhole():  # nothing is forwarded, nothing is closed: the socket stays quiet
             started = time.monotonic()
@@ -225,7 +210,7 @@ def test_a_silently_dead_path_is_found_by_the_ping_with_a_deadline(link: Link, w
             assert await avalue(conn, "SELECT 1") == 1
 
     arun(
-        wan_dsn,
+        awan_dsn,
         body,
         min_size=1,
         max_size=1,
@@ -238,7 +223,7 @@ def test_a_silently_dead_path_is_found_by_the_ping_with_a_deadline(link: Link, w
     )
 
 
-def test_a_link_that_goes_down_times_out_naming_the_error_then_recovers(link: Link, wan_dsn: str) -> None:
+def test_a_link_that_goes_down_times_out_naming_the_error_then_recovers(link: Link, awan_dsn: str) -> None:
     async def body(pool: AsyncPool) -> None:
         with link.down():
             with pytest.raises(tether.PoolTimeout) as info:
@@ -249,11 +234,11 @@ def test_a_link_that_goes_down_times_out_naming_the_error_then_recovers(link: Li
             assert await avalue(conn, "SELECT 1") == 1
         assert pool.stats().discarded_dead >= 2
 
-    arun(wan_dsn, body, min_size=2, max_size=2, connect_retry_count=0, blocking_period="never")
+    arun(awan_dsn, body, min_size=2, max_size=2, connect_retry_count=0, blocking_period="never")
 
 
 def test_a_reset_stuck_on_a_dead_path_is_severed_and_the_connection_discarded(
-    link: Link, wan_dsn: str
+    link: Link, awan_dsn: str
 ) -> None:
     async def body(pool: AsyncPool) -> None:
         conn = await pool.getconn()
@@ -267,7 +252,7 @@ def test_a_reset_stuck_on_a_dead_path_is_severed_and_the_connection_discarded(
             assert await avalue(fresh, "SELECT 1") == 1
 
     arun(
-        wan_dsn,
+        awan_dsn,
         body,
         min_size=1,
         max_size=1,

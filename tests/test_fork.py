@@ -57,9 +57,10 @@ def child_result(pid: int, read: int, timeout: float = 60.0) -> dict[str, Any]:
     with os.fdopen(read, "rb") as pipe:
         chunks.append(pipe.read())  # until the child exits (bounded by the test's timeout)
     _, status = os.waitpid(pid, 0)
-    result: dict[str, Any] = json.loads(b"".join(chunks) or b"{}")
+    output = b"".join(chunks)
+    assert os.waitstatus_to_exitcode(status) == 0, output
+    result: dict[str, Any] = json.loads(output)
     assert "error" not in result, result["error"]
-    assert os.waitstatus_to_exitcode(status) == 0, result
     return result
 
 

@@ -10,6 +10,7 @@ the same kind of run applies a transfer twice, and ``ledger_problems`` says so.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -20,8 +21,9 @@ import pytest
 
 import tether
 from tether.pool import _transaction
+from tether.session._watchdog import GRACE_S
 from tether.testing import EmbeddedPostgres
-from tether.wan import Link
+from tether.wan import Applied, Link
 
 ACCOUNTS = 8
 START = 1000
@@ -180,7 +182,7 @@ def test_without_commit_safety_a_lost_commit_is_applied_twice(
     server, link, dsn = ledger
     # Switch commit safety off: a lost COMMIT reply is taken as "not committed" and the
     # unit simply runs again, as hand-written retry loops do.
-    resolve: Callable[..., bool] = lambda pool, marker, error: False  # noqa: E731
+    resolve: Callable[..., bool] = lambda pool, marker, error, budget_s: False  # noqa: E731
     monkeypatch.setattr(_transaction, "_resolve", resolve)
     pool = tether.Pool(dsn, min_size=1, max_size=2, timeout=10)
     try:
@@ -200,6 +202,76 @@ def test_with_commit_safety_the_same_run_is_exact(ledger: tuple[EmbeddedPostgres
         pool.close()
     assert ledger_problems(server, outcomes) == []
     assert sorted(outcomes.applied) == ["w0-0", "w0-1", "w0-2"]
+
+
+def blackholed_commit(link: Link, transfer_id: str, direction: str, lift_after_s: float | None):
+    """A transfer whose first COMMIT goes into a blackhole (lifted ``lift_after_s`` later, or
+    once the unit of work returns); the blackhole's handle, to lift, and when it began."""
+    runs = [0]
+    holes: list[tuple[Applied, float]] = []
+
+    def unit(conn: tether.Connection) -> str:
+        runs[0] += 1
+        conn.execute("INSERT INTO ledger VALUES (%s, 1, 2, 5, false)", (transfer_id,))
+        conn.execute("UPDATE accounts SET balance = balance - 5 WHERE id = 1")
+        conn.execute("UPDATE accounts SET balance = balance + 5 WHERE id = 2")
+        if runs[0] == 1:
+            hole = link.blackhole(direction=direction)  # type: ignore[arg-type]
+            holes.append((hole, time.monotonic()))  # the COMMIT goes in now
+            if lift_after_s is not None:
+                threading.Timer(lift_after_s, hole.lift).start()
+        return transfer_id
+
+    return unit, holes
+
+
+@pytest.mark.slow
+def test_commits_into_a_blackhole_return_in_time_and_are_never_reported_unless_applied(
+    ledger: tuple[EmbeddedPostgres, Link, str],
+) -> None:
+    """The issue's target: COMMITs sent into a path that forwards nothing, each bounded by
+    the command timeout (+ 1 s), the ledger exact. Held for good, the outcome cannot be
+    learnt (``CommitOutcomeUnknown`` with the transaction id, checked here afterwards);
+    lifted while the COMMIT is severed, it is resolved: done, or run again. 8 COMMITs here,
+    ``TETHER_BLACKHOLED_COMMITS=100`` for the long run."""
+    server, link, dsn = ledger
+    timeout_s = 0.5
+    pool = tether.Pool(
+        dsn, min_size=1, max_size=2, timeout=10, command_timeout=timeout_s, login_timeout=1.0,
+        blocking_period="never",
+    )  # fmt: skip
+    outcomes = Outcomes()
+    held_took = []
+    try:
+        for k in range(int(os.environ.get("TETHER_BLACKHOLED_COMMITS", "8"))):
+            transfer_id = f"b{k}"
+            direction = ("upstream", "downstream")[k % 2]  # the COMMIT is lost, or its reply
+            held = k % 4 < 2
+            lift_after_s = None if held else timeout_s + GRACE_S
+            unit, holes = blackholed_commit(link, transfer_id, direction, lift_after_s)
+            try:
+                pool.transaction(unit, retry=tether.Retry.exponential(attempts=3, delta_s=0.05))
+            except Exception as exc:
+                outcomes.failed[transfer_id] = exc
+            else:
+                outcomes.applied.append(transfer_id)
+            if held:
+                held_took.append(time.monotonic() - holes[0][1])
+            for hole, _ in holes:
+                hole.lift()
+    finally:
+        pool.close()
+    assert ledger_problems(server, outcomes) == []
+    unknown = {t: e for t, e in outcomes.failed.items() if isinstance(e, tether.CommitOutcomeUnknown)}
+    assert unknown.keys() == outcomes.failed.keys(), outcomes.failed  # no other failure
+    for transfer_id, error in unknown.items():  # what the application would ask later
+        (status,) = server.execute("SELECT txid_status(%s)", (error.transaction_id,))[0]
+        (rows,) = server.execute("SELECT count(*) FROM ledger WHERE transfer_id = %s", (transfer_id,))[0]
+        assert (status, rows) in (("committed", 1), ("aborted", 0)), (transfer_id, status, rows)
+    assert unknown, "no COMMIT stayed unresolved: the blackhole did not hold"
+    # each held COMMIT returned within its command timeout + 1 s (+ a busy machine's slack);
+    # counted from the COMMIT, not from the borrow, which may wait for a new connection
+    assert max(held_took) <= timeout_s + 1.0 + 0.5, held_took
 
 
 def test_live_restart_200_cycles_reach_the_application_without_an_error(

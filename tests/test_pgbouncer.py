@@ -137,7 +137,13 @@ def test_units_of_work_ride_out_faults_behind_pgbouncer_and_apply_once(
                 with psycopg.connect(pg_server.dsn, autocommit=True) as admin:
                     admin.execute("SELECT pg_terminate_backend(%s)", (server.remote_pid,))
         before = count(pg_server, ledger)
-        wait_until(lambda: count(pg_server, ledger) >= before + 20, timeout=30, what="work after the fault")
+
+        def progressed() -> bool:
+            if errors:  # the load stopped: say why now, not after the wait
+                raise AssertionError(f"a unit of work failed: {errors[0]!r}") from errors[0]
+            return count(pg_server, ledger) >= before + 20
+
+        wait_until(progressed, timeout=30, what="work after the fault")
         stop.set()
         committed = finish()
     assert errors == []

@@ -5,14 +5,18 @@ written once for both pools (``test_pool_async.py``)."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 import tether
 from fix_twins import arun, avalue, dsn_for
 from fix_wait import async_wait_until
+from test_command_timeout_async import active_sleeps
 from tether import AsyncPool
 from tether.session import lease_of
+from tether.session._watchdog import GRACE_S
+from tether.testing import EmbeddedPostgres
 
 
 def test_asyncpg_api_passes_through_and_dies_with_the_borrow(pg_dsn: str) -> None:
@@ -113,3 +117,23 @@ def test_without_a_running_loop_the_error_says_to_use_tether_pool() -> None:
 def test_unknown_async_driver_is_refused() -> None:
     with pytest.raises(tether.ConfigError, match=r"tether\.Pool"):
         AsyncPool("postgresql+psycopg2://app@127.0.0.1:1/db")
+
+
+def test_a_task_cancelled_mid_statement_frees_its_session(adsn: str, pg_server: EmbeddedPostgres) -> None:
+    async def body(pool: AsyncPool) -> None:
+        async def sleeper() -> None:
+            async with pool.connection() as conn:
+                await conn.execute("SELECT pg_sleep(30)")
+
+        task = asyncio.ensure_future(sleeper())
+        await asyncio.sleep(0.3)
+        task.cancel()
+        started = time.monotonic()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 5)
+        assert time.monotonic() - started <= GRACE_S + 0.5
+        async with pool.connection(timeout=5) as conn:  # max_size=1: the session came back, or a new one
+            assert await avalue(conn, "SELECT 1") == 1
+        assert active_sleeps(pg_server) == 0
+
+    arun(adsn, body, min_size=1, max_size=1)

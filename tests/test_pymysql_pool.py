@@ -4,6 +4,7 @@ dead idle connections, idle resiliency, and a unit of work that deadlocks once."
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import tether
 from fix_pool import socket_fd, wait_for_goodbye
 from fix_wait import wait_until
 from tether.dsn import parse
+from tether.session._watchdog import GRACE_S
 from tether.testing import EmbeddedMariaDB
 from tether.vocab import TxStatus
 
@@ -365,3 +367,24 @@ def test_autocommit_set_by_the_borrower_survives_an_idle_break(
         before = connection_id(conn)
         kill(server, before, conn)
         assert conn.execute("SELECT @@autocommit, CONNECTION_ID() <> %s", (before,)).fetchone() == (1, 1)
+
+
+# -- the command timeout ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sql", ["SELECT SLEEP(30)", "SELECT BENCHMARK(2000000000, MD5('x'))"])
+def test_a_slow_statement_is_stopped_by_kill_query_and_the_session_goes_on(
+    make_pool: Callable[..., tether.Pool], sql: str
+) -> None:
+    # SLEEP() answers a KILL QUERY with a row (1) as if it had finished; BENCHMARK() with an
+    # error: both are a timeout to the caller, never a result.
+    pool = make_pool(command_timeout=0.5)
+    with pool.connection() as conn:
+        session = connection_id(conn)
+        started = time.monotonic()
+        with pytest.raises(tether.CommandTimeout) as caught:
+            conn.execute(sql)
+        assert time.monotonic() - started <= 0.5 + GRACE_S + 0.5
+        assert not caught.value.severed and "cancelled" in str(caught.value)
+        assert connection_id(conn) == session  # KILL QUERY left the session alone
+    assert pool.stats().discarded_dead == 0

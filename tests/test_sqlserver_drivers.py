@@ -37,6 +37,8 @@ from tether.errors import ConfigError
 from tether.net import Keepalive, apply_keepalive
 from tether.net._keepalive import read_keepalive
 from tether.session import lease_of
+from tether.session._watchdog import GRACE_S
+from tether.wan import Link
 
 VARIANTS = ("pytds", "pymssql", "pyodbc-msodbc", "pyodbc-freetds", "mssql-python")
 _MODULES = {"pytds": "pytds", "pymssql": "pymssql", "pyodbc-msodbc": "pyodbc", "pyodbc-freetds": "pyodbc",
@@ -509,3 +511,48 @@ def test_azure_endpoints_get_sqlclients_azure_defaults() -> None:
     auto = tether.Pool("Server=tcp:db.example.com,1433;Encrypt=false;PoolBlockingPeriod=Auto", driver="pytds",
                        open=False)  # fmt: skip
     assert auto._blocks is True  # SqlClient's Auto, asked for: on outside Azure
+
+
+# -- the command timeout ------------------------------------------------------------------
+
+CANCELS = ("pyodbc-msodbc", "pyodbc-freetds")  # an attention from another thread: SQLCancel
+# python-tds, pymssql and mssql-python cannot cancel from another thread: severed at once
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_slow_statement_times_out_the_drivers_way(variant: str, tds_server: TdsServer) -> None:
+    with tether.Pool(url(tds_server, variant), min_size=1, max_size=1, command_timeout=0.5) as pool:
+        with pool.connection() as conn:
+            started = time.monotonic()
+            with pytest.raises(tether.CommandTimeout) as caught:
+                conn.execute("WAITFOR DELAY '00:00:30'")
+            assert time.monotonic() - started <= 0.5 + GRACE_S + 0.5
+            error = caught.value
+            if variant in CANCELS:
+                assert not error.severed and "the server cancelled it" in str(error)
+                assert tds_server.stats.attentions >= 1  # FreeTDS also sends one to close a statement
+                conn.rollback()
+                assert conn.execute("SELECT 7").fetchone()[0] == 7  # the same session goes on
+            else:
+                assert error.severed and "cannot cancel a statement" in str(error)
+        assert pool.stats().discarded_dead == (0 if variant in CANCELS else 1)
+        with pool.connection(timeout=5) as conn:
+            assert conn.execute("SELECT 8").fetchone()[0] == 8
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_statement_into_a_blackhole_is_severed_in_time(variant: str, tds_server: TdsServer) -> None:
+    with Link(upstream=(tds_server.host, tds_server.port)) as link:
+        host, port = link.listen_address
+        dsn = url(tds_server, variant).replace(f"@{tds_server.host}:{tds_server.port}/", f"@{host}:{port}/")
+        with tether.Pool(dsn, min_size=1, max_size=1, command_timeout=1.0) as pool:
+            with pool.connection() as conn:
+                assert conn.execute("SELECT 1").fetchone()[0] == 1
+                with link.blackhole():
+                    started = time.monotonic()
+                    with pytest.raises(tether.CommandTimeout) as caught:
+                        conn.execute("SELECT 2")
+                    took = time.monotonic() - started
+            assert caught.value.severed and took <= 1.0 + GRACE_S + 0.5
+            with pool.connection(timeout=5) as conn:
+                assert conn.execute("SELECT 3").fetchone()[0] == 3

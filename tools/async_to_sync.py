@@ -45,6 +45,7 @@ FILES = {
     "src/tether/pool/_transaction_async.py": "src/tether/pool/_transaction.py",
     "src/tether/session/_proxy_async.py": "src/tether/session/_proxy.py",
     "src/tether/session/_recovery_async.py": "src/tether/session/_recovery.py",
+    "tests/test_command_timeout_async.py": "tests/test_command_timeout.py",
     "tests/test_faults_async.py": "tests/test_faults.py",
     "tests/test_pool_async.py": "tests/test_pool.py",
     "tests/test_twins_async.py": "tests/test_twins.py",
@@ -68,6 +69,7 @@ NAMES = {
     "abackend_pid": "backend_pid",
     "adriver": "driver",  # the fixture: each PostgreSQL driver the pool runs on
     "adsn": "dsn",  # the fixture: the test server's URL for each of them
+    "awan_dsn": "wan_dsn",  # the fixture: that URL through the WAN emulator's link
     "arun": "run",
     "athread": "thread",
     "ABackground": "Background",
@@ -88,6 +90,7 @@ NAMES = {
     "__aenter__": "__enter__",
     "__aexit__": "__exit__",
     "__aiter__": "__iter__",
+    "_proxy_async": "_proxy",
     "_recovery_async": "_recovery",
     # pool
     "AsyncPool": "Pool",

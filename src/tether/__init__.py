@@ -19,6 +19,7 @@ from ._retry import (
 )
 from .dsn import ConnectionSpec, Secret, parse
 from .errors import (
+    CommandTimeout,
     CommitOutcomeUnknown,
     ConfigError,
     ConnectError,
@@ -42,6 +43,7 @@ __all__ = [
     "AsyncCursor",
     "AsyncPool",
     "Classification",
+    "CommandTimeout",
     "CommitOutcomeUnknown",
     "ConfigError",
     "ConnectError",

@@ -76,11 +76,12 @@ def _in_child() -> None:
 
 def _abandon(lease: Lease, devnull: int, parent: int) -> None:
     raw = lease.raw
-    if lease.driver.is_closed(raw):  # its descriptor may be someone else's by now
-        return
-    if lease.probe is not None:
+    probe = lease.probe
+    if lease.driver.is_closed(raw) or (probe is not None and not probe.same_socket()):
+        return  # closed already: its descriptor's number may be another file's by now
+    if probe is not None:
         with contextlib.suppress(OSError):
-            os.dup2(devnull, lease.probe.fd)
+            os.dup2(devnull, probe.fd)
     _abandoned.append(raw)
     error = bind(SessionLost, lease.driver.module.OperationalError)(
         f"this connection was opened by process {parent} before it forked; it stays theirs "

@@ -10,6 +10,7 @@
     │   ├── PoolClosed             the pool was closed
     │   └── ConnectionReturned     a connection proxy used after it went back to the pool
     ├── SessionLost                a broken session could not be restored (idle resiliency)
+    ├── CommandTimeout             a statement ran past its command timeout: cancelled or severed
     ├── CommitOutcomeUnknown       the reply to a COMMIT was lost and could not be resolved
     └── UnitOfWorkError            commit() or rollback() inside pool.transaction's function
 
@@ -25,6 +26,7 @@ import threading
 from typing import Any, TypeVar, cast
 
 __all__ = [
+    "CommandTimeout",
     "CommitOutcomeUnknown",
     "ConfigError",
     "ConnectError",
@@ -120,6 +122,22 @@ class SessionLost(Error):
         self.reasons = reasons
 
 
+class CommandTimeout(Error):
+    """A statement ran past its command timeout (SqlClient's ``CommandTimeout``).
+
+    ``severed`` is False when the server confirmed the cancel: the connection stays usable
+    (an open transaction is aborted, as after any failed statement). True when the cancel
+    got no answer in time and tether severed the socket: the connection is discarded, and
+    whether the statement ran is unknown (a COMMIT's outcome is then resolved by
+    ``pool.transaction``, or unknown).
+    """
+
+    def __init__(self, message: str, *, timeout_s: float, severed: bool):
+        super().__init__(message)
+        self.timeout_s = timeout_s
+        self.severed = severed
+
+
 class CommitOutcomeUnknown(Error):
     """The connection broke during COMMIT and the outcome could not be resolved."""
 
@@ -162,8 +180,13 @@ def bind(cls: type[E], driver_base: type[BaseException] | None) -> type[E]:
 def _make(cls: type[Error], driver_base: type[BaseException]) -> type[Error]:
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         cls.__init__(self, *args, **kwargs)
+        self._tether_message = str(args[0]) if args else ""
 
-    namespace = {"__init__": __init__, "__module__": cls.__module__, "__qualname__": cls.__qualname__}
+    def __str__(self: Any) -> str:  # tether's message, not the driver's format of its arguments
+        return str(getattr(self, "_tether_message", ""))
+
+    namespace = {"__init__": __init__, "__str__": __str__, "__module__": cls.__module__,
+                 "__qualname__": cls.__qualname__}  # fmt: skip
     bases: tuple[type, ...] = (cls, driver_base)
     missing = _required_after_message(driver_base)
     if missing:  # mssql-python's errors take (driver_error, ddbc_error), not a message

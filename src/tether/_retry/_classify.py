@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Callable
 
 from ..dialects._base import unmendable_connect
-from ..errors import CommitOutcomeUnknown, ConnectError, PoolTimeout, SessionLost
+from ..errors import CommandTimeout, CommitOutcomeUnknown, ConnectError, PoolTimeout, SessionLost
 from ..vocab import Classification, Fault
 from ..vocab._drivers import dialect_of_package
 
@@ -31,6 +31,13 @@ def classify(exc: BaseException) -> Classification:
         return _connect_error(exc)
     if isinstance(exc, _SURFACING_ERRORS):
         return Classification(Fault.FATAL, f"tether: {type(exc).__name__} must surface")
+    if isinstance(exc, CommandTimeout):
+        # Severed: the request may have run, as when any connection breaks mid-statement.
+        # Cancelled: the server stopped it and said so (SqlClient's retry logic counts its
+        # timeout, -2, as transient too).
+        if exc.severed:
+            return Classification(Fault.IN_DOUBT, "tether: CommandTimeout, connection severed")
+        return Classification(Fault.TRANSIENT, "tether: CommandTimeout, statement cancelled")
     package = type(exc).__module__.partition(".")[0]
     # The registry lists packages tether has no pool for (MySQLdb, mariadb) too: their
     # errors are still classified.

@@ -41,6 +41,15 @@ class Driver:
     # server's goodbye is consumed, and the socket closed and its number freed for reuse,
     # so the pool asks ``is_closed`` before it trusts the probe.
     reads_ahead = False
+    # ``cancel`` stops a running statement from another thread (command timeouts); a
+    # driver that cannot has its connection severed instead.
+    cancels = False
+    # A statement the server cancelled ends in an error, so one that returns finished
+    # first; where a cancelled one may return as if done (fewer rows), the proxy raises.
+    cancel_raises = True
+    # ``fetch*`` may wait on the network (rows stream in as read); psycopg's client-side
+    # cursors hold every row once ``execute`` returns.
+    fetch_reads = True
 
     # -- what every driver writes -------------------------------------------------------------
 
@@ -78,6 +87,12 @@ class Driver:
         raise NotImplementedError
 
     # -- what most drivers inherit --------------------------------------------------------------
+
+    def cancel(self, raw: Any, cursor: Any, timeout_s: float) -> None:
+        """Ask the server to stop the statement running on ``raw`` (through ``cursor``
+        where the driver cancels through one), from a thread other than the one waiting
+        for it, within ``timeout_s``. Plain ``def`` for both contracts: the watchdog's
+        thread calls it, and never awaits."""
 
     def is_closed(self, raw: Any) -> bool:
         """The driver already knows the connection is gone and may have freed its socket

@@ -15,6 +15,7 @@ import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type informat
 from ..dialects.postgresql import dialect as postgresql
 from ..vocab import TxStatus
 from ._base_async import AsyncDriver
+from ._pg_cancel import cancel_request
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
@@ -34,6 +35,7 @@ class Asyncpg(AsyncDriver):
     sql_methods = frozenset(
         {"fetch", "fetchrow", "fetchval", "fetchmany", "executemany", "prepare", "cursor"}
     )
+    cancels = True
 
     async def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
         settings = {"application_name": spec.application_name} if spec.application_name else None
@@ -51,6 +53,12 @@ class Asyncpg(AsyncDriver):
             # Behind transaction pooling a prepared statement stays on a server connection.
             statement_cache_size=0 if spec.transaction_pooled else 100,
         )
+
+    def cancel(self, raw: Any, cursor: Any, timeout_s: float) -> None:
+        # asyncpg's own cancel is a task on the connection's loop; the watchdog's thread
+        # sends the same 16 bytes itself, with the backend key asyncpg read at login.
+        protocol = raw._protocol
+        cancel_request(raw._addr, protocol.backend_pid, protocol.backend_secret, timeout_s)
 
     def socket_fd(self, raw: Any) -> int | None:
         # asyncpg keeps its socket inside an asyncio transport; the transport hands it

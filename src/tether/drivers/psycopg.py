@@ -16,6 +16,7 @@ from .._acompat import wait_fd
 from ..dialects.postgresql import dialect as postgresql
 from ..vocab import TxStatus
 from ._base import Driver
+from ._pg_cancel import cancel_libpq
 from ._psycopg_common import (
     CONNECTION_BAD,
     STATUS,
@@ -33,10 +34,15 @@ class Psycopg(Driver):
     name = "psycopg"
     dialect = "postgresql"
     module = psycopg
+    cancels = True
+    fetch_reads = False  # client-side cursors: the rows come with execute (named ones: see the proxy)
 
     def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
         kwargs = connect_kwargs(spec, timeout_s)
         return psycopg.Connection.connect(autocommit=bool(autocommit), **kwargs)
+
+    def cancel(self, raw: Any, cursor: Any, timeout_s: float) -> None:
+        cancel_libpq(raw.pgconn, timeout_s)
 
     def socket_fd(self, raw: Any) -> int | None:
         fd: int = raw.pgconn.socket

@@ -15,6 +15,7 @@ from .._acompat import await_fd
 from ..dialects.postgresql import dialect as postgresql
 from ..vocab import TxStatus
 from ._base_async import AsyncDriver
+from ._pg_cancel import cancel_libpq
 from ._psycopg_common import (
     CONNECTION_BAD,
     STATUS,
@@ -32,10 +33,15 @@ class PsycopgAsync(AsyncDriver):
     name = "psycopg"
     dialect = "postgresql"
     module = psycopg
+    cancels = True
+    fetch_reads = False  # client-side cursors: the rows come with execute (named ones: see the proxy)
 
     async def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
         kwargs = connect_kwargs(spec, timeout_s)
         return await psycopg.AsyncConnection.connect(autocommit=bool(autocommit), **kwargs)
+
+    def cancel(self, raw: Any, cursor: Any, timeout_s: float) -> None:
+        cancel_libpq(raw.pgconn, timeout_s)
 
     def socket_fd(self, raw: Any) -> int | None:
         fd: int = raw.pgconn.socket

@@ -97,6 +97,21 @@ class PyMySQL(Driver):
     module = pymysql
     exact_tx_status = True  # SERVER_STATUS_IN_TRANS: SQL-level BEGIN and implicit ones alike
     batches = False  # one statement per query: see the module's docstring
+    cancels = True
+    cancel_raises = False  # a killed SLEEP() returns 1, as if done
+
+    def cancel(self, raw: Any, cursor: Any, timeout_s: float) -> None:
+        """MySQL's way: ``KILL QUERY`` with the session's id, from a second connection
+        with the same login and TLS context."""
+        tls = raw.ctx if isinstance(raw._sock, ssl.SSLSocket) else None  # as the session does
+        killer = pymysql.connect(
+            host=raw.host, port=raw.port, user=raw.user, password=raw.password, ssl=tls,
+            connect_timeout=timeout_s, read_timeout=timeout_s, write_timeout=timeout_s,
+        )
+        try:
+            killer.query(f"KILL QUERY {int(raw.thread_id())}")
+        finally:
+            self.close(killer)
 
     def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
         kwargs = connect_kwargs(spec, timeout_s)

@@ -88,6 +88,12 @@ class Connection:
 class Pyodbc(NativeDriver):
     name = "pyodbc"
     module = _pyodbc
+    cancels = True  # SQLCancel, which ODBC lets another thread call: TDS attention
+    cancel_raises = False  # Microsoft's driver may return from a cancelled statement as if done
+
+    def cancel(self, raw: Any, cursor: Any, timeout_s: float) -> None:
+        if cursor is not None:  # a COMMIT has none: the watchdog severs it after the grace
+            cursor.cancel()
 
     def _open(self, spec: ConnectionSpec, timeout_s: float, autocommit: bool) -> tuple[Any, str]:
         target = odbc_driver(spec, _pyodbc.drivers())

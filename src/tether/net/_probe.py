@@ -11,6 +11,7 @@ goodbye from a benign message (a NOTIFY on a LISTENing session).
 from __future__ import annotations
 
 import enum
+import os
 import select
 import socket
 
@@ -32,16 +33,25 @@ class SocketProbe:
     open after the driver closes its own descriptor).
     """
 
-    __slots__ = ("_fd", "_poll")
+    __slots__ = ("_fd", "_inode", "_poll")
 
     def __init__(self, fd: int):
         self._fd = fd
+        self._inode = os.fstat(fd).st_ino  # the socket's own: its number may be reused
         self._poll = select.poll()
         self._poll.register(fd, _READ_EVENTS)
 
     @property
     def fd(self) -> int:
         return self._fd
+
+    def same_socket(self) -> bool:
+        """Whether ``fd`` is still the socket this probe was made for (the driver may have
+        closed it, and the number gone to another file since)."""
+        try:
+            return os.fstat(self._fd).st_ino == self._inode
+        except OSError:
+            return False
 
     def quiet(self) -> bool:
         """True when there is nothing to read: the common case, one system call."""

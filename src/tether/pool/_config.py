@@ -29,6 +29,8 @@ class PoolConfig:
     validate_after_idle: float | None = 30.0  # ping before reuse after this much idle time
     ping_timeout: float = 5.0  # a ping slower than this means a dead path
     reset_timeout: float = 10.0  # a background reset stuck longer has its socket severed
+    # A statement running longer is cancelled, then severed (SqlClient's CommandTimeout); 0: none.
+    command_timeout: float = 30.0
     connect_retry: ConnectRetry = field(default_factory=ConnectRetry)
     # SqlClient's PoolBlockingPeriod (fail every checkout fast for a while after repeated
     # failed opens): never by default, for every database; always, or auto (SqlClient's
@@ -63,6 +65,12 @@ class PoolConfig:
         )
         _check(self.ping_timeout > 0, "ping_timeout", self.ping_timeout, "must be > 0 seconds")
         _check(self.reset_timeout > 0, "reset_timeout", self.reset_timeout, "must be > 0 seconds")
+        _check(
+            0 <= self.command_timeout < math.inf,
+            "command_timeout",
+            self.command_timeout,
+            "must be >= 0 seconds (0: no limit) and finite",
+        )
         _check(
             self.blocking_period in BLOCKING_PERIODS,
             "blocking_period",
@@ -115,6 +123,7 @@ def config_for(spec: ConnectionSpec, **settings: Any) -> PoolConfig:
         validate_after_idle=settings["validate_after_idle"],
         ping_timeout=settings["ping_timeout"],
         reset_timeout=settings["reset_timeout"],
+        command_timeout=command_timeout_for(spec, settings["command_timeout"]),
         connect_retry=connect_retry_for(
             spec,
             count=settings["connect_retry_count"],
@@ -148,6 +157,11 @@ def connect_retry_for(
         login_timeout_s=first_given(login_timeout_s, spec.login_timeout, 15.0),
         policy=policy,
     )
+
+
+def command_timeout_for(spec: ConnectionSpec, given: float | None = None) -> float:
+    """An argument wins over the string's ``Command Timeout``, which wins over 30 s."""
+    return float(first_given(given, getattr(spec, "command_timeout", None), 30.0))
 
 
 def _lifetime(connection_lifetime: float | None) -> float | None:

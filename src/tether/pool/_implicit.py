@@ -27,7 +27,7 @@ from ..net import Keepalive
 from ..session import Connection, Lease
 from ..session._log import SessionLog
 from ..vocab import Fault
-from ._config import connect_retry_for
+from ._config import command_timeout_for, connect_retry_for
 from ._core import Port, connect_error
 from ._opening import connect_with_retry, open_lease
 from ._outage import MAX_DELAY_S, MIN_DELAY_S, Outage
@@ -91,7 +91,8 @@ class _Unpooled:
 
     def open_once(self, timeout_s: float) -> Lease:
         return open_lease(self.driver, self.spec, timeout_s=timeout_s, keepalive=Keepalive(),
-                          autocommit=False, owner=self.port, dialect=self.dialect)
+                          autocommit=False, owner=self.port, dialect=self.dialect,
+                          command_timeout=command_timeout_for(self.spec))
 
     # -- the Port ----------------------------------------------------------------------------
 

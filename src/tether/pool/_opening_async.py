@@ -36,6 +36,7 @@ async def open_lease(
     autocommit: bool,
     owner: Any,
     dialect: Dialect,
+    command_timeout: float = 0.0,
 ) -> Lease:
     """One attempt: the driver connects, tether arms its socket."""
     raw = await driver.connect(spec, timeout_s=timeout_s, autocommit=autocommit)
@@ -45,7 +46,8 @@ async def open_lease(
         if fd is not None:
             apply_keepalive(fd, keepalive)
             probe = SocketProbe(fd)
-        lease = Lease(raw, probe, owner=owner, dialect=dialect, driver=driver)
+        lease = Lease(raw, probe, owner=owner, dialect=dialect, driver=driver,
+                      command_timeout=command_timeout)
         track(lease)  # abandoned, never used or closed, in a forked child
     except BaseException:
         await driver.close(raw)  # never leave an opened connection behind

@@ -48,6 +48,7 @@ from ..errors import PoolError
 from ..net import Keepalive, Liveness
 from ..session import Connection, Lease, lease_of
 from ..session._log import SessionLog
+from ..session._proxy import timed
 from ..vocab import Fault, TxStatus
 from ._core import PoolCore, Port, connect_error
 from ._opening import connect_with_retry, open_lease
@@ -84,6 +85,7 @@ class Pool(PoolCore, Blocking):
         validate_after_idle: float | None = 30.0,
         ping_timeout: float = 5.0,
         reset_timeout: float = 10.0,
+        command_timeout: float | None = None,
         connect_retry_count: int | None = None,
         connect_retry_interval: float | None = None,
         login_timeout: float | None = None,
@@ -119,6 +121,7 @@ class Pool(PoolCore, Blocking):
                 "validate_after_idle": validate_after_idle,
                 "ping_timeout": ping_timeout,
                 "reset_timeout": reset_timeout,
+                "command_timeout": command_timeout,
                 "connect_retry_count": connect_retry_count,
                 "connect_retry_interval": connect_retry_interval,
                 "login_timeout": login_timeout,
@@ -419,7 +422,8 @@ class Pool(PoolCore, Blocking):
     def _commit_and_return(self, slot: Slot) -> BaseException | None:
         error: BaseException | None = None
         try:
-            self._driver.commit(slot.lease.raw)
+            lease = slot.lease
+            timed(lease, lease.command_timeout, None, self._driver.commit, lease.raw)
         except BaseException as exc:  # CancelledError too (only the pool's close does that)
             error = exc
         self._take_back(slot, self._status(slot.lease))
@@ -580,6 +584,7 @@ class Pool(PoolCore, Blocking):
             autocommit=self._autocommit,
             owner=self._port,
             dialect=self._dialect,
+            command_timeout=self.config.command_timeout,
         )
 
     # -- maintenance -------------------------------------------------------------------------

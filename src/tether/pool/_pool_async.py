@@ -47,6 +47,7 @@ from ..errors import PoolError
 from ..net import Keepalive, Liveness
 from ..session import AsyncConnection, Lease, lease_of
 from ..session._log import SessionLog
+from ..session._proxy_async import timed
 from ..vocab import Fault, TxStatus
 from ._core import PoolCore, Port, connect_error
 from ._opening_async import connect_with_retry, open_lease
@@ -83,6 +84,7 @@ class AsyncPool(PoolCore, AsyncOnly):
         validate_after_idle: float | None = 30.0,
         ping_timeout: float = 5.0,
         reset_timeout: float = 10.0,
+        command_timeout: float | None = None,
         connect_retry_count: int | None = None,
         connect_retry_interval: float | None = None,
         login_timeout: float | None = None,
@@ -118,6 +120,7 @@ class AsyncPool(PoolCore, AsyncOnly):
                 "validate_after_idle": validate_after_idle,
                 "ping_timeout": ping_timeout,
                 "reset_timeout": reset_timeout,
+                "command_timeout": command_timeout,
                 "connect_retry_count": connect_retry_count,
                 "connect_retry_interval": connect_retry_interval,
                 "login_timeout": login_timeout,
@@ -418,7 +421,8 @@ class AsyncPool(PoolCore, AsyncOnly):
     async def _commit_and_return(self, slot: Slot) -> BaseException | None:
         error: BaseException | None = None
         try:
-            await self._driver.commit(slot.lease.raw)
+            lease = slot.lease
+            await timed(lease, lease.command_timeout, None, self._driver.commit, lease.raw)
         except BaseException as exc:  # CancelledError too (only the pool's close does that)
             error = exc
         self._take_back(slot, self._status(slot.lease))
@@ -579,6 +583,7 @@ class AsyncPool(PoolCore, AsyncOnly):
             autocommit=self._autocommit,
             owner=self._port,
             dialect=self._dialect,
+            command_timeout=self.config.command_timeout,
         )
 
     # -- maintenance -------------------------------------------------------------------------

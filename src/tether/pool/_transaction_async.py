@@ -7,7 +7,8 @@ Where a run fails decides what happens next:
 - before COMMIT was sent: the server rolls the transaction back when the connection
   breaks, so a broken connection there (IN_DOUBT for a lone statement) is as safe to run
   again as a CONNECT or TRANSIENT fault;
-- during COMMIT: the reply was lost and the transaction may have committed. Where the
+- during COMMIT: the reply was lost (or the COMMIT ran past its command timeout, which a
+  cancel may or may not have stopped in time) and the transaction may have committed. Where the
   dialect can tell (PostgreSQL: the transaction id learnt before committing, then
   ``txid_status()`` on another connection), the outcome is resolved: committed is a
   success, aborted is run again. Otherwise ``tether.CommitOutcomeUnknown`` is raised with
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from .._acompat import asleep
 from .._retry._engine import RetryDetails, Runner
-from ..errors import CommitOutcomeUnknown, Error, SessionLost
+from ..errors import CommandTimeout, CommitOutcomeUnknown, Error, SessionLost
 from ..session import lease_of
 from ..vocab import Classification, Fault
 
@@ -42,6 +43,9 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 RESOLVE_S = 10.0  # how long to keep asking for a lost COMMIT's outcome
+# ... and for one that ran past its command timeout: the unit of work returns within the
+# timeout + 1 s (the watchdog severs at + 0.5 s), as a lone statement does
+RESOLVE_TIMED_OUT_S = 0.5
 GRACE_S = 2.0  # how long an "in progress" COMMIT may run before its backend is ended
 _BROKEN = (Fault.IN_DOUBT, Fault.CONNECT)
 _ROLLED_BACK = "the connection broke before COMMIT: the server rolled the transaction back"
@@ -119,10 +123,11 @@ async def _run_once(
         try:
             await conn.commit()
         except Exception as error:
-            if runner.classify(error).fault not in _BROKEN:
+            if not isinstance(error, CommandTimeout) and runner.classify(error).fault not in _BROKEN:
                 raise  # the server answered: serialization failure, deferred constraint...
             await conn.close()  # broken: discarded, and out of the way
-            if not await _resolve(pool, marker, error):
+            budget = RESOLVE_TIMED_OUT_S if isinstance(error, CommandTimeout) else RESOLVE_S
+            if not await _resolve(pool, marker, error, budget):
                 raise _RunAgain(error, _NOT_COMMITTED) from None
         return result
     finally:
@@ -156,8 +161,9 @@ async def _begin(conn: AsyncConnection, dialect: Dialect) -> Any:
     return None if row is None else tuple(row)
 
 
-async def _resolve(pool: AsyncPool, marker: Any, error: Exception) -> bool:
-    """Whether the transaction committed; ``CommitOutcomeUnknown`` when that can't be learnt."""
+async def _resolve(pool: AsyncPool, marker: Any, error: Exception, budget_s: float) -> bool:
+    """Whether the transaction committed; ``CommitOutcomeUnknown`` when that can't be
+    learnt within ``budget_s``."""
     dialect = pool.dialect
     status_sql = dialect.commit_status_sql
     if marker is None or status_sql is None:
@@ -166,14 +172,15 @@ async def _resolve(pool: AsyncPool, marker: Any, error: Exception) -> bool:
         ) from error
     xid, backend = marker
     start = time.monotonic()
+    deadline = start + budget_s
     last: BaseException = error
-    while time.monotonic() - start < RESOLVE_S:
+    while (left := deadline - time.monotonic()) > 0:
         # "in progress" for a while: the COMMIT may still be running (a slow deferred
         # trigger, a synchronous replica); past GRACE_S, end the old backend, which can
         # never receive a COMMIT now, so that the answer becomes final.
         end_backend = backend if time.monotonic() - start > GRACE_S else None
         try:
-            status = await _ask(pool, status_sql, xid, end_backend)
+            status = await _ask(pool, status_sql, xid, end_backend, left)
         except CommitOutcomeUnknown:
             raise
         except Exception as failure:  # the server may be restarting: ask again
@@ -187,14 +194,15 @@ async def _resolve(pool: AsyncPool, marker: Any, error: Exception) -> bool:
         await asleep(0.05)
     raise CommitOutcomeUnknown(
         f"the connection broke during COMMIT of transaction {xid} and its outcome could not "
-        f"be learnt within {RESOLVE_S:.0f} s (last: {type(last).__name__}: {last})",
+        f"be learnt within {budget_s:g} s (last: {type(last).__name__}: {last})",
         transaction_id=xid,
     ) from error
 
 
-async def _ask(pool: AsyncPool, status_sql: str, xid: Any, backend: Any) -> str:
-    async with pool.connection(timeout=RESOLVE_S) as conn:
+async def _ask(pool: AsyncPool, status_sql: str, xid: Any, backend: Any, left_s: float) -> str:
+    async with pool.connection(timeout=left_s) as conn:
         await conn.set_autocommit(True)
+        conn.command_timeout = left_s
         cursor = await conn.execute(status_sql, (xid,))
         row = await cursor.fetchone()
         status = None if row is None else row[0]

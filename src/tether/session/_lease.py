@@ -17,6 +17,7 @@ the session log also keeps what a reconnect must replay. No I/O here: the proxie
 from __future__ import annotations
 
 import itertools
+import math
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConnectionReturned, bind
@@ -35,10 +36,12 @@ _numbers = itertools.count(1)
 class Lease:
     """One physical connection, lent to one borrow at a time."""
 
-    __slots__ = ("__weakref__", "changes", "dialect", "driver", "epoch", "log", "lost", "number", "owner",
-                 "probe", "raw", "saved", "token", "unit")
+    __slots__ = ("__weakref__", "changes", "command_timeout", "deadline", "default_timeout", "dialect",
+                 "driver", "epoch", "expired", "log", "lost", "number", "owner", "probe", "raw", "running",
+                 "saved", "statement", "token", "unit", "watch_at")
 
-    def __init__(self, raw: Any, probe: SocketProbe | None, *, owner: Any, dialect: Dialect, driver: Any):
+    def __init__(self, raw: Any, probe: SocketProbe | None, *, owner: Any, dialect: Dialect, driver: Any,
+                 command_timeout: float = 0.0):
         self.raw = raw  # the driver's connection; replaced when idle resiliency rebuilds it
         self.probe = probe  # its socket, for the zero-round-trip check (None where hidden)
         self.owner = owner  # where the connection goes back (an ``Owner``, see ``_proxy_async``)
@@ -52,6 +55,14 @@ class Lease:
         self.log: SessionLog | None = None  # replayable state, when idle resiliency is on
         self.lost: Exception | None = None  # the SessionLost every later call raises
         self.unit = False  # inside pool.transaction's function: commit/rollback refused
+        # Command timeouts (``_watchdog``): seconds, 0 for none; each borrow starts with
+        # the owner's default and may change it.
+        self.default_timeout = self.command_timeout = command_timeout
+        self.statement = 0  # the number of the last statement armed
+        self.deadline = 0.0  # when the running statement times out; 0.0 when none runs
+        self.running: Any = None  # its driver cursor, for drivers that cancel through one
+        self.expired: tuple[int, str] | None = None  # (statement, what the watchdog did)
+        self.watch_at = math.inf  # when the watchdog looks at this lease next
 
     # -- a borrow's life (begun and ended by the proxy, inlined there: the hot path) ----------
 

@@ -14,6 +14,7 @@ through, noted. ``_proxy.py``, for threads, is generated from this module.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,6 +23,7 @@ from ..errors import UnitOfWorkError
 from ..vocab import PLAIN, TxStatus
 from ._recovery import recover
 from ._tied import MAKERS, checked, tie
+from ._watchdog import Bounded
 
 if TYPE_CHECKING:
     from ._lease import Lease
@@ -66,6 +68,7 @@ class Connection:
         lease.saved = lease.lost = None
         lease.log = log
         lease.unit = False
+        lease.command_timeout = lease.default_timeout
         # Not self._lease = ...: __setattr__ forwards to the driver's connection.
         _set_lease(self, lease)
         _set_epoch(self, epoch)
@@ -87,6 +90,20 @@ class Connection:
         """Whether this borrow has ended (the connection went back)."""
         return self._lease.epoch != self._epoch
 
+    @property
+    def command_timeout(self) -> float:
+        """Seconds a statement may run before it is cancelled (0: no limit); this borrow's.
+
+        Starts at the pool's ``command_timeout``; set it to change it until the connection
+        goes back. One call can also pass ``command_timeout=`` to ``execute``."""
+        self._live()
+        return self._lease.command_timeout
+
+    @command_timeout.setter
+    def command_timeout(self, value: float | None) -> None:
+        self._live()
+        self._lease.command_timeout = seconds("command_timeout", value)
+
     # -- statements --------------------------------------------------------------------------
 
     def cursor(self, *args: Any, **kwargs: Any) -> Any:
@@ -99,7 +116,7 @@ class Connection:
             if lease.log is not None and lease.driver.tx_status(raw) is TxStatus.BROKEN:
                 # the session will be rebuilt at the first execute: the cursor is made there
                 return Cursor(self, None, None, (args, kwargs), name)
-            return Cursor(self, raw.cursor(*args, **kwargs), raw, (args, kwargs), name)
+            return Cursor(self, new_cursor(lease, raw, *args, **kwargs), raw, (args, kwargs), name)
         if args:
             lease.note(args[0])
             if lease.log is not None:
@@ -108,12 +125,12 @@ class Connection:
 
     def execute(self, sql: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one statement and return its cursor (any PEP 249 driver: psycopg's shorthand);
-        asyncpg returns its status string."""
+        asyncpg returns its status string. ``command_timeout=`` bounds this one statement."""
         if not self._lease.driver.returns_cursors:
             return self._call("execute", sql, args, kwargs)
         params = args[0] if args else kwargs.pop("params", None)
         raw = self._ready()
-        return Cursor(self, raw.cursor(), raw)._run(raw, sql, params, kwargs)
+        return Cursor(self, new_cursor(self._lease, raw), raw)._run(raw, sql, params, kwargs)
 
     def commit(self) -> None:
         """Commit the open transaction (refused inside ``pool.transaction``'s function)."""
@@ -123,7 +140,7 @@ class Connection:
         raw = self._ready()
         log = lease.log
         failed = log is not None and lease.driver.tx_status(raw) is TxStatus.IN_ERROR  # COMMIT rolls back
-        lease.driver.commit(raw)
+        timed(lease, lease.command_timeout, None, lease.driver.commit, raw)
         if log is not None:
             log.end(commit=not failed)
 
@@ -132,7 +149,8 @@ class Connection:
         lease = self._lease
         if lease.unit and lease.epoch == self._epoch:
             raise UnitOfWorkError("rollback")
-        lease.driver.rollback(self._ready(rolling_back=True))
+        raw = self._ready(rolling_back=True)
+        timed(lease, lease.command_timeout, None, lease.driver.rollback, raw)
         if lease.log is not None:
             lease.log.end(commit=False)
 
@@ -179,14 +197,16 @@ class Connection:
         """asyncpg's ``execute``/``fetch``... with the session log."""
         raw = self._ready()
         lease = self._lease
+        timeout = _timeout_of(lease, kwargs)
+        method = getattr(raw, name)
         if lease.log is None:
             lease.note(sql)
-            result = getattr(raw, name)(sql, *args, **kwargs)
+            result = timed(lease, timeout, None, method, sql, *args, **kwargs)
         else:
             effects = lease.read(sql)
             status = lease.driver.tx_status
             before = None if effects is PLAIN else status(raw)
-            result = getattr(raw, name)(sql, *args, **kwargs)
+            result = timed(lease, timeout, None, method, sql, *args, **kwargs)
             lease.recorded(effects, args or None, before, status(raw))
         return tie(self, result) if name in MAKERS else result  # prepare(): a statement of this borrow
 
@@ -207,6 +227,9 @@ class Connection:
         # Client-side settings (autocommit, isolation_level, read_only, row_factory...) are
         # set on the driver's connection; the old value is kept for the owner to restore.
         raw = self.raw
+        if name == "command_timeout":  # tether's own: the property's setter
+            object.__setattr__(self, name, value)
+            return
         self._lease.remember(name, read_setting(raw, name))
         write_setting(raw, name, value)  # PyMySQL's autocommit is a method
 
@@ -223,6 +246,40 @@ class Connection:
 _OWN = frozenset(Connection.__slots__)
 _set_lease = vars(Connection)["_lease"].__set__
 _set_epoch = vars(Connection)["_epoch"].__set__
+
+
+def timed(lease: Lease, timeout_s: float, cursor: Any, call: Callable[..., Any], *args: Any,
+                **kwargs: Any) -> Any:
+    """``call(*args, **kwargs)``, a statement bounded by ``timeout_s`` (``_watchdog``)."""
+    with Bounded(lease, timeout_s, cursor) as bounded:
+        result = call(*args, **kwargs)
+    bounded.check_done()
+    return result
+
+
+def new_cursor(lease: Lease, raw: Any, *args: Any, **kwargs: Any) -> Any:
+    """``raw.cursor(...)`` under the command timeout: making one may wait on the server
+    (python-tds cancels its previous cursor's unread results first)."""
+    with Bounded(lease, lease.command_timeout):
+        return raw.cursor(*args, **kwargs)
+
+
+def _timeout_of(lease: Lease, kwargs: dict[str, Any]) -> float:
+    """This call's ``command_timeout=`` (taken out of the driver's arguments), or the borrow's."""
+    if kwargs and "command_timeout" in kwargs:
+        return seconds("command_timeout", kwargs.pop("command_timeout"))
+    return lease.command_timeout
+
+
+def seconds(name: str, value: Any) -> float:
+    """A command timeout as given by a user: seconds >= 0 (0 or None: no limit)."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not 0 <= value < math.inf:
+        raise ValueError(f"{name} must be >= 0 seconds (0: no limit) and finite, not {value!r}")
+    return float(value)
 
 
 def _with_sql(conn: Connection, name: str) -> Callable[..., Any]:
@@ -289,7 +346,8 @@ class Cursor:
         return self._cursor
 
     def execute(self, sql: Any, params: Any = None, **kwargs: Any) -> Cursor:
-        """Run ``sql`` (noted, and on a rebuilt session if this one broke while idle)."""
+        """Run ``sql`` (noted, and on a rebuilt session if this one broke while idle);
+        ``command_timeout=`` bounds this one statement."""
         raw = self._conn._ready()
         return self._run(raw, sql, params, kwargs)
 
@@ -297,14 +355,16 @@ class Cursor:
         """``execute`` on ``raw``, which ``_ready()`` just vouched for, noted in the lease."""
         lease = self._conn._lease
         cursor = self._cursor if self._made_on is raw else self._remake(raw)
+        timeout = _timeout_of(lease, kwargs)
+        args = (sql,) if params is None else (sql, params)
         if lease.log is None:  # idle resiliency off: only what needs a reset is noted
             lease.note(sql)
-            (cursor.execute(sql, **kwargs) if params is None else cursor.execute(sql, params, **kwargs))
+            timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
             return self
         effects = lease.read(sql)
         status = lease.driver.tx_status
         before = None if effects is PLAIN else status(raw)
-        (cursor.execute(sql, **kwargs) if params is None else cursor.execute(sql, params, **kwargs))
+        timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
         after = status(raw)
         if before is not None or after is not TxStatus.IDLE or lease.log.tx_open:
             lease.recorded(effects, params, before, after)
@@ -319,29 +379,36 @@ class Cursor:
         log = lease.log
         if log is not None and lease.effects_of(sql) is not PLAIN:
             log.lose("", "session statement run by executemany")
-        cursor.executemany(sql, seq_of_params, **kwargs)
+        timeout = _timeout_of(lease, kwargs)
+        timed(lease, timeout, cursor, cursor.executemany, sql, seq_of_params, **kwargs)
         if log is not None:
             log.plain(lease.driver.tx_status(raw))
         return self
 
     def _remake(self, raw: Any) -> Any:
         args, kwargs = self._how
-        self._cursor = raw.cursor(*args, **kwargs)
+        self._cursor = new_cursor(self._conn._lease, raw, *args, **kwargs)
         self._made_on = raw
         return self._cursor
 
     def fetchone(self) -> Any:
         """The next row, or None (the driver's)."""
-        return self._live().fetchone()
+        return self._fetch("fetchone")
 
     def fetchmany(self, size: int | None = None) -> Any:
         """The next ``size`` rows (the driver's ``arraysize`` when None)."""
-        cursor = self._live()
-        return (cursor.fetchmany() if size is None else cursor.fetchmany(size))
+        return (self._fetch("fetchmany") if size is None else self._fetch("fetchmany", size))
 
     def fetchall(self) -> Any:
         """The remaining rows."""
-        return self._live().fetchall()
+        return self._fetch("fetchall")
+
+    def _fetch(self, name: str, *args: Any) -> Any:
+        cursor = self._live()
+        lease = self._conn._lease
+        if self._name is None and not lease.driver.fetch_reads:  # rows already here
+            return getattr(cursor, name)(*args)
+        return timed(lease, lease.command_timeout, cursor, getattr(cursor, name), *args)
 
     def close(self) -> None:
         """Close the driver's cursor (a server-side one stops counting against recovery).
@@ -350,7 +417,8 @@ class Cursor:
         the driver's cursor must not touch the next borrower's session."""
         if self._conn.closed:
             return
-        self._cursor.close()
+        lease = self._conn._lease
+        timed(lease, lease.command_timeout, None, self._cursor.close)  # it may wait on the server
         log = self._conn._lease.log
         if self._name and log is not None:
             log.find(f"cursor:{self._name}")
