@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -215,3 +218,67 @@ def test_listen_port_zero_picks_a_free_port(api: Address) -> None:
     created = _send(api, "POST", "/proxies", _proxy("p", listen="localhost:0"))
     assert created.status == 201
     assert not created.json()["listen"].endswith(":0")
+
+
+# -- listening again, out of file descriptors -----------------------------------------------
+
+
+def test_lifting_down_on_a_port_taken_meanwhile_gets_409(api: Address) -> None:
+    created = _send(api, "POST", "/proxies", _proxy("p"))
+    port = int(created.json()["listen"].rpartition(":")[2])
+    assert _send(api, "POST", "/proxies/p/toxics", {"type": "down"}).status == 200
+    with socket.create_server(("127.0.0.1", port)):  # the link's port, while it is down
+        response = _send(api, "DELETE", "/proxies/p/toxics/down_downstream")
+        assert response.status == 409, response
+        assert "cannot listen" in response.json()["error"]
+    shown = _send(api, "GET", "/proxies/p").json()
+    assert (shown["enabled"], shown["toxics"]) == (False, []), shown  # as documented
+    assert _send(api, "POST", "/proxies/p", {"enabled": True}).json()["enabled"] is True
+
+
+# An emulator alone in a child process (as `tether wan serve` is) with 128 file descriptors.
+_SMALL_EMULATOR = r"""
+import resource, sys
+from tether.wan import Emulator
+
+resource.setrlimit(resource.RLIMIT_NOFILE, (128, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+with Emulator(api_port=0) as emulator:
+    print("%s:%d" % emulator.api_address, flush=True)
+    sys.stdin.read()  # until the test closes it
+"""
+
+
+def test_out_of_file_descriptors_gets_409_not_500() -> None:
+    with subprocess.Popen(
+        [sys.executable, "-c", _SMALL_EMULATOR],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            host, _, port = proc.stdout.readline().strip().rpartition(":")
+            api = (host, int(port))
+            statuses = []
+            for i in range(128):  # each proxy listens on one descriptor: they run out before 128
+                statuses.append(_send(api, "POST", "/proxies", _proxy(f"p{i}")).status)
+                if statuses[-1] != 201:
+                    break
+            # Where the line falls moves by a descriptor or two: the server closes a finished
+            # connection's socket just after the client has read the answer.
+            more = [_send(api, "POST", "/proxies", _proxy(f"more{i}")) for i in range(10)]
+            assert sum(r.status == 201 for r in more) <= 2, more
+            assert all(r.status in (201, 409) for r in more), more
+            assert all("file descriptors" in r.json()["error"] for r in more if r.status == 409), more
+            populate = _send(api, "POST", "/populate", [_proxy(f"q{i}") for i in range(100)])
+            assert populate.status == 409, populate
+            for i in range(5):
+                assert _send(api, "DELETE", f"/proxies/p{i}").status == 204
+            assert _send(api, "POST", "/proxies", _proxy("again")).status == 201
+            assert _send(api, "GET", "/version").status == 200
+        finally:
+            _, errors = proc.communicate(timeout=30)  # closes stdin: the emulator stops
+    assert proc.returncode == 0, errors
+    assert 50 < len(statuses) < 128 and set(statuses[:-1]) == {201} and statuses[-1] == 409, statuses
+    assert "Traceback" not in errors and "ERROR" not in errors, errors

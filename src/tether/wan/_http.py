@@ -16,7 +16,9 @@ never a 500, a dropped connection or a traceback in the log (a DEBUG line at mos
   most 32 levels, integers within 64 bits, finite numbers, no ``NaN``; ports in ASCII
   digits, 1..65535 (0 for ``listen``: any free port); names as ``_names`` allows.
 
-Unknown JSON fields are ignored, as Toxiproxy (Go's ``encoding/json``) ignores them.
+A proxy that cannot listen (address in use, or out of file descriptors: see
+``_link_state.RESERVED_FDS``) is a 409, whichever request made it listen. Unknown JSON fields
+are ignored, as Toxiproxy (Go's ``encoding/json``) ignores them.
 """
 
 from __future__ import annotations
@@ -106,6 +108,11 @@ class ApiServer:
             )
         except OSError as exc:
             raise ListenError(f"control API cannot listen on {host}:{port}: {exc}") from exc
+        if not self._server.sockets:  # create_server skips addresses it has no socket for
+            self._server.close()
+            self._server = None
+            message = f"control API cannot listen on {host}:{port}: no socket (out of file descriptors?)"
+            raise ListenError(message)
         bound = self._server.sockets[0].getsockname()
         return host, bound[1]
 
@@ -164,6 +171,8 @@ class ApiServer:
             return await self._route(request.method, request.target, request.body)
         except ApiError as exc:
             return exc.status, {"error": exc.message, "status": exc.status}
+        except ListenError as exc:  # a link listens again (a toxic lifted) on a port now taken
+            return 409, {"error": str(exc), "status": 409}
         except Exception as exc:  # a bug: answer 500 rather than drop the request
             log.exception("control API: %s %s failed", request.method, request.target[:200])
             return 500, {"error": f"internal error: {exc}", "status": 500}
