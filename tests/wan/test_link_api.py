@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tether.errors import ConfigError
 from tether.wan import (
     AlreadyExists,
     Emulator,
@@ -140,3 +141,12 @@ def test_memory_is_bounded_under_a_slow_reader(firehose, fault) -> None:
         finally:
             client.close()
     assert done.wait(5)
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", "a\r\nb", "x" * 256])
+def test_fault_names_the_control_api_could_not_address_are_refused(name: str) -> None:
+    with Emulator(api_port=None) as emulator:
+        link = emulator.create(upstream=("127.0.0.1", 9))
+        with pytest.raises(ConfigError, match="name"):
+            link.add(Latency(delay_s=0.01), name=name)
+        assert link.faults() == []

@@ -83,6 +83,49 @@ def test_namespace_is_removed_on_exit() -> None:
     assert ifname not in links
 
 
+def _assert_connect_times_out(address: tuple[str, int], timeout_s: float) -> None:
+    """The SYNs go unanswered: no EHOSTUNREACH (failed ARP), no ECONNREFUSED (a RST)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout_s)
+        with pytest.raises(OSError) as info:
+            sock.connect(address)
+    assert isinstance(info.value, TimeoutError) and info.value.errno is None, info.value
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size and (chunk := sock.recv(size - len(data))):
+        data += chunk
+    return data
+
+
+def test_link_down_is_silent_for_new_connections(netns: NetNamespace, ns_server) -> None:
+    netns.link_down()
+    # 3 x 1.5 s: past the ~3 s after which an unanswered ARP would turn into EHOSTUNREACH
+    for _ in range(3):
+        _assert_connect_times_out(ns_server, timeout_s=1.5)
+    netns.link_up()
+    with socket.create_connection(ns_server, timeout=1.5) as sock:  # at once: no stale failure
+        sock.sendall(b"up")
+        assert _recv_exactly(sock, 2) == b"up"
+
+
+def test_open_connection_sees_nothing_while_down_and_carries_on_after(netns: NetNamespace, ns_server) -> None:
+    with socket.create_connection(ns_server, timeout=5) as sock:
+        sock.sendall(b"a")
+        assert sock.recv(1) == b"a"
+        netns.link_down()
+        sock.sendall(b"held")  # retransmitted into the void while the link is down
+        sock.settimeout(4.0)  # past the ~3 s an unanswered ARP would take
+        with pytest.raises(TimeoutError) as info:
+            sock.recv(4)
+        assert info.value.errno is None, info.value
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+        netns.link_up()
+        sock.settimeout(15.0)  # the next retransmission (exponential backoff) delivers it
+        assert _recv_exactly(sock, 4) == b"held"
+
+
 def test_silent_link_drop_is_detected_by_keepalive(netns: NetNamespace, ns_server) -> None:
     with _keepalive_client(ns_server) as sock:
         sock.sendall(b"ping")
@@ -92,7 +135,7 @@ def test_silent_link_drop_is_detected_by_keepalive(netns: NetNamespace, ns_serve
         with pytest.raises(OSError) as info:
             sock.recv(4)  # the socket timeout (10 s) is far beyond the keepalive bound
         elapsed = time.monotonic() - start
-    assert info.value.errno in (errno.ETIMEDOUT, errno.EHOSTUNREACH), info.value
+    assert info.value.errno == errno.ETIMEDOUT, info.value  # a dead path, not a failed ARP
     # idle 1 s + 2 probes 1 s apart, or TCP_USER_TIMEOUT 3 s: well under 6 s either way
     assert 1.0 <= elapsed <= 6.0, elapsed
 

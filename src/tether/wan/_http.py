@@ -4,21 +4,41 @@ Routes, status codes and error bodies (``{"error": message, "status": code}``) f
 Toxiproxy 2.x, so its clients work unchanged. One request per connection
 (``Connection: close``). Requests from browsers (a ``Mozilla/`` user agent) are refused
 with 403, as Toxiproxy does, so a web page cannot drive the emulator.
+
+Every request is answered, and whatever the client got wrong is a 4xx with that body,
+never a 500, a dropped connection or a traceback in the log (a DEBUG line at most):
+
+* framing (``_http_wire``): request line at most 8 KiB (414), request line and headers
+  64 KiB and 100 fields (431), body 1 MiB (413, answered before the body is read, which
+  is then read and dropped so the client sees the answer), ``Content-Length`` in ASCII
+  digits (400), no ``Transfer-Encoding`` (411), the whole request within 15 s (408);
+* path and body (``_api_input``): path segments percent-decoded as UTF-8; JSON nested at
+  most 32 levels, integers within 64 bits, finite numbers, no ``NaN``; ports in ASCII
+  digits, 1..65535 (0 for ``listen``: any free port); names as ``_names`` allows.
+
+A proxy that cannot listen (address in use, or out of file descriptors: see
+``_link_state.RESERVED_FDS``) is a 409, whichever request made it listen. Unknown JSON fields
+are ignored, as Toxiproxy (Go's ``encoding/json``) ignores them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import re
 from collections.abc import Awaitable, Callable
-from http import HTTPStatus
 from typing import Any
 
 from tether.errors import ConfigError
+from tether.wan._api_input import check_addresses, check_toxic_name, decode_json, path_segments
 from tether.wan._errors import AlreadyExists, ListenError, NotFound
+from tether.wan._http_wire import (
+    MAX_HEAD,
+    Request,
+    close_gently,
+    encode_error,
+    encode_response,
+    read_request,
+)
 from tether.wan._link_state import Address
 from tether.wan._registry import Registry
 from tether.wan._toxics import (
@@ -37,11 +57,12 @@ log = logging.getLogger(__name__)
 
 #: What ``GET /version`` answers: the Toxiproxy API level served, tagged as tether's.
 TOXIPROXY_VERSION = "2.12.0+tether"
-_MAX_BODY = 1 << 20
-_READ_TIMEOUT_S = 15.0
+READ_TIMEOUT_S = 15.0  # Toxiproxy's read_timeout
 
 Reply = tuple[int, Any]
 Handler = Callable[..., Awaitable[Reply]]
+# A route is a path pattern, one item per segment: a literal, or "{name}" for a parameter.
+Route = tuple[tuple[str, ...], dict[str, Handler]]
 
 
 class ApiServer:
@@ -50,13 +71,14 @@ class ApiServer:
     def __init__(self, registry: Registry) -> None:
         self._registry = registry
         self._server: asyncio.Server | None = None
-        self._routes: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
-            (re.compile(r"/proxies"), {"GET": self._proxy_index, "POST": self._proxy_create}),
-            (re.compile(r"/populate"), {"POST": self._populate}),
-            (re.compile(r"/reset"), {"POST": self._reset}),
-            (re.compile(r"/version"), {"GET": self._version}),
+        self._connections: dict[asyncio.StreamWriter, asyncio.Task[Any]] = {}
+        self._routes: list[Route] = [
+            (("proxies",), {"GET": self._proxy_index, "POST": self._proxy_create}),
+            (("populate",), {"POST": self._populate}),
+            (("reset",), {"POST": self._reset}),
+            (("version",), {"GET": self._version}),
             (
-                re.compile(r"/proxies/(?P<proxy>[^/]+)"),
+                ("proxies", "{proxy}"),
                 {
                     "GET": self._proxy_show,
                     "POST": self._proxy_update,
@@ -65,11 +87,11 @@ class ApiServer:
                 },
             ),
             (
-                re.compile(r"/proxies/(?P<proxy>[^/]+)/toxics"),
+                ("proxies", "{proxy}", "toxics"),
                 {"GET": self._toxic_index, "POST": self._toxic_create},
             ),
             (
-                re.compile(r"/proxies/(?P<proxy>[^/]+)/toxics/(?P<toxic>[^/]+)"),
+                ("proxies", "{proxy}", "toxics", "{toxic}"),
                 {
                     "GET": self._toxic_show,
                     "POST": self._toxic_update,
@@ -81,55 +103,91 @@ class ApiServer:
 
     async def start(self, host: str, port: int) -> Address:
         try:
-            self._server = await asyncio.start_server(self._serve, host, port, reuse_address=True)
+            self._server = await asyncio.start_server(
+                self._serve, host, port, reuse_address=True, limit=MAX_HEAD
+            )
         except OSError as exc:
             raise ListenError(f"control API cannot listen on {host}:{port}: {exc}") from exc
+        if not self._server.sockets:  # create_server skips addresses it has no socket for
+            self._server.close()
+            self._server = None
+            message = f"control API cannot listen on {host}:{port}: no socket (out of file descriptors?)"
+            raise ListenError(message)
         bound = self._server.sockets[0].getsockname()
         return host, bound[1]
 
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+            for writer in self._connections:  # ends close_gently's wait for the client
+                writer.transport.abort()
+            if self._connections:
+                await asyncio.wait(self._connections.values(), timeout=1.0)
             await self._server.wait_closed()
             self._server = None
 
     # -- HTTP ----------------------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections[writer] = task
         try:
-            request = await asyncio.wait_for(_read_request(reader), _READ_TIMEOUT_S)
-            status, payload = await self._dispatch(*request) if request else (0, None)
-            if status:
-                writer.write(_response(status, payload))
+            answer = await self._answer(reader, writer)
+            if answer is not None:
+                writer.write(answer)
                 await writer.drain()
-        except (asyncio.TimeoutError, ConnectionError, asyncio.IncompleteReadError) as exc:
+            await close_gently(reader, writer)
+        except OSError as exc:
             log.debug("control API: client went away: %r", exc)
         finally:
             writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+            self._connections.pop(writer, None)
 
-    async def _dispatch(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
-        if headers.get("user-agent", "").startswith("Mozilla/"):
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes | None:
+        """The response to send, or None if the client sent nothing at all."""
+        try:
+            request = await asyncio.wait_for(read_request(reader, writer), READ_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            log.debug("control API: no complete request within %.0f s", READ_TIMEOUT_S)
+            return encode_error(408, f"no complete request within {READ_TIMEOUT_S:.0f} s")
+        except ApiError as exc:
+            log.debug("control API: refused a request: %d %s", exc.status, exc.message)
+            return encode_error(exc.status, exc.message)
+        except Exception as exc:  # a bug, as in _dispatch: still an answer
+            log.exception("control API: reading a request failed")
+            return encode_error(500, f"internal error: {exc}")
+        if request is None:
+            return None
+        status, payload = await self._dispatch(request)
+        if status >= 400:
+            log.debug("control API: %s %s -> %d", request.method, request.target[:200], status)
+        return encode_response(status, payload, head=request.method == "HEAD")
+
+    async def _dispatch(self, request: Request) -> Reply:
+        if request.headers.get("user-agent", "").startswith("Mozilla/"):
             return 403, {"error": "User agent not allowed", "status": 403}
         try:
-            return await self._route(method, path, body)
+            return await self._route(request.method, request.target, request.body)
         except ApiError as exc:
             return exc.status, {"error": exc.message, "status": exc.status}
+        except ListenError as exc:  # a link listens again (a toxic lifted) on a port now taken
+            return 409, {"error": str(exc), "status": 409}
         except Exception as exc:  # a bug: answer 500 rather than drop the request
-            log.exception("control API: %s %s failed", method, path)
+            log.exception("control API: %s %s failed", request.method, request.target[:200])
             return 500, {"error": f"internal error: {exc}", "status": 500}
 
-    async def _route(self, method: str, path: str, body: bytes) -> Reply:
-        path = path.split("?", 1)[0].rstrip("/") or "/"
+    async def _route(self, method: str, target: str, body: bytes) -> Reply:
+        segments = path_segments(target)
+        path = ("/" + "/".join(segments))[:200]
         for pattern, handlers in self._routes:
-            match = pattern.fullmatch(path)
-            if match is None:
+            params = _match(pattern, segments)
+            if params is None:
                 continue
             handler = handlers.get(method)
             if handler is None:
                 raise ApiError(405, f"method {method} not allowed on {path}")
-            return await handler(body, **match.groupdict())
+            return await handler(body, **params)
         raise ApiError(404, f"no such endpoint: {path}")
 
     # -- proxies -------------------------------------------------------------------------
@@ -138,7 +196,9 @@ class ApiServer:
         return 200, {name: proxy_json(s) for name, s in self._registry.links.items()}
 
     async def _proxy_create(self, body: bytes) -> Reply:
-        spec = spec_from_json(_json(body))
+        fields = decode_json(body)
+        check_addresses(fields)
+        spec = spec_from_json(fields)
         try:
             state = await self._registry.create(spec)
         except AlreadyExists as exc:
@@ -151,7 +211,9 @@ class ApiServer:
         return 200, proxy_json(self._get(proxy))
 
     async def _proxy_update(self, body: bytes, proxy: str) -> Reply:
-        spec = spec_from_json(_json(body), current=self._get(proxy))
+        fields = decode_json(body)
+        check_addresses(fields)
+        spec = spec_from_json(fields, current=self._get(proxy))
         try:
             state = await self._registry.update(proxy, spec)
         except ListenError as exc:
@@ -164,9 +226,11 @@ class ApiServer:
         return 204, None
 
     async def _populate(self, body: bytes) -> Reply:
-        items = _json(body)
+        items = decode_json(body)
         if not isinstance(items, list):
             raise bad_body(f"expected a JSON array of proxies, got {type(items).__name__}")
+        for i, item in enumerate(items, 1):
+            check_addresses(item, where=f" at proxy {i}")
         specs = [spec_from_json(item, where=f" at proxy {i}") for i, item in enumerate(items, 1)]
         try:
             states = await self._registry.populate(specs)
@@ -193,7 +257,9 @@ class ApiServer:
 
     async def _toxic_create(self, body: bytes, proxy: str) -> Reply:
         state = self._get(proxy)
-        entry = fault_from_json(_json(body), state)
+        fields = decode_json(body)
+        check_toxic_name(fields)
+        entry = fault_from_json(fields, state)
         await state.add_fault(entry)
         return 200, toxic_json(entry)
 
@@ -207,7 +273,7 @@ class ApiServer:
         state = self._get(proxy)
         if toxic not in state.faults:
             raise ApiError(404, "toxic not found")
-        entry = fault_update_from_json(_json(body), state.faults[toxic])
+        entry = fault_update_from_json(decode_json(body), state.faults[toxic])
         await state.update_fault(entry)
         return 200, toxic_json(entry)
 
@@ -226,38 +292,16 @@ class ApiServer:
             raise ApiError(404, "proxy not found") from exc
 
 
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise bad_body(exc) from exc
-
-
-async def _read_request(
-    reader: asyncio.StreamReader,
-) -> tuple[str, str, dict[str, str], bytes] | None:
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3:
+def _match(pattern: tuple[str, ...], segments: tuple[str, ...]) -> dict[str, str] | None:
+    """The parameters if ``segments`` (decoded) fit ``pattern``; parameters are non-empty."""
+    if len(pattern) != len(segments):
         return None
-    headers = {}
-    for line in lines[1:]:
-        key, sep, value = line.partition(":")
-        if sep:
-            headers[key.strip().lower()] = value.strip()
-    length = int(headers.get("content-length", "0") or 0)
-    if not 0 <= length <= _MAX_BODY:
-        return None
-    body = await reader.readexactly(length) if length else b""
-    return parts[0].upper(), parts[1], headers, body
-
-
-def _response(status: int, payload: Any) -> bytes:
-    reason = HTTPStatus(status).phrase
-    body = b"" if payload is None else json.dumps(payload).encode() + b"\n"
-    head = [f"HTTP/1.1 {status} {reason}", "Connection: close"]
-    if payload is not None:
-        head.append("Content-Type: application/json")
-    head.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+    params = {}
+    for part, segment in zip(pattern, segments, strict=True):
+        if part.startswith("{"):
+            if not segment:
+                return None
+            params[part[1:-1]] = segment
+        elif part != segment:
+            return None
+    return params

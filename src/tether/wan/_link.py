@@ -18,6 +18,7 @@ from tether.wan._link_state import (
     LinkState,
     LinkStats,
 )
+from tether.wan._names import check_name
 from tether.wan.faults import Blackhole, Down, Fault
 
 if TYPE_CHECKING:
@@ -121,14 +122,17 @@ class Link:
     def add(self, fault: Fault, *, direction: Directions = "downstream", name: str | None = None) -> Applied:
         """Install ``fault`` on one direction (or ``"both"``); returns a handle to lift it.
 
-        The default name is Toxiproxy's ``<type>_<direction>``. ``upstream`` is
-        client → server, ``downstream`` server → client.
+        The default name is Toxiproxy's ``<type>_<direction>``; a given one follows the
+        control API's rules (:class:`ConfigError` otherwise: no ``/``, no control characters,
+        ...). ``upstream`` is client → server, ``downstream`` server → client.
         """
         if not isinstance(fault, Fault):
             raise ConfigError(f"fault must be a tether.wan fault, got {fault!r}", key="fault")
         dirs = _directions(direction)
         if name is not None and len(dirs) > 1:
             raise ConfigError("name cannot be given with direction='both'", key="name")
+        if name:
+            check_name(name)  # one the control API can address, as for links
         entries = [FaultEntry(name or f"{fault.type_name}_{d}", d, fault) for d in dirs]
 
         async def add(state: LinkState) -> None:

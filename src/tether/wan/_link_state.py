@@ -2,6 +2,11 @@
 
 Everything here runs in the emulator's loop thread; :class:`tether.wan.Link` is the
 thread-safe handle that users hold.
+
+A link does not listen on one of the process's last :data:`RESERVED_FDS` file descriptors
+(``RLIMIT_NOFILE``): it fails with :class:`ListenError` instead, so that creating links
+without end runs into a refusal (409 from the control API) rather than a control API that
+can no longer accept a connection.
 """
 
 from __future__ import annotations
@@ -21,6 +26,14 @@ from tether.wan.faults._base import Fault
 __all__ = ["Address", "FaultEntry", "LinkState", "LinkStats", "parse_address"]
 
 log = logging.getLogger(__name__)
+
+try:
+    import resource
+except ImportError:  # Windows has none: no limit known, none kept
+    resource = None  # type: ignore[assignment]
+
+#: File descriptors no listener may take, kept for the control API's and the links' connections.
+RESERVED_FDS = 32
 
 Address = tuple[str, int]
 Direction = Literal["upstream", "downstream"]
@@ -123,12 +136,18 @@ class LinkState:
     async def _listen(self) -> None:
         loop = asyncio.get_running_loop()
         host, port = self.listen
+        where = format_address(self.listen)
         try:
             server = await loop.create_server(self._accept, host, port, reuse_address=True)
         except OSError as exc:
             self.enabled = False
-            where = format_address(self.listen)
             raise ListenError(f"link {self.name!r} cannot listen on {where}: {exc}") from exc
+        if not server.sockets or _among_the_last_fds(max(s.fileno() for s in server.sockets)):
+            # create_server skips addresses it has no socket for (EMFILE): none may be left
+            server.close()
+            self.enabled = False
+            message = f"link {self.name!r} cannot listen on {where}: out of file descriptors"
+            raise ListenError(message)
         sockname = server.sockets[0].getsockname()
         self.listen = (host, sockname[1])
         self._server = server
@@ -247,3 +266,17 @@ class LinkState:
             await asyncio.wait(waits, timeout=2.0)
         for task in list(self._tasks):
             task.cancel()
+
+
+def _among_the_last_fds(fd: int) -> bool:
+    """Whether a new descriptor ``fd`` is one of the last :data:`RESERVED_FDS`.
+
+    The kernel hands out the lowest free descriptor, so all below a new one are in use and
+    at most ``limit - fd - 1`` are left. (Free ones may be fewer, never more.)
+    """
+    if resource is None:
+        return False
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if limit == resource.RLIM_INFINITY:
+        return False
+    return fd >= limit - RESERVED_FDS

@@ -7,12 +7,19 @@ machine), runs commands inside it, takes the link down without a FIN or RST
 (:meth:`~NetNamespace.link_down`) and shapes bandwidth with ``tc tbf``
 (:meth:`~NetNamespace.shape`). Everything it created is removed on exit, and on failure
 half way through creation. Needs root and iproute2; :func:`netns_unavailable` says why not.
+
+The host holds a permanent neighbour (ARP) entry for the namespace's address. Without it,
+a link that is down fails loudly: ARP goes unanswered and after ~3 s the kernel reports
+"No route to host" (EHOSTUNREACH) to new and open connections alike, and keeps failing for
+a while after the link is back. With it the host never asks: its packets leave and
+vanish, SYNs included, as on a path through a router that died.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -92,7 +99,23 @@ class NetNamespace:
         _ip("-n", self.name, "addr", "add", f"{self.address}/30", "dev", self.ns_ifname)
         _ip("-n", self.name, "link", "set", self.ns_ifname, "up")
         _ip("-n", self.name, "link", "set", "lo", "up")
+        self._peer_mac = self._read_peer_mac()
+        self._pin_neighbour()
         log.debug("created %r", self)
+
+    def _read_peer_mac(self) -> str:
+        shown = _ip("-n", self.name, "-o", "link", "show", "dev", self.ns_ifname)
+        match = re.search(r"link/ether ([0-9a-f]{2}(?::[0-9a-f]{2}){5})", shown)
+        if match is None:
+            raise WanError(f"no MAC address for {self.ns_ifname} in: {shown.strip()}")
+        return match.group(1)
+
+    def _pin_neighbour(self) -> None:
+        """Make the host's ARP entry for the namespace permanent (see the module docstring)."""
+        _ip(
+            "neigh", "replace", self.address, "lladdr", self._peer_mac,
+            "nud", "permanent", "dev", self.host_ifname,
+        )  # fmt: skip
 
     def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
         """Start ``argv`` inside the namespace; the caller owns (and must end) the process."""
@@ -105,9 +128,13 @@ class NetNamespace:
     def link_down(self) -> None:
         """Stop forwarding silently: the namespace's end goes down, no FIN, no RST is sent.
 
-        The host keeps its address and route, so its packets are dropped by the pair, as
-        by a router that stopped forwarding; only timeouts and keepalive can notice.
+        The host keeps its address, route and (permanent) neighbour entry, so its packets
+        are dropped by the pair without an error, as by a router that stopped forwarding:
+        a new connection's SYNs go unanswered, an open connection sees nothing at all.
+        Only timeouts and keepalive can notice. :meth:`link_up` lifts it; open connections
+        whose TCP timers have not given up carry on.
         """
+        self._pin_neighbour()  # again, in case something flushed the table since
         _ip("-n", self.name, "link", "set", self.ns_ifname, "down")
 
     def link_up(self) -> None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tether.errors import ConfigError
 from tether.wan._errors import AlreadyExists, NotFound
 from tether.wan._link_state import Address, LinkState
+from tether.wan._names import check_name
 
 __all__ = ["LinkSpec", "Registry"]
 
@@ -25,9 +28,35 @@ class LinkSpec:
     enabled: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name or "/" in self.name:
-            message = f"name must be a non-empty string without '/', got {self.name!r}"
-            raise ConfigError(message, key="name")
+        check_name(self.name)
+        _check_host("listen", self.listen[0])
+        _check_host("upstream", self.upstream[0])
+        if self.upstream[1] == 0:  # port 0 means "any" only when listening
+            raise ConfigError("upstream port must be 1..65535, got 0", key="upstream")
+
+
+# What getaddrinfo accepts without failing in its idna step (empty or over-long labels)
+# or on a NUL byte: ASCII host names and IPv4/IPv6 literals (with a %zone), labels of
+# 1..63 characters, a trailing dot allowed. Non-ASCII names must be given in punycode.
+_HOST_CHARS = re.compile(r"[A-Za-z0-9._:%-]*")
+_MAX_HOST = 253
+
+
+def _check_host(key: str, host: str) -> None:
+    if not host:  # parse_address fills in 127.0.0.1; a tuple's "" means every interface
+        return
+    labels = host.removesuffix(".").split(".")
+    if (
+        len(host) > _MAX_HOST
+        or not _HOST_CHARS.fullmatch(host)
+        or not all(0 < len(label) <= 63 for label in labels)
+    ):
+        shown = host if len(host) <= 80 else host[:77] + "..."
+        message = (
+            f"{key} host must be an IP address or an ASCII host name "
+            f"(letters, digits, '.', '-', '_'; labels of 1 to 63), got {shown!r}"
+        )
+        raise ConfigError(message, key=key)
 
 
 class Registry:
@@ -101,8 +130,8 @@ class Registry:
 
     async def populate(self, specs: Sequence[LinkSpec]) -> list[LinkState]:
         """Create or replace links; those with the same listen and upstream are kept."""
-        names = [s.name for s in specs]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        counts = collections.Counter(s.name for s in specs)
+        dupes = sorted(n for n, count in counts.items() if count > 1)
         if dupes:
             raise ConfigError(f"duplicate proxy name {dupes[0]!r}", key="name")
         async with self._lock:
