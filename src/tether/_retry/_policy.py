@@ -250,10 +250,12 @@ def _faults(retry_on: Iterable[Fault] | None, idempotent: bool) -> frozenset[Fau
     boolean("idempotent", idempotent)
     if retry_on is None:
         faults = _SAFE
-    elif isinstance(retry_on, (str, bytes)) or not isinstance(retry_on, Iterable):
-        raise type_error("retry_on", "an iterable of tether.Fault", retry_on)
     else:
-        faults = frozenset(retry_on)
+        text = isinstance(retry_on, (str, bytes)) or not isinstance(retry_on, Iterable)
+        items = () if text else tuple(retry_on)
+        if text or not all(isinstance(fault, Fault) for fault in items):
+            raise type_error("retry_on", "an iterable of tether.Fault", retry_on)
+        faults = frozenset(items)
     return faults | {Fault.IN_DOUBT} if idempotent else faults
 
 

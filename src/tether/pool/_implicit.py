@@ -52,7 +52,7 @@ def connect(dsn: str | ConnectionSpec, *, driver: str | None = None, **settings:
     (``login_timeout``, ``connect_retry_count``, ``connect_retry_interval``,
     ``connect_retry``, ``keepalive``).
     """
-    if settings or not isinstance(dsn, (str, ConnectionSpec)):
+    if settings or not isinstance(dsn, (str, ConnectionSpec)) or not isinstance(driver, (str, type(None))):
         _check(dsn, driver, settings)
     spec = dsn if isinstance(dsn, ConnectionSpec) else parse(dsn, driver=driver)
     if spec.pooling is False:
