@@ -93,7 +93,7 @@ def test_one_call_and_one_borrow_can_change_the_timeout(adsn: str) -> None:
             error, _ = await timed_out(conn, "SELECT pg_sleep(30)")
             assert error.timeout_s == 0.4
             await conn.rollback()
-            with pytest.raises(ValueError, match="command_timeout must be >= 0"):
+            with pytest.raises(ValueError, match="command_timeout must be in \\[0, "):
                 await conn.execute("SELECT 1", command_timeout=-1)
             with pytest.raises(TypeError, match="command_timeout must be a number of seconds"):
                 conn.command_timeout = "5"  # type: ignore[assignment]

@@ -15,10 +15,10 @@ up to ``cap``. A retry spends from the floor first. Time comes in as ``now``
 
 from __future__ import annotations
 
-import math
 import threading
 
 from .._fork import renew_lock
+from .._validate import number
 
 __all__ = ["RetryBudget"]
 
@@ -32,15 +32,9 @@ class RetryBudget:
     )
 
     def __init__(self, *, ratio: float = 0.1, min_retries_per_s: float = 10.0, cap: float = 100.0) -> None:
-        if not (0 <= ratio < math.inf):
-            raise ValueError(f"ratio must be a finite number >= 0 (tokens per request), not {ratio!r}")
-        if not (0 <= min_retries_per_s < math.inf):
-            raise ValueError(f"min_retries_per_s must be a finite number >= 0, not {min_retries_per_s!r}")
-        if not (1 <= cap < math.inf):
-            raise ValueError(f"cap must be a finite number >= 1 (tokens), not {cap!r}")
-        self.ratio = float(ratio)
-        self.min_retries_per_s = float(min_retries_per_s)
-        self.cap = float(cap)
+        self.ratio = number("ratio", ratio, low=0, unit="tokens per request")
+        self.min_retries_per_s = number("min_retries_per_s", min_retries_per_s, low=0, unit="retries/s")
+        self.cap = number("cap", cap, low=1, unit="tokens")
         self._deposited = 0.0
         # One second's worth, and at least one token so a floor below 1/s still allows one.
         self._floor_cap = max(self.min_retries_per_s, 1.0) if self.min_retries_per_s else 0.0

@@ -11,9 +11,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from .._validate import instance, integer, seconds
 from ._policy import Retry
 
 _rng = random.Random()
+CONNECT_RETRY_COUNT = (0, 255)  # SqlClient's ConnectRetryCount
+CONNECT_RETRY_INTERVAL_S = 60.0  # SqlClient's ConnectRetryInterval: at most 60 s
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +30,14 @@ class ConnectRetry:
     immediate: int = 1  # retries that do not wait (SqlClient's open: the first; a reconnect: none)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.count <= 255:
-            raise ValueError(f"connect_retry_count must be 0..255, not {self.count!r}")
-        if not 0 <= self.interval_s <= 60:
-            raise ValueError(f"connect_retry_interval must be 0..60 seconds, not {self.interval_s!r}")
-        if not self.login_timeout_s > 0:
-            raise ValueError(f"login_timeout must be > 0 seconds, not {self.login_timeout_s!r}")
+        # Named as the pool's arguments that make one (connect_retry_count, ...).
+        low, high = CONNECT_RETRY_COUNT
+        integer("connect_retry_count", self.count, low=low, high=high)
+        seconds("connect_retry_interval", self.interval_s, high=CONNECT_RETRY_INTERVAL_S)
+        seconds("login_timeout", self.login_timeout_s, low_open=True)
+        if self.policy is not None:
+            instance("connect_retry", self.policy, Retry, "a tether.Retry or None")
+        integer("immediate", self.immediate, low=0)
 
     @property
     def attempts(self) -> int:

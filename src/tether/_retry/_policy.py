@@ -13,12 +13,12 @@ the formulas and where tether differs.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from .._validate import MAX_WAIT_S, boolean, choice, integer, seconds, type_error, value_error
 from ..vocab import Classification, Fault
 
 __all__ = ["DEFAULT", "Jitter", "Retry", "Strategy"]
@@ -54,24 +54,21 @@ class Retry:
     last_delay_s: float = 0.0  # the wait after the latest failure (decorrelated jitter)
 
     def __post_init__(self) -> None:
-        if self.strategy not in _STRATEGIES:
-            raise ValueError(f"strategy must be one of {_STRATEGIES}, not {self.strategy!r}")
+        choice("strategy", self.strategy, _STRATEGIES)
         high = 1 if self.strategy == "none" else MAX_ATTEMPTS
-        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
-            raise ValueError(f"attempts must be an int, not {self.attempts!r}")
-        if not 1 <= self.attempts <= high:
-            raise ValueError(f"attempts must be 1..{high} (tries in all, the first included), "
-                             f"not {self.attempts!r}")
-        for name in ("delta_s", "min_s", "max_s"):
-            _check_seconds(name, getattr(self, name))
+        integer("attempts", self.attempts, low=1, high=high)
+        for name in ("delta_s", "min_s", "max_s", "last_delay_s"):
+            seconds(name, getattr(self, name))
         if self.max_s < self.min_s:
-            raise ValueError(f"max_s must be >= min_s ({self.min_s!r}), not {self.max_s!r}")
-        if self.jitter is not None and self.jitter not in _JITTERS:
-            raise ValueError(f"jitter must be one of {_JITTERS} or None, not {self.jitter!r}")
-        if self.deadline_s is not None and not (0 < self.deadline_s < math.inf):
-            raise ValueError(f"deadline_s must be > 0 seconds or None, not {self.deadline_s!r}")
+            raise value_error("max_s", f"must be >= min_s ({self.min_s!r})", self.max_s)
+        if self.jitter is not None:
+            choice("jitter", self.jitter, _JITTERS)
+        if self.deadline_s is not None:
+            seconds("deadline_s", self.deadline_s, low_open=True)
         if not isinstance(self.retry_on, frozenset) or not all(isinstance(f, Fault) for f in self.retry_on):
-            raise ValueError(f"retry_on must be a frozenset of Fault, not {self.retry_on!r}")
+            raise type_error("retry_on", "a frozenset of tether.Fault", self.retry_on)
+        if not isinstance(self.history, tuple) or not all(isinstance(f, Fault) for f in self.history):
+            raise type_error("history", "a tuple of tether.Fault", self.history)
 
     # -- constructors ---------------------------------------------------------------
 
@@ -123,7 +120,7 @@ class Retry:
         idempotent: bool = False,
     ) -> Retry:
         """The same gap, ``delay_s``, before every retry (``max_s`` defaults to 1.2 delay_s)."""
-        _check_seconds("delay_s", delay_s)
+        delay_s = seconds("delay_s", delay_s, high=MAX_WAIT_S / 1.2)
         return cls(strategy="fixed", attempts=attempts, delta_s=delay_s, min_s=min_s,
                    max_s=delay_s * 1.2 if max_s is None else max_s, jitter=jitter,
                    deadline_s=deadline_s, retry_on=_faults(retry_on, idempotent))
@@ -249,13 +246,16 @@ def _base_gap(strategy: Strategy, n: int, delta: float) -> float:
     return 0.0
 
 
-def _check_seconds(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < math.inf):
-        raise ValueError(f"{name} must be a finite number of seconds >= 0, not {value!r}")
-
-
 def _faults(retry_on: Iterable[Fault] | None, idempotent: bool) -> frozenset[Fault]:
-    faults = _SAFE if retry_on is None else frozenset(retry_on)
+    boolean("idempotent", idempotent)
+    if retry_on is None:
+        faults = _SAFE
+    else:
+        text = isinstance(retry_on, (str, bytes)) or not isinstance(retry_on, Iterable)
+        items = () if text else tuple(retry_on)
+        if text or not all(isinstance(fault, Fault) for fault in items):
+            raise type_error("retry_on", "an iterable of tether.Fault", retry_on)
+        faults = frozenset(items)
     return faults | {Fault.IN_DOUBT} if idempotent else faults
 
 

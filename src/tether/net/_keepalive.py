@@ -14,6 +14,11 @@ import socket
 import sys
 from dataclasses import dataclass
 
+from .._validate import MAX_WAIT_S, boolean, integer, seconds
+
+MAX_KEEPIDLE_S = 32767  # Linux's MAX_TCP_KEEPIDLE and MAX_TCP_KEEPINTVL
+MAX_KEEPCNT = 127  # Linux's MAX_TCP_KEEPCNT
+
 
 @dataclass(frozen=True, slots=True)
 class Keepalive:
@@ -26,16 +31,16 @@ class Keepalive:
     user_timeout_s: float | None = 30.0
 
     def __post_init__(self) -> None:
-        if self.idle_s < 1 or self.idle_s > 32767:
-            raise ValueError(f"keepalive idle_s must be 1..32767 seconds, not {self.idle_s!r}")
-        if self.interval_s < 1 or self.interval_s > 32767:
-            raise ValueError(
-                f"keepalive interval_s must be 1..32767 seconds, not {self.interval_s!r}"
-            )
-        if not 1 <= self.count <= 127:
-            raise ValueError(f"keepalive count must be 1..127, not {self.count!r}")
-        if self.user_timeout_s is not None and self.user_timeout_s < 0:
-            raise ValueError(f"keepalive user_timeout_s must be >= 0, not {self.user_timeout_s!r}")
+        # What Linux accepts: TCP_KEEPIDLE and TCP_KEEPINTVL 1..32767 s (MAX_TCP_KEEPIDLE,
+        # MAX_TCP_KEEPINTVL), TCP_KEEPCNT 1..127 (MAX_TCP_KEEPCNT), TCP_USER_TIMEOUT an int
+        # of milliseconds (setsockopt takes a C int: at most 2**31 - 1 ms; 0 is the system's
+        # default). Checked here, not at the first connect.
+        boolean("enabled", self.enabled)
+        seconds("idle_s", self.idle_s, low=1, high=MAX_KEEPIDLE_S)
+        seconds("interval_s", self.interval_s, low=1, high=MAX_KEEPIDLE_S)
+        integer("count", self.count, low=1, high=MAX_KEEPCNT)
+        if self.user_timeout_s is not None:
+            seconds("user_timeout_s", self.user_timeout_s, high=MAX_WAIT_S)
 
     @classmethod
     def off(cls) -> Keepalive:

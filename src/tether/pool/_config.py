@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import Any
 
-from .._retry import ConnectRetry
+from .._retry import ConnectRetry, Retry
+from .._retry._budget import RetryBudget
+from .._retry._connect import CONNECT_RETRY_COUNT, CONNECT_RETRY_INTERVAL_S
+from .._validate import boolean, choice, instance, optional_text, type_error, value_error
+from .._validate import integer as _integer
+from .._validate import seconds as _seconds
+from ..dsn import ConnectionSpec
 from ..net import Keepalive
 from ._outage import MAX_DELAY_S, MIN_DELAY_S
-
-if TYPE_CHECKING:
-    from ..dsn import ConnectionSpec
 
 BLOCKING_PERIODS = ("auto", "always", "never")
 RESETS = ("auto", "always")
@@ -46,65 +51,88 @@ class PoolConfig:
     maintenance_interval: float = 1.0
 
     def __post_init__(self) -> None:
-        _check(self.min_size >= 0, "min_size", self.min_size, "must be >= 0")
-        _check(self.max_size >= 1, "max_size", self.max_size, "must be >= 1")
-        _check(
-            self.max_size >= self.min_size,
-            "max_size",
-            self.max_size,
-            f"must be >= min_size ({self.min_size})",
-        )
-        _check(self.timeout >= 0, "timeout", self.timeout, "must be >= 0 seconds")
-        _check(self.max_lifetime > 0, "max_lifetime", self.max_lifetime, "must be > 0 seconds")
-        _check(self.max_idle > 0, "max_idle", self.max_idle, "must be > 0 seconds")
-        _check(
-            self.validate_after_idle is None or self.validate_after_idle >= 0,
-            "validate_after_idle",
-            self.validate_after_idle,
-            "must be >= 0 seconds or None",
-        )
-        _check(self.ping_timeout > 0, "ping_timeout", self.ping_timeout, "must be > 0 seconds")
-        _check(self.reset_timeout > 0, "reset_timeout", self.reset_timeout, "must be > 0 seconds")
-        _check(
-            0 <= self.command_timeout < math.inf,
-            "command_timeout",
-            self.command_timeout,
-            "must be >= 0 seconds (0: no limit) and finite",
-        )
-        _check(
-            self.blocking_period in BLOCKING_PERIODS,
-            "blocking_period",
-            self.blocking_period,
-            f"must be one of {', '.join(BLOCKING_PERIODS)}",
-        )
-        _check(self.blocking_after >= 1, "blocking_after", self.blocking_after, "must be >= 1")
-        _check(
-            0 < self.reconnect_min_delay <= 60,
-            "reconnect_min_delay",
-            self.reconnect_min_delay,
-            "must be in (0, 60] seconds",
-        )
-        _check(
-            self.reconnect_min_delay <= self.reconnect_max_delay <= 600,
-            "reconnect_max_delay",
-            self.reconnect_max_delay,
-            f"must be in [reconnect_min_delay ({self.reconnect_min_delay}), 600] seconds",
-        )
-        _check(self.reset in RESETS, "reset", self.reset, f"must be one of {', '.join(RESETS)}")
-        _check(
-            0 < self.maintenance_interval <= 60,
-            "maintenance_interval",
-            self.maintenance_interval,
-            "must be in (0, 60] seconds",
-        )
-        for name in ("timeout", "max_lifetime", "max_idle"):
-            value = getattr(self, name)
-            _check(not math.isnan(value), name, value, "must be a number")
+        _integer("min_size", self.min_size, low=0)
+        _integer("max_size", self.max_size, low=1)
+        if self.max_size < self.min_size:
+            raise value_error("max_size", f"must be >= min_size ({self.min_size})", self.max_size)
+        _seconds("timeout", self.timeout)  # a wait: finite (pass a large number to wait long)
+        _seconds("max_lifetime", self.max_lifetime, low_open=True, high=math.inf, never=True)
+        _seconds("max_idle", self.max_idle, low_open=True, high=math.inf, never=True)
+        if self.validate_after_idle is not None:
+            _seconds("validate_after_idle", self.validate_after_idle, high=math.inf, never=True)
+        _seconds("ping_timeout", self.ping_timeout, low_open=True)
+        _seconds("reset_timeout", self.reset_timeout, low_open=True)
+        _seconds("command_timeout", self.command_timeout)  # 0: no limit
+        instance("connect_retry", self.connect_retry, ConnectRetry, "a ConnectRetry")
+        choice("blocking_period", self.blocking_period, BLOCKING_PERIODS)
+        _integer("blocking_after", self.blocking_after, low=1)
+        _seconds("blocking_min_s", self.blocking_min_s)
+        _seconds("blocking_max_s", self.blocking_max_s, low=self.blocking_min_s)
+        _seconds("reconnect_min_delay", self.reconnect_min_delay, low_open=True, high=60)
+        _seconds("reconnect_max_delay", self.reconnect_max_delay, low=self.reconnect_min_delay, high=600)
+        instance("keepalive", self.keepalive, Keepalive, "a tether.Keepalive")
+        choice("reset", self.reset, RESETS)
+        _seconds("maintenance_interval", self.maintenance_interval, low_open=True, high=60)
 
 
-def _check(ok: bool, name: str, value: object, rule: str) -> None:
-    if not ok:
-        raise ValueError(f"{name} {rule}, not {value!r}")
+def check_arguments(arguments: dict[str, Any]) -> None:
+    """Pool's and AsyncPool's arguments as given (None: from the connection string, or
+    the default), checked before anything is built, so each error names the argument."""
+    dsn = arguments.get("dsn")
+    if not isinstance(dsn, (str, ConnectionSpec)):
+        raise type_error("dsn", "a str or a tether.ConnectionSpec", dsn)
+    for name, value in arguments.items():
+        rule = _ARGUMENTS.get(name)
+        if rule is not None and value is not None:
+            rule(name, value)
+
+
+def _retry_policy(name: str, value: object) -> None:
+    if not isinstance(value, Retry):
+        hint = " (for a number of retries, use connect_retry_count)" if isinstance(value, int) else ""
+        raise type_error(name, "a tether.Retry or None" + hint, value)
+
+
+# Every argument of Pool and AsyncPool but ``dsn``; those PoolConfig holds as given are
+# checked again there, which costs nothing.
+_ARGUMENTS: dict[str, Callable[[str, Any], object]] = {
+    "name": optional_text,
+    "driver": optional_text,
+    "min_size": partial(_integer, low=0),
+    "max_size": partial(_integer, low=1),
+    "timeout": _seconds,
+    "max_lifetime": partial(_seconds, low_open=True, high=math.inf, never=True),
+    "max_idle": partial(_seconds, low_open=True, high=math.inf, never=True),
+    "validate_after_idle": partial(_seconds, high=math.inf, never=True),
+    "ping_timeout": partial(_seconds, low_open=True),
+    "reset_timeout": partial(_seconds, low_open=True),
+    "command_timeout": _seconds,
+    "connect_retry_count": partial(_integer, low=CONNECT_RETRY_COUNT[0], high=CONNECT_RETRY_COUNT[1]),
+    "connect_retry_interval": partial(_seconds, high=CONNECT_RETRY_INTERVAL_S),
+    "login_timeout": partial(_seconds, low_open=True),
+    "connect_retry": _retry_policy,
+    "blocking_period": partial(choice, choices=BLOCKING_PERIODS),
+    "blocking_after": partial(_integer, low=1),
+    "reconnect_min_delay": partial(_seconds, low_open=True, high=60),
+    "reconnect_max_delay": partial(_seconds, low_open=True, high=600),
+    "keepalive": partial(instance, cls=Keepalive, label="a tether.Keepalive"),
+    "reset": partial(choice, choices=RESETS),
+    "autocommit": boolean,
+    "maintenance_interval": partial(_seconds, low_open=True, high=60),
+    "retry_budget": partial(instance, cls=RetryBudget, label="a tether.RetryBudget"),
+    "reconnect_budget": partial(instance, cls=RetryBudget, label="a tether.RetryBudget"),
+    "open": boolean,
+}
+
+
+# The settings config_for reads (Pool's arguments but dsn, name, driver, autocommit, the
+# budgets and open).
+SETTING_NAMES = (
+    "min_size", "max_size", "timeout", "max_lifetime", "max_idle", "validate_after_idle", "ping_timeout",
+    "reset_timeout", "command_timeout", "connect_retry_count", "connect_retry_interval", "login_timeout",
+    "connect_retry", "blocking_period", "blocking_after", "reconnect_min_delay", "reconnect_max_delay",
+    "keepalive", "reset", "maintenance_interval",
+)
 
 
 def config_for(spec: ConnectionSpec, **settings: Any) -> PoolConfig:

@@ -22,7 +22,7 @@ from .._retry._budget import RetryBudget
 from ..dialects import Dialect, dialect_for
 from ..dsn import ConnectionSpec, parse
 from ..errors import ConnectError, PoolClosed, PoolError, PoolTimeout, bind
-from ._config import PoolConfig, config_for
+from ._config import PoolConfig, check_arguments, config_for
 from ._outage import reconnect_budget as default_reconnect_budget
 from ._state import PoolState
 
@@ -50,9 +50,14 @@ class PoolCore:
         autocommit: bool,
         retry_budget: RetryBudget | None,
         reconnect_budget: RetryBudget | None,
+        opens: bool | None,
         settings: dict[str, Any],
     ) -> None:
-        """Resolve the settings and build the state; ``load(dialect, name)`` finds the driver."""
+        """Check the arguments, resolve the settings and build the state; ``load(dialect,
+        name)`` finds the driver."""
+        check_arguments({"dsn": dsn, "name": name, "driver": driver, "autocommit": autocommit,
+                         "retry_budget": retry_budget, "reconnect_budget": reconnect_budget,
+                         "open": opens, **settings})
         spec = dsn if isinstance(dsn, ConnectionSpec) else parse(dsn, driver=driver)
         self.spec = spec
         self.name = name

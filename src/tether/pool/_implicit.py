@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import inspect
 import logging
 import random
 import sys
@@ -20,14 +21,14 @@ from .. import metrics
 from .._fork import renew_lock
 from .._retry import ConnectFailure
 from .._retry._classify import classify
+from .._validate import SettingTypeError
 from ..dialects import dialect_for
 from ..drivers import load_driver
 from ..dsn import ConnectionSpec, parse
-from ..net import Keepalive
 from ..session import Connection, Lease
 from ..session._log import SessionLog
 from ..vocab import Fault
-from ._config import command_timeout_for, connect_retry_for
+from ._config import SETTING_NAMES, PoolConfig, check_arguments, config_for
 from ._core import Port, connect_error
 from ._opening import connect_with_retry, open_lease
 from ._outage import MAX_DELAY_S, MIN_DELAY_S, Outage
@@ -36,6 +37,11 @@ from ._pool import Pool
 log = logging.getLogger(__name__)
 
 _implicit: dict[object, Pool] = {}
+# Pool's keyword arguments and their defaults: what ``connect(**settings)`` takes.
+_ARGUMENTS = {name: p.default for name, p in inspect.signature(Pool).parameters.items()
+              if p.kind is p.KEYWORD_ONLY and name != "driver"}
+_DEFAULTS = {name: _ARGUMENTS[name] for name in SETTING_NAMES}  # what config_for reads
+_CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(PoolConfig))
 _rng = random.Random()
 _lock = threading.Lock()
 renew_lock(sys.modules[__name__])  # in a forked child
@@ -44,11 +50,16 @@ renew_lock(sys.modules[__name__])  # in a forked child
 def connect(dsn: str | ConnectionSpec, *, driver: str | None = None, **settings: Any) -> Connection:
     """Open a connection: from this identity's implicit pool unless ``Pooling=false``.
 
-    ``settings`` are pool settings (``max_size=...``) used when the pool is created.
+    ``settings`` are ``Pool``'s (``max_size=...``), checked at every call and used when
+    the pool is created; without pooling, those that open a connection apply
+    (``login_timeout``, ``connect_retry_count``, ``connect_retry_interval``,
+    ``connect_retry``, ``keepalive``).
     """
+    if settings or not isinstance(dsn, (str, ConnectionSpec)) or not isinstance(driver, (str, type(None))):
+        _check(dsn, driver, settings)
     spec = dsn if isinstance(dsn, ConnectionSpec) else parse(dsn, driver=driver)
     if spec.pooling is False:
-        return _unpooled(spec)
+        return _unpooled(spec, config_for(spec, **{**_DEFAULTS, **settings}))
     key = spec.pool_key
     with _lock:
         pool = _implicit.get(key)
@@ -59,6 +70,16 @@ def connect(dsn: str | ConnectionSpec, *, driver: str | None = None, **settings:
             pool = Pool(spec, name=f"implicit-{len(_implicit) + 1}", **settings)
             _implicit[key] = pool
     return pool.getconn()
+
+
+def _check(dsn: object, driver: object, settings: dict[str, Any]) -> None:
+    """Refuse a setting Pool does not take, or a bad one, at every call (not only the
+    call that creates the pool)."""
+    unknown = sorted(set(settings) - set(_ARGUMENTS))
+    if unknown:
+        raise SettingTypeError(f"connect() got an unexpected keyword argument {unknown[0]!r}", key=unknown[0])
+    check_arguments({"dsn": dsn, "driver": driver, **settings})
+    PoolConfig(**{name: value for name, value in settings.items() if name in _CONFIG_FIELDS})
 
 
 def clear_all_pools() -> None:
@@ -81,18 +102,20 @@ def _close_implicit() -> None:
 class _Unpooled:
     """The owner of a ``Pooling=false`` connection: closing it closes it."""
 
-    def __init__(self, spec: ConnectionSpec):
+    def __init__(self, spec: ConnectionSpec, config: PoolConfig):
         self.spec = spec
         self.driver = load_driver(spec.dialect, spec.driver)
         self.dialect = dialect_for(spec)
-        self.policy = connect_retry_for(spec)
+        self.policy = config.connect_retry
+        self.keepalive = config.keepalive
+        self.command_timeout = config.command_timeout
         self.port = Port(None, spec.redacted(), give_back=self.give_back, reclaim=self.reclaim,
                          reopen=self.reopen, adopt=self.adopt, lost=self.lost)
 
     def open_once(self, timeout_s: float) -> Lease:
-        return open_lease(self.driver, self.spec, timeout_s=timeout_s, keepalive=Keepalive(),
+        return open_lease(self.driver, self.spec, timeout_s=timeout_s, keepalive=self.keepalive,
                           autocommit=False, owner=self.port, dialect=self.dialect,
-                          command_timeout=command_timeout_for(self.spec))
+                          command_timeout=self.command_timeout)
 
     # -- the Port ----------------------------------------------------------------------------
 
@@ -150,8 +173,8 @@ def _ride_out(owner: _Unpooled) -> Lease:
         policy = dataclasses.replace(policy, login_timeout_s=max(deadline - time.monotonic(), 0.001))
 
 
-def _unpooled(spec: ConnectionSpec) -> Connection:
-    owner = _Unpooled(spec)
+def _unpooled(spec: ConnectionSpec, config: PoolConfig) -> Connection:
+    owner = _Unpooled(spec, config)
     result = _ride_out(owner)
     metrics.count_non_pooled(+1)
     resilient = owner.policy.count > 0 and owner.dialect.replays

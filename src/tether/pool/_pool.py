@@ -112,6 +112,7 @@ class Pool(PoolCore, Blocking):
             autocommit=autocommit,
             retry_budget=retry_budget,
             reconnect_budget=reconnect_budget,
+            opens=open,
             settings={
                 "min_size": min_size,
                 "max_size": max_size,

@@ -111,6 +111,7 @@ class AsyncPool(PoolCore, AsyncOnly):
             autocommit=autocommit,
             retry_budget=retry_budget,
             reconnect_budget=reconnect_budget,
+            opens=open,
             settings={
                 "min_size": min_size,
                 "max_size": max_size,

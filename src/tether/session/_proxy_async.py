@@ -13,10 +13,10 @@ through, noted. ``_proxy.py``, for threads, is generated from this module.
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .._validate import seconds as check_seconds
 from ..drivers._settings import method_getter, read_setting, write_setting
 from ..errors import UnitOfWorkError
 from ..vocab import PLAIN, TxStatus
@@ -272,13 +272,7 @@ def _timeout_of(lease: Lease, kwargs: dict[str, Any]) -> float:
 
 def seconds(name: str, value: Any) -> float:
     """A command timeout as given by a user: seconds >= 0 (0 or None: no limit)."""
-    if value is None:
-        return 0.0
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-    if not 0 <= value < math.inf:
-        raise ValueError(f"{name} must be >= 0 seconds (0: no limit) and finite, not {value!r}")
-    return float(value)
+    return 0.0 if value is None else check_seconds(name, value)
 
 
 def _with_sql(conn: AsyncConnection, name: str) -> Callable[..., Any]:
