@@ -29,6 +29,7 @@ from .errors import (
     PoolError,
     PoolTimeout,
     SessionLost,
+    SettingTypeError,
     UnitOfWorkError,
 )
 from .metrics import PoolStats, ProcessStats, pools, stats
@@ -65,6 +66,7 @@ __all__ = [
     "RetryDetails",
     "Secret",
     "SessionLost",
+    "SettingTypeError",
     "UnitOfWorkError",
     "__version__",
     "async_attempts",

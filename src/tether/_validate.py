@@ -15,7 +15,7 @@ import math
 from collections.abc import Collection
 from typing import TypeVar
 
-from .errors import ConfigError
+from .errors import ConfigError, SettingTypeError
 
 __all__ = [
     "MAX_WAIT_S",
@@ -33,10 +33,6 @@ __all__ = [
 # milliseconds (2**31 - 1 ms, about 24.8 days), and a deadline is waited on with it.
 MAX_WAIT_S = (2**31 - 1) / 1000
 T = TypeVar("T")
-
-
-class SettingTypeError(ConfigError, TypeError):
-    """A setting of the wrong type (also a ``ValueError``, through ``ConfigError``)."""
 
 
 def _shown(value: object) -> str:

@@ -54,6 +54,10 @@ class ConfigError(Error, ValueError):
         self.position = position
 
 
+class SettingTypeError(ConfigError, TypeError):
+    """A setting of the wrong type (also a ``ValueError``, through ``ConfigError``)."""
+
+
 class ConnectError(Error):
     """No connection could be opened after the connect retries."""
 

@@ -21,7 +21,7 @@ from .. import metrics
 from .._fork import renew_lock
 from .._retry import ConnectFailure
 from .._retry._classify import classify
-from .._validate import SettingTypeError
+from ..errors import SettingTypeError
 from ..dialects import dialect_for
 from ..drivers import load_driver
 from ..dsn import ConnectionSpec, parse
