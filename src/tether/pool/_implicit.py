@@ -21,10 +21,10 @@ from .. import metrics
 from .._fork import renew_lock
 from .._retry import ConnectFailure
 from .._retry._classify import classify
-from ..errors import SettingTypeError
 from ..dialects import dialect_for
 from ..drivers import load_driver
 from ..dsn import ConnectionSpec, parse
+from ..errors import SettingTypeError
 from ..session import Connection, Lease
 from ..session._log import SessionLog
 from ..vocab import Fault
