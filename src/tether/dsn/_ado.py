@@ -6,17 +6,21 @@ quoted with ``'`` or ``"`` (a doubled quote inside is a literal one), an unquote
 runs to the next ``;`` and may not end with a quote, empty segments are skipped, and the
 last occurrence of a keyword wins. Unlike SqlClient, two different synonyms with two
 different values (``User ID=a;UID=b``) are a ``ConfigError`` naming both. The keywords are in _keywords.
+
+Messages never quote a password, nor text that may be part of one: the pair after an
+unquoted password (an unquoted ';' ends a password early), and everything after a
+password written in ODBC's braces (``Password={a;b}``), whose end cannot be told.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ._common import RANGES, Draft, Where, check_range, fail, parse_port
+from ._common import RANGES, Draft, Where, check_range, fail, is_ipv6, parse_port
 from ._keywords import KEYWORDS, Keyword, unsupported
+
+_PASSWORD_KEYS = frozenset(k for k, keyword in KEYWORDS.items() if keyword.target == "password")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,53 +29,75 @@ class Pair:
     value: str | None  # None: an empty unquoted value, which means "the default"
     key_position: int
     value_position: int
+    hidden: bool = False  # may be part of a password: name it by position, never quote it
+
+
+# Every scan below is a find() or a regex without backtracking, so a tokenizer pass is
+# linear in the length of the string, whatever it holds.
+_SPACE = re.compile(r"\s*")
+_SEPARATORS = re.compile(r"[;\s]*")
+_EQUALS = re.compile(r"=+")
+_QUOTES = {"'": re.compile(r"'+"), '"': re.compile(r'"+')}
+# What unicodedata calls Cc, less what str.isspace() accepts (\t-\r, \x1c-\x1f, \x85).
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 
 
 def tokenize(source: str) -> list[Pair]:
     pairs: list[Pair] = []
-    pos = _skip_separators(source, 0)
+    pos = _SEPARATORS.match(source).end()
     while pos < len(source):
         key, key_position, pos = _read_key(source, pos)
         value, value_position, pos = _read_value(source, pos)
         pairs.append(Pair(key, value, key_position, value_position))
-        pos = _skip_separators(source, pos)
-    return pairs
+        pos = _SEPARATORS.match(source, pos).end()
+    return _hide_what_may_be_passwords(source, pairs)
 
 
-def _skip_separators(source: str, pos: int) -> int:
-    while pos < len(source) and (source[pos] == ";" or source[pos].isspace()):
-        pos += 1
-    return pos
+def _hide_what_may_be_passwords(source: str, pairs: list[Pair]) -> list[Pair]:
+    """Mark the pairs that may be part of a password, so no message quotes them.
 
-
-def _is_control(ch: str) -> bool:
-    return unicodedata.category(ch) == "Cc" and not ch.isspace()
+    An unquoted password ends at the first ';', so the pair after it may be the rest of a
+    password holding ';'. One starting with '{' was written for ODBC, which quotes with
+    braces: where it ends cannot be told, so everything after it is marked.
+    """
+    marked: list[Pair] = []
+    doubt_next = doubt_rest = False
+    for pair in pairs:
+        if doubt_next or doubt_rest:
+            pair = replace(pair, hidden=True)
+        doubt_next = False
+        if pair.key in _PASSWORD_KEYS:
+            first = source[pair.value_position : pair.value_position + 1]
+            doubt_next = first not in ("'", '"')
+            doubt_rest = doubt_rest or first == "{"
+        marked.append(pair)
+    return marked
 
 
 def _read_key(source: str, start: int) -> tuple[str, int, int]:
-    chars: list[str] = []
+    """Up to the first lone '='; each '==' inside the keyword is a literal '='."""
+    parts: list[str] = []
     pos = start
-    while pos < len(source):
-        ch = source[pos]
-        if ch == "=":
-            if source.startswith("==", pos):  # an escaped '=' inside the keyword
-                chars.append("=")
-                pos += 2
-                continue
-            key = "".join(chars).rstrip().lower()
+    while True:
+        equals = source.find("=", pos)
+        end = len(source) if equals < 0 else equals
+        control = _CONTROL.search(source, pos, end)
+        if control:
+            raise fail("control character in a keyword", position=control.start())
+        if equals < 0:
+            raise fail("expected 'keyword=value'", position=start)
+        run = _EQUALS.match(source, equals).end() - equals  # pairs are escapes; an odd one ends
+        parts.append(source[pos:equals] + "=" * (run // 2))
+        pos = equals + run
+        if run % 2:
+            key = "".join(parts).rstrip().lower()
             if not key:
                 raise fail("empty keyword before '='", position=start)
-            return key, start, pos + 1
-        if _is_control(ch):
-            raise fail("control character in a keyword", position=pos)
-        chars.append(ch)
-        pos += 1
-    raise fail("expected 'keyword=value'", position=start)
+            return key, start, pos
 
 
 def _read_value(source: str, pos: int) -> tuple[str | None, int, int]:
-    while pos < len(source) and source[pos].isspace():
-        pos += 1
+    pos = _SPACE.match(source, pos).end()
     if pos >= len(source) or source[pos] == ";":
         return None, pos, pos + 1
     if source[pos] in "'\"":
@@ -80,27 +106,27 @@ def _read_value(source: str, pos: int) -> tuple[str | None, int, int]:
 
 
 def _read_quoted(source: str, start: int) -> tuple[str, int, int]:
+    """Up to the closing quote; each doubled quote inside is a literal one."""
     quote = source[start]
-    chars: list[str] = []
+    parts: list[str] = []
     pos = start + 1
-    while pos < len(source):
-        ch = source[pos]
-        if ch == quote and source.startswith(quote * 2, pos):
-            chars.append(quote)
-            pos += 2
-        elif ch == quote:
-            return "".join(chars), start, _after_quoted(source, pos + 1)
-        elif ch == "\0":
-            raise fail("NUL character in a quoted value", position=pos)
-        else:
-            chars.append(ch)
-            pos += 1
-    raise fail(f"unterminated {quote}-quoted value", position=start)
+    while True:
+        mark = source.find(quote, pos)
+        end = len(source) if mark < 0 else mark
+        nul = source.find("\0", pos, end)
+        if nul >= 0:
+            raise fail("NUL character in a quoted value", position=nul)
+        if mark < 0:
+            raise fail(f"unterminated {quote}-quoted value", position=start)
+        run = _QUOTES[quote].match(source, mark).end() - mark
+        parts.append(source[pos:mark] + quote * (run // 2))
+        pos = mark + run
+        if run % 2:
+            return "".join(parts), start, _after_quoted(source, pos)
 
 
 def _after_quoted(source: str, pos: int) -> int:
-    while pos < len(source) and source[pos].isspace():
-        pos += 1
+    pos = _SPACE.match(source, pos).end()
     if pos < len(source) and source[pos] != ";":
         raise fail("unexpected text after a quoted value; expected ';'", position=pos)
     return pos + 1
@@ -109,11 +135,10 @@ def _after_quoted(source: str, pos: int) -> int:
 def _read_unquoted(source: str, start: int) -> tuple[str, int, int]:
     end = source.find(";", start)
     end = len(source) if end < 0 else end
-    raw = source[start:end]
-    for offset, ch in enumerate(raw):
-        if _is_control(ch):
-            raise fail("control character in a value", position=start + offset)
-    value = raw.rstrip()
+    control = _CONTROL.search(source, start, end)
+    if control:
+        raise fail("control character in a value", position=control.start())
+    value = source[start:end].rstrip()
     if value[-1] in "'\"":
         raise fail("an unquoted value must not end with a quote; quote the whole value", position=start)
     return value, start, end + 1
@@ -125,7 +150,7 @@ def parse_ado(source: str) -> Draft:
     for pair in tokenize(source):
         keyword = KEYWORDS.get(pair.key)
         if keyword is None:
-            raise unsupported(pair.key, pair.key_position)
+            raise unsupported(pair.key, pair.key_position, hidden=pair.hidden)
         earlier = spelled.setdefault(keyword.name, pair)
         if earlier.key != pair.key and earlier.value != pair.value:
             # SqlClient lets the last one win; two spellings with two values is a mistake
@@ -136,7 +161,7 @@ def parse_ado(source: str) -> Draft:
                 position=pair.key_position,
             )
         spelled[keyword.name] = pair
-        apply(draft, keyword, pair.value, Where(pair.key, pair.value_position))
+        apply(draft, keyword, pair.value, Where(pair.key, pair.value_position, pair.hidden))
     if draft.fields.get("host") is None:
         raise fail("a SQL Server connection string needs Server=host (or Data Source)", key="server")
     _cross_check(draft)
@@ -208,7 +233,7 @@ def _only_tcp(what: str, where: Where) -> Exception:
 def _check_network_library(value: str | None, where: Where) -> None:
     library = (value or "dbmssocn").strip().lower()
     if library != "dbmssocn":
-        raise _only_tcp(_NETWORK_LIBRARIES.get(library, f"network library {library!r}"), where)
+        raise _only_tcp(_NETWORK_LIBRARIES.get(library, f"network library {where.show(library)}"), where)
 
 
 def parse_server(value: str, where: Where) -> tuple[str, int | None, str | None]:
@@ -252,8 +277,6 @@ def _server_host(name: str, where: Where) -> str:
 
 
 def _ipv6(name: str, where: Where) -> str:
-    try:
-        ipaddress.IPv6Address(name.split("%", 1)[0])
-    except ValueError:
-        raise where.error("not a valid IPv6 address") from None
+    if not is_ipv6(name.split("%", 1)[0]):
+        raise where.error("not a valid IPv6 address")
     return name.lower()

@@ -2,8 +2,9 @@
 
 Every converter takes the raw text and a :class:`Where` (the key as the user wrote it and
 its offset in the connection string) and raises :class:`ConfigError` naming both. No
-converter ever puts a password into a message: only :mod:`tether.dsn` handles passwords,
-and it never converts them.
+converter ever puts a password into a message: passwords are never converted, and text
+the parser cannot vouch for (``Where.hidden``: it may be the rest of a badly quoted
+password) is named by position only.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import hmac
+import ipaddress
 import math
 import re
 import secrets
@@ -28,6 +30,7 @@ RANGES: dict[str, tuple[float, float | None]] = {
     "connect_retry_count": (0, 255),
     "connect_retry_interval": (1, 60),
     "login_timeout": (0, None),
+    "command_timeout": (0, None),
     "min_pool_size": (0, None),
     "max_pool_size": (1, None),
     "connection_lifetime": (0, None),
@@ -78,14 +81,23 @@ class Draft:
 
 @dataclass(frozen=True, slots=True)
 class Where:
-    """Where a value came from: the key as written and, when known, its offset."""
+    """Where a value came from: the key as written and, when known, its offset.
+
+    ``hidden``: the value may be part of a password (it follows one whose quoting leaves
+    its end in doubt), so messages say where it is but never quote it.
+    """
 
     key: str
     position: int | None = None
+    hidden: bool = False
 
     def error(self, problem: str) -> ConfigError:
         at = "" if self.position is None else f" (position {self.position})"
-        return ConfigError(f"{self.key!r}: {problem}{at}", key=self.key, position=self.position)
+        return ConfigError(f"{quoted(self.key)}: {problem}{at}", key=self.key, position=self.position)
+
+    def show(self, value: str) -> str:
+        """``value`` quoted for a message, unless it may be part of a password."""
+        return "the value given (not quoted: it may be part of the password)" if self.hidden else quoted(value)
 
 
 Converter = Callable[[str, Where], object]
@@ -95,13 +107,23 @@ _INT = re.compile(r"[+-]?[0-9]{1,18}")
 _FLOAT = re.compile(r"[+-]?(?:[0-9]{1,18}(?:\.[0-9]{0,18})?|\.[0-9]{1,18})(?:[eE][+-]?[0-9]{1,3})?")
 
 
-def _show(text: str) -> str:
-    """A value quoted for a message, cut short so a pasted blob does not flood the log."""
+def quoted(text: str) -> str:
+    """Text quoted for a message (``repr`` escapes what a terminal cannot show), cut short
+    so a pasted blob does not flood the log. Never call it on a password."""
     return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def printable(text: str) -> str:
+    """``text`` with what a terminal cannot show (controls, lone surrogates) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def check_range(value: float, where: Where, name: str) -> None:
     low, high = RANGES[name]
+    if not math.isfinite(value):
+        raise where.error(f"must be a finite number, not {value!r}")
     if value < low or (high is not None and value > high):
         span = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
         raise where.error(f"must be {span}, not {value:g}")
@@ -111,7 +133,7 @@ def integer(low: int | None = None, high: int | None = None) -> Converter:
     def convert(text: str, where: Where) -> int:
         stripped = text.strip()
         if not _INT.fullmatch(stripped):
-            raise where.error(f"expected a whole number, not {_show(text)}")
+            raise where.error(f"expected a whole number, not {where.show(text)}")
         value = int(stripped)
         _check_bounds(value, low, high, where)
         return value
@@ -128,7 +150,7 @@ def number(*, whole: bool) -> Converter:
         value = float(stripped) if pattern.fullmatch(stripped) else math.nan
         if not math.isfinite(value):
             kind = "a whole number of seconds" if whole else "a number of seconds"
-            raise where.error(f"expected {kind}, not {_show(text)}")
+            raise where.error(f"expected {kind}, not {where.show(text)}")
         return value
 
     return convert
@@ -158,7 +180,7 @@ def boolean(*, lenient: bool = False, extra_true: tuple[str, ...] = ()) -> Conve
         if word in false:
             return False
         accepted = "/".join(true + false)
-        raise where.error(f"expected one of {accepted}, not {_show(text)}")
+        raise where.error(f"expected one of {accepted}, not {where.show(text)}")
 
     return convert
 
@@ -170,7 +192,7 @@ def choice(mapping: Mapping[str, str]) -> Converter:
         found = mapping.get(re.sub(r"\s+", "", text).lower())
         if found is None:
             accepted = ", ".join(sorted(set(mapping.values())))
-            raise where.error(f"expected one of {accepted}, not {_show(text)}")
+            raise where.error(f"expected one of {accepted}, not {where.show(text)}")
         return found
 
     return convert
@@ -207,6 +229,16 @@ def parse_port(text: str, where: Where) -> int:
             position=where.position,
         )
     return value
+
+
+def is_ipv6(text: str) -> bool:
+    # A bool rather than the ValueError, so callers raise outside any except block: their
+    # ConfigError must not carry, as __context__, an error quoting text that may be secret.
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def fail(message: str, *, key: str | None = None, position: int | None = None) -> ConfigError:

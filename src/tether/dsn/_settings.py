@@ -36,6 +36,7 @@ SETTINGS: dict[str, Converter] = {
     "connect_retry_count": integer(),
     "connect_retry_interval": number(whole=False),
     "login_timeout": number(whole=False),
+    "command_timeout": number(whole=False),
     "min_pool_size": integer(),
     "max_pool_size": integer(),
     "connection_lifetime": number(whole=False),

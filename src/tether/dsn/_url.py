@@ -2,18 +2,24 @@
 
 Parsed by hand rather than with ``urllib.parse`` so that every error can name its position,
 and so that a password with an unescaped ``@``, ``/``, ``?`` or ``#`` is refused instead of
-being silently split into a host, a path or a query. Error messages carry the URL with
-everything between the user name and the last ``@`` replaced by ``***``.
+being silently split into a host, a path or a query.
+
+An error message carries the URL with every secret as ``***``. Secrets are found by
+position, from the URL's shape alone, never by searching the text for something that looks
+like one: the password in the user info, and the value of each query parameter whose key
+is or may be a secret (``password``, ``sslpassword``, ``pass%77ord``, or a key that does
+not decode). A malformed URL allows two readings, and both are masked: the user info
+ending at the first '@' before the first '/' or '?' (an '@' in the query), and ending at
+the last '@' (a password holding '@', '/' or '?').
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from urllib.parse import unquote, unquote_plus
 
 from ..errors import ConfigError
-from ._common import Draft, Where, fail, parse_port
+from ._common import Draft, Where, fail, is_ipv6, is_secret_key, parse_port, printable
 from ._settings import apply_named, set_host
 
 SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9_.+-]*)://")
@@ -25,8 +31,10 @@ SCHEMES = {
     "mysql": "mysql",
     "mariadb": "mysql",
 }
-_QUERY_SECRET = re.compile(r"([?&][^=&]*(?:password|passwd|pwd|secret|token)[^=&]*=)[^&]*", re.I)
 _ENCODE_HINT = "percent-encode '@', '/', '?', '#' and '%' in user names and passwords"
+_SHOWN = 300  # characters of the URL a message shows; the position points past them
+
+Span = tuple[int, int]
 
 
 def looks_like_url(source: str) -> bool:
@@ -38,20 +46,78 @@ def redact_text(source: str) -> str:
     match = SCHEME.match(source)
     if match is None:
         return "<connection string>"
-    head, rest = source[: match.end()].strip(), source[match.end() :].rstrip()
-    at = rest.rfind("@")
-    colon = rest.find(":", 0, at) if at >= 0 else -1
-    if colon >= 0:
-        rest = rest[: colon + 1] + "***" + rest[at:]
-    return head + _QUERY_SECRET.sub(r"\1***", rest)
+    shown = _masked(source, match.start(1), secret_spans(source, match.end()))
+    if len(shown) > _SHOWN:
+        shown = f"{shown[:_SHOWN]}... ({len(shown)} characters)"
+    return printable(shown)
 
 
 def parse_url(source: str) -> Draft:
+    text = source.rstrip()
     try:
-        return _parse(source.rstrip())
+        return _parse(text)
     except ConfigError as exc:
-        message = f"{exc} in {redact_text(source)}"
+        message = f"{exc} in {redact_text(text)}"
         raise ConfigError(message, key=exc.key, position=exc.position) from exc
+
+
+# --- where the secrets are ----------------------------------------------------------------
+
+
+def secret_spans(source: str, start: int) -> list[Span]:
+    """Every span that is or may be a secret, under both readings of the URL's shape."""
+    end = _authority_end(source, start)
+    first_at = source.find("@", start, end)
+    spans = _password_span(source, start, first_at) + _query_secrets(source, source.find("?", start))
+    last_at = source.rfind("@", start)
+    if last_at > first_at:  # perhaps a password holding '@', '/' or '?' ends there
+        spans += _password_span(source, start, last_at)
+        spans += _query_secrets(source, source.find("?", last_at))
+    return spans
+
+
+def _password_span(source: str, start: int, at: int) -> list[Span]:
+    colon = source.find(":", start, at) if at >= 0 else -1
+    return [(colon + 1, at)] if colon >= 0 else []
+
+
+def _query_secrets(source: str, question: int) -> list[Span]:
+    """The values of the query parameters whose key is or may be a secret."""
+    spans: list[Span] = []
+    pos = question + 1
+    while question >= 0 and pos <= len(source):
+        amp = source.find("&", pos)
+        end = len(source) if amp < 0 else amp
+        equals = source.find("=", pos, end)
+        if equals >= 0:
+            key = _unquote(source[pos:equals], plus=True)
+            if key is None or is_secret_key(key):  # undecodable: it may have meant one
+                spans.append((equals + 1, end))
+        pos = end + 1
+    return spans
+
+
+def _masked(source: str, start: int, spans: list[Span]) -> str:
+    pieces: list[str] = []
+    pos = start
+    for begin, end in _merged(spans):
+        pieces += [source[pos:begin], "***"]
+        pos = end
+    pieces.append(source[pos:])
+    return "".join(pieces)
+
+
+def _merged(spans: list[Span]) -> list[Span]:
+    merged: list[Span] = []
+    for begin, end in sorted(spans):
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((begin, end))
+    return merged
+
+
+# --- parsing ------------------------------------------------------------------------------
 
 
 def _parse(source: str) -> Draft:
@@ -60,7 +126,8 @@ def _parse(source: str) -> Draft:
     draft = _scheme(match.group(1), match.start(1))
     start = match.end()
     _check_reserved(source, start)
-    end = _end_of_authority(source, start)
+    end = _authority_end(source, start)
+    _check_authority(source, start, end)
     _parse_authority(draft, source, start, end)
     query = source.find("?", end)
     query = len(source) if query < 0 else query
@@ -88,9 +155,12 @@ def _check_reserved(source: str, start: int) -> None:
         raise fail(f"unexpected '#'; {_ENCODE_HINT}", position=hash_mark)
 
 
-def _end_of_authority(source: str, start: int) -> int:
+def _authority_end(source: str, start: int) -> int:
     ends = [i for i in (source.find("/", start), source.find("?", start)) if i >= 0]
-    end = min(ends, default=len(source))
+    return min(ends, default=len(source))
+
+
+def _check_authority(source: str, start: int, end: int) -> None:
     stray = source.find("@", end)
     if stray >= 0:  # a password's '/' or '?' cut the authority short
         raise fail(f"unexpected '@' after the host; {_ENCODE_HINT}", position=stray)
@@ -98,14 +168,22 @@ def _end_of_authority(source: str, start: int) -> int:
     second = source.find("@", first + 1, end) if first >= 0 else -1
     if second >= 0:
         raise fail(f"more than one '@' before the host; {_ENCODE_HINT}", position=second)
-    return end
+
+
+def _unquote(text: str, *, plus: bool = False) -> str | None:
+    """Percent-decoded UTF-8, or None. Encoded lone surrogates pass, as Python's
+    surrogatepass writes them: ConnectionSpec.redacted() writes them so."""
+    try:
+        return (unquote_plus if plus else unquote)(text, errors="surrogatepass")
+    except UnicodeDecodeError:
+        return None
 
 
 def _decode(text: str, where: Where, *, plus: bool = False) -> str:
-    try:
-        return (unquote_plus if plus else unquote)(text, errors="strict")
-    except UnicodeDecodeError:
-        raise where.error("invalid percent-encoding (not UTF-8)") from None
+    decoded = _unquote(text, plus=plus)
+    if decoded is None:  # raised here, not in the except: the UnicodeDecodeError holds the bytes
+        raise where.error("invalid percent-encoding (not UTF-8)")
+    return decoded
 
 
 def _parse_authority(draft: Draft, source: str, start: int, end: int) -> None:
@@ -144,12 +222,10 @@ def _bracketed(text: str, position: int) -> tuple[str, str]:
     after = text[close + 1 :] if close >= 0 else ""
     if close < 0 or (after and not after.startswith(":")):
         raise fail("malformed bracketed IPv6 host", key="host", position=position)
-    host = text[1:close]
-    try:
-        ipaddress.IPv6Address(unquote(host).split("%", 1)[0])
-    except ValueError:
-        raise fail("not a valid IPv6 address", key="host", position=position) from None
-    return unquote(host), after[1:]
+    host = _decode(text[1:close], Where("host", position))
+    if not is_ipv6(host.split("%", 1)[0]):
+        raise fail("not a valid IPv6 address", key="host", position=position)
+    return host, after[1:]
 
 
 def _parse_path(draft: Draft, source: str, start: int, end: int) -> None:
