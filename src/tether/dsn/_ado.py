@@ -7,97 +7,113 @@ runs to the next ``;`` and may not end with a quote, empty segments are skipped,
 last occurrence of a keyword wins. Unlike SqlClient, two different synonyms with two
 different values (``User ID=a;UID=b``) are a ``ConfigError`` naming both. The keywords are in _keywords.
 
-Messages never quote a password, nor text that may be part of one: the pair after an
-unquoted password (an unquoted ';' ends a password early), and everything after a
-password written in ODBC's braces (``Password={a;b}``), whose end cannot be told.
+Messages never quote a password, nor anything after one: a password written unquoted
+ends at the first ';', one quoted with an undoubled quote inside ends at that quote, and
+one written for ODBC (``Password={a;b}}c}``) ends wherever SqlClient's rules end it, so
+the text after a password may be the rest of it. Pairs after the first password are
+*hidden*: a message names them by position and by the keyword's canonical spelling (for
+known keywords), never by the text written there.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from typing import NamedTuple
 
-from ._common import RANGES, Draft, Where, check_range, fail, is_ipv6, parse_port
+from ._common import MAX_PAIRS, RANGES, Draft, Where, check_range, fail, is_ipv6, parse_port
 from ._keywords import KEYWORDS, Keyword, unsupported
 
 _PASSWORD_KEYS = frozenset(k for k, keyword in KEYWORDS.items() if keyword.target == "password")
 
 
-@dataclass(frozen=True, slots=True)
-class Pair:
+class Pair(NamedTuple):
     key: str  # lowercased and trimmed, as SqlClient compares keywords
     value: str | None  # None: an empty unquoted value, which means "the default"
     key_position: int
     value_position: int
-    hidden: bool = False  # may be part of a password: name it by position, never quote it
+    hidden: bool = False  # after a password, so perhaps part of it: never quoted
 
 
-# Every scan below is a find() or a regex without backtracking, so a tokenizer pass is
-# linear in the length of the string, whatever it holds.
+# What unicodedata calls Cc, less what str.isspace() accepts (\t-\r, \x1c-\x1f, \x85).
+_C = r"\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f"
+_CONTROL = re.compile(f"[{_C}]")
 _SPACE = re.compile(r"\s*")
 _SEPARATORS = re.compile(r"[;\s]*")
-_EQUALS = re.compile(r"=+")
-_QUOTES = {"'": re.compile(r"'+"), '"': re.compile(r'"+')}
-# What unicodedata calls Cc, less what str.isspace() accepts (\t-\r, \x1c-\x1f, \x85).
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+_RUNS = {mark: re.compile(f"{mark}+") for mark in "='\""}  # where '==' or a doubled quote may be
+# One plain pair, as SqlClient reads it, after any separators: a keyword up to an '=',
+# then a value quoted with ' or ", or unquoted up to the next ';' (trimmed, not ending with
+# a quote), or empty. No repeated groups, and no two neighbouring pieces can match the
+# same character (a keyword does not start with a separator, an unquoted value neither
+# starts nor ends with a space), so even a failing match is linear. What it does not
+# match (an escaped '==' in the keyword, a doubled quote in a value, a mistake) is read
+# by hand below, run by run.
+_PAIR = re.compile(
+    rf"""
+    [;\s]*
+    ( [^=;\s{_C}] [^={_C}]* ) =(?!=)                           # 1: the keyword
+    \s* ()                                                     # 2: where the value starts
+    (?:
+        ' ( [^'\x00]* ) ' \s*                                   # 3: '-quoted
+      | " ( [^"\x00]* ) " \s*                                   # 4: "-quoted
+      | ( [^;'"\s{_C}] (?: [^;{_C}]* [^;'"\s{_C}] )? ) \s*     # 5: unquoted
+    )?
+    (?: ; | \Z )
+    """,
+    re.VERBOSE,
+)
 
 
-def tokenize(source: str) -> list[Pair]:
-    pairs: list[Pair] = []
-    pos = _SEPARATORS.match(source).end()
-    while pos < len(source):
-        key, key_position, pos = _read_key(source, pos)
-        value, value_position, pos = _read_value(source, pos)
-        pairs.append(Pair(key, value, key_position, value_position))
-        pos = _SEPARATORS.match(source, pos).end()
-    return _hide_what_may_be_passwords(source, pairs)
-
-
-def _hide_what_may_be_passwords(source: str, pairs: list[Pair]) -> list[Pair]:
-    """Mark the pairs that may be part of a password, so no message quotes them.
-
-    An unquoted password ends at the first ';', so the pair after it may be the rest of a
-    password holding ';'. One starting with '{' was written for ODBC, which quotes with
-    braces: where it ends cannot be told, so everything after it is marked.
-    """
-    marked: list[Pair] = []
-    doubt_next = doubt_rest = False
-    for pair in pairs:
-        if doubt_next or doubt_rest:
-            pair = replace(pair, hidden=True)
-        doubt_next = False
-        if pair.key in _PASSWORD_KEYS:
-            first = source[pair.value_position : pair.value_position + 1]
-            doubt_next = first not in ("'", '"')
-            doubt_rest = doubt_rest or first == "{"
-        marked.append(pair)
-    return marked
+def tokenize(source: str) -> Iterator[Pair]:
+    """The pairs of an ADO string, in order, as they are read (so the first bad one stops
+    the parse). One regex match per well-formed pair; a pair it does not match is read
+    again by hand, which says what is wrong and where."""
+    after_password = False
+    pos, end, match_pair = 0, len(source), _PAIR.match
+    while True:
+        match = match_pair(source, pos)
+        if match is not None:
+            key, _, single, double, value = match.groups()
+            key = key.rstrip().lower()
+        if match is None:  # not a plain pair, or only separators left
+            pos = _SEPARATORS.match(source, pos).end()  # type: ignore[union-attr]  # always matches
+            if pos >= end:
+                return
+            key, key_position, after_key = _read_key(source, pos)  # raises, unless the regex
+            value, value_position, pos = _read_value(source, after_key)  # is stricter than SqlClient
+        else:
+            if value is None:
+                value = single if single is not None else double
+            key_position, value_position, pos = match.start(1), match.start(2), match.end()
+        yield Pair(key, value, key_position, value_position, after_password)
+        after_password = after_password or key in _PASSWORD_KEYS
 
 
 def _read_key(source: str, start: int) -> tuple[str, int, int]:
-    """Up to the first lone '='; each '==' inside the keyword is a literal '='."""
-    parts: list[str] = []
-    pos = start
-    while True:
-        equals = source.find("=", pos)
-        end = len(source) if equals < 0 else equals
-        control = _CONTROL.search(source, pos, end)
-        if control:
-            raise fail("control character in a keyword", position=control.start())
-        if equals < 0:
-            raise fail("expected 'keyword=value'", position=start)
-        run = _EQUALS.match(source, equals).end() - equals  # pairs are escapes; an odd one ends
-        parts.append(source[pos:equals] + "=" * (run // 2))
-        pos = equals + run
-        if run % 2:
-            key = "".join(parts).rstrip().lower()
-            if not key:
-                raise fail("empty keyword before '='", position=start)
-            return key, start, pos
+    """Up to the first lone '=' (the last of an odd run); each '==' is a literal '='."""
+    end = _odd_run_end(_RUNS["="], source, start)
+    control = _CONTROL.search(source, start, len(source) if end is None else end)
+    if control:
+        raise fail("control character in a keyword", position=control.start())
+    if end is None:
+        raise fail("expected 'keyword=value'", position=start)
+    key = source[start:end].replace("==", "=").rstrip().lower()
+    if not key:
+        raise fail("empty keyword before '='", position=start)
+    return key, start, end + 1
+
+
+def _odd_run_end(runs: re.Pattern[str], source: str, start: int) -> int | None:
+    """Where the first run of odd length (of '=' or of a quote) from ``start`` has its
+    last character: the runs before it are escapes, two characters for one."""
+    for run in runs.finditer(source, start):
+        if (run.end() - run.start()) % 2:
+            return run.end() - 1
+    return None
 
 
 def _read_value(source: str, pos: int) -> tuple[str | None, int, int]:
-    pos = _SPACE.match(source, pos).end()
+    pos = _SPACE.match(source, pos).end()  # type: ignore[union-attr]
     if pos >= len(source) or source[pos] == ";":
         return None, pos, pos + 1
     if source[pos] in "'\"":
@@ -106,27 +122,19 @@ def _read_value(source: str, pos: int) -> tuple[str | None, int, int]:
 
 
 def _read_quoted(source: str, start: int) -> tuple[str, int, int]:
-    """Up to the closing quote; each doubled quote inside is a literal one."""
+    """Up to the closing quote (the last of an odd run); each doubled quote is a literal one."""
     quote = source[start]
-    parts: list[str] = []
-    pos = start + 1
-    while True:
-        mark = source.find(quote, pos)
-        end = len(source) if mark < 0 else mark
-        nul = source.find("\0", pos, end)
-        if nul >= 0:
-            raise fail("NUL character in a quoted value", position=nul)
-        if mark < 0:
-            raise fail(f"unterminated {quote}-quoted value", position=start)
-        run = _QUOTES[quote].match(source, mark).end() - mark
-        parts.append(source[pos:mark] + quote * (run // 2))
-        pos = mark + run
-        if run % 2:
-            return "".join(parts), start, _after_quoted(source, pos)
+    end = _odd_run_end(_RUNS[quote], source, start + 1)
+    nul = source.find("\0", start + 1, len(source) if end is None else end)
+    if nul >= 0:
+        raise fail("NUL character in a quoted value", position=nul)
+    if end is None:
+        raise fail(f"unterminated {quote}-quoted value", position=start)
+    return source[start + 1 : end].replace(quote * 2, quote), start, _after_quoted(source, end + 1)
 
 
 def _after_quoted(source: str, pos: int) -> int:
-    pos = _SPACE.match(source, pos).end()
+    pos = _SPACE.match(source, pos).end()  # type: ignore[union-attr]
     if pos < len(source) and source[pos] != ";":
         raise fail("unexpected text after a quoted value; expected ';'", position=pos)
     return pos + 1
@@ -147,21 +155,27 @@ def _read_unquoted(source: str, start: int) -> tuple[str, int, int]:
 def parse_ado(source: str) -> Draft:
     draft = Draft("sqlserver")
     spelled: dict[str, Pair] = {}  # keyword -> where it was set, to catch conflicting synonyms
-    for pair in tokenize(source):
+    for count, pair in enumerate(tokenize(source), 1):
+        if count > MAX_PAIRS:
+            raise fail(f"more than {MAX_PAIRS} keyword=value pairs: not a connection string",
+                       position=pair.key_position)  # fmt: skip
         keyword = KEYWORDS.get(pair.key)
         if keyword is None:
             raise unsupported(pair.key, pair.key_position, hidden=pair.hidden)
+        # A pair after the password is named by the keyword's own spelling, never the text.
+        key = keyword.name.lower() if pair.hidden else pair.key
         earlier = spelled.setdefault(keyword.name, pair)
         if earlier.key != pair.key and earlier.value != pair.value:
             # SqlClient lets the last one win; two spellings with two values is a mistake
-            # to name, not to guess at (values left out: one may be a password).
+            # to name, not to guess at (values left out: one may be a password). Both
+            # spellings are keywords, so neither is text the parser cannot vouch for.
             raise fail(
                 f"conflicting synonyms {earlier.key!r} and {pair.key!r} give {keyword.name} two values",
-                key=pair.key,
+                key=key,
                 position=pair.key_position,
             )
         spelled[keyword.name] = pair
-        apply(draft, keyword, pair.value, Where(pair.key, pair.value_position, pair.hidden))
+        apply(draft, keyword, pair.value, Where(key, pair.value_position, pair.hidden))
     if draft.fields.get("host") is None:
         raise fail("a SQL Server connection string needs Server=host (or Data Source)", key="server")
     _cross_check(draft)

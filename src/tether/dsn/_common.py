@@ -18,6 +18,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..errors import ConfigError
 
@@ -55,6 +56,10 @@ POOL_MODES = {"session": "session", "transaction": "transaction", "statement": "
 # and useless outside it.
 _HASH_KEY = secrets.token_bytes(32)
 _SECRET_WORDS = ("password", "passwd", "pwd", "secret", "token")
+_SECRET = re.compile("|".join(_SECRET_WORDS))
+# More pairs or parameters than any connection string holds: refused, so a pasted blob
+# costs a bounded number of per-pair steps (the scans over its text are linear anyway).
+MAX_PAIRS = 1000
 
 
 def keyed_digest(value: str) -> str:
@@ -65,8 +70,7 @@ def keyed_digest(value: str) -> str:
 
 def is_secret_key(key: str) -> bool:
     """Whether an option's value must be hidden like a password (``sslpassword``, ...)."""
-    lowered = key.lower()
-    return any(word in lowered for word in _SECRET_WORDS)
+    return _SECRET.search(key.lower()) is not None
 
 
 @dataclass(slots=True)
@@ -79,12 +83,14 @@ class Draft:
     options: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Where:
-    """Where a value came from: the key as written and, when known, its offset.
+class Where(NamedTuple):
+    """Where a value came from: the key as the user wrote it and, when known, its offset.
 
-    ``hidden``: the value may be part of a password (it follows one whose quoting leaves
-    its end in doubt), so messages say where it is but never quote it.
+    ``hidden``: the text at this place may be part of a password (it comes after one, and
+    a password quoted wrongly, or holding an unescaped separator, runs on past where the
+    parser ended it). Messages then say where the value is and what is wrong with it but
+    never quote it, and ``key`` is a name the parser vouches for (a keyword's canonical
+    spelling), not text from the string.
     """
 
     key: str
@@ -97,8 +103,12 @@ class Where:
 
     def show(self, value: str) -> str:
         """``value`` quoted for a message, unless it may be part of a password."""
-        return "the value given (not quoted: it may be part of the password)" if self.hidden else quoted(value)
+        return _NOT_QUOTED if self.hidden else quoted(value)
 
+
+_NOT_QUOTED = "the value given (not quoted: it follows the password and may be part of it)"
+# The label of a parameter whose name, coming after a password, may be part of it.
+AFTER_PASSWORD = "parameter after the password"
 
 Converter = Callable[[str, Where], object]
 
@@ -214,7 +224,9 @@ def text(max_length: int | None = None) -> Converter:
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """`` Did you mean 'x'?`` for a close candidate, else an empty string."""
-    close = difflib.get_close_matches(word.lower(), list(candidates), n=1, cutoff=0.8)
+    # difflib's ratio is at most 2*min/(len sum): skip it when no length comes close.
+    near = [c for c in candidates if 2 * min(len(word), len(c)) >= 0.8 * (len(word) + len(c))]
+    close = difflib.get_close_matches(word.lower(), near, n=1, cutoff=0.8) if near else []
     return f" Did you mean {close[0]!r}?" if close else ""
 
 

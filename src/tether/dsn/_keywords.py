@@ -71,8 +71,8 @@ _KEYWORDS = (
         "Connect Timeout", "login_timeout", number(whole=True),
         ("Connection Timeout", "ConnectTimeout", "Timeout"),
     ),
-    # SqlClient takes whole seconds; a fraction is accepted here, as in URLs.
-    Keyword("Command Timeout", "command_timeout", number(whole=False), ("CommandTimeout",)),
+    # Seconds a statement may run (0: no limit). tether's pool enforces it, not the driver.
+    Keyword("Command Timeout", "command_timeout", number(whole=True), ("CommandTimeout",)),
     Keyword("Min Pool Size", "min_pool_size", integer()),
     Keyword("Max Pool Size", "max_pool_size", integer()),
     Keyword(
@@ -157,12 +157,14 @@ def find(name: str) -> Keyword | None:
 
 
 def unsupported(key: str, position: int | None, *, hidden: bool = False) -> Exception:
-    """``hidden``: the keyword may be part of a password that an unquoted ';' cut short,
-    so it is named by its position only."""
+    """``hidden``: the keyword comes after the password and may be the rest of it (a
+    password holding ';' or a quote, written unquoted or quoted wrongly), so it is named
+    by its position only."""
     if hidden:
         return fail(
-            "Keyword not supported after the password (not quoted here: it may be part of the "
-            "password); quote a password holding ';' or starting with '{', as in Password='a;b'",
+            "unknown keyword after the password, not quoted here as it may be part of the "
+            "password; a password holding ';' or a quote must be quoted, any quote inside "
+            "doubled: Password='a;b''c' (ODBC's {braces} do not quote in SqlClient strings)",
             key="password",
             position=position,
         )

@@ -6,21 +6,27 @@ being silently split into a host, a path or a query.
 
 An error message carries the URL with every secret as ``***``. Secrets are found by
 position, from the URL's shape alone, never by searching the text for something that looks
-like one: the password in the user info, and the value of each query parameter whose key
-is or may be a secret (``password``, ``sslpassword``, ``pass%77ord``, or a key that does
-not decode). A malformed URL allows two readings, and both are masked: the user info
-ending at the first '@' before the first '/' or '?' (an '@' in the query), and ending at
-the last '@' (a password holding '@', '/' or '?').
+like one, and under every reading a malformed URL allows:
+
+* the password in the user info: from the first ':' to the '@' before the host, which is
+  the first '@' when the URL is well formed (any later '@' is in the query) and may be the
+  last one when it is not (a password holding a raw '@', '/', '?' or '#');
+* in the query (read from the first '?', and from the first after the last '@'): from the
+  value of the first parameter whose key is or may be a secret (``password``,
+  ``sslpassword``, ``pass%77ord``, or a key that does not decode) to the end, as a value
+  holding a raw '&' runs on into what reads as the next parameters.
+
+The parameters after such a secret are *hidden* (``Where.hidden``): their errors name them
+by position, and by a setting's own name when the key is one, never by the text written.
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote, unquote_plus
 
 from ..errors import ConfigError
-from ._common import Draft, Where, fail, is_ipv6, is_secret_key, parse_port, printable
-from ._settings import apply_named, set_host
+from ._common import MAX_PAIRS, Draft, Where, fail, is_ipv6, is_secret_key, parse_port, printable, quoted
+from ._settings import apply_named, set_host, vouched_name
 
 SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9_.+-]*)://")
 SCHEMES = {
@@ -65,12 +71,12 @@ def parse_url(source: str) -> Draft:
 
 
 def secret_spans(source: str, start: int) -> list[Span]:
-    """Every span that is or may be a secret, under both readings of the URL's shape."""
+    """Every span that is or may be a secret, under each reading of the URL's shape."""
     end = _authority_end(source, start)
     first_at = source.find("@", start, end)
     spans = _password_span(source, start, first_at) + _query_secrets(source, source.find("?", start))
     last_at = source.rfind("@", start)
-    if last_at > first_at:  # perhaps a password holding '@', '/' or '?' ends there
+    if last_at > first_at:  # perhaps a password holding '@', '/', '?' or '#' ends there
         spans += _password_span(source, start, last_at)
         spans += _query_secrets(source, source.find("?", last_at))
     return spans
@@ -82,19 +88,23 @@ def _password_span(source: str, start: int, at: int) -> list[Span]:
 
 
 def _query_secrets(source: str, question: int) -> list[Span]:
-    """The values of the query parameters whose key is or may be a secret."""
-    spans: list[Span] = []
+    """From the value of the first parameter whose key is or may be a secret to the end.
+    Past the parser's limit on parameters, everything: it is not looked at."""
+    if question < 0:
+        return []
     pos = question + 1
-    while question >= 0 and pos <= len(source):
-        amp = source.find("&", pos)
-        end = len(source) if amp < 0 else amp
-        equals = source.find("=", pos, end)
-        if equals >= 0:
-            key = _unquote(source[pos:equals], plus=True)
-            if key is None or is_secret_key(key):  # undecodable: it may have meant one
-                spans.append((equals + 1, end))
-        pos = end + 1
-    return spans
+    segments = source[pos:].split("&", MAX_PAIRS)
+    for segment in segments[:MAX_PAIRS]:
+        raw_key, equals, _ = segment.partition("=")
+        if _may_be_secret(raw_key):
+            return [(pos + len(raw_key) + len(equals), len(source))]
+        pos += len(segment) + 1
+    return [(pos, len(source))] if len(segments) > MAX_PAIRS else []
+
+
+def _may_be_secret(raw_key: str) -> bool:
+    key = _unquote(raw_key, plus=True)
+    return key is None or is_secret_key(key)  # undecodable: it may have meant one
 
 
 def _masked(source: str, start: int, spans: list[Span]) -> str:
@@ -170,13 +180,29 @@ def _check_authority(source: str, start: int, end: int) -> None:
         raise fail(f"more than one '@' before the host; {_ENCODE_HINT}", position=second)
 
 
+_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+
+
 def _unquote(text: str, *, plus: bool = False) -> str | None:
-    """Percent-decoded UTF-8, or None. Encoded lone surrogates pass, as Python's
-    surrogatepass writes them: ConnectionSpec.redacted() writes them so."""
+    """Percent-decoded UTF-8 (``+`` a space when ``plus``), or None if it is not UTF-8.
+
+    ``urllib.parse.unquote`` with ``errors="surrogatepass"``, at C speed: each run of
+    escapes is decoded in one step (a run cut short is invalid UTF-8 either way), where
+    unquote loops in Python over every '%'. Encoded lone surrogates pass, as
+    ConnectionSpec.redacted() writes them.
+    """
+    if plus:
+        text = text.replace("+", " ")
+    if "%" not in text:
+        return text
     try:
-        return (unquote_plus if plus else unquote)(text, errors="surrogatepass")
+        return _ESCAPES.sub(_decode_run, text)
     except UnicodeDecodeError:
         return None
+
+
+def _decode_run(run: re.Match[str]) -> str:
+    return bytes.fromhex(run[0].replace("%", "")).decode("utf-8", "surrogatepass")
 
 
 def _decode(text: str, where: Where, *, plus: bool = False) -> str:
@@ -243,16 +269,26 @@ def _parse_path(draft: Draft, source: str, start: int, end: int) -> None:
 
 def _parse_query(draft: Draft, source: str, start: int) -> None:
     position = start + 1
-    for segment in source[start + 1 :].split("&"):
+    hidden = False  # after a secret, a parameter may be the rest of it (a raw '&' in it)
+    for count, segment in enumerate(source[start + 1 :].split("&", MAX_PAIRS), 1):
+        if count > MAX_PAIRS:
+            raise fail(f"more than {MAX_PAIRS} query parameters: not a connection string",
+                       key="query", position=position)  # fmt: skip
         if segment:
-            _parse_parameter(draft, segment, position)
+            _parse_parameter(draft, segment, position, hidden)
+            hidden = hidden or _may_be_secret(segment.partition("=")[0])
         position += len(segment) + 1
 
 
-def _parse_parameter(draft: Draft, segment: str, position: int) -> None:
-    raw_key, _, raw_value = segment.partition("=")
+def _parse_parameter(draft: Draft, segment: str, position: int, hidden: bool) -> None:
+    raw_key, equals, raw_value = segment.partition("=")
     key = _decode(raw_key, Where("query", position), plus=True).strip()
     if not key:
         raise fail("empty parameter name in the query", key="query", position=position)
-    where = Where(key, position + len(raw_key) + 1)
+    if not equals:
+        name = "a parameter after a secret one" if hidden else f"parameter {quoted(key)}"
+        raise fail(f"{name} has no '=value' (an '&' in a value must be percent-encoded as %26)",
+                   key="query", position=position)  # fmt: skip
+    # After a secret, the key is named by the setting it names, never as written.
+    where = Where(vouched_name(draft.dialect, key) if hidden else key, position + len(raw_key) + 1, hidden)
     apply_named(draft, key, _decode(raw_value, where, plus=True), where)
