@@ -99,16 +99,21 @@ class Where(NamedTuple):
 
     def error(self, problem: str) -> ConfigError:
         at = "" if self.position is None else f" (position {self.position})"
-        return ConfigError(f"{quoted(self.key)}: {problem}{at}", key=self.key, position=self.position)
+        name = self.key if self.key == AFTER_PASSWORD else quoted(self.key)
+        return ConfigError(f"{name}: {problem}{at}", key=self.key, position=self.position)
 
     def show(self, value: str) -> str:
         """``value`` quoted for a message, unless it may be part of a password."""
         return _NOT_QUOTED if self.hidden else quoted(value)
 
+    def but_not(self, number: str) -> str:
+        """``, not 300`` for a message, unless the number was read where a password may be."""
+        return "" if self.hidden else f", not {number}"
+
 
 _NOT_QUOTED = "the value given (not quoted: it follows the password and may be part of it)"
-# The label of a parameter whose name, coming after a password, may be part of it.
-AFTER_PASSWORD = "parameter after the password"
+# The name of a parameter whose name, coming after a password, may be part of it.
+AFTER_PASSWORD = "a parameter after the password"
 
 Converter = Callable[[str, Where], object]
 
@@ -133,10 +138,10 @@ def printable(text: str) -> str:
 def check_range(value: float, where: Where, name: str) -> None:
     low, high = RANGES[name]
     if not math.isfinite(value):
-        raise where.error(f"must be a finite number, not {value!r}")
+        raise where.error("must be a finite number" + where.but_not(repr(value)))
     if value < low or (high is not None and value > high):
         span = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
-        raise where.error(f"must be {span}, not {value:g}")
+        raise where.error(f"must be {span}" + where.but_not(f"{value:g}"))
 
 
 def integer(low: int | None = None, high: int | None = None) -> Converter:
@@ -171,7 +176,7 @@ def _check_bounds(value: int, low: int | None, high: int | None, where: Where) -
         return
     if value < low or (high is not None and value > high):
         span = f"from {low} to {high}" if high is not None else f"at least {low}"
-        raise where.error(f"must be {span}, not {value}")
+        raise where.error(f"must be {span}" + where.but_not(str(value)))
 
 
 _TRUE = ("true", "yes")
