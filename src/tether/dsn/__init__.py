@@ -7,8 +7,8 @@ Two shapes are accepted:
   ``mssql+pytds://``. User name, password, host and database are percent-decoded; ``+`` in
   the query means a space, as in SQLAlchemy URLs. Query parameters are tether settings
   (``connect_retry_count``, ``connect_retry_interval``, ``login_timeout`` or
-  ``connect_timeout``, ``command_timeout``, ``min_size``, ``max_size``, ``max_lifetime``, ``pooling``,
-  ``pool_blocking_period``, ``encrypt``, ``trust_server_certificate``,
+  ``connect_timeout``, ``command_timeout``, ``min_size``, ``max_size``, ``max_lifetime``,
+  ``pooling``, ``pool_blocking_period``, ``encrypt``, ``trust_server_certificate``,
   ``application_name``), identity fields (``host``, ``port``, ``user``, ``password``,
   ``dbname``, and ``instance`` for SQL Server), for SQL Server any SqlClient keyword, and
   otherwise driver options passed through as written (``sslmode``, ``options``). An
