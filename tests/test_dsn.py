@@ -773,6 +773,8 @@ _LEAKS = [
     "postgresql://app:S3cr/etPass@db/shop",
     "postgresql://app:S3cr#etPass@db/shop",
     "postgresql://app:S3cr@etPass@db/shop?sslmode=require",
+    "postgresql://app:S3cretPass",  # no '@host': the password reads as a port
+    "postgresql://app:S3cr/etPass",
     "Server=db;Password={S3cr;etPass}};Database=shop",  # ODBC's braces: 'b}}c};database'
     "Server=db;Password=S3cr;etPass=1",  # an unquoted ';'
     "Server=db;Password='S3cr';etPass;'",  # an undoubled quote

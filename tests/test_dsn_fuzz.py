@@ -219,9 +219,13 @@ def _minimal(password: str) -> str:
     return "".join(quote(c, safe="") if c in "%@/?#" else c for c in password)
 
 
-@prop(2_000, URLS, passwords(), st.sampled_from(["encoded", "minimal", "raw"]))
-def url_user_info(url: Url, password: str, writing: str) -> None:
+@prop(2_000, URLS, passwords(), st.sampled_from(["encoded", "minimal", "raw"]), st.booleans())
+def url_user_info(url: Url, password: str, writing: str, forgot_host: bool) -> None:
     written = {"encoded": _encoded, "minimal": _minimal, "raw": lambda p: p}[writing](password)
+    if forgot_host:  # user:password with no '@host': the password reads as a port (a raw
+        # '@' in it would make it a user info again, which the other branch covers)
+        check(password, f"{url.scheme}://{url.user}:{written.replace('@', '%40')}/{url.database}")
+        return
     spec = check(password, url.text(f"{url.user}:{written}"))
     if writing != "raw" and not url.has_mistake:
         assert spec is not None, "a correctly encoded password must parse"
@@ -298,6 +302,9 @@ _PAIRS = st.lists(st.sampled_from(GOOD_PAIRS * 3 + ADO_MISTAKES), max_size=4)
 def ado(password: str, writing: str, key: str, pairs: list[str], place: int, separator: str) -> None:
     pairs = ["Server=tcp:db,1433", *pairs]
     pairs.insert(min(place, len(pairs)), f"{key}={WRITINGS[writing](password)}")
+    if "App='unterminated" in pairs:  # before the password, a quote it closes makes it App's value
+        pairs.remove("App='unterminated")
+        pairs.append("App='unterminated")
     text = separator.join(pairs) + separator[: place % 2]
     mistakes = [p for p in pairs if p in ADO_MISTAKES]
     spec = check(password, text)

@@ -11,6 +11,8 @@ like one, and under every reading a malformed URL allows:
 * the password in the user info: from the first ':' to the '@' before the host, which is
   the first '@' when the URL is well formed (any later '@' is in the query) and may be the
   last one when it is not (a password holding a raw '@', '/', '?' or '#');
+* a port that is not a number, and with no '@' anywhere everything after it
+  (``postgresql://app:S3cr/et`` may be a user and a password without the ``@host``);
 * in the query (read from the first '?', and from the first after the last '@'): from the
   value of the first parameter whose key is or may be a secret (``password``,
   ``sslpassword``, ``pass%77ord``, or a key that does not decode) to the end, as a value
@@ -41,6 +43,7 @@ _ENCODE_HINT = "percent-encode '@', '/', '?', '#' and '%' in user names and pass
 _SHOWN = 300  # characters of the URL a message shows; the position points past them
 
 Span = tuple[int, int]
+_PORT = re.compile(r"[0-9]{1,5}")
 
 
 def looks_like_url(source: str) -> bool:
@@ -75,6 +78,7 @@ def secret_spans(source: str, start: int) -> list[Span]:
     end = _authority_end(source, start)
     first_at = source.find("@", start, end)
     spans = _password_span(source, start, first_at) + _query_secrets(source, source.find("?", start))
+    spans += _bad_port_span(source, max(start, first_at + 1), end, "@" not in source[start:])
     last_at = source.rfind("@", start)
     if last_at > first_at:  # perhaps a password holding '@', '/', '?' or '#' ends there
         spans += _password_span(source, start, last_at)
@@ -85,6 +89,23 @@ def secret_spans(source: str, start: int) -> list[Span]:
 def _password_span(source: str, start: int, at: int) -> list[Span]:
     colon = source.find(":", start, at) if at >= 0 else -1
     return [(colon + 1, at)] if colon >= 0 else []
+
+
+def _bad_port_span(source: str, start: int, end: int, hostless: bool) -> list[Span]:
+    """What follows the host (``start``-``end``) when it is not ``:port``. With no '@'
+    anywhere, from there to the end of the URL: ``postgresql://app:S3cr/et`` may be a user
+    and a password without the ``@host``, and where such a password ends is unknown."""
+    if source.startswith("[", start):  # as _bracketed reads it
+        close = source.find("]", start, end)
+        begin = start + 1 if close < 0 else close + 1
+    else:  # as _parse_hostport reads it: a second ':' is as wrong as a bad port
+        begin = source.find(":", start, end)
+        if begin < 0:
+            return []
+    if begin == end or (source.startswith(":", begin) and _PORT.fullmatch(source, begin + 1, end)):
+        return []
+    begin += source.startswith(":", begin)
+    return [(begin, len(source) if hostless else end)]
 
 
 def _query_secrets(source: str, question: int) -> list[Span]:
