@@ -32,7 +32,7 @@ class Pair(NamedTuple):
     value: str | None  # None: an empty unquoted value, which means "the default"
     key_position: int
     value_position: int
-    hidden: bool = False  # after a password, so perhaps part of it: never quoted
+    hidden: bool = False  # after a password, so perhaps the rest of it: never quoted
 
 
 # What unicodedata calls Cc, less what str.isspace() accepts (\t-\r, \x1c-\x1f, \x85).
@@ -73,20 +73,25 @@ def tokenize(source: str) -> Iterator[Pair]:
     while True:
         match = match_pair(source, pos)
         if match is not None:
-            key, _, single, double, value = match.groups()
+            key, _, single, double, bare = match.groups()
             key = key.rstrip().lower()
-        if match is None:  # not a plain pair, or only separators left
-            pos = _SEPARATORS.match(source, pos).end()  # type: ignore[union-attr]  # always matches
+            value = bare if bare is not None else single if single is not None else double
+            key_position, value_position, pos = match.start(1), match.start(2), match.end()
+        else:  # not a plain pair, or only separators left
+            pos = _skip(_SEPARATORS, source, pos)
             if pos >= end:
                 return
             key, key_position, after_key = _read_key(source, pos)  # raises, unless the regex
             value, value_position, pos = _read_value(source, after_key)  # is stricter than SqlClient
-        else:
-            if value is None:
-                value = single if single is not None else double
-            key_position, value_position, pos = match.start(1), match.start(2), match.end()
         yield Pair(key, value, key_position, value_position, after_password)
         after_password = after_password or key in _PASSWORD_KEYS
+
+
+def _skip(pattern: re.Pattern[str], source: str, pos: int) -> int:
+    """Past what ``pattern``, which also matches the empty string, matches at ``pos``."""
+    match = pattern.match(source, pos)
+    assert match is not None
+    return match.end()
 
 
 def _read_key(source: str, start: int) -> tuple[str, int, int]:
@@ -113,7 +118,7 @@ def _odd_run_end(runs: re.Pattern[str], source: str, start: int) -> int | None:
 
 
 def _read_value(source: str, pos: int) -> tuple[str | None, int, int]:
-    pos = _SPACE.match(source, pos).end()  # type: ignore[union-attr]
+    pos = _skip(_SPACE, source, pos)
     if pos >= len(source) or source[pos] == ";":
         return None, pos, pos + 1
     if source[pos] in "'\"":
@@ -134,7 +139,7 @@ def _read_quoted(source: str, start: int) -> tuple[str, int, int]:
 
 
 def _after_quoted(source: str, pos: int) -> int:
-    pos = _SPACE.match(source, pos).end()  # type: ignore[union-attr]
+    pos = _skip(_SPACE, source, pos)
     if pos < len(source) and source[pos] != ";":
         raise fail("unexpected text after a quoted value; expected ';'", position=pos)
     return pos + 1

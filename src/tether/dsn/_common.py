@@ -229,8 +229,9 @@ def text(max_length: int | None = None) -> Converter:
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """`` Did you mean 'x'?`` for a close candidate, else an empty string."""
-    # difflib's ratio is at most 2*min/(len sum): skip it when no length comes close.
-    near = [c for c in candidates if 2 * min(len(word), len(c)) >= 0.8 * (len(word) + len(c))]
+    # difflib's first filter (real_quick_ratio), without building a matcher for the word:
+    # a word of no length close to any candidate's costs no difflib time at all.
+    near = [c for c in candidates if 2.0 * min(len(word), len(c)) / (len(word) + len(c)) >= 0.8]
     close = difflib.get_close_matches(word.lower(), near, n=1, cutoff=0.8) if near else []
     return f" Did you mean {close[0]!r}?" if close else ""
 
