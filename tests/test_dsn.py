@@ -364,6 +364,8 @@ SYNONYMS = [
     ("Max Pool Size", "30", "max_pool_size", 30),
     ("Connection Lifetime", "60", "connection_lifetime", 60.0),
     ("Load Balance Timeout", "60", "connection_lifetime", 60.0),
+    ("Command Timeout", "30", "command_timeout", 30.0),
+    ("CommandTimeout", "0", "command_timeout", 0.0),
     ("Pooling", "no", "pooling", False),
     ("Pool Blocking Period", "NeverBlock", "pool_blocking_period", "never"),
     ("PoolBlockingPeriod", "AlwaysBlock", "pool_blocking_period", "always"),
@@ -399,7 +401,6 @@ OPTION_SYNONYMS = [
     ("PersistSecurityInfo", "true", "persist_security_info", "true"),
     ("Packet Size", "4096", "packet_size", "4096"),
     ("PacketSize", "4096", "packet_size", "4096"),
-    ("Command Timeout", "0", "command_timeout", "0"),
     ("Failover Partner", "mirror", "failover_partner", "mirror"),
     ("FailoverPartner", "mirror", "failover_partner", "mirror"),
     ("Host Name In Certificate", "*.x.net", "host_name_in_certificate", "*.x.net"),
@@ -755,6 +756,161 @@ def test_error_for_a_bad_setting_does_not_show_the_password() -> None:
     assert "postgresql://app:***@h/d?login_timeout=soon" in str(err)
     err = error("postgresql://h/d?password=hunter2&port=x")
     assert "hunter2" not in str(err)
+
+
+# The issue's findings, and their neighbours: each string holds the password "S3cretPass",
+# written wrongly; no piece of it may reach the message. Positions, not text, say where.
+_LEAKS = [
+    "postgresql://app@db:5432/shop?password=S3cr@etPass",  # '@' in a query value
+    "postgresql://app@db:5432/shop?pass%77ord=S3cr@etPass",  # a percent-encoded key name
+    "postgresql://app@db:5432/shop?%70assword=S3cretPass&port=x",
+    "postgresql://app@db/shop?pass%77ord=S3cretPass&login_timeout=soon",
+    "postgresql://app@db/shop?pass%FFword=S3cretPass&port=x",  # a key that does not decode
+    "postgresql://app@db/shop?password=S3cr&etPass",  # a raw '&': the rest has no '='
+    "postgresql://app@db/shop?password=S3cr&login_timeout=etPass",  # ...or reads as a setting
+    "postgresql://app@db/shop?password=S3cr&max_lifetme=etPass",
+    "postgresql://app@db/shop?sslpassword=S3cr&min_size=etPass",
+    "postgresql://app:S3cr/etPass@db/shop",
+    "postgresql://app:S3cr#etPass@db/shop",
+    "postgresql://app:S3cr@etPass@db/shop?sslmode=require",
+    "postgresql://app:S3cretPass",  # no '@host': the password reads as a port
+    "postgresql://app:S3cr/etPass",
+    "Server=db;Password={S3cr;etPass}};Database=shop",  # ODBC's braces: 'b}}c};database'
+    "Server=db;Password=S3cr;etPass=1",  # an unquoted ';'
+    "Server=db;Password='S3cr';etPass;'",  # an undoubled quote
+    "Server=db;Password='S3cr';etPass=1'",
+    "Server=db;PWD=S3cr;Encrypt=etPass",  # the rest reads as a keyword with a bad value
+    "Server=db;Password=S3cr;Connect Timeout=etPass",
+    "Server=db;Password=S3cr;Connect Timeout=-3",
+    "Server=db;Password=S3cr;Network Library=etPass",
+    "Server=db;Password=S3cr;Server=np:etPass",
+]
+
+
+@pytest.mark.parametrize("dsn", _LEAKS)
+def test_no_piece_of_a_badly_written_password_reaches_the_message(dsn: str) -> None:
+    err = error(dsn)
+    for piece in ("S3cr", "etPass", "tPas", "-3"):
+        assert piece not in str(err) and piece not in repr(err) and piece not in str(err.key)
+    assert err.position is not None
+    assert "S3cr" not in repr(err.__cause__)
+
+
+def test_a_parameter_after_a_secret_is_named_by_the_setting_only() -> None:
+    err = error("postgresql://h/d?password=x&login_timeout=S3cr")
+    assert err.key == "login_timeout" and "'login_timeout'" in str(err)
+    assert "not the value given (not quoted" in str(err)
+    err = error("postgresql://h/d?password=x&max_lifetme=5")
+    assert err.key == "a parameter after the password" and "max_lifetme" not in str(err)
+    assert "Did you mean" not in str(err)  # the name may be the password's: no echo of it
+    err = error("Server=h;Password=x;ConnectRetryCount=999")
+    assert err.key == "connect retry count" and "999" not in str(err)
+
+
+def test_before_a_password_errors_still_quote_what_was_written() -> None:
+    assert "'soon'" in str(error("postgresql://h/d?login_timeout=soon&password=x"))
+    assert "'maybe'" in str(error("Server=h;Encrypt=maybe;Password=x"))
+    assert "Keyword not supported: 'bogus'" in str(error("Server=h;Bogus=1;Password=x"))
+
+
+def test_url_error_masks_the_query_from_a_secret_on() -> None:
+    message = str(error("postgresql://app@db/shop?sslmode=require&password=S3cr&x=1&port=x"))
+    assert message.endswith(" in postgresql://app@db/shop?sslmode=require&password=***")
+    message = str(error("postgresql://app@db:5432/shop?password=S3cr@etPass"))
+    assert message.endswith(" in postgresql://app@db:***")  # both readings of the '@'
+
+
+def test_url_query_parameter_needs_an_equals_sign() -> None:
+    err = error("postgresql://h/d?sslmode")
+    assert (err.key, err.position) == ("query", 17)
+    assert "'sslmode' has no '=value'" in str(err)
+    assert parse("postgresql://h/d?sslmode=").options == (("sslmode", ""),)
+    assert parse("postgresql://h/d?&&sslmode=require&").option("sslmode") == "require"
+
+
+def test_more_than_a_thousand_pairs_are_refused() -> None:
+    assert parse("postgresql://h/d?" + "&".join(["a=1"] * 1000)).option("a") == "1"
+    assert "more than 1000 query parameters" in str(error("postgresql://h/d?" + "a=1&" * 1001))
+    assert parse("Server=h;" + "App=x;" * 999).application_name == "x"
+    err = error("Server=h;" + "App=x;" * 1000)
+    assert "more than 1000 keyword=value pairs" in str(err) and err.position == 9 + 6 * 999
+
+
+_SURROGATES = [
+    "postgresql://u\udc80@h/d\ud800?x=\udfff",
+    "postgresql://u%ED%B2%80@h/d%ED%A0%80?application_name=%ED%BF%BF",
+    "mssql://h/d?CurrentLanguage=\ud800",
+    "Server=h;User ID='\ud800';Database=\udbff;App=\udc00;Password=\ud800x",
+]
+
+
+@pytest.mark.parametrize("dsn", _SURROGATES)
+def test_a_spec_holding_lone_surrogates_prints_and_round_trips(dsn: str) -> None:
+    spec = parse(dsn)
+    for text in (repr(spec), str(spec), spec.redacted()):
+        text.encode("utf-8")  # percent-encoded, as surrogatepass writes them: no UnicodeEncodeError
+        assert text.isprintable()
+    assert parse(spec.redacted()).with_(password=spec.password) == spec
+
+
+def test_messages_escape_lone_surrogates_and_controls() -> None:
+    for dsn in ("postgresql://h\ud800:x/d", "Server=h;B\ud800gus=1", "postgresql://h/d\x1b[31m?port=x"):
+        message = str(error(dsn))
+        assert message.isprintable() and message.encode("utf-8")
+
+
+# --- command_timeout ----------------------------------------------------------------------
+
+
+def test_command_timeout_from_urls_and_ado_strings() -> None:
+    assert parse("postgresql://h/d").command_timeout is None
+    assert parse("postgresql://h/d?command_timeout=2.5").command_timeout == 2.5
+    assert parse("mysql://h/d?command_timeout=0").command_timeout == 0.0
+    assert parse("mssql://h/d?CommandTimeout=30").command_timeout == 30.0
+    assert parse("Server=h;Command Timeout=30").command_timeout == 30.0
+    assert parse("Server=h;commandtimeout=0").command_timeout == 0.0  # SqlClient's "no limit"
+    assert parse("Server=h;Command Timeout=").command_timeout is None  # empty: the default
+    assert parse("postgresql://h/d", command_timeout=7).command_timeout == 7.0
+    assert parse("postgresql://h/d?command_timeout=5", command_timeout=None).command_timeout is None
+    assert parse("Server=h;Command Timeout=30").with_(command_timeout=1.5).command_timeout == 1.5
+
+
+def test_command_timeout_is_not_a_driver_option() -> None:
+    for dsn in ("postgresql://h/d?command_timeout=5", "Server=h;Command Timeout=5", "mssql://h/d?CommandTimeout=5"):
+        spec = parse(dsn)
+        assert spec.options == () and spec.option("command_timeout") is None
+
+
+@pytest.mark.parametrize(
+    ("dsn", "key"),
+    [
+        ("postgresql://h/d?command_timeout=-1", "command_timeout"),
+        ("postgresql://h/d?command_timeout=inf", "command_timeout"),
+        ("postgresql://h/d?command_timeout=nan", "command_timeout"),
+        ("postgresql://h/d?command_timeout=1e999", "command_timeout"),
+        ("postgresql://h/d?command_timeout=soon", "command_timeout"),
+        ("Server=h;Command Timeout=-1", "command timeout"),
+        ("Server=h;CommandTimeout=1.5", "commandtimeout"),  # SqlClient: whole seconds
+        ("Server=h;CommandTimeout=later", "commandtimeout"),
+    ],
+)
+def test_command_timeout_is_validated(dsn: str, key: str) -> None:
+    err = error(dsn)
+    assert err.key == key and repr(key) in str(err)
+
+
+@pytest.mark.parametrize("value", [-1, float("inf"), float("nan"), True, "5"])
+def test_command_timeout_on_a_spec_is_validated(value: object) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse("postgresql://h/d").with_(command_timeout=value)
+    assert info.value.key == "command_timeout"
+
+
+def test_command_timeout_round_trips_through_redacted() -> None:
+    for dsn in ("postgresql://h/d?command_timeout=2.5", "Server=h;Command Timeout=0"):
+        spec = parse(dsn)
+        assert "command_timeout=" in spec.redacted()
+        assert parse(spec.redacted()) == spec
 
 
 # --- overrides, with_, helpers ------------------------------------------------------------

@@ -6,72 +6,119 @@ quoted with ``'`` or ``"`` (a doubled quote inside is a literal one), an unquote
 runs to the next ``;`` and may not end with a quote, empty segments are skipped, and the
 last occurrence of a keyword wins. Unlike SqlClient, two different synonyms with two
 different values (``User ID=a;UID=b``) are a ``ConfigError`` naming both. The keywords are in _keywords.
+
+Messages never quote a password, nor anything after one: a password written unquoted
+ends at the first ';', one quoted with an undoubled quote inside ends at that quote, and
+one written for ODBC (``Password={a;b}}c}``) ends wherever SqlClient's rules end it, so
+the text after a password may be the rest of it. Pairs after the first password are
+*hidden*: a message names them by position and by the keyword's canonical spelling (for
+known keywords), never by the text written there.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import unicodedata
-from dataclasses import dataclass
+from collections.abc import Iterator
+from typing import NamedTuple
 
-from ._common import RANGES, Draft, Where, check_range, fail, parse_port
+from ._common import MAX_PAIRS, RANGES, Draft, Where, check_range, fail, is_ipv6, parse_port
 from ._keywords import KEYWORDS, Keyword, unsupported
 
+_PASSWORD_KEYS = frozenset(k for k, keyword in KEYWORDS.items() if keyword.target == "password")
 
-@dataclass(frozen=True, slots=True)
-class Pair:
+
+class Pair(NamedTuple):
     key: str  # lowercased and trimmed, as SqlClient compares keywords
     value: str | None  # None: an empty unquoted value, which means "the default"
     key_position: int
     value_position: int
+    hidden: bool = False  # after a password, so perhaps the rest of it: never quoted
 
 
-def tokenize(source: str) -> list[Pair]:
-    pairs: list[Pair] = []
-    pos = _skip_separators(source, 0)
-    while pos < len(source):
-        key, key_position, pos = _read_key(source, pos)
-        value, value_position, pos = _read_value(source, pos)
-        pairs.append(Pair(key, value, key_position, value_position))
-        pos = _skip_separators(source, pos)
-    return pairs
+# What unicodedata calls Cc, less what str.isspace() accepts (\t-\r, \x1c-\x1f, \x85).
+_C = r"\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f"
+_CONTROL = re.compile(f"[{_C}]")
+_SPACE = re.compile(r"\s*")
+_SEPARATORS = re.compile(r"[;\s]*")
+_RUNS = {mark: re.compile(f"{mark}+") for mark in "='\""}  # where '==' or a doubled quote may be
+# One plain pair, as SqlClient reads it, after any separators: a keyword up to an '=',
+# then a value quoted with ' or ", or unquoted up to the next ';' (trimmed, not ending with
+# a quote), or empty. No repeated groups, and no two neighbouring pieces can match the
+# same character (a keyword does not start with a separator, an unquoted value neither
+# starts nor ends with a space), so even a failing match is linear. What it does not
+# match (an escaped '==' in the keyword, a doubled quote in a value, a mistake) is read
+# by hand below, run by run.
+_PAIR = re.compile(
+    rf"""
+    [;\s]*
+    ( [^=;\s{_C}] [^={_C}]* ) =(?!=)                           # 1: the keyword
+    \s* ()                                                     # 2: where the value starts
+    (?:
+        ' ( [^'\x00]* ) ' \s*                                   # 3: '-quoted
+      | " ( [^"\x00]* ) " \s*                                   # 4: "-quoted
+      | ( [^;'"\s{_C}] (?: [^;{_C}]* [^;'"\s{_C}] )? ) \s*     # 5: unquoted
+    )?
+    (?: ; | \Z )
+    """,
+    re.VERBOSE,
+)
 
 
-def _skip_separators(source: str, pos: int) -> int:
-    while pos < len(source) and (source[pos] == ";" or source[pos].isspace()):
-        pos += 1
-    return pos
+def tokenize(source: str) -> Iterator[Pair]:
+    """The pairs of an ADO string, in order, as they are read (so the first bad one stops
+    the parse). One regex match per well-formed pair; a pair it does not match is read
+    again by hand, which says what is wrong and where."""
+    after_password = False
+    pos, end, match_pair = 0, len(source), _PAIR.match
+    while True:
+        match = match_pair(source, pos)
+        if match is not None:
+            key, _, single, double, bare = match.groups()
+            key = key.rstrip().lower()
+            value = bare if bare is not None else single if single is not None else double
+            key_position, value_position, pos = match.start(1), match.start(2), match.end()
+        else:  # not a plain pair, or only separators left
+            pos = _skip(_SEPARATORS, source, pos)
+            if pos >= end:
+                return
+            key, key_position, after_key = _read_key(source, pos)  # raises, unless the regex
+            value, value_position, pos = _read_value(source, after_key)  # is stricter than SqlClient
+        yield Pair(key, value, key_position, value_position, after_password)
+        after_password = after_password or key in _PASSWORD_KEYS
 
 
-def _is_control(ch: str) -> bool:
-    return unicodedata.category(ch) == "Cc" and not ch.isspace()
+def _skip(pattern: re.Pattern[str], source: str, pos: int) -> int:
+    """Past what ``pattern``, which also matches the empty string, matches at ``pos``."""
+    match = pattern.match(source, pos)
+    assert match is not None
+    return match.end()
 
 
 def _read_key(source: str, start: int) -> tuple[str, int, int]:
-    chars: list[str] = []
-    pos = start
-    while pos < len(source):
-        ch = source[pos]
-        if ch == "=":
-            if source.startswith("==", pos):  # an escaped '=' inside the keyword
-                chars.append("=")
-                pos += 2
-                continue
-            key = "".join(chars).rstrip().lower()
-            if not key:
-                raise fail("empty keyword before '='", position=start)
-            return key, start, pos + 1
-        if _is_control(ch):
-            raise fail("control character in a keyword", position=pos)
-        chars.append(ch)
-        pos += 1
-    raise fail("expected 'keyword=value'", position=start)
+    """Up to the first lone '=' (the last of an odd run); each '==' is a literal '='."""
+    end = _odd_run_end(_RUNS["="], source, start)
+    control = _CONTROL.search(source, start, len(source) if end is None else end)
+    if control:
+        raise fail("control character in a keyword", position=control.start())
+    if end is None:
+        raise fail("expected 'keyword=value'", position=start)
+    key = source[start:end].replace("==", "=").rstrip().lower()
+    if not key:
+        raise fail("empty keyword before '='", position=start)
+    return key, start, end + 1
+
+
+def _odd_run_end(runs: re.Pattern[str], source: str, start: int) -> int | None:
+    """Where the first run of odd length (of '=' or of a quote) from ``start`` has its
+    last character: the runs before it are escapes, two characters for one."""
+    for run in runs.finditer(source, start):
+        if (run.end() - run.start()) % 2:
+            return run.end() - 1
+    return None
 
 
 def _read_value(source: str, pos: int) -> tuple[str | None, int, int]:
-    while pos < len(source) and source[pos].isspace():
-        pos += 1
+    pos = _skip(_SPACE, source, pos)
     if pos >= len(source) or source[pos] == ";":
         return None, pos, pos + 1
     if source[pos] in "'\"":
@@ -80,27 +127,19 @@ def _read_value(source: str, pos: int) -> tuple[str | None, int, int]:
 
 
 def _read_quoted(source: str, start: int) -> tuple[str, int, int]:
+    """Up to the closing quote (the last of an odd run); each doubled quote is a literal one."""
     quote = source[start]
-    chars: list[str] = []
-    pos = start + 1
-    while pos < len(source):
-        ch = source[pos]
-        if ch == quote and source.startswith(quote * 2, pos):
-            chars.append(quote)
-            pos += 2
-        elif ch == quote:
-            return "".join(chars), start, _after_quoted(source, pos + 1)
-        elif ch == "\0":
-            raise fail("NUL character in a quoted value", position=pos)
-        else:
-            chars.append(ch)
-            pos += 1
-    raise fail(f"unterminated {quote}-quoted value", position=start)
+    end = _odd_run_end(_RUNS[quote], source, start + 1)
+    nul = source.find("\0", start + 1, len(source) if end is None else end)
+    if nul >= 0:
+        raise fail("NUL character in a quoted value", position=nul)
+    if end is None:
+        raise fail(f"unterminated {quote}-quoted value", position=start)
+    return source[start + 1 : end].replace(quote * 2, quote), start, _after_quoted(source, end + 1)
 
 
 def _after_quoted(source: str, pos: int) -> int:
-    while pos < len(source) and source[pos].isspace():
-        pos += 1
+    pos = _skip(_SPACE, source, pos)
     if pos < len(source) and source[pos] != ";":
         raise fail("unexpected text after a quoted value; expected ';'", position=pos)
     return pos + 1
@@ -109,11 +148,10 @@ def _after_quoted(source: str, pos: int) -> int:
 def _read_unquoted(source: str, start: int) -> tuple[str, int, int]:
     end = source.find(";", start)
     end = len(source) if end < 0 else end
-    raw = source[start:end]
-    for offset, ch in enumerate(raw):
-        if _is_control(ch):
-            raise fail("control character in a value", position=start + offset)
-    value = raw.rstrip()
+    control = _CONTROL.search(source, start, end)
+    if control:
+        raise fail("control character in a value", position=control.start())
+    value = source[start:end].rstrip()
     if value[-1] in "'\"":
         raise fail("an unquoted value must not end with a quote; quote the whole value", position=start)
     return value, start, end + 1
@@ -122,21 +160,27 @@ def _read_unquoted(source: str, start: int) -> tuple[str, int, int]:
 def parse_ado(source: str) -> Draft:
     draft = Draft("sqlserver")
     spelled: dict[str, Pair] = {}  # keyword -> where it was set, to catch conflicting synonyms
-    for pair in tokenize(source):
+    for count, pair in enumerate(tokenize(source), 1):
+        if count > MAX_PAIRS:
+            raise fail(f"more than {MAX_PAIRS} keyword=value pairs: not a connection string",
+                       position=pair.key_position)  # fmt: skip
         keyword = KEYWORDS.get(pair.key)
         if keyword is None:
-            raise unsupported(pair.key, pair.key_position)
+            raise unsupported(pair.key, pair.key_position, hidden=pair.hidden)
+        # A pair after the password is named by the keyword's own spelling, never the text.
+        key = keyword.name.lower() if pair.hidden else pair.key
         earlier = spelled.setdefault(keyword.name, pair)
         if earlier.key != pair.key and earlier.value != pair.value:
             # SqlClient lets the last one win; two spellings with two values is a mistake
-            # to name, not to guess at (values left out: one may be a password).
+            # to name, not to guess at (values left out: one may be a password). Both
+            # spellings are keywords, so neither is text the parser cannot vouch for.
             raise fail(
                 f"conflicting synonyms {earlier.key!r} and {pair.key!r} give {keyword.name} two values",
-                key=pair.key,
+                key=key,
                 position=pair.key_position,
             )
         spelled[keyword.name] = pair
-        apply(draft, keyword, pair.value, Where(pair.key, pair.value_position))
+        apply(draft, keyword, pair.value, Where(key, pair.value_position, pair.hidden))
     if draft.fields.get("host") is None:
         raise fail("a SQL Server connection string needs Server=host (or Data Source)", key="server")
     _cross_check(draft)
@@ -208,7 +252,7 @@ def _only_tcp(what: str, where: Where) -> Exception:
 def _check_network_library(value: str | None, where: Where) -> None:
     library = (value or "dbmssocn").strip().lower()
     if library != "dbmssocn":
-        raise _only_tcp(_NETWORK_LIBRARIES.get(library, f"network library {library!r}"), where)
+        raise _only_tcp(_NETWORK_LIBRARIES.get(library, f"network library {where.show(library)}"), where)
 
 
 def parse_server(value: str, where: Where) -> tuple[str, int | None, str | None]:
@@ -252,8 +296,6 @@ def _server_host(name: str, where: Where) -> str:
 
 
 def _ipv6(name: str, where: Where) -> str:
-    try:
-        ipaddress.IPv6Address(name.split("%", 1)[0])
-    except ValueError:
-        raise where.error("not a valid IPv6 address") from None
+    if not is_ipv6(name.split("%", 1)[0]):
+        raise where.error("not a valid IPv6 address")
     return name.lower()

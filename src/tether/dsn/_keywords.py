@@ -21,6 +21,7 @@ from ._common import (
     fail,
     integer,
     number,
+    quoted,
     text,
 )
 
@@ -70,6 +71,8 @@ _KEYWORDS = (
         "Connect Timeout", "login_timeout", number(whole=True),
         ("Connection Timeout", "ConnectTimeout", "Timeout"),
     ),
+    # Seconds a statement may run (0: no limit). tether's pool enforces it, not the driver.
+    Keyword("Command Timeout", "command_timeout", number(whole=True), ("CommandTimeout",)),
     Keyword("Min Pool Size", "min_pool_size", integer()),
     Keyword("Max Pool Size", "max_pool_size", integer()),
     Keyword(
@@ -103,7 +106,6 @@ _KEYWORDS = (
         "Column Encryption Setting", "column_encryption_setting",
         choice(canonical("Enabled", "Disabled")), "ColumnEncryption",
     ),
-    _option("Command Timeout", "command_timeout", integer(0)),
     _option("Current Language", "current_language", text(128), "Language"),
     _option("Enclave Attestation Url", "enclave_attestation_url", text()),
     _option("Enlist", "enlist", boolean()),
@@ -154,8 +156,19 @@ def find(name: str) -> Keyword | None:
     return KEYWORDS.get(lowered) or OPTIONS.get(lowered)
 
 
-def unsupported(key: str, position: int | None) -> Exception:
+def unsupported(key: str, position: int | None, *, hidden: bool = False) -> Exception:
+    """``hidden``: the keyword comes after the password and may be the rest of it (a
+    password holding ';' or a quote, written unquoted or quoted wrongly), so it is named
+    by its position only."""
+    if hidden:
+        return fail(
+            "unknown keyword after the password, not quoted here as it may be part of the "
+            "password; a password holding ';' or a quote must be quoted, any quote inside "
+            "doubled: Password='a;b''c' (ODBC's {braces} do not quote in SqlClient strings)",
+            key="password",
+            position=position,
+        )
     hint = did_you_mean(key, KEYWORDS)
     if key in ("driver", "dsn"):
         hint = " This looks like an ODBC connection string; tether reads SqlClient (ADO.NET) ones."
-    return fail(f"Keyword not supported: {key!r}.{hint}", key=key, position=position)
+    return fail(f"Keyword not supported: {quoted(key)}.{hint}", key=key, position=position)

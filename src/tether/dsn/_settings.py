@@ -13,6 +13,7 @@ import re
 
 from . import _ado as ado
 from ._common import (
+    AFTER_PASSWORD,
     ENCRYPT,
     POOL_BLOCKING,
     POOL_MODES,
@@ -36,6 +37,7 @@ SETTINGS: dict[str, Converter] = {
     "connect_retry_count": integer(),
     "connect_retry_interval": number(whole=False),
     "login_timeout": number(whole=False),
+    "command_timeout": number(whole=False),
     "min_pool_size": integer(),
     "max_pool_size": integer(),
     "connection_lifetime": number(whole=False),
@@ -73,6 +75,17 @@ def apply_named(draft: Draft, name: str, value: str | None, where: Where) -> Non
         _set_option(draft, lowered, value, where)
 
 
+def vouched_name(dialect: str, name: str) -> str:
+    """How a message may name the parameter ``name`` when the text written may be part of
+    a password: by the setting, field or keyword it names, else by a placeholder."""
+    lowered = name.strip().lower()
+    canonical = ALIASES.get(lowered, lowered)
+    if canonical in SETTINGS or canonical in IDENTITY:
+        return canonical
+    keyword = find_keyword(canonical) if dialect == "sqlserver" else None
+    return keyword.name.lower() if keyword is not None else AFTER_PASSWORD
+
+
 def _set_setting(draft: Draft, name: str, value: str | None, where: Where) -> None:
     if not value:
         draft.fields.pop(name, None)
@@ -85,6 +98,8 @@ def _set_setting(draft: Draft, name: str, value: str | None, where: Where) -> No
 
 def _set_option(draft: Draft, name: str, value: str | None, where: Where) -> None:
     hint = did_you_mean(name, _TETHER_NAMES)
+    if hint and where.hidden:  # the name may be part of the password: no "did you mean"
+        raise where.error("unknown setting, close to one of tether's: misspelt?")
     if hint:
         raise where.error(f"unknown setting.{hint}")
     if value is None:

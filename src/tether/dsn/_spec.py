@@ -110,6 +110,7 @@ class ConnectionSpec:
     connect_retry_count: int | None = None
     connect_retry_interval: float | None = None
     login_timeout: float | None = None
+    command_timeout: float | None = None  # seconds a statement may run; 0: no limit
     min_pool_size: int | None = None
     max_pool_size: int | None = None
     connection_lifetime: float | None = None
@@ -158,7 +159,7 @@ class ConnectionSpec:
     def redacted(self) -> str:
         """A URL for logs and messages, with the password and secret options as ``***``."""
         scheme = self.dialect + (f"+{self.driver}" if self.driver else "")
-        path = "/" + quote(self.database, safe="") if self.database else ""
+        path = "/" + _escape(self.database) if self.database else ""
         query = "&".join(f"{k}={v}" for k, v in _query_items(self))
         return f"{scheme}://{_authority(self)}{path}" + (f"?{query}" if query else "")
 
@@ -246,8 +247,11 @@ def _validate_identity(spec: ConnectionSpec) -> None:
 def _validate_settings(spec: ConnectionSpec) -> None:
     for name in RANGES:
         value = getattr(spec, name)
-        if value is not None:
-            check_range(value, Where(name), name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name} must be a number, not {type(value).__name__}", key=name)
+        check_range(value, Where(name), name)
     low, high = spec.min_pool_size, spec.max_pool_size
     if low is not None and high is not None and low > high:
         raise ConfigError(
@@ -275,12 +279,18 @@ def _key_part(spec: ConnectionSpec, name: str) -> Hashable:
     return hashable
 
 
+def _escape(text: str, safe: str = "") -> str:
+    """Percent-encoded UTF-8; a lone surrogate as surrogatepass writes it, which the URL
+    parser reads back, so any spec that parses has a redacted() that parses."""
+    return quote(text, safe=safe, errors="surrogatepass")
+
+
 def _authority(spec: ConnectionSpec) -> str:
-    user = quote(spec.user, safe="") if spec.user else ""
+    user = _escape(spec.user) if spec.user else ""
     secret = ":***" if spec.password is not None else ""
     credentials = f"{user}{secret}@" if user or secret else ""
     host = spec.host or ""
-    host = f"[{host}]" if ":" in host else quote(host, safe="")
+    host = f"[{_escape(host, ':')}]" if ":" in host else _escape(host)
     port = f":{spec.port}" if spec.port is not None else ""
     return f"{credentials}{host}{port}"
 
@@ -299,11 +309,11 @@ def _query_items(spec: ConnectionSpec) -> list[tuple[str, str]]:
         if value is not None:
             items.append((name, _setting_text(value)))
     items += spec.options
-    return [(quote(k, safe=""), _query_value(k, v)) for k, v in items]
+    return [(_escape(k), _query_value(k, v)) for k, v in items]
 
 
 def _query_value(key: str, value: str) -> str:
-    return "***" if is_secret_key(key) else quote(value, safe="")
+    return "***" if is_secret_key(key) else _escape(value)
 
 
 def _setting_text(value: object) -> str:
