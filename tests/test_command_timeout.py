@@ -64,6 +64,19 @@ def test_the_default_is_30_seconds_and_each_borrow_starts_from_the_pools(dsn: st
     run(dsn, body, min_size=1, max_size=1)
 
 
+def test_the_connection_string_sets_it_and_an_argument_wins(dsn: str) -> None:
+    dsn = dsn + ("&" if "?" in dsn else "?") + "command_timeout=0.4"
+    assert Pool(dsn, command_timeout=2, open=False).config.command_timeout == 2.0
+
+    def body(pool: Pool) -> None:
+        assert pool.config.command_timeout == 0.4
+        with pool.connection() as conn:
+            error, _ = timed_out(conn, "SELECT pg_sleep(30)")
+            assert error.timeout_s == 0.4
+
+    run(dsn, body, min_size=1, max_size=1)
+
+
 def test_a_slow_statement_is_cancelled_and_its_connection_stays_usable(
     dsn: str, pg_server: EmbeddedPostgres
 ) -> None:

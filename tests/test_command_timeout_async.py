@@ -63,6 +63,19 @@ def test_the_default_is_30_seconds_and_each_borrow_starts_from_the_pools(adsn: s
     arun(adsn, body, min_size=1, max_size=1)
 
 
+def test_the_connection_string_sets_it_and_an_argument_wins(adsn: str) -> None:
+    dsn = adsn + ("&" if "?" in adsn else "?") + "command_timeout=0.4"
+    assert AsyncPool(dsn, command_timeout=2, open=False).config.command_timeout == 2.0
+
+    async def body(pool: AsyncPool) -> None:
+        assert pool.config.command_timeout == 0.4
+        async with pool.connection() as conn:
+            error, _ = await timed_out(conn, "SELECT pg_sleep(30)")
+            assert error.timeout_s == 0.4
+
+    arun(dsn, body, min_size=1, max_size=1)
+
+
 def test_a_slow_statement_is_cancelled_and_its_connection_stays_usable(
     adsn: str, pg_server: EmbeddedPostgres
 ) -> None:

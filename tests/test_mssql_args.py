@@ -67,7 +67,7 @@ def parse_odbc(text: str) -> dict[str, str]:
 
 
 def odbc(dsn: str, flavour: str = MSODBCSQL) -> dict[str, str]:
-    return parse_odbc(odbc_string(odbc_pairs(parse(dsn), flavour)[0]))
+    return parse_odbc(odbc_string(odbc_pairs(parse(dsn), flavour)))
 
 
 def refused(make: Any, *words: str) -> ConfigError:
@@ -204,7 +204,6 @@ def test_pymssql_kwargs() -> None:
         "encryption": "request",
         "login_timeout": 5,  # whole seconds, rounded up
         "read_only": True,
-        "timeout": 30,
     }
     assert pymssql_kwargs(parse(r"Server=db\INST;Encrypt=false"), 1.0)["server"] == r"db\INST"
 
@@ -267,7 +266,7 @@ def test_driver_options_cannot_override_the_connection_string(key: str) -> None:
 SAMPLES = {
     "application_intent": "ReadOnly", "attach_db_filename": "/data/x.mdf", "attestation_protocol": "HGS",
     "authentication": "ActiveDirectoryPassword", "column_encryption_setting": "Enabled",
-    "command_timeout": "30", "current_language": "british", "enclave_attestation_url": "https://a",
+    "current_language": "british", "enclave_attestation_url": "https://a",
     "enlist": "true", "failover_partner": "other", "failover_partner_spn": "spn",
     "host_name_in_certificate": "x.example.com", "integrated_security": "true",
     "ip_address_preference": "IPv6First", "multiple_active_result_sets": "true",

@@ -115,8 +115,8 @@ def _server(spec: ConnectionSpec, flavour: str) -> Pairs:
     return [("Server", f"tcp:{where}" + (f",{spec.port}" if spec.port is not None else ""))]
 
 
-def odbc_pairs(spec: ConnectionSpec, flavour: str) -> tuple[Pairs, int | None]:
-    """The ODBC keywords for ``spec``, and the statement timeout to set after connecting."""
+def odbc_pairs(spec: ConnectionSpec, flavour: str) -> Pairs:
+    """The ODBC keywords for ``spec`` (the command timeout is tether's own: not among them)."""
     pairs = _server(spec, flavour)
     if flavour == FREETDS:
         pairs.append(("TDS_Version", spec.option("tds_version") or "7.4"))
@@ -132,16 +132,11 @@ def odbc_pairs(spec: ConnectionSpec, flavour: str) -> tuple[Pairs, int | None]:
     if flavour != FREETDS:
         pairs.append(("ConnectRetryCount", 0))
     mapped, foreign = map_options(spec, flavour)
-    timeout = None
-    for key, value in mapped:
-        if key == "timeout":
-            timeout = value
-        else:
-            pairs.append((key, value))
+    pairs += mapped
     if flavour == FREETDS:
         foreign.pop("tds_version", None)
     pairs += _foreign_odbc(foreign, pairs, flavour)
-    return pairs, timeout
+    return pairs
 
 
 # ODBC keywords that name the server, the login or the TLS policy: tether writes those from

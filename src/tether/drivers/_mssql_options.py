@@ -113,7 +113,6 @@ OPTIONS: dict[str, dict[str, Mapper]] = {
         MSODBCSQL: lambda v: [("ColumnEncryption", "Enabled")] if v == "Enabled" else [],
         **{f: _only("Disabled") for f in (FREETDS, MSSQL_PYTHON, PYMSSQL, PYTDS)},
     },
-    "command_timeout": {f: (lambda v: [("timeout", int(v))]) for f in (*_ODBC, PYMSSQL, PYTDS)},
     "current_language": {**_same("Language", MSODBCSQL, FREETDS), PYTDS: lambda v: [("language", v)]},
     "enlist": {f: _only("false") for f in (*_ODBC, PYMSSQL, PYTDS)},
     "failover_partner": {PYTDS: lambda v: [("failover_partner", v)]},

@@ -99,11 +99,8 @@ class MssqlPython(NativeDriver):
 
     def _open(self, spec: ConnectionSpec, timeout_s: float, autocommit: bool) -> tuple[Any, str]:
         _own_pooling_off()
-        pairs, statement_timeout = odbc_pairs(spec, MSSQL_PYTHON)
-        text, app = odbc_string(pairs), spec.application_name
+        text, app = odbc_string(odbc_pairs(spec, MSSQL_PYTHON)), spec.application_name
         raw = _Connection(text, app=app, autocommit=autocommit, timeout=login_timeout(timeout_s))
-        if statement_timeout:
-            raw.timeout = statement_timeout
         return raw, MSSQL_PYTHON
 
     def _row(self, raw: Any, sql: str) -> Any:

@@ -72,7 +72,6 @@ class Pymssql(NativeDriver):
 
     def _open(self, spec: ConnectionSpec, timeout_s: float, autocommit: bool) -> tuple[Any, str]:
         kwargs = pymssql_kwargs(spec, timeout_s)
-        statement_timeout = kwargs.pop("timeout", 0)
         _mssql.login_timeout = kwargs.pop("login_timeout")  # as pymssql.connect does
         try:  # pymssql.connect, with tether's connection class
             conn = _mssql.connect(**kwargs)
@@ -80,8 +79,6 @@ class Pymssql(NativeDriver):
             raise _pymssql.OperationalError(exc.args[0]) from exc
         except _mssql.MSSQLDriverException as exc:
             raise _pymssql.InterfaceError(exc.args[0]) from exc
-        if statement_timeout:
-            conn.query_timeout = statement_timeout
         return _Connection(conn, False, autocommit), PYMSSQL
 
     def _row(self, raw: Any, sql: str) -> Any:

@@ -97,11 +97,8 @@ class Pyodbc(NativeDriver):
 
     def _open(self, spec: ConnectionSpec, timeout_s: float, autocommit: bool) -> tuple[Any, str]:
         target = odbc_driver(spec, _pyodbc.drivers())
-        pairs, statement_timeout = odbc_pairs(spec, target.flavour)
-        text = f"Driver={odbc_quote(target.name)};" + odbc_string(pairs)
+        text = f"Driver={odbc_quote(target.name)};" + odbc_string(odbc_pairs(spec, target.flavour))
         raw = Connection(_pyodbc.connect(text, autocommit=autocommit, timeout=login_timeout(timeout_s)))
-        if statement_timeout:
-            raw.timeout = statement_timeout
         return raw, target.flavour
 
     def _opened(self, raw: Any, native: Native) -> None:

@@ -189,7 +189,7 @@ def connect_retry_for(
 
 def command_timeout_for(spec: ConnectionSpec, given: float | None = None) -> float:
     """An argument wins over the string's ``Command Timeout``, which wins over 30 s."""
-    return float(first_given(given, getattr(spec, "command_timeout", None), 30.0))
+    return float(first_given(given, spec.command_timeout, 30.0))
 
 
 def _lifetime(connection_lifetime: float | None) -> float | None:
