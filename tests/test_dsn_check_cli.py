@@ -49,10 +49,10 @@ def test_in_process(dsn: str) -> None:
     _assert_clean(err.getvalue())
 
 
-def _run(argument: bytes) -> subprocess.CompletedProcess[bytes]:
+def _run(*arguments: bytes) -> subprocess.CompletedProcess[bytes]:
     src = str(Path(tether.__file__).resolve().parent.parent)  # the tether under test
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable.encode(), b"-m", b"tether.cli", b"check", argument]
+    command = [sys.executable.encode(), b"-m", b"tether.cli", b"check", *arguments]
     return subprocess.run(command, env=env, capture_output=True, timeout=60, check=False)
 
 
@@ -72,3 +72,11 @@ def test_as_a_command(argument: bytes) -> None:
     assert done.stderr.startswith(b"tether check: ")
     _assert_clean(done.stderr.decode("utf-8", "backslashreplace"))
     assert b"\xff" not in done.stderr
+
+
+@pytest.mark.parametrize("option", ["--port", "--dialect", "--attempts", "--timeout", "--deadline"])
+def test_an_option_given_the_connection_string_by_mistake_does_not_echo_it(option: str) -> None:
+    done = _run(option.encode(), f"postgresql://app:{A}{B}@db/shop".encode())
+    assert done.returncode == EXIT_USAGE, done.stderr
+    assert f"argument {option}: must be".encode() in done.stderr
+    _assert_clean(done.stderr.decode())

@@ -23,7 +23,7 @@ import json
 import logging
 import sys
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TextIO
 
@@ -38,18 +38,43 @@ __all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main"]
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
+def _typed(convert: Callable[[str], object], what: str) -> Callable[[str], object]:
+    """An argument type whose error never quotes the value: a connection string put after
+    ``--port`` by mistake would print its password."""
+
+    def parse_value(text: str) -> object:
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what} (the value is not shown)") from None
+
+    return parse_value
+
+
+def _dialect(text: str) -> str:
+    if text not in DIALECTS:
+        raise ValueError(text)
+    return text
+
+
+DIALECTS = ("postgresql", "sqlserver", "mysql")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tether check", description=__doc__.split("::")[0].strip(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("connection", nargs="?", help="URL or ADO.NET connection string")
     parser.add_argument("--host", help="server host (overrides the connection string's)")
-    parser.add_argument("--port", type=int, help="server port (overrides the connection string's)")
-    parser.add_argument("--dialect", default="postgresql", choices=("postgresql", "sqlserver", "mysql"),
+    parser.add_argument("--port", type=_typed(int, "an integer"),
+                        help="server port (overrides the connection string's)")
+    parser.add_argument("--dialect", default="postgresql", type=_typed(_dialect, " or ".join(DIALECTS)),
+                        metavar="{" + ",".join(DIALECTS) + "}",
                         help="database family without a connection string (default postgresql)")
-    parser.add_argument("--attempts", type=int, default=5, help="TCP connects per address (default 5)")
-    parser.add_argument("--timeout", type=float, default=5.0,
+    parser.add_argument("--attempts", type=_typed(int, "an integer"), default=5,
+                        help="TCP connects per address (default 5)")
+    parser.add_argument("--timeout", type=_typed(float, "a number of seconds"), default=5.0,
                         help="seconds for each network operation (default 5)")
-    parser.add_argument("--deadline", type=float, default=120.0,
+    parser.add_argument("--deadline", type=_typed(float, "a number of seconds"), default=120.0,
                         help="seconds for the whole check (default 120)")
     parser.add_argument("--resolver", action="append", metavar="HOST[:PORT]",
                         help="DNS resolver to query directly (repeatable; default: /etc/resolv.conf)")
