@@ -61,6 +61,7 @@ NAMES = {
     "AWaiter": "Waiter",
     "ablocking_refused": "blocking_refused",
     "ashield": "shield",
+    "acall_within": "call_within",
     "asleep": "sleep",
     "await_fd": "wait_fd",
     "needs_loop": "anywhere",

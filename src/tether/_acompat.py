@@ -9,12 +9,14 @@ renames each to its sync partner, defined next to it. Everything else is one cod
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import logging
 import queue
 import select
 import threading
 import time
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
@@ -69,6 +71,118 @@ def wait_fd(fd: int, *, writing: bool, deadline: float) -> bool:
     poller = select.poll()
     poller.register(fd, (select.POLLOUT if writing else select.POLLIN) | select.POLLERR | select.POLLHUP)
     return bool(poller.poll(max(0, round((deadline - time.monotonic()) * 1000))))
+
+
+# -- a call with a deadline the callee may not keep ----------------------------------------
+
+
+async def acall_within(
+    timeout_s: float,
+    fn: Callable[[], Coroutine[Any, Any, T]],
+    *,
+    late: Callable[[T], Coroutine[Any, Any, object]],
+    what: str,
+) -> T:
+    """``await fn()``, or ``TimeoutError`` once ``timeout_s`` passed: ``fn`` is cancelled,
+    and what it returns all the same is handed to ``late`` (to be closed)."""
+    task = asyncio.get_running_loop().create_task(fn())
+    try:
+        done, _ = await asyncio.wait({task}, timeout=max(timeout_s, 0.0))
+    except BaseException:  # the caller was cancelled: so is the call
+        _abandon(task, late)
+        raise
+    if done:
+        return task.result()
+    _abandon(task, late)
+    raise TimeoutError(f"{what} not done within {timeout_s:.2f} s")
+
+
+_orphans: set[asyncio.Task[Any]] = set()  # closing what came too late: held till done
+
+
+def _abandon(task: asyncio.Task[T], late: Callable[[T], Coroutine[Any, Any, object]]) -> None:
+    def finished(task: asyncio.Task[T]) -> None:
+        if not task.cancelled() and task.exception() is None:  # too late: give it back
+            closing = asyncio.ensure_future(late(task.result()))
+            _orphans.add(closing)
+            closing.add_done_callback(_orphans.discard)
+
+    task.cancel()
+    task.add_done_callback(finished)
+
+
+def call_within(timeout_s: float, fn: Callable[[], T], *, late: Callable[[T], object], what: str) -> T:
+    """``fn()`` on a helper thread, or ``TimeoutError`` once ``timeout_s`` passed: a
+    blocking call cannot be interrupted, so it is left to finish on its own (bounded by
+    its own timeout), and what it returns all the same is handed to ``late``."""
+    call = _Call(fn, late)
+    thread = threading.Thread(target=call.run, name="tether-call-within", daemon=True)
+    thread.start()
+    try:
+        finished = call.done.wait(max(timeout_s, 0.0))
+    except BaseException:  # a signal handler's exception: leave the call behind
+        call.give_up()
+        raise
+    if finished or not call.give_up():
+        result: T = call.outcome()
+        return result
+    _left_behind.add(thread)
+    raise TimeoutError(f"{what} not done within {timeout_s:.2f} s")
+
+
+# Calls given up on and still running. A daemon thread still inside a C++ driver when the
+# interpreter finalizes aborts the process (mssql-python: "terminate called without an
+# active exception"), so at exit they get a few seconds to end by their own timeouts.
+_left_behind: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+LEFT_BEHIND_EXIT_S = 5.0
+
+
+@atexit.register
+def _join_left_behind() -> None:
+    deadline = time.monotonic() + LEFT_BEHIND_EXIT_S
+    for thread in list(_left_behind):
+        thread.join(max(deadline - time.monotonic(), 0.0))
+
+
+class _Call:
+    """One call on a helper thread, which its caller may give up on."""
+
+    def __init__(self, fn: Callable[[], Any], late: Callable[[Any], object]) -> None:
+        self._fn, self._late = fn, late
+        self._lock = threading.Lock()
+        self.done = threading.Event()
+        self._given_up = False
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        value, error = None, None
+        try:
+            value = self._fn()
+        except BaseException as exc:
+            error = exc
+        with self._lock:
+            self._value, self._error = value, error
+            self.done.set()
+            orphan = self._given_up and error is None
+        if orphan:
+            try:
+                self._late(value)
+            except Exception:
+                log.exception("closing what a call returned after its caller gave up failed")
+
+    def give_up(self) -> bool:
+        """True: the caller leaves; False: the call finished meanwhile, take its outcome."""
+        with self._lock:
+            if self.done.is_set():
+                return False
+            self._given_up = True
+            return True
+
+    def outcome(self) -> Any:
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 # -- a caller waiting for a connection ------------------------------------------------------

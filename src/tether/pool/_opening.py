@@ -8,12 +8,13 @@ only what is left of it. ``_opening.py``, for threads, is generated from this mo
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._acompat import sleep
+from .._acompat import call_within, sleep
 from .._fork import track
 from .._retry import ConnectFailure, ConnectRetry
 from ..net import Keepalive, SocketProbe, apply_keepalive
@@ -39,8 +40,16 @@ def open_lease(
     dialect: Dialect,
     command_timeout: float = 0.0,
 ) -> Lease:
-    """One attempt: the driver connects, tether arms its socket."""
-    raw = driver.connect(spec, timeout_s=timeout_s, autocommit=autocommit)
+    """One attempt: the driver connects within ``timeout_s``, tether arms its socket.
+
+    tether keeps the deadline itself: drivers count a login timeout in whole seconds
+    (ODBC, DB-Library), round it up to 2 s (libpq), give it to each address a name
+    resolves to (psycopg), or to each read of the handshake (PyMySQL). A driver still
+    connecting at the deadline is left to its own timeout, and a connection it opens
+    after all is closed.
+    """
+    connect = functools.partial(driver.connect, spec, timeout_s=timeout_s, autocommit=autocommit)
+    raw = call_within(timeout_s, connect, late=driver.close, what="login")
     try:
         fd = driver.socket_fd(raw)
         probe = None
