@@ -91,6 +91,8 @@ def test_unlisted_code_of_a_listed_class_takes_the_class() -> None:
         (psycopg.errors.ConnectionTimeout("connection timeout expired"), CONNECT),
         (psycopg.ProgrammingError("the query has 1 placeholder but 2 parameters were passed"), FATAL),
         (psycopg.DataError("integer out of range"), FATAL),
+        (psycopg.InternalError("received 2 results from command 'COMMIT'"), IN_DOUBT),  # PgBouncer, crash
+        (psycopg.InternalError("some other internal error"), FATAL),
         (ConnectionResetError(104, "Connection reset by peer"), IN_DOUBT),
         (ValueError("raised by the application"), FATAL),
     ],

@@ -146,8 +146,11 @@ def test_units_of_work_ride_out_faults_behind_pgbouncer_and_apply_once(
         wait_until(progressed, timeout=30, what="work after the fault")
         stop.set()
         committed = finish()
+        discarded = pool.stats().discarded_dead
     assert errors == []
     assert count(pg_server, ledger) == committed  # every unit once: none lost, none twice
     if fault == "restart pgbouncer":
-        assert retries  # its clients' connections closed: the units ran again (PgBouncer hides the rest)
+        # Its clients' connections closed (PgBouncer hides the rest): a unit in flight ran
+        # again, or the restart fell between two units and the checkout found them dead.
+        assert retries or discarded, (retries, discarded)
     restore(pgbouncer_admin, pg_server)

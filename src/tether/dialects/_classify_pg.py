@@ -180,6 +180,10 @@ def _without_sqlstate(exc: BaseException) -> Classification:
 def _psycopg_error(exc: BaseException, psycopg: Any) -> Classification:
     if isinstance(exc, psycopg.InterfaceError):
         return Classification(CONNECT, "psycopg refused the operation before sending it")
+    if isinstance(exc, psycopg.InternalError) and _SEVERAL_RESULTS.match(str(exc)):
+        # One command, several results: an error and then the connection's end (PgBouncer's
+        # "server conn crashed?" as its server died under a COMMIT). The request was sent.
+        return Classification(IN_DOUBT, "several results for one command: the request may have run")
     if not isinstance(exc, psycopg.OperationalError):
         # ProgrammingError, DataError...: raised by psycopg itself (a bad parameter, a
         # value it cannot load), so retrying meets the same.
@@ -193,6 +197,9 @@ def _psycopg_error(exc: BaseException, psycopg: Any) -> Classification:
     if str(exc) == _PSYCOPG_CLOSED:
         return Classification(CONNECT, "the connection was already closed: nothing was sent")
     return Classification(IN_DOUBT, "the connection broke with no reply: the request may have run")
+
+
+_SEVERAL_RESULTS = re.compile(r"received \d+ results from command ")  # psycopg's _exec_command
 
 
 def _refused_at_login(text: str) -> str | None:

@@ -123,6 +123,8 @@ def _run_once(
         lease.unit = False
         try:
             conn.commit()
+        except SessionLost as lost:  # found broken before the COMMIT was sent
+            raise _RunAgain(lost, _ROLLED_BACK) from None
         except Exception as error:
             if not isinstance(error, CommandTimeout) and runner.classify(error).fault not in _BROKEN:
                 raise  # the server answered: serialization failure, deferred constraint...
