@@ -9,6 +9,7 @@ broken, and compares every outcome: rows, or the SQLSTATE of the error.
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 import psycopg
@@ -101,7 +102,12 @@ def terminate(admin: psycopg.Connection[Any], pid: int, conn: tether.Connection)
 
 
 @pytest.mark.slow
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=bool(os.environ.get("CI")),  # CI: the same examples each run; elsewhere, new ones
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(autocommit=st.booleans(), steps=st.lists(step, min_size=1, max_size=14))
 def test_a_resilient_session_matches_an_unbroken_one_or_says_it_lost(
     pg_admin: EmbeddedPostgres, autocommit: bool, steps: list[str]
