@@ -206,6 +206,7 @@ def _ask(pool: Pool, status_sql: str, xid: Any, backend: Any, left_s: float) -> 
     with pool.connection(timeout=left_s) as conn:
         conn.autocommit = True
         conn.command_timeout = left_s
+        lease_of(conn).grace = 0.0  # a question, not work: severed at once, within the budget
         cursor = conn.execute(status_sql, (xid,))
         row = cursor.fetchone()
         status = None if row is None else row[0]

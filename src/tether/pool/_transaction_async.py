@@ -205,6 +205,7 @@ async def _ask(pool: AsyncPool, status_sql: str, xid: Any, backend: Any, left_s:
     async with pool.connection(timeout=left_s) as conn:
         await conn.set_autocommit(True)
         conn.command_timeout = left_s
+        lease_of(conn).grace = 0.0  # a question, not work: severed at once, within the budget
         cursor = await conn.execute(status_sql, (xid,))
         row = await cursor.fetchone()
         status = None if row is None else row[0]

@@ -37,8 +37,8 @@ class Lease:
     """One physical connection, lent to one borrow at a time."""
 
     __slots__ = ("__weakref__", "changes", "command_timeout", "deadline", "default_timeout", "dialect",
-                 "driver", "epoch", "expired", "log", "lost", "number", "owner", "probe", "raw", "running",
-                 "saved", "statement", "token", "unit", "watch_at")
+                 "driver", "epoch", "expired", "grace", "log", "lost", "number", "owner", "probe", "raw",
+                 "running", "saved", "statement", "token", "unit", "watch_at")
 
     def __init__(self, raw: Any, probe: SocketProbe | None, *, owner: Any, dialect: Dialect, driver: Any,
                  command_timeout: float = 0.0):
@@ -63,6 +63,7 @@ class Lease:
         self.running: Any = None  # its driver cursor, for drivers that cancel through one
         self.expired: tuple[int, str] | None = None  # (statement, what the watchdog did)
         self.watch_at = math.inf  # when the watchdog looks at this lease next
+        self.grace: float | None = None  # a cancel's time before the sever (None: GRACE_S)
 
     # -- a borrow's life (begun and ended by the proxy, inlined there: the hot path) ----------
 

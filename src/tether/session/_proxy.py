@@ -69,6 +69,7 @@ class Connection:
         lease.log = log
         lease.unit = False
         lease.command_timeout = lease.default_timeout
+        lease.grace = None
         # Not self._lease = ...: __setattr__ forwards to the driver's connection.
         _set_lease(self, lease)
         _set_epoch(self, epoch)

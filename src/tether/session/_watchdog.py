@@ -96,7 +96,8 @@ def timeout_error(lease: Lease, number: int, timeout_s: float) -> CommandTimeout
         return None
     severed = expired[1] == "severed"
     if severed:
-        outcome = (f"the cancel got no answer within {GRACE_S} s, so its connection was severed "
+        grace = GRACE_S if lease.grace is None else lease.grace
+        outcome = (f"the cancel got no answer within {grace:g} s, so its connection was severed "
                    "(it is discarded; whether the statement ran is unknown)")  # fmt: skip
     elif expired[1] == "cancelled":
         outcome = "the server cancelled it (the connection stays usable; an open transaction is aborted)"
@@ -178,7 +179,8 @@ class Watchdog:
                     self._push(deadline, 0, lease)
                     continue
                 statement = lease.statement  # expired: cancel it, and sever after the grace
-                self._push(now + GRACE_S, statement, lease)
+                grace = GRACE_S if lease.grace is None else lease.grace
+                self._push(now + grace, statement, lease)
                 return lease, statement, "cancel"
 
     def _cancel(self, lease: Lease, statement: int) -> None:
