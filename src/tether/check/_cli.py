@@ -25,6 +25,7 @@ import argparse
 import io
 import json
 import logging
+import shutil
 import sys
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -131,8 +132,13 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     print(header(spec.redacted()), file=progress, flush=True)
 
     def starting(step: str, doing: str, budget_s: float) -> None:
-        # On a terminal the line is replaced by the step's result; elsewhere both stay.
-        print(start_line(step, doing, budget_s), file=progress, end="" if fancy else "\n", flush=True)
+        # On a terminal the line is replaced by the step's result (so it must fit on one row);
+        # elsewhere both lines stay.
+        line = start_line(step, doing, budget_s)
+        if fancy:
+            width = max(20, shutil.get_terminal_size().columns - 1)
+            line = line if len(line) <= width else line[:width - 3] + "..."
+        print(line, file=progress, end="" if fancy else "\n", flush=True)
 
     def show(event: Event) -> None:
         print(("\r\033[K" if fancy else "") + event_line(event, colour=fancy), file=progress, flush=True)
