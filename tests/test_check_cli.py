@@ -28,8 +28,11 @@ def test_all_good_exits_0_with_progress_and_summary(pg_server: EmbeddedPostgres)
     assert (code, err) == (EXIT_OK, "")
     lines = out.splitlines()
     assert lines[0] == f"tether check {pg_server.dsn}"
-    assert [line[7:].split()[0] for line in lines[1:9]] == [
-        "name", "local", "dns", "tcp", "tls", "login", "redirect", "latency"]
+    steps = ["name", "local", "dns", "tcp", "tls", "login", "redirect", "latency"]
+    # Not a terminal: a line as each step starts, then its result, both kept, no colour.
+    assert [line[7:].split()[0] for line in lines[1:17]] == [s for step in steps for s in (step, step)]
+    assert all(line.startswith("[ .. ] ") for line in lines[1:17:2])
+    assert "\033[" not in out
     assert lines[-1].startswith("Result: all good")
 
 

@@ -1,17 +1,36 @@
-"""The ``tether`` command.
+"""The tether command.
 
-Exit codes: 0 success; 1 the command ran and found problems; 2 bad usage.
+Exit codes: 0 success; 1 the command ran and found problems; 2 bad usage;
+141 its output was closed early (tether ... | head): it stops quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+__all__ = ["EXIT_PIPE_CLOSED", "main", "plain_help"]
+
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, as a shell reports a command killed by a closed pipe
+
+_LITERAL = re.compile(r"``(.+?)``", re.DOTALL)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+def plain_help(text: str) -> str:
+    """A docstring as help text: reST's ``literal`` markup dropped, the blank lines trimmed."""
+    return _LITERAL.sub(r"\1", text).strip()
+
+
+def _version() -> str:
+    from . import __version__
+
+    return f"tether {__version__}"
+
+
+def _dispatch(args: list[str]) -> int:
     if args and args[0] == "wan":
         from .wan._cli import main as wan_main
 
@@ -22,7 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         checked: int = check_main(args[1:])
         return checked
-    parser = argparse.ArgumentParser(prog="tether", description=__doc__)
+    parser = argparse.ArgumentParser(prog="tether", description=plain_help(__doc__ or ""),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="psycopg_pool and tether side by side on a bad network")
     demo.add_argument("--seconds", type=float, default=30.0, help="workload duration (default 30)")
@@ -42,6 +63,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run(parsed.seconds, pgbouncer=parsed.pgbouncer)
     return 2
+
+
+def quiet_on_closed_pipe(run: Callable[[], int]) -> int:
+    """``run()``, flushing standard output; if its reader went away (``| head -1``), stop
+    quietly with :data:`EXIT_PIPE_CLOSED` instead of a BrokenPipeError traceback."""
+    try:
+        code = run()
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # Python flushes stdout again at exit, which would fail the same way: point it at
+        # /dev/null first (the recipe of the signal module's documentation).
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_PIPE_CLOSED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    return quiet_on_closed_pipe(lambda: _dispatch(args))
 
 
 if __name__ == "__main__":

@@ -71,3 +71,14 @@ def test_serve_runs_until_sigterm() -> None:
             proc.wait(5)
         proc.stdout.close()  # type: ignore[union-attr]
         proc.stderr.close()  # type: ignore[union-attr]
+
+
+def test_link_list_json(api_url: str, echo_server) -> None:
+    upstream = "{}:{}".format(*echo_server.address)
+    assert _run("link", "--api", api_url, "create", "pg", "--upstream", upstream)[0] == 0
+    code, text = _run("link", "--api", api_url, "list", "--json")
+    assert code == 0
+    doc = json.loads(text)
+    assert doc["pg"]["upstream"] == upstream and doc["pg"]["enabled"] is True
+    code, text = _run("link", "--api", api_url, "list")
+    assert code == 0 and text.startswith("NAME")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ADVICE", "advise"]
+__all__ = ["ADVICE", "TCP_ADVICE", "advise", "tcp_advice"]
 
 # PostgreSQL SQLSTATEs; "pg_hba" is ours: 28000 whose message says no pg_hba.conf entry.
 _POSTGRESQL = {
@@ -69,3 +69,34 @@ ADVICE: dict[str, dict[str, str]] = {"postgresql": _POSTGRESQL, "sqlserver": _SQ
 def advise(dialect: str, code: str | None) -> str | None:
     """The advice for ``code`` from ``dialect``'s table, or None."""
     return ADVICE.get(dialect, {}).get(code or "")
+
+
+# TCP connects refused or timing out, by database: where each server sets what it listens on.
+TCP_ADVICE: dict[str, dict[str, str]] = {
+    "postgresql": {
+        "refused": "nothing listens on port {port}: check the server runs, the port, and that it listens on "
+                   "this interface (postgresql.conf: listen_addresses and port)",
+        "timed out": "connects to port {port} time out: a firewall or security group drops them, or the "
+                     "route is broken",
+    },
+    "sqlserver": {
+        "refused": "nothing listens on port {port}: check the SQL Server service runs and TCP/IP is enabled "
+                   "(SQL Server Configuration Manager: Protocols, TCP/IP, IP Addresses, TCP Port; a named "
+                   "instance uses a dynamic port unless one is set)",
+        "timed out": "connects to port {port} time out: a firewall or security group drops them, or the "
+                     "route is broken; Azure SQL: allow this client's IP in the server firewall (and ports "
+                     "11000-11999 for the redirect policy)",
+    },
+    "mysql": {
+        "refused": "nothing listens on port {port}: check the server runs, the port, and that it listens on "
+                   "this interface (my.cnf: bind-address and port; skip-networking must be off)",
+        "timed out": "connects to port {port} time out: a firewall or security group drops them, or the "
+                     "route is broken",
+    },
+}
+
+
+def tcp_advice(dialect: str, problem: str, port: int) -> str | None:
+    """The advice for TCP connects to ``port`` that are ``refused`` or ``timed out``, for ``dialect``."""
+    text = TCP_ADVICE.get(dialect, {}).get(problem)
+    return None if text is None else text.format(port=port)

@@ -3,16 +3,20 @@
 ::
 
     tether check CONNECTION_STRING [--attempts 5] [--timeout 5] [--deadline 120]
-                 [--resolver HOST[:PORT]]... [--json] [--bundle FILE.zip]
+                 [--resolver HOST[:PORT]]... [--json] [--bundle FILE.zip] [--plain]
     tether check --host HOST --port PORT [--dialect postgresql|sqlserver|mysql] [...]
 
 CONNECTION_STRING is a URL (``postgresql://app@db.example.com/shop``) or a SQL Server
 ADO.NET string (``Server=tcp:x.database.windows.net,1433;Database=shop``); ``--host``
 and ``--port`` override its host and port. Progress goes to standard output (standard
-error with ``--json``, which prints the JSON report on standard output).
+error with ``--json``, which prints the JSON report on standard output): a line as each
+step starts, saying what it does and how long it may take, and a line as it ends; in
+colour on a terminal unless ``--plain`` is given.
 
-Exit codes: 0 every step passed; 1 problems found (a step warned or failed);
-2 bad usage (an unparsable connection string, an unknown scheme, a port out of range).
+Exit codes: 0 every step passed ("all good"); 1 problems found (a step warned or failed)
+or the check is incomplete (a step that matters could not run, e.g. the login for want
+of a driver); 2 bad usage (an unparsable connection string, an unknown scheme, a port
+out of range).
 """
 
 from __future__ import annotations
@@ -21,16 +25,18 @@ import argparse
 import io
 import json
 import logging
+import shutil
 import sys
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TextIO
 
+from ..cli import plain_help
 from ..dsn import ConnectionSpec, parse
 from ..errors import ConfigError
 from ._events import Event, Report
-from ._render import event_line, full_text, header, summary
+from ._render import event_line, full_text, header, start_line, summary
 from ._runner import run_check, target
 
 __all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main"]
@@ -61,7 +67,7 @@ DIALECTS = ("postgresql", "sqlserver", "mysql")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tether check", description=__doc__.split("::")[0].strip(),
+    parser = argparse.ArgumentParser(prog="tether check", description=plain_help(__doc__.split("::")[0]),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("connection", nargs="?", help="URL or ADO.NET connection string")
     parser.add_argument("--host", help="server host (overrides the connection string's)")
@@ -80,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="DNS resolver to query directly (repeatable; default: /etc/resolv.conf)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--bundle", metavar="FILE.zip", help="write the report, its JSON and the logs")
+    parser.add_argument("--plain", action="store_true",
+                        help="no colour and no line rewriting, even on a terminal")
     return parser
 
 
@@ -120,22 +128,38 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         print(f"tether check: {exc}", file=err)
         return EXIT_USAGE
     progress = err if args.json else out
+    fancy = not args.plain and _is_terminal(progress)
     print(header(spec.redacted()), file=progress, flush=True)
 
-    def show(event: Event) -> None:
-        print(event_line(event), file=progress, flush=True)
+    def starting(step: str, doing: str, budget_s: float) -> None:
+        # On a terminal the line is replaced by the step's result (so it must fit on one row);
+        # elsewhere both lines stay.
+        line = start_line(step, doing, budget_s)
+        if fancy:
+            width = max(20, shutil.get_terminal_size().columns - 1)
+            line = line if len(line) <= width else line[:width - 3] + "..."
+        print(line, file=progress, end="" if fancy else "\n", flush=True)
 
-    secret = spec.password.reveal() if spec.password is not None else ""
-    with _captured_logs(secret) as logs:
+    def show(event: Event) -> None:
+        print(("\r\033[K" if fancy else "") + event_line(event, colour=fancy), file=progress, flush=True)
+
+    with _captured_logs() as logs:
         report = run_check(spec, attempts=args.attempts, timeout_s=args.timeout, deadline_s=args.deadline,
-                           resolvers=resolvers, on_event=show)
-    print(summary(report), file=progress, flush=True)
+                           resolvers=resolvers, on_event=show, on_start=starting)
+    print(summary(report, colour=fancy), file=progress, flush=True)
     if args.json:
         print(_json(report), file=out)
     if args.bundle:
         _write_bundle(args.bundle, report, logs.getvalue())
         print(f"bundle written to {args.bundle}", file=progress)
     return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _json(report: Report) -> str:
@@ -149,22 +173,14 @@ def _write_bundle(path: str, report: Report, logs: str) -> None:
         bundle.writestr("check.log", logs)
 
 
-class _ScrubbingFormatter(logging.Formatter):
-    def __init__(self, secret: str) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        self._secret = secret
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        return text.replace(self._secret, "***") if self._secret else text
-
-
 @contextmanager
-def _captured_logs(secret: str) -> Iterator[io.StringIO]:
-    """tether's DEBUG log during the check, in memory, the password scrubbed out."""
+def _captured_logs() -> Iterator[io.StringIO]:
+    """tether's DEBUG log during the check, in memory. tether logs a spec only as its
+    ``redacted()`` form, so the log has no password to scrub (and no substring is replaced:
+    a short password would mangle other words)."""
     buffer = io.StringIO()
     handler = logging.StreamHandler(buffer)
-    handler.setFormatter(_ScrubbingFormatter(secret))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("tether")
     previous = logger.level
     logger.addHandler(handler)

@@ -56,6 +56,7 @@ class Step:
     run: Callable[[Context, float], Outcome]
     budget_s: Callable[[Context], float]
     hang_advice: str
+    doing: Callable[[Context], str] = lambda ctx: ""  # what it is about to do, shown as it starts
 
 
 def op_timeout(ctx: Context, deadline: float) -> float:

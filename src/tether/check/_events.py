@@ -10,12 +10,16 @@ from typing import Any
 __all__ = ["Event", "Outcome", "Report", "Status"]
 
 
-
 class Status(str, enum.Enum):
-    """A step's verdict, from best to worst (``skip`` means it did not run)."""
+    """A step's verdict, from best to worst (``skip`` means it did not run).
+
+    ``incomplete`` is a report's verdict only: no step warned or failed, but a step that
+    matters (the login) could not run here, e.g. for want of a driver: never "all good".
+    """
 
     OK = "ok"
     SKIP = "skip"
+    INCOMPLETE = "incomplete"
     WARN = "warn"
     FAIL = "fail"
 
@@ -24,7 +28,7 @@ class Status(str, enum.Enum):
         return _RANK[self]
 
 
-_RANK = {Status.OK: 0, Status.SKIP: 0, Status.WARN: 1, Status.FAIL: 2}
+_RANK = {Status.OK: 0, Status.SKIP: 0, Status.INCOMPLETE: 1, Status.WARN: 2, Status.FAIL: 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,11 @@ class Event:
     duration_s: float
     advice: tuple[str, ...] = ()
     data: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def incomplete(self) -> bool:
+        """Skipped for a reason the user must fix (a missing driver, the deadline), not by design."""
+        return self.status is Status.SKIP and bool(self.data.get("incomplete"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,9 +81,12 @@ class Report:
 
     @property
     def status(self) -> Status:
-        """The worst status of any step (``ok`` if every step passed or was skipped)."""
+        """The worst status of any step; ``incomplete`` if none warned or failed but a step that
+        matters could not run (:attr:`Event.incomplete`); ``ok`` only when everything ran."""
         worst = max(self.events, key=lambda e: e.status.rank, default=None)
-        return Status.OK if worst is None or worst.status.rank == 0 else worst.status
+        if worst is not None and worst.status.rank > 0:
+            return worst.status
+        return Status.INCOMPLETE if any(e.incomplete for e in self.events) else Status.OK
 
     @property
     def ok(self) -> bool:
@@ -82,10 +94,11 @@ class Report:
 
     @property
     def actions(self) -> tuple[str, ...]:
-        """Recommended actions: the advice of every step that warned or failed, once each."""
+        """Recommended actions: the advice of every step that warned, failed or left the check
+        incomplete, once each."""
         seen: dict[str, None] = {}
         for event in self.events:
-            if event.status.rank > 0:
+            if event.status.rank > 0 or event.incomplete:
                 seen.update(dict.fromkeys(event.advice))
         return tuple(seen)
 

@@ -29,12 +29,15 @@ def read_resolvers(path: str) -> list[tuple[str, int]]:
     return found
 
 
-def interfaces() -> dict[str, list[str]]:
-    """Interface name -> its IPv4/IPv6 addresses (psutil when installed, else names only)."""
+ADDRESS_PACKAGE = "psutil"  # lists the addresses of the interfaces; optional
+
+
+def interfaces() -> dict[str, list[str]] | None:
+    """Interface name -> its IPv4/IPv6 addresses; None when psutil, which lists them, is missing."""
     try:
-        psutil = importlib.import_module("psutil")  # optional, and untyped
+        psutil = importlib.import_module(ADDRESS_PACKAGE)  # optional, and untyped
     except ImportError:
-        return {name: [] for _, name in socket.if_nameindex()}
+        return None
     families = (socket.AF_INET, socket.AF_INET6)
     return {
         name: [a.address for a in addrs if a.family in families]
@@ -49,11 +52,29 @@ def _is_loopback(address: str) -> bool:
         return False
 
 
+def _names_only() -> list[str]:
+    try:
+        return sorted(name for _, name in socket.if_nameindex())
+    except OSError:
+        return []
+
+
 def check_local(ctx: Context, deadline: float) -> Outcome:
     found = interfaces()
     resolvers = ctx.options.resolvers
     if resolvers is None:
         resolvers = tuple(read_resolvers(ctx.options.resolv_conf))
+    shown_resolvers = ", ".join(f"{host}:{port}" for host, port in resolvers) or "none"
+    if found is None:
+        # Without psutil the addresses are unknown, not absent: say so, and warn about nothing.
+        names = _names_only()
+        data: dict[str, object] = {"interfaces": {name: None for name in names}, "addresses": None,
+                "resolvers": [f"{host}:{port}" for host, port in resolvers],
+                "missing": ADDRESS_PACKAGE, "install": f"pip install {ADDRESS_PACKAGE}"}
+        detail = (f"interfaces: {', '.join(names) or 'none'} (addresses not listed: the package "
+                  f"{ADDRESS_PACKAGE} is not installed; pip install {ADDRESS_PACKAGE}); "
+                  f"resolvers: {shown_resolvers}")
+        return Outcome(Status.OK, detail, data=data)
     routable = sorted({a for addrs in found.values() for a in addrs if not _is_loopback(a)})
     data = {
         "interfaces": found,
@@ -61,7 +82,7 @@ def check_local(ctx: Context, deadline: float) -> Outcome:
         "addresses": routable,
     }
     shown = ", ".join(f"{n} {' '.join(a) or '(no address)'}" for n, a in sorted(found.items()))
-    detail = f"interfaces: {shown or 'none'}; resolvers: {', '.join(data['resolvers']) or 'none'}"
+    detail = f"interfaces: {shown or 'none'}; resolvers: {shown_resolvers}"
     needs_network = not (ctx.data("name", "is_address") and _is_loopback(ctx.host))
     if needs_network and not routable and ctx.host not in ("localhost",):
         advice = ("this machine has no address outside loopback: check its network connection",)

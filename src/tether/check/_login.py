@@ -88,6 +88,23 @@ def _last_line(exc: BaseException) -> str:
     return lines[-1] if lines else type(exc).__name__
 
 
+# The extra that installs a driver for each database, and the driver's package.
+INSTALL = {
+    "postgresql": ("pip install 'tether[postgresql]'", "psycopg"),
+    "sqlserver": ("pip install 'tether[sqlserver]'", "python-tds, pymssql or mssql-python"),
+    "mysql": ("pip install 'tether[mysql]'", "PyMySQL"),
+}
+
+
+def _no_driver(dialect: str, exc: ConfigError) -> Outcome:
+    """The login not tried: the check is incomplete (never "all good"), and how to fix it."""
+    command, package = INSTALL.get(dialect, (f"pip install 'tether[{dialect}]'", "a driver"))
+    advice = (f"install a {dialect} driver ({package}) to test the login: {command}",)
+    data = {"incomplete": True, "missing": package, "install": command, "error": str(exc)}
+    return Outcome(Status.SKIP, f"login NOT tested: no {dialect} driver is installed ({package}); "
+                   f"run: {command}", advice, data)
+
+
 def check_login(ctx: Context, deadline: float) -> Outcome:
     spec = ctx.spec.with_(host=ctx.host, port=ctx.port)
     driver: Any
@@ -96,7 +113,7 @@ def check_login(ctx: Context, deadline: float) -> Outcome:
     except ConfigError as exc:
         driver = direct_connector(spec.dialect, spec.driver)
         if driver is None:
-            return Outcome(Status.SKIP, f"no driver to log in with: {exc}")
+            return _no_driver(spec.dialect, exc)
     if not ctx.addresses() or not ctx.data("tcp", "min_s"):
         return Outcome(Status.SKIP, "no address accepted a TCP connection")
     began = time.monotonic()

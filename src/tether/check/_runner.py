@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
 
 from ..dsn import ConnectionSpec, parse
 from ..dsn._common import DEFAULT_PORTS
@@ -51,6 +49,7 @@ def iter_check(
     resolvers: Sequence[Resolver] | None = None,
     hosts_file: str = "/etc/hosts",
     resolv_conf: str = "/etc/resolv.conf",
+    on_start: Callable[[str, str, float], object] | None = None,
 ) -> Iterator[Event]:
     """Yield each step's :class:`Event` as it finishes. See :func:`run_check`."""
     spec = target(spec_or_dsn)
@@ -59,6 +58,8 @@ def iter_check(
     deadline = time.monotonic() + deadline_s
     log.debug("checking %s (%d attempts, %.1f s per operation)", spec.redacted(), attempts, timeout_s)
     for step in STEPS:
+        if on_start is not None and time.monotonic() < deadline:
+            on_start(step.name, step.doing(ctx), min(step.budget_s(ctx), deadline - time.monotonic()))
         event = _run_step(step, ctx, deadline, deadline_s)
         if event.status is not Status.SKIP or event.step not in ctx.results:
             ctx.results[step.name] = Outcome(event.status, event.detail, event.advice, event.data)
@@ -76,8 +77,12 @@ def run_check(
     hosts_file: str = "/etc/hosts",
     resolv_conf: str = "/etc/resolv.conf",
     on_event: Callable[[Event], object] | None = None,
+    on_start: Callable[[str, str, float], object] | None = None,
 ) -> Report:
     """Check the connection to ``spec_or_dsn`` step by step; ``on_event`` sees each event live.
+
+    ``on_start(step, doing, budget_s)`` is called as each step starts, with what it is about
+    to do ("connecting to db:5432 ...") and the seconds it may take at most.
 
     ``timeout_s`` bounds each network operation (a connect, a DNS query, a handshake, the
     login); each step has a budget derived from it and is reported as hung past it; the
@@ -89,7 +94,8 @@ def run_check(
     began = time.monotonic()
     events = []
     for event in iter_check(spec, attempts=attempts, timeout_s=timeout_s, deadline_s=deadline_s,
-                            resolvers=resolvers, hosts_file=hosts_file, resolv_conf=resolv_conf):
+                            resolvers=resolvers, hosts_file=hosts_file, resolv_conf=resolv_conf,
+                            on_start=on_start):
         events.append(event)
         if on_event is not None:
             on_event(event)
@@ -101,7 +107,9 @@ def _run_step(step: Step, ctx: Context, deadline: float, deadline_s: float) -> E
     began = time.monotonic()
     remaining = deadline - began
     if remaining <= 0:
-        outcome = Outcome(Status.SKIP, f"not run: the check's deadline of {deadline_s:g} s passed")
+        outcome = Outcome(Status.SKIP, f"not run: the check's deadline of {deadline_s:g} s passed",
+                          (f"run the check again with a longer --deadline than {deadline_s:g} s",),
+                          {"incomplete": True})
         return _event(step, outcome, ctx, 0.0)
     budget = min(step.budget_s(ctx), remaining)
     box: list[Outcome] = []
@@ -124,20 +132,7 @@ def _run_step(step: Step, ctx: Context, deadline: float, deadline_s: float) -> E
 
 
 def _event(step: Step, outcome: Outcome, ctx: Context, duration_s: float) -> Event:
-    secret = ctx.spec.password.reveal() if ctx.spec.password is not None else None
-    event = Event(step.name, outcome.status, outcome.detail, duration_s, outcome.advice, outcome.data)
-    if not secret:
-        return event
-    return replace(event, detail=_scrub(event.detail, secret), advice=_scrub(event.advice, secret),
-                   data=_scrub(dict(event.data), secret))
-
-
-def _scrub(value: Any, secret: str) -> Any:
-    """``value`` with every occurrence of ``secret`` in its strings replaced by ``***``."""
-    if isinstance(value, str):
-        return value.replace(secret, "***")
-    if isinstance(value, Mapping):
-        return {key: _scrub(item, secret) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_scrub(item, secret) for item in value)
-    return value
+    # No scrubbing here: the steps never put the password into their text (the target is shown
+    # as ``spec.redacted()``, rebuilt from the parsed spec, the password never copied in).
+    # Replacing the password wherever it occurs would mangle other words that contain it.
+    return Event(step.name, outcome.status, outcome.detail, duration_s, outcome.advice, outcome.data)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ._advice import tcp_advice
 from ._context import Context, op_timeout
 from ._events import Outcome, Status
 
@@ -76,12 +77,12 @@ def _probe(ctx: Context, address: str, deadline: float) -> Probe:
 
 def _advice(ctx: Context, errors: set[str]) -> tuple[str, ...]:
     advice = []
-    if any("refused" in e for e in errors):
-        advice.append(f"nothing listens on port {ctx.port}: check the server runs, the port, and that it "
-                      "listens on this interface (PostgreSQL: listen_addresses)")
-    if "timed out" in errors:
-        advice.append(f"connects to port {ctx.port} time out: a firewall or security group drops them, "
-                      "or the route is broken; Azure SQL: allow this client's IP in the server firewall")
+    problems = (["refused"] if any("refused" in e for e in errors) else []) + \
+        (["timed out"] if "timed out" in errors else [])
+    for problem in problems:
+        text = tcp_advice(ctx.spec.dialect, problem, ctx.port)
+        if text is not None:
+            advice.append(text)
     if not advice and errors:
         advice.append("check the route to the server (traceroute, VPN, proxy)")
     return tuple(advice)

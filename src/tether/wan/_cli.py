@@ -3,7 +3,7 @@
 ::
 
     tether wan serve [--host 127.0.0.1] [--port 8474] [--config proxies.json] [--seed N]
-    tether wan link [--api http://127.0.0.1:8474] list
+    tether wan link [--api http://127.0.0.1:8474] list [--json]
     tether wan link create NAME --upstream HOST:PORT [--listen HOST:PORT] [--disabled]
     tether wan link delete NAME
     tether wan link enable|disable NAME
@@ -49,7 +49,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tether wan", description="WAN emulator")
+    from tether.cli import plain_help
+
+    parser = argparse.ArgumentParser(prog="tether wan", description=plain_help(__doc__ or ""),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the emulator and its HTTP API")
     serve.add_argument("--host", default="127.0.0.1", help="API address (default loopback)")
@@ -60,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     link = sub.add_parser("link", help="drive a running emulator over HTTP")
     link.add_argument("--api", default="http://127.0.0.1:8474", help="API base URL")
     verbs = link.add_subparsers(dest="verb", required=True)
-    verbs.add_parser("list")
+    listing = verbs.add_parser("list", help="the links and their toxics, as a table")
+    listing.add_argument("--json", action="store_true", help="the API's answer as JSON instead")
     verbs.add_parser("reset")
     create = verbs.add_parser("create")
     create.add_argument("name")
@@ -127,7 +131,10 @@ def _link(args: argparse.Namespace, out: TextIO) -> int:
     if status >= 400:
         out.write(f"error: {answer.get('error', answer) if answer else status}\n")
         return EXIT_REFUSED
-    out.write(_render(args.verb, answer))
+    if getattr(args, "json", False):
+        out.write(json.dumps(answer, indent=2, sort_keys=True) + "\n")
+    else:
+        out.write(_render(args.verb, answer))
     return EXIT_OK
 
 
