@@ -31,8 +31,8 @@ def test_every_accepted_name_can_be_addressed_again(name: str) -> None:
 
 @given(
     st.text(st.characters(categories=["Cc"]), min_size=1, max_size=3),
-    st.text(st.characters(exclude_characters="/"), max_size=5),
-)
+    st.text(st.characters(exclude_characters="/", exclude_categories=["Cs"]), max_size=5),
+)  # no lone surrogates around them: those are refused first, as not valid Unicode
 def test_control_characters_are_refused_anywhere(controls: str, rest: str) -> None:
     assert "control characters" in (name_problem(rest + controls + rest) or "")
 
