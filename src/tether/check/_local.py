@@ -29,12 +29,15 @@ def read_resolvers(path: str) -> list[tuple[str, int]]:
     return found
 
 
-def interfaces() -> dict[str, list[str]]:
-    """Interface name -> its IPv4/IPv6 addresses (psutil when installed, else names only)."""
+NO_PSUTIL = "addresses unknown: pip install 'tether[check]' (psutil)"
+
+
+def interfaces() -> dict[str, list[str]] | None:
+    """Interface name -> its IPv4/IPv6 addresses; None without psutil (addresses unknown)."""
     try:
         psutil = importlib.import_module("psutil")  # optional, and untyped
     except ImportError:
-        return {name: [] for _, name in socket.if_nameindex()}
+        return None
     families = (socket.AF_INET, socket.AF_INET6)
     return {
         name: [a.address for a in addrs if a.family in families]
@@ -54,16 +57,22 @@ def check_local(ctx: Context, deadline: float) -> Outcome:
     resolvers = ctx.options.resolvers
     if resolvers is None:
         resolvers = tuple(read_resolvers(ctx.options.resolv_conf))
+    known = found is not None
+    if found is None:  # names only: without psutil the standard library gives no addresses
+        found = {name: [] for _, name in socket.if_nameindex()}
     routable = sorted({a for addrs in found.values() for a in addrs if not _is_loopback(a)})
     data = {
         "interfaces": found,
         "resolvers": [f"{host}:{port}" for host, port in resolvers],
         "addresses": routable,
     }
-    shown = ", ".join(f"{n} {' '.join(a) or '(no address)'}" for n, a in sorted(found.items()))
+    if known:
+        shown = ", ".join(f"{n} {' '.join(a) or '(no address)'}" for n, a in sorted(found.items()))
+    else:
+        shown = f"{', '.join(sorted(found)) or 'none'} ({NO_PSUTIL})"
     detail = f"interfaces: {shown or 'none'}; resolvers: {', '.join(data['resolvers']) or 'none'}"
     needs_network = not (ctx.data("name", "is_address") and _is_loopback(ctx.host))
-    if needs_network and not routable and ctx.host not in ("localhost",):
+    if known and needs_network and not routable and ctx.host not in ("localhost",):
         advice = ("this machine has no address outside loopback: check its network connection",)
         return Outcome(Status.WARN, detail, advice=advice, data=data)
     return Outcome(Status.OK, detail, data=data)
