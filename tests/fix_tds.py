@@ -128,8 +128,8 @@ def connect_pyodbc_msodbc(srv: TdsServer, *, user: str = USER, password: str = P
                           certificate: str | None = None, extra: str = "", **options: Any) -> Any:
     library = msodbc_library()
     if library is None:
-        pytest.skip("Microsoft's ODBC driver 18 library is not available (pip install mssql-python, "
-                    "which brings the mssql-python-odbc wheel)")
+        pytest.skip("Microsoft's ODBC driver 18 library is not available "
+                    "(pip install 'tether[mssql-python]', which brings the mssql-python-odbc wheel)")
     conn_str = (f"DRIVER={library};SERVER={srv.host},{srv.port};UID={user};PWD={password};"
                 f"DATABASE={database};{_encrypt(encrypt, certificate)}{extra}")
     return _pyodbc_connect(conn_str, options)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 from test_check_support import PASSWORD, DnsServer, TlsPostgresStandIn
+from tether import parse
 from tether.check import Report, Status, advise, run_check
+from tether.check._context import Context, Options
+from tether.check._events import Outcome
+from tether.check._local import check_local
 from tether.check._login import error_code
 from tether.check._name import azure_kind
 from tether.check._tcp import summarize
@@ -231,3 +236,24 @@ def test_bad_input_raises_config_error() -> None:
         run_check("nosuch://h/db")
     with pytest.raises(ValueError, match="attempts"):
         run_check("postgresql://h/db", attempts=0)
+
+
+def _local_context(host: str) -> Context:
+    options = Options(attempts=1, timeout_s=1.0, resolvers=(), hosts_file="", resolv_conf="")
+    ctx = Context(parse(f"postgresql://app@{host}/shop"), host, 5432, options)
+    ctx.results["name"] = Outcome(Status.OK, "", data={"is_address": False})
+    return ctx
+
+
+def test_local_step_lists_addresses_with_psutil() -> None:
+    pytest.importorskip("psutil", reason="psutil is not installed: pip install 'tether[check]'")
+    outcome = check_local(_local_context("db.example.com"), deadline=0.0)
+    assert "127.0.0.1" in outcome.detail and "tether[check]" not in outcome.detail
+
+
+def test_local_step_without_psutil_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psutil", None)  # import now fails as if it were not installed
+    outcome = check_local(_local_context("db.example.com"), deadline=0.0)
+    assert "pip install 'tether[check]'" in outcome.detail
+    assert "(no address)" not in outcome.detail
+    assert outcome.status is Status.OK  # unknown addresses are no evidence of a missing network

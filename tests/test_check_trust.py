@@ -179,7 +179,7 @@ def test_local_without_psutil_says_so_and_does_not_warn(monkeypatch: pytest.Monk
     events.close()
     assert local.step == "local"
     assert local.status is Status.OK, local
-    assert "psutil is not installed" in local.detail and "pip install psutil" in local.detail
+    assert "psutil is not installed" in local.detail and "pip install 'tether[check]'" in local.detail
     assert "(no address)" not in local.detail
     assert local.advice == ()
     assert local.data["missing"] == "psutil" and local.data["addresses"] is None

@@ -15,7 +15,7 @@ from tether.dialects.mysql import classify, dialect
 from tether.errors import ConnectError
 from tether.vocab import Fault
 
-pymysql = pytest.importorskip("pymysql", reason="pymysql is not installed: pip install pymysql")
+pymysql = pytest.importorskip("pymysql", reason="pymysql is not installed: pip install 'tether[mysql]'")
 
 CONNECT, IN_DOUBT, TRANSIENT, FATAL = Fault.CONNECT, Fault.IN_DOUBT, Fault.TRANSIENT, Fault.FATAL
 

@@ -22,10 +22,10 @@ from tether.vocab import Fault
 CONNECT, IN_DOUBT, TRANSIENT, FATAL = Fault.CONNECT, Fault.IN_DOUBT, Fault.TRANSIENT, Fault.FATAL
 
 _MISSING = {
-    "pymssql": "pymssql is not installed: pip install pymssql",
-    "pytds": "python-tds is not installed: pip install python-tds",
+    "pymssql": "pymssql is not installed: pip install 'tether[pymssql]'",
+    "pytds": "python-tds is not installed: pip install 'tether[pytds]'",
     "pyodbc": "pyodbc is not installed, or unixODBC's libodbc.so.2 is missing (apt-get install unixodbc)",
-    "mssql_python": "mssql-python is not installed: pip install mssql-python",
+    "mssql_python": "mssql-python is not installed: pip install 'tether[mssql-python]'",
 }
 
 Build = Callable[[Any], BaseException]

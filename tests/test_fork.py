@@ -152,7 +152,7 @@ def test_a_forked_child_never_touches_the_parents_connections(pg_dsn: str) -> No
 def test_a_forked_child_gets_its_own_asyncio_pool(pg_dsn: str, driver: str) -> None:
     # The parent's loop runs in a thread; the child, which has none, runs its own.
     if driver == "asyncpg":
-        pytest.importorskip("asyncpg", reason="asyncpg is not installed: pip install asyncpg")
+        pytest.importorskip("asyncpg", reason="asyncpg is not installed: pip install 'tether[asyncpg]'")
     dsn = dsn_for(pg_dsn, driver)
     pool = AsyncPool(dsn, min_size=4, max_size=4)
     loop = asyncio.new_event_loop()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import importlib
 import importlib.util
+import re
 import socket
 import sys
 import time
@@ -43,7 +44,7 @@ from tether.wan import Link
 VARIANTS = ("pytds", "pymssql", "pyodbc-msodbc", "pyodbc-freetds", "mssql-python")
 _MODULES = {"pytds": "pytds", "pymssql": "pymssql", "pyodbc-msodbc": "pyodbc", "pyodbc-freetds": "pyodbc",
             "mssql-python": "mssql_python"}  # fmt: skip
-_PACKAGES = {"pytds": "python-tds", "pymssql": "pymssql", "pyodbc": "pyodbc", "mssql_python": "mssql-python"}
+_EXTRAS = {"pytds": "pytds", "pymssql": "pymssql", "pyodbc": "pyodbc", "mssql_python": "mssql-python"}
 SQL_ONLY = ("pymssql", "pyodbc-freetds")  # no session reset in the driver: SQL restores
 MakePool = Callable[..., tether.Pool]
 
@@ -52,12 +53,12 @@ def url(srv: TdsServer, variant: str, **query: str) -> str:
     """A tether URL for ``variant`` on the test server; skips when the variant is absent."""
     module = _MODULES[variant]
     if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not installed: pip install {_PACKAGES[module]}")
+        pytest.skip(f"{module} is not installed: pip install 'tether[{_EXTRAS[module]}]'")
     query.setdefault("encrypt", "false")  # the test server speaks no TLS
     if variant == "pyodbc-msodbc":
         library = msodbc_library()
         if library is None:
-            pytest.skip("Microsoft's ODBC driver 18 is not available: pip install mssql-python")
+            pytest.skip("Microsoft's ODBC driver 18 is not available: pip install 'tether[mssql-python]'")
         query["driver"] = library
     elif variant == "pyodbc-freetds":
         library = freetds_odbc_library()
@@ -464,23 +465,24 @@ def test_encrypt_never_means_encrypt_without_validation(variant: str, tls_server
 
 
 @pytest.mark.parametrize("name", ["pytds", "pymssql", "pyodbc", "mssql_python"])
-def test_driver_not_installed_names_the_pip_package(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_driver_not_installed_names_the_tether_extra(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, name, None)  # import now fails as if it were not installed
     monkeypatch.delitem(sys.modules, f"tether.drivers.{name}", raising=False)
-    with pytest.raises(ConfigError, match=f"pip install {_PACKAGES[name]}"):
+    wanted = re.escape(f"is not installed: pip install 'tether[{_EXTRAS[name]}]'")
+    with pytest.raises(ConfigError, match=wanted):
         load_driver("sqlserver", name)
-    with pytest.raises(ConfigError, match=f"pip install {_PACKAGES[name]}"):
+    with pytest.raises(ConfigError, match=wanted):
         tether.Pool(f"mssql+{name}://sa@127.0.0.1/db", open=False)
 
 
-def test_no_sqlserver_driver_at_all_lists_every_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _PACKAGES:
+def test_no_sqlserver_driver_at_all_lists_every_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _EXTRAS:
         monkeypatch.setitem(sys.modules, name, None)
         monkeypatch.delitem(sys.modules, f"tether.drivers.{name}", raising=False)
     with pytest.raises(ConfigError) as info:
         load_driver("sqlserver")
-    for package in _PACKAGES.values():
-        assert f"pip install {package}" in str(info.value)
+    for extra in _EXTRAS.values():
+        assert f"pip install 'tether[{extra}]'" in str(info.value)
 
 
 def test_mssql_python_own_pool_is_refused(tds_server: TdsServer) -> None:
@@ -496,7 +498,7 @@ def test_mssql_python_own_pool_is_refused(tds_server: TdsServer) -> None:
 
 
 def test_azure_endpoints_get_sqlclients_azure_defaults() -> None:
-    pytest.importorskip("pytds", reason="python-tds is not installed: pip install python-tds")
+    pytest.importorskip("pytds", reason="python-tds is not installed: pip install 'tether[pytds]'")
     azure = "Server=tcp:shop.database.windows.net,1433;Database=shop;User ID=app;Password=x"
     pool = tether.Pool(azure, driver="pytds", open=False)
     assert pool.config.connect_retry.count == 2  # SqlClient raises 1 to 2 for Azure SQL

@@ -37,6 +37,8 @@ from .net import Keepalive
 from .pool import AsyncPool, Pool, clear_all_pools, connect
 from .session import AsyncConnection, AsyncCursor, Connection, Cursor
 
+# The one place the version is written: pyproject.toml reads it from here (setuptools
+# ``dynamic = ["version"]``), so the built metadata and the running code always agree.
 __version__ = "0.1.0"
 
 __all__ = [

@@ -57,7 +57,7 @@ def run(seconds: float = 30.0, out: TextIO = sys.stdout, *, pgbouncer: bool = Fa
         from .testing import EmbeddedPgBouncer, EmbeddedPostgres
         from .wan import Latency, Link
     except ImportError as exc:
-        print(f"tether demo needs the dev extras: pip install 'tether[dev]' ({exc})", file=out)
+        print(f"tether demo needs its extra: pip install 'tether[demo]' ({exc})", file=out)
         return 2
     import tether
 

@@ -70,7 +70,7 @@ def _ask_each(ctx: Context, deadline: float, resolvers: Sequence[tuple[str, int]
         try:
             found, cnames = query_resolver(ctx.host, resolver, timeout_s=op_timeout(ctx, deadline))
         except ImportError:
-            answers[key] = {"error": "dnspython is not installed: pip install dnspython"}
+            answers[key] = {"error": "dnspython is not installed: pip install 'tether[check]'"}
         except Exception as exc:  # dnspython raises many kinds: timeouts, bad replies, OSError
             log.debug("resolver %s for %s: %r", key, ctx.host, exc)
             answers[key] = {"error": f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__}

@@ -30,6 +30,7 @@ def read_resolvers(path: str) -> list[tuple[str, int]]:
 
 
 ADDRESS_PACKAGE = "psutil"  # lists the addresses of the interfaces; optional
+INSTALL = "pip install 'tether[check]'"  # the extra that has it
 
 
 def interfaces() -> dict[str, list[str]] | None:
@@ -70,9 +71,9 @@ def check_local(ctx: Context, deadline: float) -> Outcome:
         names = _names_only()
         data: dict[str, object] = {"interfaces": {name: None for name in names}, "addresses": None,
                 "resolvers": [f"{host}:{port}" for host, port in resolvers],
-                "missing": ADDRESS_PACKAGE, "install": f"pip install {ADDRESS_PACKAGE}"}
+                "missing": ADDRESS_PACKAGE, "install": INSTALL}
         detail = (f"interfaces: {', '.join(names) or 'none'} (addresses not listed: the package "
-                  f"{ADDRESS_PACKAGE} is not installed; pip install {ADDRESS_PACKAGE}); "
+                  f"{ADDRESS_PACKAGE} is not installed; {INSTALL}); "
                   f"resolvers: {shown_resolvers}")
         return Outcome(Status.OK, detail, data=data)
     routable = sorted({a for addrs in found.values() for a in addrs if not _is_loopback(a)})

@@ -48,7 +48,7 @@ def odbc_driver(spec: ConnectionSpec, registered: list[str]) -> OdbcDriver:
     if freetds:
         return OdbcDriver(FREETDS, freetds)
     raise ConfigError(
-        "pyodbc found no SQL Server ODBC driver: pip install mssql-python (it brings Microsoft's "
+        "pyodbc found no SQL Server ODBC driver: pip install 'tether[mssql-python]' (it brings Microsoft's "
         "ODBC driver 18), or install FreeTDS's (Debian: apt-get install tdsodbc)",
         key="driver",
     )

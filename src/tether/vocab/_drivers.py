@@ -1,7 +1,8 @@
 """Every Python database package tether knows, in one table.
 
 The connection-string parser (which ``+driver`` names exist), the driver loader (which
-module of ``tether.drivers`` to import, and what to ``pip install`` when it is missing)
+module of ``tether.drivers`` to import, and which extra of tether to ``pip install`` when it
+is missing)
 and the default classifier (which dialect explains an exception, by the package that
 raised it) all read this table, so they cannot disagree.
 """
@@ -20,6 +21,12 @@ class DriverInfo:
     sync_module: str | None  # the module of ``tether.drivers`` for ``tether.Pool``
     async_module: str | None  # ... for ``tether.AsyncPool``
     aliases: tuple[str, ...] = ()  # other spellings people write (distribution names)
+    extra: str | None = None  # tether's extra that installs it (pyproject.toml), if any
+
+    @property
+    def install(self) -> str:
+        """The pip command that installs this driver: tether's extra when there is one."""
+        return f"pip install 'tether[{self.extra}]'" if self.extra else f"pip install {self.package}"
 
     @property
     def pooled(self) -> bool:
@@ -29,14 +36,16 @@ class DriverInfo:
 
 # In order of preference within each dialect: the first installed is the default.
 DRIVERS = (
-    DriverInfo("psycopg", "postgresql", "psycopg[binary]", "psycopg", "psycopg", "psycopg_async"),
-    DriverInfo("asyncpg", "postgresql", "asyncpg", "asyncpg", None, "asyncpg"),
+    DriverInfo("psycopg", "postgresql", "psycopg[binary]", "psycopg", "psycopg", "psycopg_async",
+               extra="postgresql"),
+    DriverInfo("asyncpg", "postgresql", "asyncpg", "asyncpg", None, "asyncpg", extra="asyncpg"),
     DriverInfo("mssql_python", "sqlserver", "mssql-python", "mssql_python", "mssql_python", None,
-               aliases=("mssql-python",)),
-    DriverInfo("pyodbc", "sqlserver", "pyodbc", "pyodbc", "pyodbc", None),
-    DriverInfo("pymssql", "sqlserver", "pymssql", "pymssql", "pymssql", None),
-    DriverInfo("pytds", "sqlserver", "python-tds", "pytds", "pytds", None, aliases=("python-tds",)),
-    DriverInfo("pymysql", "mysql", "PyMySQL", "pymysql", "pymysql", None),
+               aliases=("mssql-python",), extra="mssql-python"),
+    DriverInfo("pyodbc", "sqlserver", "pyodbc", "pyodbc", "pyodbc", None, extra="pyodbc"),
+    DriverInfo("pymssql", "sqlserver", "pymssql", "pymssql", "pymssql", None, extra="pymssql"),
+    DriverInfo("pytds", "sqlserver", "python-tds", "pytds", "pytds", None, aliases=("python-tds",),
+               extra="pytds"),
+    DriverInfo("pymysql", "mysql", "PyMySQL", "pymysql", "pymysql", None, extra="mysql"),
     # No pool support, but ``@tether.retry`` classifies their errors.
     DriverInfo("mysqldb", "mysql", "mysqlclient", "MySQLdb", None, None, aliases=("mysqlclient",)),
     DriverInfo("mariadb", "mysql", "mariadb", "mariadb", None, None),
