@@ -8,21 +8,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
 
-__all__ = ["EXIT_PIPE_CLOSED", "main", "plain_help"]
+from ._help import plain_help
+
+__all__ = ["EXIT_PIPE_CLOSED", "main"]
 
 EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, as a shell reports a command killed by a closed pipe
-
-_LITERAL = re.compile(r"``(.+?)``", re.DOTALL)
-
-
-def plain_help(text: str) -> str:
-    """A docstring as help text: reST's ``literal`` markup dropped, the blank lines trimmed."""
-    return _LITERAL.sub(r"\1", text).strip()
-
 
 def _version() -> str:
     from . import __version__

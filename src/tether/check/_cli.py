@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TextIO
 
-from ..cli import plain_help
+from .._help import plain_help
 from ..dsn import ConnectionSpec, parse
 from ..errors import ConfigError
 from ._events import Event, Report

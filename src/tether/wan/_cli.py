@@ -30,6 +30,8 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from .._help import plain_help
+
 __all__ = ["main"]
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
@@ -49,8 +51,6 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
 
 
 def _parser() -> argparse.ArgumentParser:
-    from tether.cli import plain_help
-
     parser = argparse.ArgumentParser(prog="tether wan", description=plain_help(__doc__ or ""),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
