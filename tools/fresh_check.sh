@@ -40,6 +40,13 @@ cleanup
 rm -rf --one-file-system "$root"
 cp -a "$dir/base" "$root"
 cp /etc/resolv.conf "$root/etc/resolv.conf"  # pip and apt-get inside need DNS
+# Where the network intercepts TLS, the host trusts its CA through PIP_CERT: the fresh machine
+# trusts the same bundle (a property of the network, not of the machine), nothing else of pip's.
+cert_env=()
+if [ -n "${PIP_CERT:-}" ] && [ -f "$PIP_CERT" ]; then
+  cp "$PIP_CERT" "$root/etc/ssl/certs/network-ca-bundle.crt"
+  cert_env=(PIP_CERT=/etc/ssl/certs/network-ca-bundle.crt)
+fi
 
 # The committed HEAD, as a clone would give it (uncommitted changes are not checked).
 head=$(git -C "$repo" rev-parse HEAD)
@@ -52,11 +59,11 @@ mount -t sysfs sysfs "$root/sys"
 mount --rbind /dev "$root/dev"  # /dev/shm for PostgreSQL, /dev/null, /dev/urandom
 mount --make-rslave "$root/dev"  # so unmounting it later leaves the host's /dev alone
 
-# A login-like environment: nothing of the host's but PATH and a locale.
+# A login-like environment: nothing of the host's but PATH, a locale and the CA bundle above.
 inside() {
   local limit=$1; shift
   timeout --kill-after=30 "$limit" chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
-    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "${cert_env[@]}" \
     TETHER_SYSTEM_PACKAGES="$mode" bash -c "cd /root/tether && $*"
 }
 set +e
@@ -72,3 +79,4 @@ grep -E '^(system packages|FAILED|ERROR)' "$dir/$mode-test.log" | sed 's/^/  /' 
 echo "  skip reasons:"
 grep -E '^SKIPPED' "$dir/$mode-test.log" | sed -E 's/^SKIPPED \[[0-9]+\] [^ ]+: /    /' | sort | uniq -c | sort -rn || true
 tail -n 1 "$dir/$mode-test.log" | sed 's/^/  /'
+[ "$demo_rc" = 0 ] && [ "$test_rc" = 0 ]
