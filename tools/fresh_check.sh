@@ -12,7 +12,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 dir=${TETHER_FRESH_DIR:-/var/tmp/tether-fresh}
 mirror=${TETHER_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 [ "$(id -u)" = 0 ] || { echo "fresh_check: needs root (debootstrap, chroot)" >&2; exit 2; }
-mkdir -p "$dir"
+mkdir -p "$dir" && dir=$(cd "$dir" && pwd -P)  # absolute: cleanup compares /proc/*/root with it
 
 if ! command -v debootstrap >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
@@ -31,6 +31,13 @@ fi
 mode=${TETHER_SYSTEM_PACKAGES:-install}
 root=$dir/run-$mode
 cleanup() {
+  # Whatever still runs inside (a PostgreSQL a killed test left) holds the mounts: end those
+  # processes, and only those, found by their root directory.
+  local p
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && kill -9 "${p#/proc/}" 2>/dev/null
+  done
+  sleep 1
   for m in sys proc dev; do
     if mountpoint -q "$root/$m"; then umount -R "$root/$m" || umount -lR "$root/$m"; fi
   done
@@ -40,6 +47,8 @@ cleanup
 rm -rf --one-file-system "$root"
 cp -a "$dir/base" "$root"
 cp /etc/resolv.conf "$root/etc/resolv.conf"  # pip and apt-get inside need DNS
+# What Debian's installer writes and debootstrap does not: localhost resolves.
+printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
 # Where the network intercepts TLS, the host trusts its CA through PIP_CERT: the fresh machine
 # trusts the same bundle (a property of the network, not of the machine), nothing else of pip's.
 cert_env=()
