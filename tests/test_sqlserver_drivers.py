@@ -148,8 +148,8 @@ def test_socket_is_the_sessions_own_and_has_keepalive(
     variant: str, autocommit: bool, tds_server: TdsServer
 ) -> None:
     name = _MODULES[variant]
+    spec = parse(url(tds_server, variant))  # first: it skips when the driver cannot load
     driver = load_driver("sqlserver", name)
-    spec = parse(url(tds_server, variant))
     raw = driver.connect(spec, timeout_s=5, autocommit=autocommit)
     try:
         fd = driver.socket_fd(raw)

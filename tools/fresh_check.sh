@@ -86,6 +86,8 @@ tail -n 12 "$dir/$mode-demo.log" | sed 's/^/  /'
 echo "./dev test: exit $test_rc (log $dir/$mode-test.log)"
 grep -E '^(system packages|FAILED|ERROR)' "$dir/$mode-test.log" | sed 's/^/  /' || true
 echo "  skip reasons:"
-grep -E '^SKIPPED' "$dir/$mode-test.log" | sed -E 's/^SKIPPED \[[0-9]+\] [^ ]+: /    /' | sort | uniq -c | sort -rn || true
+# pytest -ra prints "SKIPPED [count] where: reason"; add the counts up per reason
+grep -E '^SKIPPED' "$dir/$mode-test.log" | sed -E 's/^SKIPPED \[([0-9]+)\] [^ ]+: /\1\t/' \
+  | awk -F'\t' '{n[$2] += $1} END {for (r in n) printf "    %5d  %s\n", n[r], r}' | sort -rn || true
 tail -n 1 "$dir/$mode-test.log" | sed 's/^/  /'
 [ "$demo_rc" = 0 ] && [ "$test_rc" = 0 ]
