@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import importlib
 import itertools
 import os
 import sysconfig
@@ -32,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from fix_system import import_driver, need_msodbc
 from fix_wait import wait_until
 from tdsserver import TdsServer
 
@@ -45,10 +45,7 @@ FREETDS_GLOBS = ("/usr/lib/x86_64-linux-gnu/odbc/libtdsodbc.so", "/usr/lib/*/odb
 
 
 def _driver(module: str) -> ModuleType:
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        pytest.skip(f"{module} is not installed ({exc}): pip install 'tether[dev]'")
+    return import_driver(module)
 
 
 def freetds_odbc_library() -> str | None:
@@ -108,7 +105,7 @@ def connect_pyodbc_freetds(srv: TdsServer, *, user: str = USER, password: str = 
     """encrypt=False leaves FreeTDS's default (it offers login-only encryption)."""
     library = freetds_odbc_library()
     if library is None:
-        pytest.skip("FreeTDS's ODBC driver libtdsodbc.so is not installed (Debian: apt install tdsodbc)")
+        pytest.skip("FreeTDS's ODBC driver libtdsodbc.so is not installed: apt-get install tdsodbc")
     conn_str = (f"DRIVER={library};SERVER={srv.host};PORT={srv.port};TDS_Version=7.4;UID={user};"
                 f"PWD={password};DATABASE={database};{'Encryption=require;' if encrypt else ''}{extra}")
     return _pyodbc_connect(conn_str, options)
@@ -126,10 +123,7 @@ def _encrypt(encrypt: bool | str, certificate: str | None) -> str:
 def connect_pyodbc_msodbc(srv: TdsServer, *, user: str = USER, password: str = PASSWORD,
                           database: str = DATABASE, encrypt: bool | str = False,
                           certificate: str | None = None, extra: str = "", **options: Any) -> Any:
-    library = msodbc_library()
-    if library is None:
-        pytest.skip("Microsoft's ODBC driver 18 library is not available "
-                    "(pip install 'tether[mssql-python]', which brings the mssql-python-odbc wheel)")
+    library = need_msodbc(msodbc_library())
     conn_str = (f"DRIVER={library};SERVER={srv.host},{srv.port};UID={user};PWD={password};"
                 f"DATABASE={database};{_encrypt(encrypt, certificate)}{extra}")
     return _pyodbc_connect(conn_str, options)
@@ -139,6 +133,7 @@ def connect_mssql_python(srv: TdsServer, *, user: str = USER, password: str = PA
                          database: str = DATABASE, encrypt: bool | str = False,
                          certificate: str | None = None, extra: str = "", **options: Any) -> Any:
     mssql_python = _driver("mssql_python")
+    need_msodbc(msodbc_library())  # mssql-python loads the same driver library
     options.setdefault("timeout", LOGIN_TIMEOUT)
     options.setdefault("autocommit", True)
     conn_str = (f"Server={srv.host},{srv.port};UID={user};PWD={password};Database={database};"

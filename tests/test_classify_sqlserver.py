@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from fix_system import import_driver
 from tether.dialects import get_dialect
 from tether.dialects.sqlserver import classify, dialect
 from tether.errors import ConnectError
@@ -21,18 +22,14 @@ from tether.vocab import Fault
 
 CONNECT, IN_DOUBT, TRANSIENT, FATAL = Fault.CONNECT, Fault.IN_DOUBT, Fault.TRANSIENT, Fault.FATAL
 
-_MISSING = {
-    "pymssql": "pymssql is not installed: pip install 'tether[pymssql]'",
-    "pytds": "python-tds is not installed: pip install 'tether[pytds]'",
-    "pyodbc": "pyodbc is not installed, or unixODBC's libodbc.so.2 is missing (apt-get install unixodbc)",
-    "mssql_python": "mssql-python is not installed: pip install 'tether[mssql-python]'",
-}
+_PIP = {"pymssql": "'tether[pymssql]'", "pytds": "'tether[pytds]'", "pyodbc": "'tether[pyodbc]'",
+        "mssql_python": "'tether[mssql-python]'"}  # what installs each
 
 Build = Callable[[Any], BaseException]
 
 
 def _driver(name: str) -> ModuleType:
-    return pytest.importorskip(name, reason=_MISSING[name])
+    return import_driver(name, _PIP[name])  # pyodbc without libodbc.so.2 names apt-get
 
 
 def _case(build: Build, fault: Fault, id: str) -> Any:
@@ -129,7 +126,7 @@ def test_pymssql(build: Build, fault: Fault) -> None:
 
 
 def test_pymssql_internal_exception_carries_the_pair() -> None:
-    _mssql = pytest.importorskip("pymssql._mssql", reason=_MISSING["pymssql"])
+    _mssql = _driver("pymssql")._mssql
     assert (
         classify(_mssql.MSSQLDatabaseException((40501, b"The service is currently busy."))).retry_after_s
         == 10

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import socket
 import threading
 import time
@@ -27,6 +26,7 @@ from typing import Any
 import pytest
 
 import tether
+from fix_system import import_driver, need_msodbc
 from fix_tds import PASSWORD, USER, freetds_odbc_library, msodbc_library
 from tdsserver import TdsServer
 from tether._acompat import acall_within, call_within
@@ -125,8 +125,7 @@ _MODULES = {"psycopg": "psycopg", "psycopg-async": "psycopg", "asyncpg": "asyncp
 def url(variant: str, host: str, port: int, *, user: str = "app", password: str = "Secret-pw1",
         database: str = "db") -> str:
     """A tether URL for ``variant``; skips when its driver (or ODBC library) is absent."""
-    if importlib.util.find_spec(_MODULES[variant]) is None:
-        pytest.skip(f"{_MODULES[variant]} is not installed")
+    import_driver(_MODULES[variant])
     where = f"{user}:{password}@{host}:{port}/{database}"
     if variant in ("psycopg", "psycopg-async"):
         return f"postgresql+psycopg://{where}?sslmode=disable"
@@ -135,10 +134,14 @@ def url(variant: str, host: str, port: int, *, user: str = "app", password: str 
     if variant == "pymysql":
         return f"mysql+pymysql://{where}"
     query = "?encrypt=false"
-    if variant.startswith("pyodbc"):
-        library = msodbc_library() if variant == "pyodbc-msodbc" else freetds_odbc_library()
+    if variant in ("pyodbc-msodbc", "mssql-python"):
+        library = need_msodbc(msodbc_library())
+        if variant == "pyodbc-msodbc":
+            query += f"&driver={library}"
+    elif variant == "pyodbc-freetds":
+        library = freetds_odbc_library()
         if library is None:
-            pytest.skip(f"no ODBC library for {variant}")
+            pytest.skip("FreeTDS's ODBC driver is not installed: apt-get install tdsodbc")
         query += f"&driver={library}"
     return f"mssql+{_MODULES[variant]}://{where}{query}"
 

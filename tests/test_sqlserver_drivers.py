@@ -29,6 +29,7 @@ import pytest
 
 import tether
 from fix_pool import socket_fd, wait_for_goodbye
+from fix_system import import_driver, need_msodbc
 from fix_tds import DATABASE, PASSWORD, USER, freetds_odbc_library, msodbc_library
 from fix_wait import wait_until
 from tdsserver import TdsServer
@@ -52,18 +53,16 @@ MakePool = Callable[..., tether.Pool]
 def url(srv: TdsServer, variant: str, **query: str) -> str:
     """A tether URL for ``variant`` on the test server; skips when the variant is absent."""
     module = _MODULES[variant]
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not installed: pip install 'tether[{_EXTRAS[module]}]'")
+    import_driver(module, f"'tether[{_EXTRAS[module]}]'")
     query.setdefault("encrypt", "false")  # the test server speaks no TLS
-    if variant == "pyodbc-msodbc":
-        library = msodbc_library()
-        if library is None:
-            pytest.skip("Microsoft's ODBC driver 18 is not available: pip install 'tether[mssql-python]'")
-        query["driver"] = library
+    if variant in ("pyodbc-msodbc", "mssql-python"):
+        library = need_msodbc(msodbc_library())
+        if variant == "pyodbc-msodbc":
+            query["driver"] = library
     elif variant == "pyodbc-freetds":
         library = freetds_odbc_library()
         if library is None:
-            pytest.skip("FreeTDS's ODBC driver is not installed (Debian: apt-get install tdsodbc)")
+            pytest.skip("FreeTDS's ODBC driver is not installed: apt-get install tdsodbc")
         query["driver"] = library
     if variant == "mssql-python":
         _mssql_python_pooling_off()
@@ -150,8 +149,8 @@ def test_socket_is_the_sessions_own_and_has_keepalive(
     variant: str, autocommit: bool, tds_server: TdsServer
 ) -> None:
     name = _MODULES[variant]
+    spec = parse(url(tds_server, variant))  # first: it skips when the driver cannot load
     driver = load_driver("sqlserver", name)
-    spec = parse(url(tds_server, variant))
     raw = driver.connect(spec, timeout_s=5, autocommit=autocommit)
     try:
         fd = driver.socket_fd(raw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from wan_helpers import digest, duplex_echo, random_payload
@@ -68,3 +69,26 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
             break
         buf += chunk
     return bytes(buf)
+
+
+@pytest.mark.parametrize("fault", [None, Latency(delay_s=0.01)], ids=["plain", "latency"])
+def test_bytes_sent_before_the_upstream_connects_arrive(
+    echo_server, connect: Connect, monkeypatch: pytest.MonkeyPatch, fault: Fault | None
+) -> None:
+    """Python < 3.11.3 (Debian 12's 3.11.2) ignores pause_reading() in connection_made: the
+    client's first bytes are read before the upstream is connected. They wait, then arrive."""
+    from asyncio import selector_events
+
+    def add_reader_as_in_3_11_2(self: Any, fd: int, callback: Any, *args: Any) -> None:
+        if self._closing:
+            return
+        self._loop._add_reader(fd, callback, *args)
+
+    monkeypatch.setattr(selector_events._SelectorTransport, "_add_reader", add_reader_as_in_3_11_2)
+    with Link(upstream=echo_server.address) as link:
+        if fault is not None:
+            link.add(fault, direction="both")
+        for _ in range(5):
+            sock = connect(link.listen_address)
+            sock.sendall(b"first bytes")
+            assert _recv_exact(sock, 11) == b"first bytes"

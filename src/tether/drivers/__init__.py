@@ -67,6 +67,8 @@ def _unknown(dialect: str, name: str, mode: str, candidates: tuple[DriverInfo, .
 def _why_missing(info: DriverInfo, exc: ImportError) -> str:
     """What to do about a driver that would not import: tether's extra, or the cause."""
     top = info.imports
+    if "cannot open shared object file" in str(exc):  # a C extension's ImportError names itself
+        return f"{info.name} is installed, but a system library it needs is missing ({exc})"
     if exc.name is not None and (exc.name == top or exc.name.startswith(top + ".")):
         return f"{info.name} is not installed: {info.install}"
     return f"{info.name} failed to import ({exc})"  # installed, but a library it needs is not

@@ -88,14 +88,16 @@ class Pipe:
         return self._loop.call_at(kill.ready_at, self._conn.kill, kill.action, self.direction)
 
     def _holding(self) -> bool:
-        return any(stage.holds for stage in self._chain)
+        # No destination yet: the client's first bytes came before the upstream connected
+        # (Python < 3.11.3 ignores the pause_reading() in connection_made); they wait here
+        # until set_faults(), after the upstream connects, wakes the pump.
+        return self.dst is None or any(stage.holds for stage in self._chain)
 
     # -- input (from the source protocol) ------------------------------------------------
 
     def feed(self, data: bytes) -> None:
         self.bytes_in += len(data)
-        if not self._chain and not self._queue and not self._busy:
-            assert self.dst is not None
+        if self.dst is not None and not self._chain and not self._queue and not self._busy:
             self.dst.write(data)
             self.bytes_out += len(data)
             return
@@ -108,7 +110,7 @@ class Pipe:
         self._wake.set()
 
     def feed_eof(self) -> None:
-        if not self._chain and not self._queue and not self._busy:
+        if self.dst is not None and not self._chain and not self._queue and not self._busy:
             self._write_eof()
             return
         self._queue.append(Eof(self._loop.time()))
