@@ -75,3 +75,14 @@ def need_msodbc(library: str | None) -> str:
     need_library("libltdl.so.7", MSODBC)  # the usual one missing: named even if others are too
     need_library(library, MSODBC)
     return library
+
+
+def need_localhost_ipv4_only() -> None:
+    """Skip where ``localhost`` also names ::1 (Debian's /etc/hosts does): the test servers
+    listen on 127.0.0.1 only, so a check through that name sees a refused address."""
+    import socket
+
+    found = {info[4][0] for info in socket.getaddrinfo("localhost", None, proto=socket.IPPROTO_TCP)}
+    if found != {"127.0.0.1"}:
+        pytest.skip(f"localhost resolves to {', '.join(sorted(found))} here, not 127.0.0.1 alone "
+                    "(/etc/hosts), and the test servers listen on 127.0.0.1 only")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fix_system import need_localhost_ipv4_only
 from test_check_support import PASSWORD, DnsServer, TlsPostgresStandIn
 from tether import parse
 from tether.check import Report, Status, advise, run_check
@@ -106,6 +107,7 @@ def test_the_deadline_skips_what_is_left(pg_server: EmbeddedPostgres) -> None:
 
 
 def test_a_loopback_resolver_that_agrees(pg_server: EmbeddedPostgres, dns_server: DnsServer) -> None:
+    need_localhost_ipv4_only()
     dns_server.answers["localhost"] = ["127.0.0.1"]
     dsn = pg_server.dsn.replace("127.0.0.1", "localhost")
     report = run_check(dsn, attempts=2, timeout_s=2.0, resolvers=[dns_server.address])

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from fix_system import need_localhost_ipv4_only
 from tdsserver import TdsServer
 from test_check_support import make_certificate
 from tether.check import Report, Status, run_check
@@ -427,6 +428,7 @@ def test_azure_login_errors_get_their_advice(fresh: TdsServer, number: int, advi
 
 
 def test_routing_is_followed_with_dns_and_tcp(fresh: TdsServer) -> None:
+    need_localhost_ipv4_only()
     with TdsServer(users={"sa": PASSWORD}, databases=("master", "shop")) as node:
         node_port = node.port
         fresh.route_to("localhost", node_port)
