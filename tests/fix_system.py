@@ -12,6 +12,7 @@ import ctypes
 import functools
 import importlib
 import re
+import socket
 from types import ModuleType
 
 import pytest
@@ -80,8 +81,6 @@ def need_msodbc(library: str | None) -> str:
 def need_localhost_ipv4_only() -> None:
     """Skip where ``localhost`` also names ::1 (Debian's /etc/hosts does): the test servers
     listen on 127.0.0.1 only, so a check through that name sees a refused address."""
-    import socket
-
     found = {info[4][0] for info in socket.getaddrinfo("localhost", None, proto=socket.IPPROTO_TCP)}
     if found != {"127.0.0.1"}:
         pytest.skip(f"localhost resolves to {', '.join(sorted(found))} here, not 127.0.0.1 alone "

@@ -126,7 +126,8 @@ def test_a_task_cancelled_mid_statement_frees_its_session(adsn: str, pg_server: 
                 await conn.execute("SELECT pg_sleep(30)")
 
         task = asyncio.ensure_future(sleeper())
-        await asyncio.sleep(0.3)
+        # the statement runs at the server: cancel the task then, not after a guessed pause
+        await async_wait_until(lambda: asyncio.to_thread(active_sleeps, pg_server), what="pg_sleep running")
         task.cancel()
         started = time.monotonic()
         with pytest.raises(asyncio.CancelledError):
