@@ -192,6 +192,8 @@ class Watchdog:
         raw, cursor = lease.raw, lease.running
 
         def send() -> None:
+            if lease.statement != statement or not lease.deadline:
+                return  # it ended while this thread started: a cancel now would hit the next one
             try:
                 driver.cancel(raw, cursor, GRACE_S)
             except Exception as exc:  # the grace's sever still bounds the statement
