@@ -65,6 +65,8 @@ class ServerContext:
     """``with Server() as server:`` starts it, and closes it whatever happened, a failed
     start included (nothing is left running or on disk); and the state both servers show."""
 
+    host: str
+    port: int
     _proc: subprocess.Popen[bytes] | None
     _password: str | None
     _tmp: Path | None  # the directory this instance made (data, config, sockets, logs)
@@ -76,6 +78,11 @@ class ServerContext:
     def dsn(self) -> str:
         """The URL to connect with: ``url()``, password included when one is set."""
         return self.url()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """``(host, port)``: what a WAN link's ``upstream=`` takes."""
+        return (self.host, self.port)
 
     @property
     def password(self) -> str | None:

@@ -1,5 +1,10 @@
-"""pytest plugin (entry point ``tether_wan``): WAN emulator fixtures for any test suite.
+"""pytest plugin (entry point ``tether_wan``): WAN emulator and database fixtures for any
+test suite.
 
+- ``tether_postgres``: a PostgreSQL for the session (:class:`tether.testing.EmbeddedPostgres`
+  on 127.0.0.1, trust authentication), started at its first use and removed at the end;
+  ``.address`` is ``(host, port)`` for ``wan_link(upstream=...)``, ``.dsn`` its URL. Where pgserver
+  or psycopg is missing, the test is skipped naming the extra that installs it.
 - ``wan_emulator``: a running :class:`tether.wan.Emulator` for the session, its HTTP API
   on a free loopback port (``wan_emulator.api_url``), so Toxiproxy clients can drive it.
 - ``wan_link``: a factory, ``wan_link(upstream=(host, port), **kwargs) -> Link``, whose
@@ -16,9 +21,25 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from tether.testing import EmbeddedPostgres
     from tether.wan import Emulator, Link
 
-__all__ = ["wan_emulator", "wan_link"]
+__all__ = ["tether_postgres", "wan_emulator", "wan_link"]
+
+
+@pytest.fixture(scope="session")
+def tether_postgres() -> Iterator[EmbeddedPostgres]:
+    """An embedded PostgreSQL for the session. Shared by every test that asks for it: a test
+    that stops or restarts a server should make its own ``EmbeddedPostgres``."""
+    from tether.testing import EmbeddedPostgres, postgres_bin_dir
+
+    try:
+        postgres_bin_dir()
+    except FileNotFoundError as exc:
+        pytest.skip(f"tether_postgres needs an embedded PostgreSQL: {exc}")
+    pytest.importorskip("psycopg", reason="tether_postgres needs psycopg: pip install 'tether[postgresql]'")
+    with EmbeddedPostgres() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
