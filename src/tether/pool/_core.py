@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import time
 from collections import deque
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from .. import metrics
 from .._fork import restart_in_child
@@ -207,9 +209,12 @@ def connect_error(
 
 
 def scrub(text: str, spec: ConnectionSpec) -> str:
-    """Driver messages may echo a connection string: never let a password through."""
-    if spec.password is not None:
-        secret = spec.password.reveal()
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    """A driver's message may echo its connection string: hide the password wherever it
+    stands as a value of its own (``password=…;``, ``PWD={…}``, ``user:…@``, quoted), also
+    percent-encoded. Inside a longer word it is left alone: a password ``p`` leaks nothing
+    through ``port``, and the message stays readable (no ``***ort``)."""
+    if spec.password is None or not (secret := spec.password.reveal()):
+        return text
+    forms = {secret, quote(secret, safe=""), secret.replace("}", "}}")}
+    alternatives = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
+    return re.sub(rf"(?<!\w)(?:{alternatives})(?!\w)", "***", text)
