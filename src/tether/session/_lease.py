@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConnectionReturned, bind
@@ -36,9 +37,9 @@ _numbers = itertools.count(1)
 class Lease:
     """One physical connection, lent to one borrow at a time."""
 
-    __slots__ = ("__weakref__", "changes", "command_timeout", "deadline", "default_timeout", "dialect",
-                 "driver", "epoch", "expired", "grace", "log", "lost", "number", "owner", "probe", "raw",
-                 "running", "saved", "statement", "token", "unit", "watch_at")
+    __slots__ = ("__weakref__", "cancelling", "changes", "command_timeout", "deadline", "default_timeout",
+                 "dialect", "driver", "epoch", "expired", "grace", "log", "lost", "number", "owner", "probe",
+                 "raw", "running", "saved", "statement", "token", "unit", "watch_at")
 
     def __init__(self, raw: Any, probe: SocketProbe | None, *, owner: Any, dialect: Dialect, driver: Any,
                  command_timeout: float = 0.0):
@@ -64,6 +65,7 @@ class Lease:
         self.expired: tuple[int, str] | None = None  # (statement, what the watchdog did)
         self.watch_at = math.inf  # when the watchdog looks at this lease next
         self.grace: float | None = None  # a cancel's time before the sever (None: GRACE_S)
+        self.cancelling: threading.Event | None = None  # set when a cancel in flight is done
 
     # -- a borrow's life (begun and ended by the proxy, inlined there: the hot path) ----------
 

@@ -40,6 +40,8 @@ GRACE_S = 0.5  # how long a cancel may take before the socket is severed
 
 def arm(lease: Lease, timeout_s: float, cursor: Any = None) -> int:
     """Start the clock on a statement about to run on ``lease``; its number (0: no limit)."""
+    if lease.cancelling is not None:
+        settle_cancel(lease)
     if not timeout_s:
         return 0
     number = lease.statement = lease.statement + 1
@@ -48,6 +50,16 @@ def arm(lease: Lease, timeout_s: float, cursor: Any = None) -> int:
         WATCHDOG.watch(lease, deadline)
     lease.running = cursor
     return number
+
+
+def settle_cancel(lease: Lease) -> None:
+    """A cancel sent for an earlier statement may still be on its way (the statement ended as
+    it was sent): wait for it, at most its own bound, so that it lands while nothing runs
+    (PostgreSQL and MySQL then ignore it) and never on the statement about to start. Rare:
+    only right after a command timeout."""
+    cancelling = lease.cancelling
+    if cancelling is not None:
+        cancelling.wait(GRACE_S if lease.grace is None else lease.grace)
 
 
 def disarm(lease: Lease) -> None:
@@ -190,14 +202,19 @@ class Watchdog:
             return
         lease.expired = (statement, "cancelled")
         raw, cursor = lease.raw, lease.running
+        done = lease.cancelling = threading.Event()
 
         def send() -> None:
-            if lease.statement != statement or not lease.deadline:
-                return  # it ended while this thread started: a cancel now would hit the next one
             try:
+                if lease.statement != statement or not lease.deadline:
+                    return  # it ended while this thread started: a cancel now would hit the next one
                 driver.cancel(raw, cursor, GRACE_S)
             except Exception as exc:  # the grace's sever still bounds the statement
                 log.debug("cancel of %r failed: %s", lease, exc)
+            finally:
+                if lease.cancelling is done:
+                    lease.cancelling = None
+                done.set()
 
         threading.Thread(target=send, name="tether-cancel", daemon=True).start()
 
