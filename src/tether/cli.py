@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from ._help import plain_help
 
@@ -42,6 +43,14 @@ def _dispatch(args: list[str]) -> int:
     demo.add_argument("--seconds", type=float, default=30.0, help="workload duration (default 30)")
     demo.add_argument("--pgbouncer", action="store_true",
                       help="through a PgBouncer in transaction mode in front of PostgreSQL")
+    demo.add_argument("--plain", action="store_true",
+                      help="one plain line per pool each second and one per fault, instead of the live "
+                           "table (the default when standard output is not a terminal)")
+    charts = demo.add_mutually_exclusive_group()
+    charts.add_argument("--chart", type=Path, metavar="PATH",
+                        help="write the chart of both pools over time here; .svg, .png or .pdf (default: "
+                             "tether-demo-YYYYMMDD-HHMMSS.svg in the temporary directory, its path printed)")
+    charts.add_argument("--no-chart", action="store_true", help="draw no chart")
     commands.add_parser("wan", help="the WAN emulator: tether wan --help")
     commands.add_parser("check", help="diagnose a connection step by step: tether check --help")
     try:
@@ -53,8 +62,10 @@ def _dispatch(args: list[str]) -> int:
             print("tether demo: --seconds must be between 5 and 600", file=sys.stderr)
             return 2
         from ._demo import run
+        from ._demo_chart import default_chart_path
 
-        return run(parsed.seconds, pgbouncer=parsed.pgbouncer)
+        chart = None if parsed.no_chart else parsed.chart or default_chart_path()
+        return run(parsed.seconds, pgbouncer=parsed.pgbouncer, plain=parsed.plain, chart=chart)
     return 2
 
 
