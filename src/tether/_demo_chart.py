@@ -28,6 +28,7 @@ _FAULT_STYLES: dict[str, dict[str, Any]] = {
     "restart": {"color": "tab:red", "linestyle": "-"},
 }
 _OTHER_FAULT: dict[str, Any] = {"color": "black", "linestyle": "-."}
+_CHAR_PT, _GAP_PT = 5.0, 6.0  # a label's width, roughly, at 8 points
 _OUTAGES = {"restart"}  # shaded while the action ran: the server is down meanwhile
 
 
@@ -70,8 +71,8 @@ def _windows(buckets: list[Bucket], span: int) -> list[list[Bucket]]:
 
 
 def _plot_pool(name: str, buckets: list[Bucket], colour: str, throughput: Any, latency: Any) -> None:
-    x = _centres(buckets)
     windows = _windows(buckets, max(1, round(WINDOW_S / buckets[0].width_s)))
+    x = [(w[0].start_s + w[-1].start_s + w[-1].width_s) / 2 for w in windows]  # each window's middle
     rates = [sum(b.ops for b in w) / sum(b.width_s for b in w) for w in windows]
     throughput.plot(x, rates, color=colour, label=name, gid=f"throughput-{name}")
     latencies = [[lat for b in w for lat in b.latencies_s] for w in windows]
@@ -100,7 +101,7 @@ def _decorate(throughput: Any, errors: Any, latency: Any, until: float) -> None:
     errors.set_ylim(bottom=0)
     errors.yaxis.get_major_locator().set_params(integer=True)
     errors.legend(loc="upper left", fontsize=8)
-    latency.set_ylabel(f"latency (ms)\n(over {WINDOW_S:g} s)")
+    latency.set_ylabel(f"latency of successes (ms)\n(over {WINDOW_S:g} s)")
     latency.set_yscale("log")  # a retry across a restart takes 10 to 100 times a query
     latency.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
     latency.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
@@ -108,6 +109,7 @@ def _decorate(throughput: Any, errors: Any, latency: Any, until: float) -> None:
     latency.legend(loc="upper left", fontsize=8, ncols=2)
     latency.set_xlabel("seconds since the workload began")
     latency.set_xlim(0, max(until, BUCKET_S))
+    latency.set_ylim(bottom=10)  # the 30 ms round trip clear of the axis
     for axes in (throughput, errors, latency):
         axes.grid(True, alpha=0.3)
 
@@ -119,9 +121,35 @@ def _mark_faults(axes: Any, faults: list[Fault], *, label: bool) -> None:
         axes.axvline(fault.at_s, linewidth=1.2, alpha=0.8, gid=gid, **style)
         if fault.kind in _OUTAGES and fault.until_s is not None:
             axes.axvspan(fault.at_s, fault.until_s, color=style["color"], alpha=0.12, linewidth=0)
-        if label:
-            axes.text(fault.at_s, 1.02, fault.kind, transform=axes.get_xaxis_transform(), rotation=45,
-                      ha="left", va="bottom", fontsize=8, color=style["color"], gid=f"fault-label-{i}")
+    if label:
+        _label_faults(axes, faults)
+
+
+def _label_faults(axes: Any, faults: list[Fault]) -> None:
+    """Each fault's kind above the top panel, on a higher row where it would overlap another."""
+    left, right = axes.get_xlim()
+    points_per_s = axes.get_window_extent().width * 72 / axes.figure.dpi / (right - left)
+    widths_s = [(len(f.kind) * _CHAR_PT + _GAP_PT) / points_per_s for f in faults]
+    rows = label_rows([f.at_s for f in faults], widths_s)
+    for i, (fault, row) in enumerate(zip(faults, rows, strict=True)):
+        style = _FAULT_STYLES.get(fault.kind, _OTHER_FAULT)
+        axes.annotate(fault.kind, xy=(fault.at_s, 1.0), xycoords=axes.get_xaxis_transform(),
+                      xytext=(1, 3 + row * 11), textcoords="offset points", ha="left", va="bottom",
+                      fontsize=8, color=style["color"], gid=f"fault-label-{i}")
+
+
+def label_rows(starts: list[float], widths: list[float]) -> list[int]:
+    """For labels from ``starts`` on, each ``widths`` long: the lowest row (0, 1, ...) where
+    each clears the labels that start before it."""
+    rows = [0] * len(starts)
+    ends: list[float] = []  # per row, where its last label ends
+    for i in sorted(range(len(starts)), key=starts.__getitem__):
+        row = next((r for r, end in enumerate(ends) if end <= starts[i]), len(ends))
+        if row == len(ends):
+            ends.append(starts[i])
+        ends[row] = starts[i] + widths[i]
+        rows[i] = row
+    return rows
 
 
 def _title(recording: Recording) -> str:

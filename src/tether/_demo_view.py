@@ -55,7 +55,7 @@ def fault_line(fault: Fault) -> str:
 def pool_line(at_s: float, name: str, snap: Snapshot, *, added: int, width: int) -> str:
     """One pool at one moment: operations (and how many since the last line), recent
     latency, errors by kind."""
-    line = (f"  t={at_s:5.1f} s  {name:<{width}}  ops {snap.ops:5d} (+{added:<3d})  "
+    line = (f"  t={at_s:5.1f} s  {name:<{width}}  ops {snap.ops:5d} +{added:<4d} "
             f"p50 {ms(snap.p50_ms):>6} ms  p99 {ms(snap.p99_ms):>6} ms  errors {snap.error_count}")
     if snap.errors:
         line += " (" + ", ".join(f"{kind} {n}" for kind, n in snap.errors.items()) + ")"
