@@ -17,3 +17,10 @@ def test_demo_help_names_the_chart_and_plain_options(capsys: pytest.CaptureFixtu
 def test_chart_and_no_chart_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--chart", "x.svg", "--no-chart"]) == 2
     assert "not allowed with" in capsys.readouterr().err
+
+
+def test_a_chart_in_a_format_matplotlib_cannot_write_is_refused_before_the_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "--chart", "demo.txt"]) == 2
+    assert "--chart must end in .svg, .png, .pdf" in capsys.readouterr().err

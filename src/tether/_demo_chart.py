@@ -17,9 +17,10 @@ from typing import Any
 
 from ._demo_record import Bucket, Fault, Recording, percentile_ms
 
-__all__ = ["BUCKET_S", "default_chart_path", "write_chart"]
+__all__ = ["BUCKET_S", "SUFFIXES", "default_chart_path", "write_chart"]
 
 BUCKET_S = 0.5
+SUFFIXES = (".svg", ".png", ".pdf")  # the formats matplotlib writes without extra packages
 WINDOW_S = 1.0  # throughput and latency over this much time around each bucket
 _POOL_COLOURS = ("tab:orange", "tab:blue", "tab:green", "tab:purple")
 _FAULT_STYLES: dict[str, dict[str, Any]] = {
