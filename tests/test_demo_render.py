@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -192,3 +193,11 @@ def test_fault_labels_that_would_overlap_go_up_a_row() -> None:
     assert label_rows([3.0, 9.0, 15.0], [2.0, 2.0, 2.0]) == [0, 0, 0]
     assert label_rows([15.0, 16.0, 3.0, 15.5], [2.0, 2.0, 2.0, 2.0]) == [0, 2, 0, 1]
     assert label_rows([], []) == []
+
+
+def test_without_matplotlib_the_chart_is_skipped_naming_the_extra(tmp_path: Path) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, "matplotlib", None)  # what `import matplotlib` sees when it is missing
+        message = _draw(recorded(), tmp_path / "demo.svg")
+    assert message.startswith("no chart: matplotlib is missing: pip install 'tether[demo]'")
+    assert not (tmp_path / "demo.svg").exists()
