@@ -5,52 +5,42 @@ copies of one workload (threads that run a read query, then think) run at the sa
 time, one through psycopg_pool and one through tether (its pool, with the read wrapped
 in ``@tether.retry`` as idempotent), while every backend is
 terminated every few seconds, the link resets every connection now and then, and the
-server restarts once. At the end: what the application saw, per pool.
+server restarts once. While it runs, a live view (or plain lines) shows both pools and
+each fault as it happens; at the end, what the application saw per pool, and a chart of
+both over time with the faults marked.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import sys
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
+
+from ._demo_record import PoolRecord, Recording
+from ._demo_view import View, open_view
 
 WORKERS = 4
 THINK_S = 0.25  # an application that does other work between queries
 QUERY = "SELECT sum(x) FROM generate_series(1, 100) AS x"
 
 
-@dataclass
-class Tally:
-    """What one workload's application saw."""
-
-    latencies: list[float] = field(default_factory=list)
-    errors: dict[str, int] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def ok(self, seconds: float) -> None:
-        with self.lock:
-            self.latencies.append(seconds)
-
-    def failed(self, exc: BaseException) -> None:
-        with self.lock:
-            name = type(exc).__name__
-            self.errors[name] = self.errors.get(name, 0) + 1
-
-    def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-
-def run(seconds: float = 30.0, out: TextIO = sys.stdout, *, pgbouncer: bool = False) -> int:
+def run(
+    seconds: float = 30.0,
+    out: TextIO = sys.stdout,
+    *,
+    pgbouncer: bool = False,
+    plain: bool = False,
+    chart: Path | None = None,
+) -> int:
     """Run the demo for ``seconds`` of workload; return the exit code. ``pgbouncer``: the
-    link leads to a PgBouncer in transaction mode in front of PostgreSQL."""
+    link leads to a PgBouncer in transaction mode in front of PostgreSQL. ``plain``: plain
+    lines even on a terminal. ``chart``: where to draw the chart (None: no chart). A run
+    shorter than 10 s has one fault of each kind."""
     try:
         from psycopg_pool import ConnectionPool
 
@@ -73,7 +63,7 @@ def run(seconds: float = 30.0, out: TextIO = sys.stdout, *, pgbouncer: bool = Fa
     def say(text: str) -> None:
         print(text, file=out, flush=True)
 
-    # The pools' own warnings would bury the report: the tally below is what matters.
+    # The pools' own warnings would bury the view: the recording below is what matters.
     for name in ("psycopg.pool", "tether"):
         logging.getLogger(name).setLevel(logging.ERROR)  # retries are counted, not printed
     say("starting an embedded PostgreSQL on 127.0.0.1 ...")
@@ -103,7 +93,6 @@ def run(seconds: float = 30.0, out: TextIO = sys.stdout, *, pgbouncer: bool = Fa
         try:
             peer.wait(30)
             ours.wait(30)
-            tallies = {"psycopg_pool": Tally(), "tether": Tally()}
             # The query only reads: it is idempotent, so tether may run it again after a
             # fault even when it might have reached the server (a write would go through
             # pool.transaction, which never applies one twice).
@@ -112,7 +101,9 @@ def run(seconds: float = 30.0, out: TextIO = sys.stdout, *, pgbouncer: bool = Fa
                 "psycopg_pool": lambda: _query_on(peer.connection),
                 "tether": tether.retry(reads)(lambda: _query_on(ours.connection)),
             }
-            _race(operations, tallies, seconds, chaos=_Chaos(server, link, say))
+            recording = Recording(list(operations))
+            view = open_view(recording, out, plain=plain, seconds=seconds)
+            _race(operations, recording, seconds, chaos=_Chaos(server, link, recording), view=view)
             opened = {
                 "psycopg_pool": peer.get_stats().get("connections_num", 0),
                 "tether": ours.stats().hard_connects,
@@ -121,35 +112,61 @@ def run(seconds: float = 30.0, out: TextIO = sys.stdout, *, pgbouncer: bool = Fa
             peer.close()
             ours.close()
     say("")
-    say(_report(tallies, opened))
+    say(_report(recording, opened))
+    if chart is not None:
+        say(_draw(recording, chart))
     return 0
 
 
+FAULTS = {  # kind: what the demo does
+    "terminate": "terminate every backend",
+    "reset": "the WAN link resets every connection",
+    "restart": "restart the server",
+}
+
+
+def fault_schedule(seconds: float) -> list[tuple[float, str]]:
+    """When each fault happens (seconds since the workload began) and its kind."""
+    if seconds < 10:  # a short run (the tests): one of each, with time to recover after
+        return [(0.2 * seconds, "terminate"), (0.4 * seconds, "reset"), (0.6 * seconds, "restart")]
+    events: list[tuple[float, str]] = []
+    t = 3.0
+    while t < seconds - 1:
+        events.append((t, "terminate"))
+        t += 4.0
+    events.append((seconds * 0.5 + 1.0, "restart"))
+    events += [(seconds * 0.3, "reset"), (seconds * 0.8, "reset")]
+    return sorted(events)
+
+
 class _Chaos:
-    """The bad network and the unkind server, on a fixed schedule."""
+    """The bad network and the unkind server, on a fixed schedule, each fault recorded."""
 
-    def __init__(self, server: Any, link: Any, say: Callable[[str], None]):
-        self.server, self.link, self.say = server, link, say
-
-    def schedule(self, seconds: float) -> list[tuple[float, str, Callable[[], object]]]:
-        events: list[tuple[float, str, Callable[[], object]]] = []
-        t = 3.0
-        while t < seconds - 1:
-            events.append((t, "terminate every backend", self.server.terminate_backends))
-            t += 4.0
-        events.append((seconds * 0.5 + 1.0, "restart the server", self.server.restart))
-        for t in (seconds * 0.3, seconds * 0.8):
-            events.append((t, "the WAN link resets every connection", self.link.reset_all))
-        return sorted(events, key=lambda e: e[0])
+    def __init__(self, server: Any, link: Any, recording: Recording):
+        self.recording = recording
+        self.actions: dict[str, Callable[[], object]] = {
+            "terminate": server.terminate_backends,
+            "reset": link.reset_all,
+            "restart": server.restart,
+        }
 
     def run(self, seconds: float, stop: threading.Event) -> None:
-        start = time.monotonic()
-        for at, what, action in self.schedule(seconds):
-            if stop.wait(max(0.0, start + at - time.monotonic())):
+        for at, kind in fault_schedule(seconds):
+            if stop.wait(max(0.0, at - self.recording.now())):
                 return
-            self.say(f"  t={at:4.1f} s  {what}")
-            with contextlib.suppress(Exception):
-                action()
+            with self.recording.fault(kind, FAULTS[kind]), contextlib.suppress(Exception):
+                self.actions[kind]()
+
+
+def _draw(recording: Recording, path: Path) -> str:
+    from ._demo_chart import write_chart
+
+    try:
+        return f"chart: {write_chart(recording, path)}"
+    except ImportError as exc:
+        return f"no chart: matplotlib is missing: pip install 'tether[demo]' ({exc})"
+    except OSError as exc:
+        return f"no chart: cannot write {path}: {exc.strerror or exc}"
 
 
 def _query(conn: Any) -> object:
@@ -163,52 +180,63 @@ def _query_on(borrow: Callable[[], Any]) -> object:
 
 def _race(
     operations: dict[str, Callable[[], object]],
-    tallies: dict[str, Tally],
+    recording: Recording,
     seconds: float,
     *,
     chaos: _Chaos,
+    view: View,
 ) -> None:
     stop = threading.Event()
     threads = [
-        threading.Thread(target=_worker, args=(operations[name], tallies[name], stop), daemon=True)
+        threading.Thread(target=_worker, args=(operations[name], recording.pools[name], recording.now, stop),
+                         daemon=True)
         for name in operations
         for _ in range(WORKERS)
     ]
     threads.append(threading.Thread(target=chaos.run, args=(seconds, stop), daemon=True))
     for t in threads:
         t.start()
-    stop.wait(seconds)
-    stop.set()
-    for t in threads:
-        t.join(15)
+    try:
+        while (left := seconds - recording.now()) > 0:  # bounded: the clock always advances
+            stop.wait(min(view.interval_s, left))
+            view.update()
+    finally:
+        recording.finish()
+        stop.set()
+        for t in threads:
+            t.join(15)
+        view.close()
 
 
-def _worker(operation: Callable[[], object], tally: Tally, stop: threading.Event) -> None:
+def _worker(operation: Callable[[], object], record: PoolRecord, now: Callable[[], float],
+            stop: threading.Event) -> None:
     while not stop.is_set():
-        start = time.monotonic()
+        start = now()
         try:
             operation()
         except Exception as exc:
-            tally.failed(exc)
+            record.failed(at_s=now(), kind=type(exc).__name__)
         else:
-            tally.ok(time.monotonic() - start)
+            end = now()
+            record.ok(at_s=end, latency_s=end - start)
         stop.wait(THINK_S)
 
 
-def _report(tallies: dict[str, Tally], opened: dict[str, int]) -> str:
-    names = list(tallies)
+def _report(recording: Recording, opened: dict[str, int]) -> str:
+    names = list(recording.pools)
+    totals = {n: recording.pools[n].snapshot(now_s=math.inf, window_s=None) for n in names}
     rows: list[tuple[str, list[str]]] = [
-        ("successful operations", [str(len(tallies[n].latencies)) for n in names]),
-        ("app-visible errors", [str(sum(tallies[n].errors.values())) for n in names]),
-        ("p50 latency (ms)", [f"{tallies[n].percentile(0.5):.1f}" for n in names]),
-        ("p99 latency (ms)", [f"{tallies[n].percentile(0.99):.1f}" for n in names]),
+        ("successful operations", [str(totals[n].ops) for n in names]),
+        ("app-visible errors", [str(totals[n].error_count) for n in names]),
+        ("p50 latency (ms)", [f"{totals[n].p50_ms:.1f}" for n in names]),
+        ("p99 latency (ms)", [f"{totals[n].p99_ms:.1f}" for n in names]),
         ("connections opened", [str(opened[n]) for n in names]),
     ]
     lines = [f"{'':24}" + "".join(f"{n:>16}" for n in names)]
     lines += [f"{label:24}" + "".join(f"{v:>16}" for v in values) for label, values in rows]
     for n in names:
-        if tallies[n].errors:
-            kinds = ", ".join(f"{k} x{v}" for k, v in sorted(tallies[n].errors.items()))
+        if totals[n].errors:
+            kinds = ", ".join(f"{k} x{v}" for k, v in totals[n].errors.items())
             lines.append(f"{n} errors: {kinds}")
     lines.append(
         "Both run each query as `with pool.connection()`; tether's is also wrapped in "

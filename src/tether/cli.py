@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from ._help import plain_help
 
@@ -38,10 +39,24 @@ def _dispatch(args: list[str]) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="psycopg_pool and tether side by side on a bad network")
+    demo = commands.add_parser(
+        "demo", help="psycopg_pool and tether side by side on a bad network",
+        description="One workload through psycopg_pool and through tether at once, against an embedded "
+                    "PostgreSQL behind a WAN link (15 ms each way), while backends are terminated, the link "
+                    "resets its connections and the server restarts. While it runs: a live table on a "
+                    "terminal (NO_COLOR honoured), plain lines otherwise. At the end: what each application "
+                    "saw, and a chart of both pools over time with the faults marked.")
     demo.add_argument("--seconds", type=float, default=30.0, help="workload duration (default 30)")
     demo.add_argument("--pgbouncer", action="store_true",
                       help="through a PgBouncer in transaction mode in front of PostgreSQL")
+    demo.add_argument("--plain", action="store_true",
+                      help="one plain line per pool each second and one per fault, instead of the live "
+                           "table (the default when standard output is not a terminal)")
+    charts = demo.add_mutually_exclusive_group()
+    charts.add_argument("--chart", type=Path, metavar="PATH",
+                        help="write the chart of both pools over time here; .svg, .png or .pdf (default: "
+                             "tether-demo-YYYYMMDD-HHMMSS.svg in the temporary directory, its path printed)")
+    charts.add_argument("--no-chart", action="store_true", help="draw no chart")
     commands.add_parser("wan", help="the WAN emulator: tether wan --help")
     commands.add_parser("check", help="diagnose a connection step by step: tether check --help")
     try:
@@ -53,8 +68,13 @@ def _dispatch(args: list[str]) -> int:
             print("tether demo: --seconds must be between 5 and 600", file=sys.stderr)
             return 2
         from ._demo import run
+        from ._demo_chart import SUFFIXES, default_chart_path
 
-        return run(parsed.seconds, pgbouncer=parsed.pgbouncer)
+        if parsed.chart is not None and parsed.chart.suffix.lower() not in SUFFIXES:
+            print(f"tether demo: --chart must end in {', '.join(SUFFIXES)}", file=sys.stderr)
+            return 2
+        chart = None if parsed.no_chart else parsed.chart or default_chart_path()
+        return run(parsed.seconds, pgbouncer=parsed.pgbouncer, plain=parsed.plain, chart=chart)
     return 2
 
 
