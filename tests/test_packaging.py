@@ -93,7 +93,7 @@ def test_check_extra_brings_the_local_network_package() -> None:
 
 
 def test_demo_extra_brings_what_the_demo_imports() -> None:
-    assert {"psycopg", "psycopg-pool", "pgserver"} <= _expand("demo", _extras())
+    assert {"psycopg", "psycopg-pool", "pgserver", "matplotlib", "rich"} <= _expand("demo", _extras())
 
 
 def test_version_is_written_once() -> None:

@@ -84,7 +84,7 @@ def run(
         say(f"PostgreSQL {server.port}, WAN link {host}:{port} (30 ms round trip)")
         peer = ConnectionPool(dsn, min_size=WORKERS, max_size=WORKERS, kwargs=kwargs, open=True)
         ours = tether.Pool(
-            dsn + "?connect_retry_count=5&connect_retry_interval=1" + behind,
+            dsn + behind,
             name="demo",
             min_size=WORKERS,
             max_size=WORKERS,
