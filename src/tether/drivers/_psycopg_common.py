@@ -49,9 +49,18 @@ def connect_kwargs(spec: ConnectionSpec, timeout_s: float) -> dict[str, Any]:
     # libpq counts whole seconds and treats anything below 2 as 2.
     kwargs["connect_timeout"] = max(2, math.ceil(timeout_s))
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if "prepare_threshold" in kwargs:
+        kwargs["prepare_threshold"] = _prepare_threshold(kwargs["prepare_threshold"])
     if spec.transaction_pooled:
         kwargs["prepare_threshold"] = None  # a prepared statement stays on a server connection
     return kwargs
+
+
+def _prepare_threshold(value: str) -> int | None:
+    """psycopg's ``prepare_threshold`` (a connection attribute, not a libpq keyword) from a
+    connection string's text, which the parser checked: a count, or ``none``."""
+    text = value.strip().lower()
+    return None if text in ("none", "null") else int(text)
 
 
 # Settings the server reports in ParameterStatus (GUC_REPORT), which libpq keeps: the

@@ -104,8 +104,16 @@ def _set_option(draft: Draft, name: str, value: str | None, where: Where) -> Non
         raise where.error(f"unknown setting.{hint}")
     if value is None:
         draft.options.pop(name, None)
-    else:
-        draft.options[name] = value
+        return
+    if name == "prepare_threshold" and not _is_prepare_threshold(value):
+        raise where.error(f"must be a whole number >= 0 or 'none' (psycopg's setting){where.but_not(value)}")
+    draft.options[name] = value
+
+
+def _is_prepare_threshold(value: str) -> bool:
+    """psycopg's ``prepare_threshold``, which tether hands it typed: a count, or none."""
+    text = value.strip().lower()
+    return text in ("none", "null") or (text.isascii() and text.isdigit())
 
 
 def _set_identity(draft: Draft, name: str, value: str | None, where: Where) -> None:
