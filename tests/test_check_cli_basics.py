@@ -140,12 +140,18 @@ class _Terminal(io.StringIO):
         return True
 
 
-def test_colour_on_a_terminal_unless_plain(pg_server: EmbeddedPostgres) -> None:
+def test_colour_on_a_terminal_unless_plain(
+    pg_server: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("rich", reason="rich is missing: pip install 'tether[cli]'")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
     argv = [pg_server.dsn, "--attempts", "1", "--timeout", "2", "--resolver", "127.0.0.1:9"]
     tty = _Terminal()
     assert check_main(argv, out=tty, err=io.StringIO()) == 0
     assert "\033[32m ok \033[0m" in tty.getvalue()
-    assert "\r\033[K" in tty.getvalue()  # the start line is replaced by the result
+    assert "\033[?25l" in tty.getvalue()  # rich's live display hid the cursor...
+    assert tty.getvalue().endswith("\033[?25h\r")  # ... and showed it again at the end
     plain = _Terminal()
     assert check_main([*argv, "--plain"], out=plain, err=io.StringIO()) == 0
     assert "\033[" not in plain.getvalue() and "\r" not in plain.getvalue()
