@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["INSTALL_HINT", "Term", "console", "decide", "rich_available", "spinner"]
+__all__ = ["INSTALL_HINT", "Term", "console", "decide", "plain_table", "print_table", "rich_available",
+           "spinner"]
 
 INSTALL_HINT = "tip: pip install 'tether[cli]' for colour and live progress"
 _DEFAULT_WIDTH = 80
@@ -100,3 +101,28 @@ def spinner(term: Term, text: str) -> Iterator[None]:
         return
     with console(term).status(text):
         yield
+
+
+def print_table(term: Term, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """``rows`` under ``headers``: a rich table on a fancy terminal, else aligned plain columns
+    (two spaces apart, the last column unpadded), with the same cells either way."""
+    if term.fancy:
+        from rich import box
+        from rich.table import Table
+
+        table = Table(*headers, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+        for row in rows:
+            table.add_row(*row)
+        console(term).print(table)
+        return
+    term.stream.write(plain_table(headers, rows))
+
+
+def plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = [tuple(headers), *(tuple(row) for row in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(headers) - 1)]
+
+    def joined(line: tuple[str, ...]) -> str:
+        return "  ".join([*(cell.ljust(width) for cell, width in zip(line, widths, strict=False)), line[-1]])
+
+    return "".join(joined(line) + "\n" for line in lines)
