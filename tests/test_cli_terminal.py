@@ -8,6 +8,8 @@ import io
 import os
 import pty
 import select
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +18,9 @@ import pytest
 
 from tether._term import INSTALL_HINT, decide, plain_table
 from tether.check._cli import EXIT_PROBLEMS
-from tether.cli import EXIT_PIPE_CLOSED
+from tether.cli import EXIT_INTERRUPTED, EXIT_PIPE_CLOSED
 from tether.testing import free_port
+from tether.wan import Link
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = str(ROOT / "src")
@@ -98,9 +101,12 @@ def test_the_library_and_its_commands_import_without_rich() -> None:
 # --- on a pseudo-terminal -------------------------------------------------------------------------
 
 
-def _on_a_terminal(code: str, *, stdout: int | None = None) -> tuple[int, str]:
+def _on_a_terminal(
+    code: str, *, stdout: int | None = None, interrupt_at: str | None = None
+) -> tuple[int, str]:
     """Run ``code`` with its standard error (and output, unless given) on a pseudo-terminal;
-    return its exit code and everything the terminal received."""
+    return its exit code and everything the terminal received. ``interrupt_at``: the text
+    after which it gets a SIGINT, as Ctrl-C sends."""
     controller, device = pty.openpty()
     environ = {**os.environ, "PYTHONPATH": SRC, "TERM": "xterm"}
     environ.pop("NO_COLOR", None)
@@ -120,6 +126,9 @@ def _on_a_terminal(code: str, *, stdout: int | None = None) -> tuple[int, str]:
             if not chunk:
                 break
             received += chunk
+            if interrupt_at is not None and interrupt_at in received.decode(errors="replace"):
+                proc.send_signal(signal.SIGINT)
+                interrupt_at = None
         returncode = proc.wait(60)
     finally:
         os.close(controller)
@@ -127,6 +136,11 @@ def _on_a_terminal(code: str, *, stdout: int | None = None) -> tuple[int, str]:
             proc.kill()
             proc.wait(10)
     return returncode, received.decode(errors="replace")
+
+
+def _cursor_back(shown: str) -> bool:
+    """The live display hid the cursor and showed it again after."""
+    return shown.rfind("\x1b[?25h") > shown.rfind("\x1b[?25l") >= 0
 
 
 def _check_code(*argv: str, prefix: str = "") -> str:
@@ -138,7 +152,7 @@ def test_colour_and_a_spinner_on_a_real_terminal() -> None:
     pytest.importorskip("rich", reason="rich is missing: pip install 'tether[cli]'")
     code, shown = _on_a_terminal(_check_code(f"postgresql://u@127.0.0.1:{free_port()}/db"))
     assert code == EXIT_PROBLEMS
-    assert "\x1b[?25l" in shown and shown.rstrip("\r\n").endswith("\x1b[?25h")  # the cursor is back
+    assert "\x1b[?25l" in shown and _cursor_back(shown)
     assert "[\x1b[31mFAIL\x1b[0m] tcp" in shown
     assert "listen_addresses" in shown and INSTALL_HINT not in shown
 
@@ -167,4 +181,16 @@ def test_a_closed_pipe_while_the_spinner_runs_ends_quietly() -> None:
     assert code == EXIT_PIPE_CLOSED
     assert "tcp      connecting to 127.0.0.1:" in shown  # the spinner ran
     assert "Traceback" not in shown and "BrokenPipeError" not in shown, shown
-    assert shown.rstrip("\r\n").endswith("\x1b[?25h")
+    assert _cursor_back(shown)
+
+
+def test_ctrl_c_while_the_spinner_runs_ends_quietly() -> None:
+    pytest.importorskip("rich", reason="rich is missing: pip install 'tether[cli]'")
+    with socket.create_server(("127.0.0.1", 0)) as upstream, Link(upstream=upstream.getsockname()) as link, \
+            link.blackhole():
+        host, port = link.listen_address
+        code, shown = _on_a_terminal(_check_code(f"postgresql://u@{host}:{port}/db"),
+                                     interrupt_at="tls      trying TLS with")
+    assert code == EXIT_INTERRUPTED
+    assert "Traceback" not in shown and "KeyboardInterrupt" not in shown, shown
+    assert _cursor_back(shown)
