@@ -1,7 +1,8 @@
 """The tether command.
 
 Exit codes: 0 success; 1 the command ran and found problems; 2 bad usage;
-141 its output was closed early (tether ... | head): it stops quietly.
+130 interrupted (Ctrl-C); 141 its output was closed early (tether ... | head): it stops
+quietly.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 
 from ._help import plain_help
 
-__all__ = ["EXIT_PIPE_CLOSED", "main"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_PIPE_CLOSED", "main"]
 
 EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, as a shell reports a command killed by a closed pipe
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, likewise for Ctrl-C
 
 def _version() -> str:
     from . import __version__
@@ -98,7 +100,11 @@ def quiet_on_closed_pipe(run: Callable[[], int]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    return quiet_on_closed_pipe(lambda: _dispatch(args))
+    try:
+        return quiet_on_closed_pipe(lambda: _dispatch(args))
+    except KeyboardInterrupt:  # Ctrl-C: a spinner has put the cursor back on its way out
+        print(file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -82,3 +83,80 @@ def test_link_list_json(api_url: str, echo_server) -> None:
     assert doc["pg"]["upstream"] == upstream and doc["pg"]["enabled"] is True
     code, text = _run("link", "--api", api_url, "list")
     assert code == 0 and text.startswith("NAME")
+
+
+# --- listings: a table, or JSON with --json ---------------------------------------------------------
+
+
+def _link_with_a_toxic(api_url: str, upstream: str) -> None:
+    assert _run("link", "--api", api_url, "create", "pg", "--upstream", upstream)[0] == 0
+    add = ("add", "pg", "--type", "latency", "-a", "latency=30", "-a", "jitter=5", "--toxicity", "0.5")
+    assert _run("link", "--api", api_url, *add)[0] == 0
+
+
+def test_toxics_listing(api_url: str, echo_server) -> None:
+    _link_with_a_toxic(api_url, "{}:{}".format(*echo_server.address))
+    code, text = _run("link", "--api", api_url, "toxics", "pg")
+    assert code == 0
+    assert text.splitlines() == [
+        "NAME                TYPE     STREAM      TOXICITY  ATTRIBUTES",
+        "latency_downstream  latency  downstream  0.5       jitter=5 latency=30",
+    ]
+    code, text = _run("link", "--api", api_url, "toxics", "pg", "--json")
+    assert code == 0
+    assert json.loads(text) == [{"name": "latency_downstream", "type": "latency", "stream": "downstream",
+                                 "toxicity": 0.5, "attributes": {"latency": 30, "jitter": 5}}]
+    assert _run("link", "--api", api_url, "toxics", "nope") == (1, "error: proxy not found\n")
+
+
+def test_stats_listing(api_url: str, echo_server, connect) -> None:
+    from fix_wait import wait_until
+
+    assert _run("link", "--api", api_url, "create", "pg", "--upstream",
+                "{}:{}".format(*echo_server.address), "--listen", "127.0.0.1:0")[0] == 0
+    listen = json.loads(_run("link", "--api", api_url, "list", "--json")[1])["pg"]["listen"]
+    host, _, port = listen.rpartition(":")
+    client = connect((host, int(port)))
+    client.sendall(b"hello")
+    assert client.recv(5) == b"hello"
+
+    def stats() -> dict[str, int]:
+        code, text = _run("link", "--api", api_url, "stats", "--json")
+        assert code == 0
+        return json.loads(text)["pg"]
+
+    seen = wait_until(lambda: (s := stats())["bytes_downstream"] == 5 and s, what="5 bytes each way")
+    assert seen == {"connections": 1, "bytes_upstream": 5, "bytes_downstream": 5, "buffered": 0}
+    code, text = _run("link", "--api", api_url, "stats")
+    assert (code, text.splitlines()) == (0, [
+        "NAME  CONNECTIONS  BYTES UP  BYTES DOWN  BUFFERED",
+        "pg    1            5         5           0",
+    ])
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_listings_are_rich_tables_on_a_terminal(
+    api_url: str, echo_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("rich", reason="rich is missing: pip install 'tether[cli]'")
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("COLUMNS", "200")
+    _link_with_a_toxic(api_url, "{}:{}".format(*echo_server.address))
+    for verb in (["list"], ["toxics", "pg"], ["stats"]):
+        tty, plain, json_tty = _Terminal(), _Terminal(), _Terminal()
+        assert main(["link", "--api", api_url, *verb], out=tty) == 0
+        assert main(["link", "--api", api_url, *verb, "--plain"], out=plain) == 0
+        assert main(["link", "--api", api_url, *verb, "--json"], out=json_tty) == 0
+        assert "\033[1m" in tty.getvalue() and "─" in tty.getvalue(), verb  # bold headers, a rule
+        assert "\033[" not in plain.getvalue() and "─" not in plain.getvalue(), verb
+        assert "\033[" not in json_tty.getvalue()  # JSON is always plain
+        json.loads(json_tty.getvalue())
+        # The same cells either way.
+        cells = [line.split() for line in plain.getvalue().splitlines()]
+        styled = re.sub(r"\x1b\[[0-9;]*m", "", tty.getvalue())
+        rows = [line.split() for line in styled.splitlines() if line.strip() and "─" not in line]
+        assert rows == cells, verb

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 __all__ = ["ADVICE", "TCP_ADVICE", "advise", "tcp_advice"]
 
-# PostgreSQL SQLSTATEs; "pg_hba" is ours: 28000 whose message says no pg_hba.conf entry.
+# PostgreSQL SQLSTATEs; "pg_hba" is ours: 28000 whose message says no pg_hba.conf entry;
+# "timeout" too: libpq's connect_timeout expired, which has no SQLSTATE.
 _POSTGRESQL = {
     "28P01": "wrong password for this user (or the user does not exist): check the user name and password",
     "28000": "the server refuses this user: check the user name and the server's pg_hba.conf",
@@ -14,6 +15,9 @@ _POSTGRESQL = {
     "53300": "too many connections: the server's max_connections is reached; close idle connections or "
              "use a pool (a server-side pooler such as PgBouncer for many clients)",
     "57P03": "the server is starting up, shutting down or in recovery: retry in a moment",
+    "timeout": "the login timed out: something accepted the connection but the server did not answer in "
+               "time (a blackholing firewall or load balancer, a hung or overloaded server); on a slow link "
+               "raise connect_timeout",
 }
 
 # SQL Server / Azure SQL error numbers.
@@ -71,27 +75,36 @@ def advise(dialect: str, code: str | None) -> str | None:
     return ADVICE.get(dialect, {}).get(code or "")
 
 
-# TCP connects refused or timing out, by database: where each server sets what it listens on.
+# TCP connects refused or timing out, by database: the settings that decide where each server
+# listens and whom it lets in. "refused": something answered that nothing listens there (the
+# server is down, on another port, or bound to another interface). "timed out": nothing
+# answered, so a firewall drops the packets, or the route is broken.
 TCP_ADVICE: dict[str, dict[str, str]] = {
     "postgresql": {
         "refused": "nothing listens on port {port}: check the server runs, the port, and that it listens on "
-                   "this interface (postgresql.conf: listen_addresses and port)",
+                   "this interface (postgresql.conf: listen_addresses and port, then a restart); "
+                   "pg_hba.conf must also have a 'host' line for this client's address",
         "timed out": "connects to port {port} time out: a firewall or security group drops them, or the "
-                     "route is broken",
+                     "route is broken; open TCP port {port} to this client, and check postgresql.conf's "
+                     "listen_addresses (not 'localhost' only) and pg_hba.conf's 'host' lines",
     },
     "sqlserver": {
         "refused": "nothing listens on port {port}: check the SQL Server service runs and TCP/IP is enabled "
-                   "(SQL Server Configuration Manager: Protocols, TCP/IP, IP Addresses, TCP Port; a named "
-                   "instance uses a dynamic port unless one is set)",
+                   "(SQL Server Configuration Manager: Protocols, TCP/IP, IP Addresses, TCP Port, 1433 by "
+                   "default; a named instance uses a dynamic port unless one is set); a firewall that "
+                   "rejects connects instead of dropping them looks the same: allow inbound TCP port {port}",
         "timed out": "connects to port {port} time out: a firewall or security group drops them, or the "
-                     "route is broken; Azure SQL: allow this client's IP in the server firewall (and ports "
-                     "11000-11999 for the redirect policy)",
+                     "route is broken; allow inbound TCP port {port} in Windows Firewall and any security "
+                     "group (SQL Server's default port is 1433), and check TCP/IP is enabled in SQL Server "
+                     "Configuration Manager; Azure SQL: allow this client's IP in the server firewall "
+                     "(and ports 11000-11999 for the redirect policy)",
     },
     "mysql": {
         "refused": "nothing listens on port {port}: check the server runs, the port, and that it listens on "
                    "this interface (my.cnf: bind-address and port; skip-networking must be off)",
         "timed out": "connects to port {port} time out: a firewall or security group drops them, or the "
-                     "route is broken",
+                     "route is broken; open TCP port {port} to this client, and check my.cnf's bind-address "
+                     "(not 127.0.0.1 only) and that skip-networking is off",
     },
 }
 

@@ -9,9 +9,11 @@
 CONNECTION_STRING is a URL (``postgresql://app@db.example.com/shop``) or a SQL Server
 ADO.NET string (``Server=tcp:x.database.windows.net,1433;Database=shop``); ``--host``
 and ``--port`` override its host and port. Progress goes to standard output (standard
-error with ``--json``, which prints the JSON report on standard output): a line as each
-step starts, saying what it does and how long it may take, and a line as it ends; in
-colour on a terminal unless ``--plain`` is given.
+error with ``--json``, which prints the JSON report on standard output, always plain): a
+line as each step starts, saying what it does and how long it may take, and a line as it
+ends. On a terminal with rich installed (``pip install 'tether[cli]'``) a spinner stands
+for the running step and the marks are in colour (none with ``NO_COLOR`` set); ``--plain``,
+or output to a pipe or a file, gives the same lines plainly.
 
 Exit codes: 0 every step passed ("all good"); 1 problems found (a step warned or failed)
 or the check is incomplete (a step that matters could not run, e.g. the login for want
@@ -25,7 +27,6 @@ import argparse
 import io
 import json
 import logging
-import shutil
 import sys
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -33,11 +34,13 @@ from contextlib import contextmanager
 from typing import TextIO
 
 from .._help import plain_help
+from .._term import decide
 from ..dsn import ConnectionSpec, parse
 from ..errors import ConfigError
-from ._events import Event, Report
-from ._render import event_line, full_text, header, start_line, summary
+from ._events import Report
+from ._render import full_text
 from ._runner import run_check, target
+from ._view import view
 
 __all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main"]
 
@@ -87,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--bundle", metavar="FILE.zip", help="write the report, its JSON and the logs")
     parser.add_argument("--plain", action="store_true",
-                        help="no colour and no line rewriting, even on a terminal")
+                        help="plain lines (no colour, no spinner), even on a terminal")
     return parser
 
 
@@ -127,39 +130,20 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     except ConfigError as exc:
         print(f"tether check: {exc}", file=err)
         return EXIT_USAGE
-    progress = err if args.json else out
-    fancy = not args.plain and _is_terminal(progress)
-    print(header(spec.redacted()), file=progress, flush=True)
-
-    def starting(step: str, doing: str, budget_s: float) -> None:
-        # On a terminal the line is replaced by the step's result (so it must fit on one row);
-        # elsewhere both lines stay.
-        line = start_line(step, doing, budget_s)
-        if fancy:
-            width = max(20, shutil.get_terminal_size().columns - 1)
-            line = line if len(line) <= width else line[:width - 3] + "..."
-        print(line, file=progress, end="" if fancy else "\n", flush=True)
-
-    def show(event: Event) -> None:
-        print(("\r\033[K" if fancy else "") + event_line(event, colour=fancy), file=progress, flush=True)
-
-    with _captured_logs() as logs:
+    term = decide(err if args.json else out, plain=args.plain)
+    if term.hint:
+        print(term.hint, file=term.stream, flush=True)
+    with _captured_logs() as logs, view(term) as shown:
+        shown.header(spec.redacted())
         report = run_check(spec, attempts=args.attempts, timeout_s=args.timeout, deadline_s=args.deadline,
-                           resolvers=resolvers, on_event=show, on_start=starting)
-    print(summary(report, colour=fancy), file=progress, flush=True)
+                           resolvers=resolvers, on_event=shown.finished, on_start=shown.starting)
+        shown.summary(report)
     if args.json:
-        print(_json(report), file=out)
+        print(_json(report), file=out)  # always plain: a program reads it
     if args.bundle:
         _write_bundle(args.bundle, report, logs.getvalue())
-        print(f"bundle written to {args.bundle}", file=progress)
+        print(f"bundle written to {args.bundle}", file=term.stream)
     return EXIT_OK if report.ok else EXIT_PROBLEMS
-
-
-def _is_terminal(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def _json(report: Report) -> str:

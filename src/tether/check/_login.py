@@ -29,6 +29,7 @@ _LIBPQ_MESSAGES = (
     ("remaining connection slots are reserved", "53300"),
     ("the database system is starting up", "57P03"),
     ("the database system is shutting down", "57P03"),
+    ("timeout expired", "timeout"),  # libpq's connect_timeout
 )
 
 

@@ -2,8 +2,10 @@
 
 ::
 
-    tether wan serve [--host 127.0.0.1] [--port 8474] [--config proxies.json] [--seed N]
-    tether wan link [--api http://127.0.0.1:8474] list [--json]
+    tether wan serve [--host 127.0.0.1] [--port 8474] [--config proxies.json] [--seed N] [--plain]
+    tether wan link [--api http://127.0.0.1:8474] list [--json] [--plain]
+    tether wan link toxics NAME [--json] [--plain]
+    tether wan link stats [--json] [--plain]
     tether wan link create NAME --upstream HOST:PORT [--listen HOST:PORT] [--disabled]
     tether wan link delete NAME
     tether wan link enable|disable NAME
@@ -13,6 +15,8 @@
     tether wan link reset
 
 Attributes use Toxiproxy's names and units (``latency`` in ms, ``rate`` in KB/s...).
+Lists are tables: drawn by rich on a terminal (``pip install 'tether[cli]'``), plain
+aligned columns elsewhere or with ``--plain``, JSON with ``--json`` (always plain).
 
 Exit codes: 0 success; 1 the API refused the request (its message is printed);
 2 bad usage; 3 the API could not be reached or could not listen.
@@ -31,10 +35,18 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .._help import plain_help
+from .._term import decide, print_table, spinner
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+# The verbs that print a list, each as a table (or JSON with --json).
+_LISTINGS = {
+    "list": "the links and their toxics, as a table",
+    "toxics": "a link's toxics, as a table",
+    "stats": "each link's open connections and bytes forwarded, as a table",
+}
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
@@ -59,12 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8474, help="API port (default 8474)")
     serve.add_argument("--config", help="JSON array of proxies to create (as /populate)")
     serve.add_argument("--seed", type=int, help="seed for jitter and toxicity rolls")
+    serve.add_argument("--plain", action="store_true", help="no spinner, even on a terminal")
 
     link = sub.add_parser("link", help="drive a running emulator over HTTP")
     link.add_argument("--api", default="http://127.0.0.1:8474", help="API base URL")
     verbs = link.add_subparsers(dest="verb", required=True)
-    listing = verbs.add_parser("list", help="the links and their toxics, as a table")
-    listing.add_argument("--json", action="store_true", help="the API's answer as JSON instead")
+    for verb, what in _LISTINGS.items():
+        listing = verbs.add_parser(verb, help=what)
+        if verb == "toxics":
+            listing.add_argument("name")
+        listing.add_argument("--json", action="store_true", help="the API's answer as JSON instead")
+        listing.add_argument("--plain", action="store_true", help="plain columns, even on a terminal")
     verbs.add_parser("reset")
     create = verbs.add_parser("create")
     create.add_argument("name")
@@ -91,7 +108,8 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
     from tether.wan._errors import ListenError
 
     try:
-        emulator = Emulator(api_host=args.host, api_port=args.port, seed=args.seed)
+        with spinner(decide(out, plain=args.plain), "starting the WAN emulator"):
+            emulator = Emulator(api_host=args.host, api_port=args.port, seed=args.seed)
     except ListenError as exc:
         out.write(f"error: {exc}\n")
         return EXIT_UNREACHABLE
@@ -99,7 +117,8 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _SIGNALS}
     try:
         if args.config:
-            with open(args.config, encoding="utf-8") as fh:
+            with open(args.config, encoding="utf-8") as fh, \
+                    spinner(decide(out, plain=args.plain), f"creating the links of {args.config}"):
                 status, body = _request(f"{emulator.api_url}/populate", "POST", json.load(fh))
             if status >= 400:
                 out.write(f"error: {args.config}: {body.get('error')}\n")
@@ -132,9 +151,11 @@ def _link(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"error: {answer.get('error', answer) if answer else status}\n")
         return EXIT_REFUSED
     if getattr(args, "json", False):
-        out.write(json.dumps(answer, indent=2, sort_keys=True) + "\n")
+        out.write(json.dumps(answer, indent=2, sort_keys=True) + "\n")  # always plain: a program reads it
+    elif args.verb in _LISTINGS:
+        print_table(decide(out, plain=args.plain), *_table(args.verb, answer))
     else:
-        out.write(_render(args.verb, answer))
+        out.write(json.dumps(answer, indent=2) + "\n" if answer is not None else "ok\n")
     return EXIT_OK
 
 
@@ -142,6 +163,10 @@ def _link_request(args: argparse.Namespace) -> tuple[str, str, Any]:
     verb = args.verb
     if verb == "list":
         return "GET", "/proxies", None
+    if verb == "toxics":
+        return "GET", f"/proxies/{args.name}/toxics", None
+    if verb == "stats":
+        return "GET", "/stats", None
     if verb == "reset":
         return "POST", "/reset", None
     if verb == "create":
@@ -188,13 +213,28 @@ def _request(url: str, method: str, body: Any) -> tuple[int, Any]:
     return status, json.loads(payload) if payload else None
 
 
-def _render(verb: str, answer: Any) -> str:
-    if verb != "list":
-        return json.dumps(answer, indent=2) + "\n" if answer is not None else "ok\n"
-    rows = [("NAME", "LISTEN", "UPSTREAM", "ENABLED", "TOXICS")]
-    for name, proxy in sorted(answer.items()):
-        toxics = ", ".join(t["name"] for t in proxy["toxics"]) or "-"
-        rows.append((name, proxy["listen"], proxy["upstream"], str(proxy["enabled"]), toxics))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4] for r in rows]
-    return "\n".join(lines) + "\n"
+Table = tuple[tuple[str, ...], list[tuple[str, ...]]]
+
+
+_STATS = ("connections", "bytes_upstream", "bytes_downstream", "buffered")
+
+
+def _table(verb: str, answer: Any) -> Table:
+    """The headers and rows of a listing's table, from the API's answer."""
+    if verb == "toxics":
+        return ("NAME", "TYPE", "STREAM", "TOXICITY", "ATTRIBUTES"), [_toxic_row(t) for t in answer]
+    if verb == "stats":
+        headers = ("NAME", "CONNECTIONS", "BYTES UP", "BYTES DOWN", "BUFFERED")
+        return headers, [(name, *(str(s[key]) for key in _STATS)) for name, s in sorted(answer.items())]
+    rows = [_link_row(name, proxy) for name, proxy in sorted(answer.items())]
+    return ("NAME", "LISTEN", "UPSTREAM", "ENABLED", "TOXICS"), rows
+
+
+def _link_row(name: str, proxy: dict[str, Any]) -> tuple[str, ...]:
+    toxics = ", ".join(t["name"] for t in proxy["toxics"]) or "-"
+    return name, proxy["listen"], proxy["upstream"], str(proxy["enabled"]), toxics
+
+
+def _toxic_row(toxic: dict[str, Any]) -> tuple[str, ...]:
+    attributes = " ".join(f"{key}={value}" for key, value in sorted(toxic["attributes"].items())) or "-"
+    return toxic["name"], toxic["type"], toxic["stream"], f"{toxic['toxicity']:g}", attributes

@@ -24,6 +24,7 @@ are ignored, as Toxiproxy (Go's ``encoding/json``) ignores them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -77,6 +78,7 @@ class ApiServer:
             (("populate",), {"POST": self._populate}),
             (("reset",), {"POST": self._reset}),
             (("version",), {"GET": self._version}),
+            (("stats",), {"GET": self._stats}),  # ours, not Toxiproxy's: for ``tether wan link stats``
             (
                 ("proxies", "{proxy}"),
                 {
@@ -249,6 +251,9 @@ class ApiServer:
 
     async def _version(self, body: bytes) -> Reply:
         return 200, {"version": TOXIPROXY_VERSION}
+
+    async def _stats(self, body: bytes) -> Reply:
+        return 200, {name: dataclasses.asdict(s.stats()) for name, s in self._registry.links.items()}
 
     # -- toxics --------------------------------------------------------------------------
 
