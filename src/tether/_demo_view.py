@@ -12,6 +12,7 @@ import math
 from typing import Protocol, TextIO
 
 from ._demo_record import Fault, Recording, Snapshot
+from ._term import console, decide
 
 __all__ = ["WINDOW_S", "PlainView", "View", "fault_line", "open_view", "pool_line"]
 
@@ -27,21 +28,17 @@ class View(Protocol):
 
 
 def open_view(recording: Recording, out: TextIO, *, plain: bool, seconds: float) -> View:
-    """The live table when ``out`` is a terminal that can redraw (rich decides, honouring
-    ``NO_COLOR`` and ``TERM=dumb``) and ``plain`` is false; plain lines otherwise."""
-    if plain:
-        return PlainView(recording, out)
-    try:
-        from rich.console import Console
-    except ImportError:
-        print("(no live view: rich is not installed: pip install 'tether[demo]')", file=out)
-        return PlainView(recording, out)
-    console = Console(file=out)
-    if not console.is_terminal or console.is_dumb_terminal:
+    """The live table on a terminal that can redraw, unless ``plain`` (the rules of every
+    tether command, ``tether._term``: ``NO_COLOR``, ``TERM=dumb``, rich installed); plain
+    lines otherwise."""
+    term = decide(out, plain=plain)
+    if term.hint:
+        print(term.hint, file=out)
+    if not term.fancy:
         return PlainView(recording, out)
     from ._demo_live import LiveView
 
-    return LiveView(recording, console, seconds=seconds)
+    return LiveView(recording, console(term), seconds=seconds)
 
 
 def ms(value: float) -> str:
