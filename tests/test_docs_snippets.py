@@ -122,7 +122,7 @@ def docs_postgres(pg_server: EmbeddedPostgres) -> tuple[str, int]:
     user, password, database = APP
     pg_server.start()
     if not pg_server.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)):
-        pg_server.execute(f"CREATE ROLE {user} LOGIN SUPERUSER PASSWORD '{password}'")
+        pg_server.execute(f"CREATE ROLE {user} LOGIN PASSWORD '{password}'")
     if not pg_server.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)):
         pg_server.execute(f"CREATE DATABASE {database} OWNER {user}")
     return pg_server.host, pg_server.port
