@@ -49,10 +49,9 @@ def _links(page: Path) -> set[Path]:
 
 @pytest.mark.slow
 def test_the_site_builds_without_a_warning(tmp_path: Path) -> None:
-    pytest.importorskip("mkdocs", reason="mkdocs is not installed: pip install 'tether[docs]'")
-    pytest.importorskip("material", reason="mkdocs-material is not installed: pip install 'tether[docs]'")
-    pytest.importorskip("mkdocstrings_handlers.python",
-                        reason="mkdocstrings[python] is not installed: pip install 'tether[docs]'")  # fmt: skip
+    for module, package in (("mkdocs", "mkdocs"), ("material", "mkdocs-material"),
+                            ("mkdocstrings_handlers.python", "mkdocstrings[python]")):  # fmt: skip
+        pytest.importorskip(module, reason=f"{package} is not installed: pip install 'tether[docs]'")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],

@@ -83,8 +83,8 @@ def blocks(text: str) -> list[Block]:
 
 
 def _marks_a_block(lines: list[str], index: int) -> bool:
-    following = lines[index + 1] if index + 1 < len(lines) else ""
-    return FENCE.match(following) is not None and FENCE.match(following).group(2) == "python"  # type: ignore[union-attr]
+    following = FENCE.match(lines[index + 1]) if index + 1 < len(lines) else None
+    return following is not None and following.group(2) == "python"
 
 
 def _skip_reason(lines: list[str], fence_index: int) -> str | None:
