@@ -65,6 +65,7 @@ class Secret:
         object.__setattr__(self, "_value", value)
 
     def reveal(self) -> str:
+        """The secret itself, for the one place that must hand it on (the driver's connect)."""
         return self._value
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
