@@ -103,3 +103,16 @@ def test_the_settings_page_lists_every_pool_argument() -> None:
     for name in inspect.signature(tether.Pool.__init__).parameters:
         if name not in ("self", "dsn"):
             assert f"| `{name}` |" in page, name
+
+
+def test_sphinx_roles_become_markdown() -> None:
+    pytest.importorskip("griffe", reason="griffe is not installed: pip install 'tether[docs]'")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sphinx_roles", DOCS / "hooks" / "sphinx_roles.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = "See :class:`~tether.ConfigError` and :func:`tether.parse`::\n\n    code\n\nTree.\n\n::\n\n    a\n"
+    markdown = "See `ConfigError` and `tether.parse`:\n\n    code\n\nTree.\n\n\n    a\n"
+    assert module.plain_roles(text) == markdown
