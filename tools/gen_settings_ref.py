@@ -29,11 +29,14 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from tether import Pool, RetryBudget, parse  # noqa: E402
 from tether._validate import MAX_WAIT_S  # noqa: E402
-from tether.dsn._common import RANGES  # noqa: E402
+from tether.dsn import ConnectionSpec  # noqa: E402
+from tether.dsn._common import RANGES, Where  # noqa: E402
 from tether.dsn._keywords import KEYWORDS  # noqa: E402
 from tether.dsn._settings import ALIASES, SETTINGS  # noqa: E402
+from tether.errors import ConfigError  # noqa: E402
 from tether.pool import _config  # noqa: E402
 from tether.pool._outage import reconnect_budget  # noqa: E402
+from tether.vocab._drivers import DRIVERS  # noqa: E402
 
 PAGE = ROOT / "docs" / "reference" / "settings.md"
 PLAIN = "postgresql://app@db.example.com:5432/app"
@@ -108,10 +111,10 @@ def string_keys() -> dict[str, list[str]]:
     return keys
 
 
-def attribute_docs() -> dict[str, str]:
-    """PoolConfig's attribute docstrings, by field."""
-    tree = ast.parse(Path(inspect.getfile(_config)).read_text(encoding="utf-8"))
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "PoolConfig")
+def attribute_docs(owner: type = _config.PoolConfig) -> dict[str, str]:
+    """A dataclass's attribute docstrings, by field."""
+    tree = ast.parse(Path(inspect.getfile(owner)).read_text(encoding="utf-8"))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == owner.__name__)
     docs: dict[str, str] = {}
     for node, after in zip(cls.body, cls.body[1:], strict=False):
         documented = isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
@@ -212,6 +215,42 @@ def string_ranges() -> Iterator[str]:
         yield f"| {', '.join(f'`{k}`' for k in keys)} | {span} |"
 
 
+def accepted_text(setting: str) -> str:
+    """What the parser accepts for ``setting``, in its own words: the message it gives for
+    a value it cannot take."""
+    try:
+        SETTINGS[setting]("\x00", Where(setting))
+    except ConfigError as exc:
+        message = str(exc).split(": ", 1)[-1]
+        return message.removeprefix("expected ").rsplit(", not ", 1)[0]
+    return "text"
+
+
+def other_setting_rows() -> Iterator[str]:
+    """Connection-string settings that are not pool settings (they set no PoolConfig field)."""
+    pool_settings = {s for fields in string_keys().values() for s in fields}
+    docs = attribute_docs(ConnectionSpec)
+    for setting in SETTINGS:
+        url = [setting, *sorted(a for a, target in ALIASES.items() if target == setting)]
+        ado = sorted({k.name for k in KEYWORDS.values() if k.target == setting})
+        ado += sorted({s for k in KEYWORDS.values() if k.target == setting for s in k.synonyms})
+        keys = [f"`?{u}=`" for u in url] + [f"`{a}=`" for a in ado]
+        if any(key in pool_settings for key in keys):
+            continue
+        meaning_text = docs.get(setting)
+        if meaning_text is None:
+            raise SystemExit(f"gen_settings_ref: ConnectionSpec.{setting} has no attribute docstring")
+        yield f"| {', '.join(keys)} | {accepted_text(setting)} | {meaning_text} |"
+
+
+def driver_rows() -> Iterator[str]:
+    for info in DRIVERS:
+        names = ", ".join(f"`{n}`" for n in (info.name, *info.aliases))
+        fronts = (("`Pool`", info.sync_module), ("`AsyncPool`", info.async_module))
+        used_by = " and ".join(front for front, module in fronts if module) or "errors classified only"
+        yield f"| {names} | {info.dialect} | `{info.package}` | {used_by} | `{info.install}` |"
+
+
 def page() -> str:
     return "\n".join([
         "# Settings",
@@ -230,6 +269,23 @@ def page() -> str:
         "| setting | default | accepted | in a connection string | meaning |",
         "|---|---|---|---|---|",
         *rows(),
+        "",
+        "## Other connection-string settings",
+        "",
+        "Settings of the connection, not of the pool. The accepted values are the parser's own words.",
+        "",
+        "| keys | accepted | meaning |",
+        "|---|---|---|",
+        *other_setting_rows(),
+        "",
+        "## Drivers",
+        "",
+        "A URL's `+driver` suffix (`postgresql+asyncpg://`) or the `driver=` argument names one;",
+        "without either, the first installed of a database's drivers, in this order, is used.",
+        "",
+        "| driver | database | package | used by | install |",
+        "|---|---|---|---|---|",
+        *driver_rows(),
         "",
         "## Ranges in connection strings",
         "",
