@@ -129,12 +129,18 @@ def docs_postgres(pg_server: EmbeddedPostgres) -> tuple[str, int]:
 
 
 @pytest.fixture(scope="module")
-def docs_sqlserver() -> Iterator[tuple[str, int]]:
-    """The suite's TDS test server, with login ``app`` and database ``app``."""
+def docs_sqlserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """The suite's TDS test server, with login ``app`` and database ``app``; it offers TLS
+    (a self-signed certificate), so both ``Encrypt=false`` and ``Encrypt=true;
+    TrustServerCertificate=true`` work, as against a real server with its own certificate."""
+    pytest.importorskip("cryptography", reason="cryptography is not installed: pip install 'tether[dev]'")
     from tdsserver import TdsServer
+    from test_check_support import make_certificate
 
     user, password, database = APP
-    with TdsServer(users={user: password}, databases=("master", "tempdb", database)) as server:
+    cert, key = make_certificate(tmp_path_factory.mktemp("docs-tds-cert"))
+    with TdsServer(users={user: password}, databases=("master", "tempdb", database),
+                   tls=(str(cert), str(key))) as server:  # fmt: skip
         yield server.host, server.port
 
 
