@@ -80,6 +80,7 @@ class PoolStats:
         }
 
     def as_dict(self) -> dict[str, object]:
+        """Every field, by name (for JSON and logs)."""
         return asdict(self)
 
 
@@ -92,6 +93,8 @@ class ProcessStats:
     non_pooled_connects: int
 
     def as_counters(self) -> dict[str, int]:
+        """SqlClient's counter names for the process: every pool's counters summed, with the
+        pools and the non-pooled connections counted."""
         totals: dict[str, int] = {}
         for pool_stats in self.pools:
             for key, value in pool_stats.as_counters().items():

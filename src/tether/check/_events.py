@@ -58,6 +58,7 @@ class Event:
         return self.status is Status.SKIP and bool(self.data.get("incomplete"))
 
     def to_dict(self) -> dict[str, Any]:
+        """The event as JSON-ready data (``tether check --json``)."""
         return {
             "step": self.step,
             "status": self.status.value,
@@ -110,6 +111,7 @@ class Report:
         raise KeyError(step)
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data (``tether check --json``)."""
         return {
             "target": self.target,
             "dialect": self.dialect,

@@ -65,6 +65,7 @@ class Secret:
         object.__setattr__(self, "_value", value)
 
     def reveal(self) -> str:
+        """The secret itself, for the one place that must hand it on (the driver's connect)."""
         return self._value
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
@@ -115,11 +116,20 @@ class ConnectionSpec:
     max_pool_size: int | None = None
     connection_lifetime: float | None = None
     pooling: bool | None = None
+    """``tether.connect``: false opens a connection of its own instead of drawing from the
+    implicit pool (SqlClient's ``Pooling``)."""
     pool_blocking_period: str | None = None
     pool_mode: str | None = None  # PgBouncer's, when one stands between (session, transaction)
+    """The pool mode of a PgBouncer between tether and PostgreSQL: under transaction (or
+    statement) pooling, session state lasts one transaction, and tether acts on that."""
     encrypt: str | None = None
+    """TLS: mandatory (validates the certificate), optional, or strict (TDS 8.0, TLS first);
+    SqlClient's ``Encrypt``."""
     trust_server_certificate: bool | None = None
+    """Accept the server's certificate without validating it (SqlClient's
+    ``TrustServerCertificate``)."""
     application_name: str | None = None
+    """The name the server shows for the session (``application_name``, ``APP``)."""
 
     def __post_init__(self) -> None:
         _validate_identity(self)

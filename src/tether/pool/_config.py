@@ -27,28 +27,53 @@ class PoolConfig:
     """Everything a pool decides with; times in seconds (``math.inf`` means never)."""
 
     min_size: int = 1
+    """Connections kept open, even when idle."""
     max_size: int = 10
-    timeout: float = 30.0  # acquire timeout
-    max_lifetime: float = 3600.0  # jittered down by up to 10 %, so a pool never expires at once
-    max_idle: float = 600.0  # idle connections above min_size close after this
-    validate_after_idle: float | None = 30.0  # ping before reuse after this much idle time
-    ping_timeout: float = 5.0  # a ping slower than this means a dead path
-    reset_timeout: float = 10.0  # a background reset stuck longer has its socket severed
-    # A statement running longer is cancelled, then severed (SqlClient's CommandTimeout); 0: none.
+    """Connections open at most, borrowed or idle."""
+    timeout: float = 30.0
+    """Acquire timeout: a checkout waiting longer raises ``tether.PoolTimeout``, with the
+    idle, busy and waiting counts and the last connect error."""
+    max_lifetime: float = 3600.0
+    """A connection is retired after this, jittered down by up to 10 % so that a pool
+    never expires all at once (``Connection Lifetime=0`` in a connection string: never)."""
+    max_idle: float = 600.0
+    """Idle connections above ``min_size`` close after this."""
+    validate_after_idle: float | None = 30.0
+    """A connection idle longer is pinged before reuse (a silent path failure is possible
+    by then); None: never."""
+    ping_timeout: float = 5.0
+    """A ping slower than this means a dead path: the connection is discarded."""
+    reset_timeout: float = 10.0
+    """A background reset stuck longer (a dead path) has its socket severed and the
+    connection is discarded."""
     command_timeout: float = 30.0
+    """Bound on every statement, COMMIT, ROLLBACK and fetch: cancelled, then severed
+    (SqlClient's CommandTimeout); 0: none."""
     connect_retry: ConnectRetry = field(default_factory=ConnectRetry)
-    # SqlClient's PoolBlockingPeriod (fail every checkout fast for a while after repeated
-    # failed opens): never by default, for every database; always, or auto (SqlClient's
-    # meaning: always except Azure SQL), for those who want it.
+    """How each connection is opened: SqlClient's ConnectRetryCount, ConnectRetryInterval
+    and login timeout, or a ``tether.Retry``."""
     blocking_period: str = "never"
-    blocking_after: int = 2  # failed opens in a row (each after its retries) that start it
+    """SqlClient's PoolBlockingPeriod (fail every checkout fast for a while after repeated
+    failed opens): never by default, for every database; always, or auto (SqlClient's
+    meaning: always except Azure SQL), for those who want it."""
+    blocking_after: int = 2
+    """Failed opens in a row (each after its retries) that start a blocking period."""
     blocking_min_s: float = 5.0
+    """The first blocking period; each next one doubles it."""
     blocking_max_s: float = 60.0
-    reconnect_min_delay: float = MIN_DELAY_S  # an outage's probes: at least this far apart...
-    reconnect_max_delay: float = MAX_DELAY_S  # ...and at most this (``_outage``)
+    """The longest blocking period."""
+    reconnect_min_delay: float = MIN_DELAY_S
+    """During an outage, the shortest wait between two probes of the server."""
+    reconnect_max_delay: float = MAX_DELAY_S
+    """During an outage, the longest wait between two probes of the server."""
     keepalive: Keepalive = field(default_factory=Keepalive)
-    reset: str = "auto"  # auto: DISCARD only after session changes; always: every return
+    """TCP keepalive and ``TCP_USER_TIMEOUT`` on every connection's socket, so a dead
+    peer is found in seconds."""
+    reset: str = "auto"
+    """auto: the session is reset (``DISCARD ALL`` and the like) only after a borrow
+    changed it; always: after every borrow."""
     maintenance_interval: float = 1.0
+    """How often the maintenance sweep probes idle connections and expires old ones."""
 
     def __post_init__(self) -> None:
         _integer("min_size", self.min_size, low=0)
@@ -122,6 +147,30 @@ _ARGUMENTS: dict[str, Callable[[str, Any], object]] = {
     "retry_budget": partial(instance, cls=RetryBudget, label="a tether.RetryBudget"),
     "reconnect_budget": partial(instance, cls=RetryBudget, label="a tether.RetryBudget"),
     "open": boolean,
+}
+
+
+# The meaning of Pool's and AsyncPool's arguments that PoolConfig does not hold as such
+# (PoolConfig's own are its attribute docstrings); docs/reference/settings.md is generated
+# from both by tools/gen_settings_ref.py, which fails when an argument has neither.
+ARGUMENT_DOCS = {
+    "name": "The pool's name, in its repr, logs, events and counters.",
+    "driver": "The driver package to use (psycopg, asyncpg, mssql_python, pyodbc, pymssql, pytds, "
+    "pymysql) when the URL has no +driver suffix; else each database's default.",
+    "connect_retry_count": "Retries after a connection's first attempt, the first at once; also the "
+    "reconnects of idle connection resiliency (0 turns it off).",
+    "connect_retry_interval": "Wait before each later connect retry.",
+    "login_timeout": "Bound on all the attempts to open one connection together, kept by tether "
+    "whatever the driver rounds it to.",
+    "connect_retry": "A tether.Retry for opening connections, instead of connect_retry_count and "
+    "connect_retry_interval.",
+    "autocommit": "The connections' transaction mode.",
+    "retry_budget": "Limits pool.transaction's retries to a fraction of requests (a token bucket "
+    "shared by the pool's callers).",
+    "reconnect_budget": "Paces an outage's probes: at most its floor plus its ratio of the "
+    "application's checkouts a second.",
+    "open": "Start the pool (its maintenance and min_size connections) when it is made; None: "
+    "Pool at once, AsyncPool at its first use (it may be made before its loop runs).",
 }
 
 

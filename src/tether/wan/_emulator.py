@@ -95,6 +95,7 @@ class Emulator:
         return Link._bind(self, self._thread.run(get()))
 
     def links(self) -> list[Link]:
+        """Every link of this emulator."""
         async def names() -> list[str]:
             return list(self._registry.links)
 

@@ -138,6 +138,7 @@ class NetNamespace:
         _ip("-n", self.name, "link", "set", self.ns_ifname, "down")
 
     def link_up(self) -> None:
+        """Bring the namespace end of the veth pair up again."""
         _ip("-n", self.name, "link", "set", self.ns_ifname, "up")
 
     def shape(self, *, rate_bps: float, burst_bytes: int = 16384, limit_bytes: int = 1 << 20) -> None:
@@ -153,6 +154,7 @@ class NetNamespace:
         )  # fmt: skip
 
     def unshape(self) -> None:
+        """Remove the shaping that :meth:`shape` installed."""
         _run(["tc", "qdisc", "del", "dev", self.host_ifname, "root"], timeout_s=10)
 
     def close(self) -> None:
