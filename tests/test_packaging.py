@@ -203,3 +203,11 @@ def test_sdist_and_wheel_install_into_a_fresh_venv(tmp_path: Path) -> None:
     assert str(env) in location  # the wheel's copy, not this checkout's
     cli = _run(env / "bin" / "tether", "--help", cwd=tmp_path, timeout=60)
     assert cli.returncode == 0 and "demo" in cli.stdout, cli.stderr[-2000:]
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/index.md"])
+def test_the_extras_tables_name_every_extra(page: str) -> None:
+    text = (PYPROJECT.parent / page).read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    named = {name for row in rows for name in re.findall(r"`([a-z-]+)`", row.split("|")[1])}
+    assert set(_extras()) <= named, f"{page}'s extras table lacks {sorted(set(_extras()) - named)}"
