@@ -13,7 +13,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
-__all__ = ["Bucket", "Fault", "PoolRecord", "Recording", "Snapshot", "percentile_ms"]
+__all__ = ["WINDOW_S", "Bucket", "Fault", "PoolRecord", "Recording", "Snapshot", "ms", "percentile_ms"]
+
+WINDOW_S = 2.0  # the live views' latency percentiles: over the operations that ended this recently
+
+
+def ms(value: float) -> str:
+    """Milliseconds as the views show them: one decimal, ``-`` for none."""
+    return "-" if math.isnan(value) else f"{value:.1f}"
 
 
 def percentile_ms(latencies_s: Iterable[float], q: float) -> float:
