@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -174,7 +175,7 @@ def test_page_snippets_run(page: str, request: pytest.FixtureRequest) -> None:
         pytest.skip(f"every python block of {page} is marked to skip")
     servers = {name: request.getfixturevalue(name) for name in needed("".join(b.code for b in runnable))}
     namespace: dict[str, object] = {"__name__": "__docs__"}
-    with _closes_what_it_opens(page):
+    with _closes_what_it_opens(page), _mssql_python_pool_as_in_a_fresh_process():
         for block in runnable:
             code = rewrite(block.code, servers)
             foreign = FOREIGN_HOST.search(code)
@@ -200,6 +201,23 @@ def _closes_what_it_opens(page: str) -> Iterator[None]:
         tether.clear_all_pools()  # tether.connect's pools stay (by design); their connections go
     assert not left, f"{page} left pools open: {[p.name for p in left]}"
     _wait_for(lambda: not set(_wan_threads()) - links_before, f"{page}'s WAN links to close")
+
+
+@contextlib.contextmanager
+def _mssql_python_pool_as_in_a_fresh_process() -> Iterator[None]:
+    """mssql-python turns its own pool on at its first ``connect()``, process-wide, and other
+    tests (tests/tds) connect with it directly; tether refuses to pool on top of it. A page
+    is read as a fresh process would run it: the driver's pool off, as tether leaves it, and
+    put back afterwards."""
+    manager = sys.modules.get("mssql_python.pooling")
+    was_on = manager is not None and manager.PoolingManager.is_enabled()
+    if was_on:
+        sys.modules["mssql_python"].pooling(enabled=False)
+    try:
+        yield
+    finally:
+        if was_on:
+            manager.PoolingManager.enable()  # type: ignore[union-attr]
 
 
 def _wan_threads() -> list[threading.Thread]:
