@@ -7,8 +7,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ._demo_record import Fault, Recording, Snapshot
-from ._demo_view import WINDOW_S, ms
+from ._demo_record import WINDOW_S, Fault, Recording, Snapshot, ms
 
 __all__ = ["LiveView", "render"]
 

@@ -13,7 +13,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
-__all__ = ["Bucket", "Fault", "PoolRecord", "Recording", "Snapshot", "percentile_ms"]
+__all__ = ["WINDOW_S", "Bucket", "Fault", "PoolRecord", "Recording", "Snapshot", "ms", "percentile_ms"]
+
+# The live views' latency percentiles (plain lines and the rich table alike): over the
+# operations that ended this recently.
+WINDOW_S = 2.0
 
 
 def percentile_ms(latencies_s: Iterable[float], q: float) -> float:
@@ -22,6 +26,11 @@ def percentile_ms(latencies_s: Iterable[float], q: float) -> float:
     if not ordered:
         return math.nan
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def ms(value: float) -> str:
+    """A latency from ``percentile_ms`` as the views print it: ``-`` for none."""
+    return "-" if math.isnan(value) else f"{value:.1f}"
 
 
 @dataclass(frozen=True, slots=True)

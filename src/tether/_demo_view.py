@@ -11,12 +11,10 @@ from __future__ import annotations
 import math
 from typing import Protocol, TextIO
 
-from ._demo_record import Fault, Recording, Snapshot
+from ._demo_record import WINDOW_S, Fault, Recording, Snapshot, ms
 from ._term import console, decide
 
 __all__ = ["WINDOW_S", "PlainView", "View", "fault_line", "open_view", "pool_line"]
-
-WINDOW_S = 2.0  # latency percentiles over the operations that ended this recently
 
 
 class View(Protocol):
@@ -39,10 +37,6 @@ def open_view(recording: Recording, out: TextIO, *, plain: bool, seconds: float)
     from ._demo_live import LiveView
 
     return LiveView(recording, console(term), seconds=seconds)
-
-
-def ms(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value:.1f}"
 
 
 def fault_line(fault: Fault) -> str:
