@@ -101,3 +101,18 @@ def test_imports_are_dropped_when_unused_and_sorted_again() -> None:
 def test_a_rule_that_no_source_uses_fails_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(tool.NAMES, "NoSuchAsyncName", "NoSuchName")
     assert tool.main(["--check"]) == 1
+
+
+def test_the_readme_names_every_generated_file_and_its_source() -> None:
+    text = (ROOT / "README.md").read_text()
+    table = text.split("**Generated files.**", 1)[1].split("\n\n")[1]  # the paragraph after it
+    pairs = set()
+    for row in table.splitlines()[2:]:  # after the header and its rule
+        generated, source = (_path(cell.split("`")[1]) for cell in row.strip("|").split("|"))
+        pairs.add((source, generated))
+    assert pairs == set(tool.FILES.items())
+
+
+def _path(name: str) -> str:
+    """The README's ``pool/_pool.py`` is ``src/tether/pool/_pool.py``; tests are named whole."""
+    return name if name.startswith("tests/") else f"src/tether/{name}"

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tether.drivers import load_async_driver, load_driver
 from tether.dsn import KNOWN_DRIVERS, ConnectionSpec, Secret, parse
 from tether.dsn._keywords import KEYWORDS
 from tether.errors import ConfigError
@@ -146,6 +147,28 @@ def test_every_registry_driver_without_a_pool_is_refused() -> None:
     assert refused  # mysqldb, mariadb
     for info, spelling in refused:
         assert error(f"{SCHEME_OF[info.dialect]}+{spelling}://u@h/d").key == "driver"
+
+
+# (driver, the pool that has no module for it, the pool that has): asyncpg, the SQL Server drivers...
+ONE_POOL_ONLY = [
+    (info, pool, other) for info in DRIVERS if info.pooled
+    for pool, module, other in (("Pool", info.sync_module, "AsyncPool"),
+                                ("AsyncPool", info.async_module, "Pool"))
+    if module is None
+]
+
+
+@pytest.mark.parametrize(("info", "pool", "other"), ONE_POOL_ONLY, ids=lambda v: getattr(v, "name", v))
+def test_a_pool_refuses_a_driver_of_the_other_pool_by_naming_that_pool(
+    info: DriverInfo, pool: str, other: str
+) -> None:
+    # The parser takes every pooled driver; the pool without a module for it must not call
+    # it unknown, but send the user to the pool that takes it. Refused before any import.
+    load = load_driver if pool == "Pool" else load_async_driver
+    with pytest.raises(ConfigError) as caught:
+        load(info.dialect, info.name)
+    assert caught.value.key == "driver"
+    assert f"tether.{other}" in str(caught.value) and "unknown" not in str(caught.value)
 
 
 def test_a_refusal_names_drivers_sharing_their_pools_once() -> None:

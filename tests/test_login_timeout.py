@@ -28,6 +28,7 @@ import pytest
 import tether
 from fix_system import import_driver, need_msodbc
 from fix_tds import PASSWORD, USER, freetds_odbc_library, msodbc_library
+from fix_wait import async_wait_until
 from tdsserver import TdsServer
 from tether._acompat import acall_within, call_within
 from tether.drivers import load_async_driver, load_driver
@@ -376,10 +377,7 @@ def test_an_awaited_call_given_up_on_hands_what_it_returns_late_to_be_closed() -
         with pytest.raises(TimeoutError, match=r"login not done within 0\.05 s"):
             await acall_within(0.05, stubborn, late=late, what="login")
         assert time.monotonic() - started <= bound(0.05)
-        for _ in range(100):  # bounded: 2 s
-            if closed:
-                break
-            await asyncio.sleep(0.02)
+        await async_wait_until(lambda: closed, what="the late result handed to late()")
         assert closed == [result]
         assert await acall_within(5, _answer, late=late, what="login") == 42
         return closed

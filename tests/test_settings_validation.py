@@ -261,6 +261,12 @@ def test_every_pool_default_is_accepted(cls: type[Any]) -> None:
     assert cls(DSN, open=False).config == pool.config
 
 
+def test_a_pool_opens_with_the_connect_retry_defaults_of_connect_retry_itself() -> None:
+    # Written once (ConnectRetry's fields); a plain, non-Azure string adds nothing to them.
+    assert tether.Pool(DSN, open=False).config.connect_retry == ConnectRetry()
+    assert tether.AsyncPool(DSN, open=False).config.connect_retry == ConnectRetry()
+
+
 def test_never_where_never_is_documented() -> None:
     pool = tether.Pool(DSN, open=False, max_lifetime=INF, max_idle=INF, validate_after_idle=INF)
     config = pool.config

@@ -36,7 +36,7 @@ def _load(dialect: str, name: str | None, mode: str) -> Any:
     if name is not None:
         info = find(dialect, name)
         if info is None or info not in candidates:
-            raise ConfigError(_unknown(dialect, name, mode, candidates), key="driver")
+            raise ConfigError(_unknown(dialect, name, mode, candidates, known=info is not None), key="driver")
         candidates = (info,)
     missing: list[str] = []
     for info in candidates:
@@ -56,12 +56,16 @@ def _load(dialect: str, name: str | None, mode: str) -> Any:
     )
 
 
-def _unknown(dialect: str, name: str, mode: str, candidates: tuple[DriverInfo, ...]) -> str:
-    known = ", ".join(info.name for info in candidates) or "none"
+def _unknown(dialect: str, name: str, mode: str, candidates: tuple[DriverInfo, ...], *, known: bool) -> str:
+    """Why ``name`` is refused: the other pool's driver (the parser took it), or unknown."""
+    names = ", ".join(info.name for info in candidates) or "none"
     if mode == "async":
-        return (f"no asyncio driver {name!r} for {dialect}; known: {known} "
+        return (f"no asyncio driver {name!r} for {dialect}; known: {names} "
                 "(for a threaded application use tether.Pool)")
-    return f"unknown driver {name!r} for {dialect}; known: {known}"
+    if known:  # asyncpg: a connection string may name it, for tether.AsyncPool
+        return (f"no threaded driver {name!r} for {dialect}; known: {names} "
+                "(for an asyncio application use tether.AsyncPool)")
+    return f"unknown driver {name!r} for {dialect}; known: {names}"
 
 
 def _why_missing(info: DriverInfo, exc: ImportError) -> str:

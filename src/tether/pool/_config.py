@@ -218,6 +218,10 @@ def config_for(spec: ConnectionSpec, **settings: Any) -> PoolConfig:
     )
 
 
+_DEFAULT_CONNECT_RETRY = ConnectRetry()  # its defaults, written once: in the dataclass
+_AZURE_RETRY_COUNT = 2  # SqlClient's ConnectRetryCount for an Azure SQL endpoint
+
+
 def connect_retry_for(
     spec: ConnectionSpec,
     *,
@@ -227,11 +231,14 @@ def connect_retry_for(
     policy: Any = None,
 ) -> ConnectRetry:
     """SqlClient's connect retry: an argument wins over the string, which wins over the
-    default (ConnectRetryCount 1, or 2 for Azure SQL; interval 10 s; login timeout 15 s)."""
+    default (``ConnectRetry``'s own: ConnectRetryCount 1, or 2 for Azure SQL; interval
+    10 s; login timeout 15 s)."""
+    default = _DEFAULT_CONNECT_RETRY
+    default_count = _AZURE_RETRY_COUNT if spec.is_azure else default.count
     return ConnectRetry(
-        count=first_given(count, spec.connect_retry_count, 2 if spec.is_azure else 1),
-        interval_s=first_given(interval_s, spec.connect_retry_interval, 10.0),
-        login_timeout_s=first_given(login_timeout_s, spec.login_timeout, 15.0),
+        count=first_given(count, spec.connect_retry_count, default_count),
+        interval_s=first_given(interval_s, spec.connect_retry_interval, default.interval_s),
+        login_timeout_s=first_given(login_timeout_s, spec.login_timeout, default.login_timeout_s),
         policy=policy,
     )
 

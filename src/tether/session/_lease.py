@@ -5,8 +5,10 @@ for it, which gives the borrow a number (``epoch``) and a clean slate; the proxy
 the epoch it was made for, so a proxy or cursor kept past its borrow sees a newer epoch
 and refuses to act: never someone else's session. The borrow ends when the proxy gives
 the connection back. The owner (a pool) reads ``changes``, ``saved`` and ``lost`` to
-decide how to take it back, and sets ``raw``/``probe`` when it adopts a rebuilt session;
-only the session's modules change the rest.
+decide how to take it back; it sets ``raw``/``probe`` when it adopts a rebuilt session,
+``token`` (its own record), and ``unit`` while ``pool.transaction``'s function runs. In a
+forked child, ``tether._fork`` sets ``lost`` (and forgets ``token``). Only the session's
+modules change the rest.
 
 Before each statement the session notes what it leaves behind (``note``/``read``): a
 session change means the owner resets the session on return; with idle resiliency on,

@@ -2,9 +2,8 @@
 
 The connection-string parser (which ``+driver`` names exist), the driver loader (which
 module of ``tether.drivers`` to import, and which extra of tether to ``pip install`` when it
-is missing)
-and the default classifier (which dialect explains an exception, by the package that
-raised it) all read this table, so they cannot disagree.
+is missing) and the default classifier (which dialect explains an exception, by the
+package that raised it) all read this table, so they cannot disagree.
 """
 
 from __future__ import annotations
