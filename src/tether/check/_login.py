@@ -9,6 +9,7 @@ from typing import Any
 
 from ..drivers import load_driver
 from ..errors import ConfigError
+from ..vocab._drivers import for_dialect
 from ._advice import ADVICE, advise
 from ._context import Context, op_timeout
 from ._events import Outcome, Status
@@ -89,17 +90,13 @@ def _last_line(exc: BaseException) -> str:
     return lines[-1] if lines else type(exc).__name__
 
 
-# The extra that installs a driver for each database, and the driver's package.
-INSTALL = {
-    "postgresql": ("pip install 'tether[postgresql]'", "psycopg"),
-    "sqlserver": ("pip install 'tether[sqlserver]'", "python-tds, pymssql or mssql-python"),
-    "mysql": ("pip install 'tether[mysql]'", "PyMySQL"),
-}
-
-
 def _no_driver(dialect: str, exc: ConfigError) -> Outcome:
-    """The login not tried: the check is incomplete (never "all good"), and how to fix it."""
-    command, package = INSTALL.get(dialect, (f"pip install 'tether[{dialect}]'", "a driver"))
+    """The login not tried: the check is incomplete (never "all good"), and how to fix it:
+    the drivers the check can log in with (tether's registry), and the database's extra,
+    which installs the recommended ones."""
+    command = f"pip install 'tether[{dialect}]'"
+    packages = [info.package.split("[")[0] for info in for_dialect(dialect, mode="sync")]
+    package = ", ".join(packages[:-1]) + f" or {packages[-1]}" if len(packages) > 1 else "".join(packages)
     advice = (f"install a {dialect} driver ({package}) to test the login: {command}",)
     data = {"incomplete": True, "missing": package, "install": command, "error": str(exc)}
     return Outcome(Status.SKIP, f"login NOT tested: no {dialect} driver is installed ({package}); "
