@@ -13,6 +13,7 @@ from types import TracebackType
 from ._connection import Connection
 from ._model import Request, SessionInfo, Stats, _Faults
 from ._packets import Value
+from ._personality import SQLSERVER, Personality
 from ._session import Catalog, Session
 
 JOIN_TIMEOUT = 5.0
@@ -25,13 +26,18 @@ class TdsServer:
                  databases: tuple[str, ...] = ("master", "tempdb", "shop"),
                  tls: tuple[str, str] | None = None, host: str = "127.0.0.1", port: int = 0,
                  server_name: str = "TETHERTDS", server_properties: dict[str, Value] | None = None,
-                 version: str | None = None, session_recovery: bool = False) -> None:
+                 version: str | None = None, session_recovery: bool = False,
+                 personality: Personality = SQLSERVER) -> None:
         """``server_properties`` override SERVERPROPERTY() values (e.g. ``{"EngineEdition": 5}``
         for Azure SQL Database) and ``version`` replaces @@VERSION. ``session_recovery``
         acknowledges the feature ODBC 18 / mssql-python ask for, so that they reconnect a
         broken idle connection by themselves, as against SQL Server (off: as against Babelfish
         or a server without it)."""
         self.session_recovery = session_recovery
+        # SQL Server's behaviour, or Babelfish's where it differs (_personality.py); each
+        # switch is honoured where that behaviour lives (builtins, SET, reset, transactions)
+        self.personality = personality
+        version = version if version is not None else personality.version
         self.users = dict(users if users is not None else {"sa": "Secret-pw1"})
         self.catalog = Catalog(tuple(databases), server_properties, version)
         self.server_name = server_name
