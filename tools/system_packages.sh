@@ -28,6 +28,8 @@ case "${1:-test}" in
     command -v mariadbd >/dev/null || packages+=(mariadb-server-core mariadb-client-core)
     # pgbouncer: PgBouncer in front of the embedded PostgreSQL (tests/fix_pgbouncer.py)
     command -v pgbouncer >/dev/null || packages+=(pgbouncer)
+    # iproute2: `ip netns`, veth and `tc` for the WAN emulator's real-network faults (NetNamespace)
+    command -v ip >/dev/null || packages+=(iproute2)
     ;;
   demo)
     # the demo's PostgreSQL is the pgserver wheel; only --pgbouncer needs a system program

@@ -47,7 +47,7 @@ def netns_unavailable() -> str | None:
     if os.geteuid() != 0:
         return "network namespaces need root"
     if shutil.which("ip") is None:
-        return "the 'ip' command (iproute2) is not installed"
+        return "the 'ip' command is not installed (as root: apt-get install iproute2)"
     return None
 
 
