@@ -317,6 +317,10 @@ def test_counters_balance_over_a_random_history() -> None:
         ({"reconnect_min_delay": 0.0}, "reconnect_min_delay"),
         ({"reconnect_min_delay": float("nan")}, "reconnect_min_delay"),
         ({"reconnect_min_delay": 1.0, "reconnect_max_delay": 0.5}, "reconnect_max_delay"),
+        ({"reconnect_max_delay": 601.0}, "reconnect_max_delay"),
+        ({"blocking_after": 0}, "blocking_after"),
+        ({"blocking_min_s": -1.0}, "blocking_min_s"),
+        ({"blocking_min_s": 10.0, "blocking_max_s": 5.0}, "blocking_max_s"),
     ],
 )
 def test_impossible_settings_name_the_parameter(settings: dict[str, object], name: str) -> None:
