@@ -13,8 +13,9 @@ model. The peers are models of their reconnect rules, each missing connection on
 schedule: psycopg_pool's (1 s, doubling, ±10 %), and no backoff at all (try again as soon
 as the last attempt failed). Reported per policy: peak connect attempts per second while
 the server is down and after it returns, the time until every pool has ``min_size``
-connections again, connect attempts per connection recovered, and the requests that
-failed before their timeout (a waiter must only ever fail at its timeout).
+connections again, connect attempts (in all, and after the server returned), connections
+recovered and attempts per connection recovered, and the requests that failed before
+their timeout (a waiter must only ever fail at its timeout).
 """
 
 from __future__ import annotations
@@ -49,20 +50,35 @@ class Scenario:
     accept_per_s: float = 500.0  # then logs in at most this many a second
     requests_per_s: float = 2.0  # per pool, Poisson
     request_timeout_s: float = 30.0
+    warmup_s: float = 10.0  # the pools serve their requests this long before the server goes down
     horizon_s: float = 60.0
     seed: int = 1
+
+    @property
+    def least_whole_s(self) -> float:
+        """The time the server's rate allows for every pool to be whole again: min_size
+        connections for each, R a second."""
+        return self.pools * self.min_size / self.accept_per_s
 
 
 @dataclass
 class Server:
-    """Down until ``up_at``; then a token bucket of ``rate`` logins a second (burst 1/20 s)."""
+    """Up until ``down_at``, when every connection dies; down until ``up_at``; then a token
+    bucket of ``rate`` logins a second (burst 1/20 s)."""
 
+    down_at: float
     up_at: float
     rate: float
     tokens: float = 0.0
     at: float = 0.0
 
+    def killed(self, slot: Slot, now: float) -> bool:
+        """Whether ``slot`` is a connection the outage killed."""
+        return slot.created_at < self.down_at <= now
+
     def login(self, now: float) -> bool:
+        if now < self.down_at:
+            return True
         if now < self.up_at:
             return False
         burst = max(self.rate / 20, 1.0)
@@ -80,7 +96,7 @@ class Result:
     recovered: int = 0  # connections opened after the server came back
     failed_early: int = 0  # requests failed before their timeout
     timed_out: int = 0  # requests failed at their timeout
-    whole_at: float = math.nan  # when the last pool had min_size connections again
+    whole_at: float = math.nan  # since the server went down, when the last pool had min_size again
 
     def summary(self, scenario: Scenario) -> dict[str, float]:
         up = math.floor(scenario.down_s)
@@ -91,8 +107,10 @@ class Result:
             "peak_attempts_per_s_down": max(down, default=0),
             "peak_attempts_per_s_after": max(after, default=0),
             "attempts_total": total,
+            "attempts_after_return": sum(after),
             "whole_after_return_s": self.whole_at - scenario.down_s,
             "attempts_per_recovered": total / self.recovered if self.recovered else math.inf,
+            "recovered": self.recovered,
             "requests_failed_early": self.failed_early,
             "requests_timed_out": self.timed_out,
         }
@@ -133,8 +151,8 @@ class TetherPool:
         s = sim.scenario
         self.sim = sim
         config = PoolConfig(min_size=s.min_size, max_size=s.max_size, timeout=s.request_timeout_s)
-        self.state = PoolState(config, rng=rng, budget=reconnect_budget())
         self.attempts_per_open = config.connect_retry.attempts  # ConnectRetryCount 1: two tries
+        self.state = PoolState(config, rng=rng, budget=reconnect_budget())
         for _ in range(s.min_size):
             self.state.opening += 1
             self.state.opened(Slot(lease=None, created_at=0.0, expires_at=math.inf, generation=0), 0.0)
@@ -144,12 +162,16 @@ class TetherPool:
 
     def lose_all(self, now: float) -> None:
         """The server went away: the idle sweep finds each idle connection dead."""
-        for slot in list(self.state.idle):
+        for slot in [slot for slot in self.state.idle if self.sim.server.killed(slot, now)]:
             self.carry_out(self.state.remove_idle(slot, now), now)
 
     def request(self, now: float) -> None:
         slot, plan = self.state.checkout(now)
         self.carry_out(plan, now)
+        while slot is not None and self.sim.server.killed(slot, now):  # found dead at checkout, no round trip
+            self.carry_out(self.state.discard(slot, now), now)
+            slot, plan = self.state.checkout(now)
+            self.carry_out(plan, now)
         if slot is not None:
             self._hold(slot, now)
             return
@@ -166,7 +188,11 @@ class TetherPool:
         self._hold(waiter.slot, now)
 
     def _hold(self, slot: Slot, now: float) -> None:
-        self.sim.events.at(now + HOLD_S, lambda t: self.carry_out(self.state.checkin(slot, t), t))
+        self.sim.events.at(now + HOLD_S, lambda t: self._return(slot, t))
+
+    def _return(self, slot: Slot, now: float) -> None:
+        dead = self.sim.server.killed(slot, now)  # its request failed: it was running when the server went
+        self.carry_out(self.state.discard(slot, now) if dead else self.state.checkin(slot, now), now)
 
     def _timeout(self, waiter: _Waiter, now: float) -> None:
         if not waiter.done and self.state.give_up(waiter):
@@ -260,7 +286,10 @@ class Sim:
     def __init__(self, scenario: Scenario, policy: str):
         self.scenario = scenario
         self.events = Events()
-        self.server = Server(up_at=scenario.down_s, rate=scenario.accept_per_s)
+        # The timeline: the pools serve their requests from 0, the server goes down at
+        # warmup_s (reported as second 0) and comes back down_s later.
+        down_at = scenario.warmup_s
+        self.server = Server(down_at=down_at, up_at=down_at + scenario.down_s, rate=scenario.accept_per_s)
         self.result = Result()
         rng = random.Random(scenario.seed)
         self.pools: list[Any] = []
@@ -272,7 +301,7 @@ class Sim:
                 delay = psycopg_pool_delay if policy == "psycopg_pool" else no_delay
                 self.pools.append(ScheduledPool(self, pool_rng, delay))
         for pool in self.pools:  # the idle sweep (1 s) finds the dead connections
-            self.events.at(rng.uniform(0.0, 1.0), pool.lose_all)
+            self.events.at(down_at + rng.uniform(0.0, 1.0), pool.lose_all)
             self._next_request(pool, rng.random() / scenario.requests_per_s, rng)
 
     def _next_request(self, pool: Any, at: float, rng: random.Random) -> None:
@@ -280,22 +309,22 @@ class Sim:
             pool.request(now)
             self._next_request(pool, now + rng.expovariate(self.scenario.requests_per_s), rng)
 
-        if at < self.scenario.horizon_s:
+        if at < self.scenario.warmup_s + self.scenario.horizon_s:
             self.events.at(at, fire)
 
     def count_attempt(self, now: float) -> None:
-        self.result.attempts[math.floor(now)] += 1
+        if now >= self.server.down_at:
+            self.result.attempts[math.floor(now - self.server.down_at)] += 1
 
     def run(self) -> Result:
         step = 0.05
         now = 0.0
-        while now < self.scenario.horizon_s:
+        server = self.server
+        while now < server.down_at + self.scenario.horizon_s:
             now += step
             self.events.run(now)
-            if now > self.scenario.down_s and math.isnan(self.result.whole_at) and all(
-                p.whole() for p in self.pools
-            ):
-                self.result.whole_at = now
+            if now > server.up_at and math.isnan(self.result.whole_at) and all(p.whole() for p in self.pools):
+                self.result.whole_at = now - server.down_at
         return self.result
 
 
@@ -305,19 +334,21 @@ def run(scenario: Scenario) -> dict[str, dict[str, float]]:
 
 
 def render(scenario: Scenario, results: dict[str, dict[str, float]]) -> str:
-    fair = scenario.pools * scenario.min_size / scenario.accept_per_s
+    fair = scenario.least_whole_s
     lines = [
         f"{scenario.pools} pools (min_size {scenario.min_size}, {scenario.requests_per_s:g} requests/s "
         f"each), server down {scenario.down_s:g} s, then {scenario.accept_per_s:g} logins/s "
         f"(whole again in {fair:.1f} s at the least)",
         f"{'policy':14} {'peak/s down':>12} {'peak/s after':>13} {'x R':>6} {'whole after':>12} "
-        f"{'attempts/conn':>14} {'failed early':>13} {'timed out':>10}",
+        f"{'attempts':>9} {'after':>8} {'conns':>6} {'attempts/conn':>14} {'failed early':>13} "
+        f"{'timed out':>10}",
     ]
     for policy, r in results.items():
         after = r["peak_attempts_per_s_after"]
         lines.append(
             f"{policy:14} {r['peak_attempts_per_s_down']:12.0f} {after:13.0f} "
             f"{after / scenario.accept_per_s:6.2f} {r['whole_after_return_s']:10.1f} s "
+            f"{r['attempts_total']:9.0f} {r['attempts_after_return']:8.0f} {r['recovered']:6.0f} "
             f"{r['attempts_per_recovered']:14.1f} {r['requests_failed_early']:13.0f} "
             f"{r['requests_timed_out']:10.0f}"
         )

@@ -73,3 +73,23 @@ def test_the_chart_is_an_svg_with_both_pools_and_the_faults(demo: Run) -> None:
     assert {"fault-0-terminate", "fault-1-reset", "fault-2-restart"} <= ids
     words = " ".join(element.text or "" for element in tree.iter("{http://www.w3.org/2000/svg}text"))
     assert re.search(r"psycopg_pool: [1-9]\d* ok, \d+ errors; tether: [1-9]\d* ok, \d+ errors", words)
+
+
+def test_behind_pgbouncer_tethers_pool_shows_the_application_no_error() -> None:
+    """``tether demo --pgbouncer``: the same workload and faults through PgBouncer in
+    transaction mode (issue 13: 0 errors the application sees)."""
+    pytest.importorskip("psycopg_pool", reason="psycopg_pool is not installed: pip install 'tether[demo]'")
+    try:
+        postgres_bin_dir()
+    except FileNotFoundError as exc:
+        pytest.skip(f"no embedded PostgreSQL: {exc} (pip install 'tether[demo]')")
+    from fix_pgbouncer import need_pgbouncer
+    from tether._demo import run
+
+    need_pgbouncer()
+    out = io.StringIO()
+    assert run(SECONDS, out, pgbouncer=True) == 0, out.getvalue()
+    output = out.getvalue()
+    assert "transaction pooling" in output
+    assert re.search(r"^successful operations +[1-9]\d* +[1-9]\d*$", output, re.M), output
+    assert re.search(r"^app-visible errors +\d+ +0$", output, re.M), output  # tether's column

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -19,7 +20,7 @@ from fix_twins import ABackground, abackend_pid, arun, athread, avalue, dsn_for
 from fix_wait import async_wait_until
 from tether import AsyncPool
 from tether._acompat import asleep
-from tether.testing import EmbeddedPostgres
+from tether.testing import EmbeddedPostgres, postgres_bin_dir
 from tether.wan import Link
 
 # -- the server kills, restarts, stops -----------------------------------------------------
@@ -167,6 +168,42 @@ def test_a_login_that_cannot_succeed_fails_at_once_with_the_servers_message(
     arun(dsn, body, wait=False, min_size=0, max_size=2)
 
 
+PASSWORD = "Right-pw1"
+
+
+@pytest.fixture(scope="module")
+def password_pg() -> Iterator[EmbeddedPostgres]:
+    """A server of its own that asks for a password (the session's trusts everyone)."""
+    try:
+        postgres_bin_dir()
+    except FileNotFoundError as exc:
+        pytest.skip(f"no embedded PostgreSQL: {exc}")
+    with EmbeddedPostgres(password=PASSWORD) as server:
+        yield server
+
+
+def test_a_wrong_password_met_after_an_outage_fails_at_once_with_the_servers_message(
+    password_pg: EmbeddedPostgres, adriver: str
+) -> None:
+    dsn = dsn_for(password_pg.dsn.replace(PASSWORD, "Wrong-pw1"), adriver)
+
+    async def body(pool: AsyncPool) -> None:
+        waiter = ABackground(pool.getconn, 60.0)
+        await async_wait_until(lambda: pool.stats().waiting == 1 and pool.stats().reconnecting,
+                               what="a waiter in an outage")
+        await athread(password_pg.start)  # the probe now meets the server's refusal of the login
+        with pytest.raises(tether.ConnectError, match="password authentication failed") as info:
+            await waiter.outcome(30)  # the server's answer, not a PoolTimeout after the waiter's 60 s
+        assert "Wrong-pw1" not in str(info.value) and PASSWORD not in str(info.value)
+        assert not pool.stats().reconnecting
+
+    password_pg.stop()  # refused: a fault that can heal, so the checkout waits
+    try:
+        arun(dsn, body, wait=False, min_size=0, max_size=2)
+    finally:
+        password_pg.start()
+
+
 def test_closing_the_pool_wakes_the_waiters_of_an_outage(pg_admin: EmbeddedPostgres, adsn: str) -> None:
     async def body(pool: AsyncPool) -> None:
         pg_admin.stop()
@@ -206,7 +243,9 @@ def test_a_silently_dead_path_is_found_by_the_ping_with_a_deadline(link: Link, a
                 await pool.getconn(timeout=1.5)
             assert time.monotonic() - started < 3.0
             assert pool.stats().pings == 1 and pool.stats().discarded_dead == 1
-        async with pool.connection(timeout=5) as conn:  # the stall ends when the blackhole is lifted
+        # The stall ends when the blackhole is lifted, at the next probe: a quiet pool's come
+        # every 2-6 s (its reconnect budget's floor, jittered), so 5 s was sometimes short.
+        async with pool.connection(timeout=15) as conn:
             assert await avalue(conn, "SELECT 1") == 1
 
     arun(

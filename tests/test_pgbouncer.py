@@ -14,7 +14,9 @@ import tether
 from fix_pgbouncer import restore
 from fix_pool import wait_for_goodbye
 from fix_wait import wait_until
+from tether.dialects._classify_pg import classify
 from tether.testing import EmbeddedPgBouncer, EmbeddedPostgres
+from tether.vocab import Fault
 
 
 def pooled(bouncer: EmbeddedPgBouncer) -> str:
@@ -154,3 +156,16 @@ def test_units_of_work_ride_out_faults_behind_pgbouncer_and_apply_once(
         # again, or the restart fell between two units and the checkout found them dead.
         assert retries or discarded, (retries, discarded)
     restore(pgbouncer_admin, pg_server)
+
+
+def test_a_database_pgbouncer_does_not_know_fails_the_checkout_at_once(
+    pgbouncer_transaction: EmbeddedPgBouncer,
+) -> None:
+    dsn = pgbouncer_transaction.dsn.rsplit("/", 1)[0] + "/no_such_database"
+    with pytest.raises(psycopg.OperationalError, match="no such database") as info:
+        psycopg.connect(dsn).close()
+    assert classify(info.value).fault is Fault.FATAL  # PgBouncer's words, not PostgreSQL's
+    with tether.Pool(f"{dsn}?pool_mode=transaction", min_size=0, timeout=30) as pool:
+        with pytest.raises(tether.ConnectError, match="no such database"):  # not a PoolTimeout
+            pool.getconn()
+        assert not pool.stats().reconnecting

@@ -117,10 +117,57 @@ def test_in_an_outage_waiters_wait_while_one_probe_at_a_time_tries_again() -> No
     assert state.wait(W(), 0.02).open == 0  # a new waiter waits for the probe too
     state.opened(slot(state, 0.5), 0.5)  # the probe got through
     assert waiters[0].slot is not None
-    assert state.outage is None and state.opening == 3  # everyone else's opens, at once
+    assert state.outage is None and state.opening == 1  # the breaker is closed; one open at a time
 
 
-def test_probes_start_at_once_then_follow_a_tenth_of_the_outage_within_bounds() -> None:
+def _recovered(budget: RetryBudget) -> tuple[PoolState, list[W], float]:
+    """A quiet pool (floor only) whose four waiters rode out an outage; its probe just got
+    through. Returns the state, the waiters and the delay of the next open."""
+    config = PoolConfig(min_size=0, max_size=4, reconnect_min_delay=0.001)
+    state = PoolState(config, rng=random.Random(4), budget=budget)
+    waiters = [W() for _ in range(4)]
+    for w in waiters:
+        state.wait(w, 0.0)
+    for _ in range(4):
+        state.open_failed(OSError("refused"), 0.0)  # three are absorbed, the last one probes
+    for now in (0.0, 1.0, 5.0):
+        state.open_failed(OSError("refused"), now)  # the outage lasts 10 s
+    plan = state.opened(slot(state, 10.0), 10.0)
+    return state, waiters, plan.delay
+
+
+def test_after_the_probe_the_pool_grows_one_open_at_a_time_at_the_budget_pace() -> None:
+    state, waiters, delay = _recovered(RetryBudget(ratio=0.1, min_retries_per_s=2.0))
+    assert state.outage is None and waiters[0].slot is not None
+    assert state.opening == 1 and 0.5 * 0.5 <= delay <= 0.5 * 1.5  # the floor: 2 a second
+    now = 10.0
+    for w in waiters[1:]:
+        now += delay
+        assert w.slot is None and w.error is None  # waits for the paced open, never fails
+        delay = state.opened(slot(state, now), now).delay
+        assert w.slot is not None
+    assert state.opening == 0  # every waiter served: nothing more to open
+
+
+def test_a_failure_while_the_pool_grows_back_resumes_the_outage() -> None:
+    state, waiters, delay = _recovered(RetryBudget(ratio=0.1, min_retries_per_s=2.0))
+    assert state.recovering(10.0 + delay)
+    plan = state.open_failed(OSError("too many connections"), 10.0 + delay)
+    assert state.outage is not None and state.outage.since == 0.0  # the same outage, continued
+    assert plan.open == 1 and plan.probe and plan.delay >= 0.5 * 0.5  # one probe, paced
+    assert all(w.error is None for w in waiters)
+
+
+def test_once_the_server_has_been_back_as_long_as_it_was_away_opens_go_at_once() -> None:
+    state, waiters, _ = _recovered(RetryBudget(ratio=0.1, min_retries_per_s=2.0))
+    later = 25.0  # the paced open gets through 15 s after the probe: the outage lasted 10
+    assert not state.recovering(later)
+    plan = state.opened(slot(state, later), later)
+    assert waiters[1].slot is not None
+    assert plan.open == 2 and plan.delay == 0.0 and state.opening == 2  # both others, at once
+
+
+def test_probes_start_at_once_then_follow_a_twentieth_of_the_outage_within_bounds() -> None:
     config = PoolConfig(min_size=0, max_size=1, reconnect_min_delay=0.025, reconnect_max_delay=2.0)
     state = PoolState(config, rng=random.Random(5))
     state.wait(W(), 0.0)
@@ -131,8 +178,8 @@ def test_probes_start_at_once_then_follow_a_tenth_of_the_outage_within_bounds() 
         delays.append(plan.delay)
     assert delays[0] == 0.0  # the first retry at once
     assert 0.025 * 0.5 <= delays[1] <= 0.025 * 1.5  # then at least reconnect_min_delay
-    assert 0.1 * 0.5 <= delays[2] <= 0.1 * 1.5  # a tenth of the outage's age
-    assert 1.0 * 0.5 <= delays[3] <= 1.0 * 1.5
+    assert 0.05 * 0.5 <= delays[2] <= 0.05 * 1.5  # a twentieth of the outage's age
+    assert 0.5 * 0.5 <= delays[3] <= 0.5 * 1.5
     assert all(2.0 * 0.5 <= d <= 2.0 * 1.5 for d in delays[4:])  # capped at reconnect_max_delay
     assert state.outage is not None and state.outage.attempts == 6
 
@@ -270,6 +317,10 @@ def test_counters_balance_over_a_random_history() -> None:
         ({"reconnect_min_delay": 0.0}, "reconnect_min_delay"),
         ({"reconnect_min_delay": float("nan")}, "reconnect_min_delay"),
         ({"reconnect_min_delay": 1.0, "reconnect_max_delay": 0.5}, "reconnect_max_delay"),
+        ({"reconnect_max_delay": 601.0}, "reconnect_max_delay"),
+        ({"blocking_after": 0}, "blocking_after"),
+        ({"blocking_min_s": -1.0}, "blocking_min_s"),
+        ({"blocking_min_s": 10.0, "blocking_max_s": 5.0}, "blocking_max_s"),
     ],
 )
 def test_impossible_settings_name_the_parameter(settings: dict[str, object], name: str) -> None:

@@ -74,7 +74,7 @@ def run(
         if pgbouncer:
             bouncer = stack.enter_context(
                 EmbeddedPgBouncer(server.host, server.port, pool_mode="transaction"))
-            upstream, behind = (bouncer.host, bouncer.port), "&pool_mode=transaction"
+            upstream, behind = (bouncer.host, bouncer.port), "?pool_mode=transaction"
             kwargs["prepare_threshold"] = None  # psycopg's advice for PgBouncer's transaction pooling
             say(f"PgBouncer {bouncer.port} (transaction pooling) in front of it")
         link = stack.enter_context(Link(upstream=upstream))

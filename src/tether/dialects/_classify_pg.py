@@ -106,6 +106,11 @@ _LOGIN_REFUSALS = tuple((re.compile(pattern), meaning) for pattern, meaning in (
     (r"FATAL:  permission denied for database", "42501 no CONNECT privilege on the database"),
     (r"FATAL:  unrecognized configuration parameter", "42704 an unknown startup parameter"),
     (r"FATAL:  invalid value for parameter", "22023 an invalid startup parameter"),
+    # PgBouncer's own refusals of a client's login (src/client.c of pgbouncer 1.18)
+    (r"FATAL:  no such database: ", "PgBouncer: the database is not in its [databases]"),
+    (r"FATAL:  no such user: ", "PgBouncer: the user is unknown to it"),
+    (r"FATAL:  (?:password|SASL|SCRAM[^\n]*) authentication failed", "PgBouncer: the password is wrong"),
+    (r"FATAL:  unsupported startup parameter", "PgBouncer: a startup parameter it does not pass on"),
     (r"failed to resolve host .*\[Errno -2\]", "the host name does not resolve"),
     (r"server does not support SSL, but SSL was required", "sslmode requires TLS the server lacks"),
     (r"certificate verify failed|SSL error: certificate", "the server's certificate is not trusted"),

@@ -4,7 +4,8 @@ Nothing the application asked for is in doubt at checkout (no statement was sent
 waiting and trying again is always safe. While opens fail with a fault that can heal
 (refused, reset, timed out, the server starting or stopping, too many connections), the
 pool keeps its waiters waiting, each until its own timeout, and sends one probe at a time:
-a half-open circuit breaker, which the first success closes for everyone at once.
+a half-open circuit breaker, which the first success closes for everyone at once (no waiter
+fails for the outage any more).
 
 Two things pace the probes, and the slower one wins. The outage's age: the first retry
 at once, then a twentieth of the time the server has been away (at least ``min_delay``);
@@ -16,6 +17,15 @@ sends its server a few hundred attempts a second, not thousands. The delay never
 ``max_delay``, and is jittered by 0.5 to 1.5 times so that a fleet which lost its server
 together does not come back together. A probe is one connect attempt, and so is every
 open while a pool recovers from an outage (``relapse``): the schedule is their retry.
+
+The opens after the breaker closes share the probes' budget: while the server comes back
+(for as long as it was away) a pool opens one connection at a time, each at least the
+budget's interval after the last (``got_through``); a failure continues the outage. A
+fleet whose probes all get through in the same second would otherwise open for every
+waiter at once, and meet a server that takes R logins a second with several times R
+(measured in ``bench/fleet_sim.py``: 2.7 R before, about R after). The price: a quiet
+pool grows back slowly (a connection every couple of seconds) while the server is new;
+its waiters share the connections it has, and a busy application's budget is larger.
 """
 
 from __future__ import annotations
@@ -49,7 +59,7 @@ class Outage:
     since: float
     attempts: int = 0  # connect attempts that failed (each open may make several)
     probes: int = 0  # opens that failed
-    probe_due: float = 0.0  # the next probe starts no earlier
+    next_due: float = 0.0  # the next probe (once the server is back: the next open) starts no earlier
     ended_at: float | None = None  # when an open last got through
 
     def relapse(self, now: float) -> bool:
@@ -68,16 +78,30 @@ class Outage:
         max_delay: float,
         budget_per_s: float | None = None,
     ) -> float:
-        """Count a failed probe; the delay before the next one (``probe_due`` too).
+        """Count a failed probe; the delay before the next one (``next_due`` too).
         ``budget_per_s``: the probes a second the pool's reconnect budget allows it."""
         self.probes += 1
         self.attempts += attempts
         delay = 0.0  # the first retry at once: most outages are a dropped packet or a blip
         if self.probes > 1:
-            delay = max(min_delay, (now - self.since) * SHARE)
-            if budget_per_s:
-                delay = max(delay, 1.0 / budget_per_s)
-            delay = min(delay, max_delay)
+            delay = min(max(min_delay, (now - self.since) * SHARE, _budget_gap(budget_per_s)), max_delay)
+        return self._due(now, delay, rng)
+
+    def got_through(
+        self, now: float, *, rng: random.Random, min_delay: float, max_delay: float,
+        budget_per_s: float | None = None,
+    ) -> float:
+        """An open got through while the server comes back: the next open waits as long as
+        the budget asks between two probes, so the opens after the breaker closes share the
+        probes' budget (a fleet whose probes all succeed at once does not then open for
+        every waiter at once). The delay before the next open (``next_due`` too)."""
+        return self._due(now, min(max(min_delay, _budget_gap(budget_per_s)), max_delay), rng)
+
+    def _due(self, now: float, delay: float, rng: random.Random) -> float:
         delay *= rng.uniform(0.5, 1.5)  # pools that failed together must not try again together
-        self.probe_due = now + delay
+        self.next_due = now + delay
         return delay
+
+
+def _budget_gap(budget_per_s: float | None) -> float:
+    return 1.0 / budget_per_s if budget_per_s else 0.0

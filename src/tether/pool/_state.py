@@ -213,7 +213,9 @@ class PoolState:
     # -- opening -----------------------------------------------------------------------
 
     def opened(self, slot: Slot, now: float) -> Plan:
-        """A connection opened: the outage, if any, is over for everyone at once."""
+        """A connection opened: the outage, if any, is over for everyone at once (no waiter
+        fails for it any more), and while the server comes back the pool grows one open
+        at a time, at its reconnect budget's pace (``_outage``)."""
         plan = Plan()
         self.opening -= 1
         self.counters.hard_connects += 1
@@ -230,8 +232,13 @@ class PoolState:
             self._drop(slot, plan)
             return plan
         self._offer(slot, now, plan)
-        if ended is not None:
-            self._grow(plan, now)  # the probe got through: open for every waiter now
+        last = self._last_outage
+        if last is not None and last.relapse(now):  # coming back: the next open when the budget allows
+            last.got_through(now, rng=self._rng, min_delay=self.config.reconnect_min_delay,
+                             max_delay=self.config.reconnect_max_delay, budget_per_s=self._allowed(last))
+            self._grow(plan, now)
+        elif self.waiters:  # back long enough (or never away): what is still owed, at once
+            self._grow(plan, now)
         return plan
 
     def open_failed(
@@ -262,11 +269,9 @@ class PoolState:
             outage = self.outage or self._resumed(now) or Outage(since=now)
             self.outage = outage
             config = self.config
-            budget = self._budget
-            allowed = None if budget is None else probes_per_s(budget, self.demand_per_s(outage.since))
             outage.failed(now, attempts, rng=self._rng, min_delay=config.reconnect_min_delay,
-                          max_delay=config.reconnect_max_delay, budget_per_s=allowed)
-            self.refill_after = outage.probe_due
+                          max_delay=config.reconnect_max_delay, budget_per_s=self._allowed(outage))
+            self.refill_after = outage.next_due
             self._grow(plan, now)
             return plan
         self.outage = None
@@ -296,6 +301,11 @@ class PoolState:
         at, count = self._demand_marks[0]
         elapsed = now - at
         return (self.counters.soft_connects - count) / elapsed if elapsed > 0 else 0.0
+
+    def _allowed(self, outage: Outage) -> float | None:
+        """The opens a second the reconnect budget allows while ``outage`` lasts or ends."""
+        budget = self._budget
+        return None if budget is None else probes_per_s(budget, self.demand_per_s(outage.since))
 
     def recovering(self, now: float) -> bool:
         """In an outage, or just out of one (a relapse would continue it): opens make one
@@ -389,19 +399,21 @@ class PoolState:
 
     def _grow(self, plan: Plan, now: float) -> None:
         """Open what the waiters and ``min_size`` need, within ``max_size``; during an
-        outage, one probe at a time, when it is due."""
+        outage, one probe at a time, when it is due, and while the server comes back
+        (a relapse would continue the outage) one open at a time, paced the same way."""
         if self.closed:
             return
         want = len(self.waiters)
         if now >= self.refill_after or self.outage is not None:
             want = max(want, self.config.min_size - len(self.idle) - self.busy)
         room = self.config.max_size - self.total
-        if self.outage is not None:
+        paced = self.outage or self._last_outage
+        if paced is not None and (paced is self.outage or paced.relapse(now)):
             if want > 0 and room > 0 and self.opening == 0:
                 self.opening = 1
                 plan.open = 1
-                plan.delay = max(self.outage.probe_due - now, 0.0)
-                plan.probe = True
+                plan.delay = max(paced.next_due - now, 0.0)
+                plan.probe = paced is self.outage
                 plan.ticket = self.tickets
             return
         count = min(want - self.opening, room)
