@@ -23,8 +23,10 @@ from pathlib import Path
 import pytest
 
 import tether
+from fix_system import import_driver, need_msodbc
+from fix_tds import msodbc_library
 from fix_wait import wait_until
-from tether.testing import EmbeddedMariaDB, EmbeddedPostgres
+from tether.testing import EmbeddedMariaDB, EmbeddedPostgres, pgbouncer_program
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [*sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").rglob("*.md")), "README.md"]
@@ -173,6 +175,7 @@ def test_page_snippets_run(page: str, request: pytest.FixtureRequest) -> None:
     runnable = [b for b in blocks((ROOT / page).read_text(encoding="utf-8")) if b.skip_reason is None]
     if not runnable:
         pytest.skip(f"every python block of {page} is marked to skip")
+    _skip_without_system_pieces("".join(b.code for b in runnable))
     servers = {name: request.getfixturevalue(name) for name in needed("".join(b.code for b in runnable))}
     namespace: dict[str, object] = {"__name__": "__docs__"}
     with _closes_what_it_opens(page), _mssql_python_pool_as_in_a_fresh_process():
@@ -185,6 +188,20 @@ def test_page_snippets_run(page: str, request: pytest.FixtureRequest) -> None:
                 "block <!-- snippet: skip: <reason> -->"
             )
             exec(compile(code, f"{page}:{block.line}", "exec"), namespace)
+
+
+def _skip_without_system_pieces(code: str) -> None:
+    """A page that needs a system program or library skips, naming the command that installs
+    it, as the rest of the suite does (tools/system_packages.sh installs them as root)."""
+    if "EmbeddedPgBouncer" in code:
+        try:
+            pgbouncer_program()
+        except FileNotFoundError as exc:
+            pytest.skip(str(exc))
+    if "sql.example.com" in code or "mssql_python" in code:  # mssql:// defaults to mssql-python
+        need_msodbc(msodbc_library())
+    if "pyodbc" in code:
+        import_driver("pyodbc", "'tether[pyodbc]'")
 
 
 @contextlib.contextmanager
