@@ -198,7 +198,7 @@ def _skip_without_system_pieces(code: str) -> None:
             pgbouncer_program()
         except FileNotFoundError as exc:
             pytest.skip(str(exc))
-    if "sql.example.com" in code or "mssql_python" in code:  # mssql:// defaults to mssql-python
+    if re.search(r"(?<![\w.])sql\.example\.com", code) or "mssql_python" in code:  # mssql:// is mssql-python
         need_msodbc(msodbc_library())
     if "pyodbc" in code:
         import_driver("pyodbc", "'tether[pyodbc]'")
