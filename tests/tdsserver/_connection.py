@@ -13,6 +13,7 @@ from . import _packets as pk
 from . import _tokens as tk
 from ._engine import fault_error, run_batch, run_rpc, run_tm
 from ._model import SessionInfo
+from ._personality import LOCK_TIMEOUT_MESSAGE
 from ._recovery import FEATURE_SESSION_RECOVERY, feature_ext_ack, parse_recovery, session_state
 from ._session import Attention, Reply, Session, SessionGone, SqlError
 from ._wire import Closed, Wire
@@ -298,6 +299,8 @@ class Connection:
                 self.close_after_answer = faults.fail_close
                 fail = fault_error(faults.fail[1], faults.fail_severity, spid=self.spid, user=session.user,
                                    db=session.database, server=srv.server_name)
+                if fail.number == 1222 and srv.personality.lock_timeout_error != 1222:  # Babelfish's
+                    fail = SqlError(srv.personality.lock_timeout_error, fail.severity, LOCK_TIMEOUT_MESSAGE)
         if close_now:
             raise SessionGone()
         try:
