@@ -138,7 +138,8 @@ class Connection:
         elif srv._tls_context is not None and client_enc[0] != pk.ENCRYPT_NOT_SUP:
             encryption = pk.ENCRYPT_OFF if client_enc[0] == pk.ENCRYPT_OFF else pk.ENCRYPT_ON
         self._send(pk.build_prelogin([
-            (pk.PL_VERSION, bytes([16, 0]) + struct.pack(">HH", 4135, 0)),
+            (pk.PL_VERSION, bytes(srv.personality.product_version[:2])
+             + struct.pack(">HH", srv.personality.product_version[2], 0)),
             (pk.PL_ENCRYPTION, bytes([encryption])),
             (pk.PL_INSTOPT, b"\x00"),
             (pk.PL_THREADID, b""),
@@ -209,7 +210,7 @@ class Connection:
         reply.add(tk.env_collation())
         reply.add(tk.env_text(tk.ENV_LANGUAGE, session.opts.language, ""))
         reply.info(5703, f"Changed language setting to {session.opts.language}.")
-        reply.add(tk.loginack())
+        reply.add(tk.loginack(version=self.server.personality.product_version))
         if self.recovery:
             reply.add(feature_ext_ack())
         reply.add(tk.env_text(tk.ENV_PACKETSIZE, str(self.packet_size), str(self.packet_size)))

@@ -19,6 +19,7 @@ BABELFISH_VERSION = (
 class Personality:
     name: str = "sqlserver"
     version: str | None = None  # @@VERSION; None: the SQL Server 2022 text of _builtins
+    product_version: tuple[int, int, int] = (16, 0, 4135)  # in PRELOGIN and LOGINACK
     textsize_variable: bool = True  # False: @@TEXTSIZE fails (error 33557097)
     language_n_literal: bool = True  # False: SET LANGUAGE N'us_english' is a syntax error
     reset_skip_tran: bool = True  # False: the 0x10 flag is refused, and the session ended
@@ -33,7 +34,8 @@ class Personality:
 
 SQLSERVER = Personality()
 BABELFISH = Personality(
-    name="babelfish", version=BABELFISH_VERSION, textsize_variable=False, language_n_literal=False,
+    name="babelfish", version=BABELFISH_VERSION, product_version=(12, 0, 2000), textsize_variable=False,
+    language_n_literal=False,
     reset_skip_tran=False, eager_implicit_transactions=True, isolation_after_read=False,
     lock_timeout_error=33557097,
     # As Babelfish 4.2 answers (babelfish_extensions, properties.c): its own two, a
