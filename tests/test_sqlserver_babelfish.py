@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import tether
+from fix_pool import wait_for_goodbye
 from fix_tds import DATABASE, PASSWORD, USER
 from fix_wait import wait_until
 from tdsserver import BABELFISH, SQLSERVER, Personality, TdsServer
@@ -136,3 +137,22 @@ def test_babelfishs_other_generic_errors_stay_final(variant: str, server: TdsSer
         conn.execute("SELECT @@TEXTSIZE").fetchall()
     assert sqlserver.classify(caught.value).fault is Fault.FATAL
     assert sqlserver_module.refused(caught.value)  # the session goes on
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_an_idle_kill_is_rebuilt_with_language_datefirst_and_database(
+    variant: str, server: TdsServer, pools: Callable[..., tether.Pool]
+) -> None:
+    pool = pools(url(server, variant), autocommit=True)
+    with pool.connection() as conn:
+        conn.execute("USE master")
+        conn.execute("SET LANGUAGE british")
+        conn.execute("SET DATEFIRST 3")
+        spid = spid_of(conn)
+        server.kill(spid)
+        wait_until(lambda: server.session(spid) is None, what=f"session {spid} gone")
+        wait_for_goodbye(conn)
+        row = conn.execute("SELECT @@SPID, @@LANGUAGE, @@DATEFIRST, DB_NAME()").fetchone()
+        assert row[0] != spid
+        assert tuple(row)[1:] == ("british", 3, "master")
+    assert pool.stats().recovered == 1
