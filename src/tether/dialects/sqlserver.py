@@ -16,8 +16,9 @@ means for a retry. The numbers come from each Python driver's own exception shap
   recover the SQLSTATE.
 
 Reading a driver's message is confined to this module, to the driver's own constants and
-format, and never decides on the server's free text. Nothing here imports a driver: one
-that is not loaded cannot have raised anything.
+format, and never decides on the server's free text, with one exception: Babelfish's
+generic error 33557097, whose text is PostgreSQL's fixed message (``_BABELFISH_MESSAGES``).
+Nothing here imports a driver: one that is not loaded cannot have raised anything.
 
 When a session is killed (SQLSERVER-FACTS.md), the drivers differ in whether they can tell
 an idle session (nothing reached the server: CONNECT) from a busy one (IN_DOUBT): pymssql
@@ -295,7 +296,9 @@ def _codes(exc: BaseException) -> tuple[int | None, str | None]:
         return None, _mssql_python_sqlstates().get(getattr(exc, "driver_error", None))
     number = getattr(exc, "number", None)  # python-tds, and pymssql's _mssql exceptions
     if isinstance(number, int) and number and not isinstance(exc, OSError):
-        return _babelfish_number(number, args[0] if args else None), None
+        text = args[0] if args and isinstance(args[0], str) else getattr(exc, "message", None)
+        text = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+        return _babelfish_number(number, text), None
     if (_is(exc, "pymssql", "Error") or _is(exc, "pymssql._mssql", "MSSQLException")) and args:
         pair = args[0] if isinstance(args[0], tuple) and args[0] else args
         first = pair[0]
