@@ -1,5 +1,6 @@
 """SQL Server through each driver, against the test suite's TDS server:
-``python -m bench.sqlserver_bench [--quick]``.
+``python -m bench.sqlserver_bench [--quick] [--personality babelfish]`` (the server as SQL
+Server, or as Babelfish for PostgreSQL 4.2).
 
 1. Idle kills: a pool of 4 runs borrow / ``SELECT 1`` / return cycles while the server
    closes every idle session (as a gateway or a failover does) every 25 cycles, and one
@@ -9,7 +10,8 @@
 2. Reset cost: requests the server received between a return (after ``SET DATEFIRST 3``,
    and after ``SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED``) and the next borrower's
    first statement, counted by the server (a background reset's requests included); and
-   whether DATEFIRST or the isolation level leaked to that borrower.
+   whether DATEFIRST or the isolation level leaked to that borrower, and the logins it cost
+   (0: the connection was kept).
 
 Prints a table and writes ``bench/results/sqlserver.json``.
 """
@@ -29,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import tether
 from fix_tds import DATABASE, PASSWORD, USER, freetds_odbc_library, msodbc_library
-from tdsserver import TdsServer
+from tdsserver import BABELFISH, SQLSERVER, TdsServer
 
 ISOLATION = "SELECT transaction_isolation_level FROM sys.dm_exec_sessions WHERE session_id = @@SPID"
 VARIANTS = {"pytds": "pytds", "pymssql": "pymssql", "pyodbc+msodbc": "pyodbc", "pyodbc+freetds": "pyodbc",
@@ -127,6 +129,7 @@ def reset_cost(srv: TdsServer, dsn: str) -> dict[str, Any]:
                 cursor.execute(change)
                 cursor.close()
                 before = srv.stats.requests  # from here: the return, any reset, the next borrow
+                logins = srv.stats.logins
             deadline = time.monotonic() + 5
             while pool.stats().resetting and time.monotonic() < deadline:  # a background reset
                 time.sleep(0.005)
@@ -134,6 +137,7 @@ def reset_cost(srv: TdsServer, dsn: str) -> dict[str, Any]:
                 datefirst, isolation = one(conn, "SELECT @@DATEFIRST"), one(conn, ISOLATION)
             out[label] = srv.stats.requests - before - 2  # minus the two reads themselves
             out[f"{label}: clean"] = datefirst == 7 and isolation == 2
+            out[f"{label}: new logins"] = srv.stats.logins - logins  # 0: the connection was kept
         return out
     finally:
         pool.close()
@@ -142,10 +146,14 @@ def reset_cost(srv: TdsServer, dsn: str) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--personality", choices=("sqlserver", "babelfish"), default="sqlserver",
+                        help="the test server as SQL Server, or as Babelfish for PostgreSQL 4.2")
     args = parser.parse_args(argv)
     cycles = 100 if args.quick else 400
-    results: dict[str, Any] = {"idle_kills": {}, "reset_requests": {}}
-    with TdsServer(users={USER: PASSWORD}, databases=("master", "tempdb", DATABASE)) as srv:
+    personality = BABELFISH if args.personality == "babelfish" else SQLSERVER
+    results: dict[str, Any] = {"personality": personality.name, "idle_kills": {}, "reset_requests": {}}
+    with TdsServer(users={USER: PASSWORD}, databases=("master", "tempdb", DATABASE),
+                   personality=personality) as srv:
         for variant in VARIANTS:
             dsn = url(srv, variant)
             if dsn is None:
@@ -166,7 +174,8 @@ def main(argv: list[str]) -> int:
         print(f"  {name:16s} " + "  ".join(f"{k}: {v}" for k, v in row.items()))
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    (out / "sqlserver.json").write_text(json.dumps(results, indent=2))
+    name = "sqlserver.json" if personality is SQLSERVER else f"sqlserver-{personality.name}.json"
+    (out / name).write_text(json.dumps(results, indent=2))
     return 0
 
 

@@ -537,7 +537,7 @@ def test_prelogin_round_trip() -> None:
     parsed = parse_prelogin(payload)
     assert (parsed.version, parsed.encryption_name, parsed.mars) == ("15.0.2000", "REQ", False)
     assert parsed.instance == "SQLEXPRESS" and parsed.options == (0, 1, 2, 3, 4)
-    assert product_name("12.0.2000") == "SQL Server 2014 or Azure SQL"
+    assert product_name("12.0.2000") == "SQL Server 2014, Azure SQL or Babelfish"
 
 
 @pytest.mark.parametrize(

@@ -278,7 +278,8 @@ SAMPLES = {
 
 
 def test_every_sqlclient_option_has_a_sample() -> None:
-    assert set(SAMPLES) == set(SQLCLIENT_OPTIONS)
+    # Driver= is ODBC's, read by tether to choose pyodbc's ODBC driver (test_sqlserver_odbc_choice.py)
+    assert set(SAMPLES) | {"driver"} == set(SQLCLIENT_OPTIONS)
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
@@ -355,7 +356,13 @@ def test_reset_plan_by_sql_alone() -> None:
 def test_settings_sql_restores_options_in_a_safe_order() -> None:
     text = restore.settings_sql(5496 & ~1024 | 2048, 7, "us_english", -1, 2147483647)
     parts = text.split("; ")
-    assert parts[0] == "SET LANGUAGE N'us_english'"  # first: it resets DATEFIRST and DATEFORMAT
+    assert parts[0] == "SET LANGUAGE [us_english]"  # first: it resets DATEFIRST and DATEFORMAT
     assert parts.index("SET ANSI_NULL_DFLT_ON OFF") < parts.index("SET ANSI_NULL_DFLT_OFF ON")
     assert "SET NOCOUNT OFF" in parts and "SET QUOTED_IDENTIFIER ON" in parts
-    assert restore.settings_sql(0, 1, "it's", 0, 0).startswith("SET LANGUAGE N'it''s'")
+    assert restore.settings_sql(0, 1, "it]s", 0, 0).startswith("SET LANGUAGE [it]]s]")
+
+
+def test_settings_sql_leaves_out_what_was_not_captured() -> None:
+    text = restore.settings_sql(None, 3, None, -1, None)
+    assert "LANGUAGE" not in text and "TEXTSIZE" not in text and "ANSI_NULLS" not in text
+    assert text.startswith("SET DATEFIRST 3; SET LOCK_TIMEOUT -1; SET ROWCOUNT 0")

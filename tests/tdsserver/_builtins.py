@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from . import _tokens as tk
 from ._packets import Value
+from ._personality import BABELFISH_GENERIC_ERROR
 from ._session import SqlError
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ def global_variable(name: str, ctx: Ctx) -> Value:
     }
     if name not in values:
         raise SqlError(137, 15, f'Must declare the scalar variable "@@{name}".')
+    if name == "TEXTSIZE" and not s.catalog.personality.textsize_variable:
+        raise SqlError(BABELFISH_GENERIC_ERROR, 16, "function sys.textsize() does not exist")
     return values[name]()
 
 

@@ -13,6 +13,7 @@ from . import _packets as pk
 from . import _tokens as tk
 from ._engine import fault_error, run_batch, run_rpc, run_tm
 from ._model import SessionInfo
+from ._personality import LOCK_TIMEOUT_MESSAGE
 from ._recovery import FEATURE_SESSION_RECOVERY, feature_ext_ack, parse_recovery, session_state
 from ._session import Attention, Reply, Session, SessionGone, SqlError
 from ._wire import Closed, Wire
@@ -137,7 +138,8 @@ class Connection:
         elif srv._tls_context is not None and client_enc[0] != pk.ENCRYPT_NOT_SUP:
             encryption = pk.ENCRYPT_OFF if client_enc[0] == pk.ENCRYPT_OFF else pk.ENCRYPT_ON
         self._send(pk.build_prelogin([
-            (pk.PL_VERSION, bytes([16, 0]) + struct.pack(">HH", 4135, 0)),
+            (pk.PL_VERSION, bytes(srv.personality.product_version[:2])
+             + struct.pack(">HH", srv.personality.product_version[2], 0)),
             (pk.PL_ENCRYPTION, bytes([encryption])),
             (pk.PL_INSTOPT, b"\x00"),
             (pk.PL_THREADID, b""),
@@ -208,7 +210,7 @@ class Connection:
         reply.add(tk.env_collation())
         reply.add(tk.env_text(tk.ENV_LANGUAGE, session.opts.language, ""))
         reply.info(5703, f"Changed language setting to {session.opts.language}.")
-        reply.add(tk.loginack())
+        reply.add(tk.loginack(version=self.server.personality.product_version))
         if self.recovery:
             reply.add(feature_ext_ack())
         reply.add(tk.env_text(tk.ENV_PACKETSIZE, str(self.packet_size), str(self.packet_size)))
@@ -298,6 +300,8 @@ class Connection:
                 self.close_after_answer = faults.fail_close
                 fail = fault_error(faults.fail[1], faults.fail_severity, spid=self.spid, user=session.user,
                                    db=session.database, server=srv.server_name)
+                if fail.number == 1222 and srv.personality.lock_timeout_error != 1222:  # Babelfish's
+                    fail = SqlError(srv.personality.lock_timeout_error, fail.severity, LOCK_TIMEOUT_MESSAGE)
         if close_now:
             raise SessionGone()
         try:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._packets import Value
+
 BABELFISH_VERSION = (
     "Babelfish for PostgreSQL with SQL Server Compatibility - 12.0.2000.8\n"
     "Dec  3 2026 00:00:00\nCopyright (c) Amazon Web Services\nPostgreSQL 16.4 on x86_64-pc-linux-gnu"
@@ -17,6 +19,7 @@ BABELFISH_VERSION = (
 class Personality:
     name: str = "sqlserver"
     version: str | None = None  # @@VERSION; None: the SQL Server 2022 text of _builtins
+    product_version: tuple[int, int, int] = (16, 0, 4135)  # in PRELOGIN and LOGINACK
     textsize_variable: bool = True  # False: @@TEXTSIZE fails (error 33557097)
     language_n_literal: bool = True  # False: SET LANGUAGE N'us_english' is a syntax error
     reset_skip_tran: bool = True  # False: the 0x10 flag is refused, and the session ended
@@ -25,11 +28,27 @@ class Personality:
     isolation_after_read: bool = True  # False: SET TRANSACTION ISOLATION LEVEL in a
     # transaction that has read anything fails (33557097)
     lock_timeout_error: int = 1222  # Babelfish reports the generic 33557097
+    # SERVERPROPERTY() answers that differ from SQL Server's (lower-case names)
+    server_properties: tuple[tuple[str, Value], ...] = ()
 
 
 SQLSERVER = Personality()
 BABELFISH = Personality(
-    name="babelfish", version=BABELFISH_VERSION, textsize_variable=False, language_n_literal=False,
+    name="babelfish", version=BABELFISH_VERSION, product_version=(12, 0, 2000), textsize_variable=False,
+    language_n_literal=False,
     reset_skip_tran=False, eager_implicit_transactions=True, isolation_after_read=False,
     lock_timeout_error=33557097,
+    # As Babelfish 4.2 answers (babelfish_extensions, properties.c): its own two, a
+    # SQL Server 2014 version, a "Standard" edition, and '' for what it does not know.
+    server_properties=(
+        ("babelfish", 1), ("babelfishversion", "4.2.0"), ("productversion", "12.0.2000.8"),
+        ("productmajorversion", "12"), ("productminorversion", "0"), ("productlevel", ""),
+        ("productbuild", ""), ("edition", "Standard Edition"), ("editionid", -1534726760),
+        ("engineedition", 2), ("lcid", ""), ("processid", 0),
+    ),
 )
+
+# Babelfish's generic error number, for whatever PostgreSQL raised that it maps to no
+# SQL Server number; the message is PostgreSQL's.
+BABELFISH_GENERIC_ERROR = 33557097
+LOCK_TIMEOUT_MESSAGE = "canceling statement due to lock timeout"  # PostgreSQL's, for 55P03

@@ -39,7 +39,8 @@ class TdsServer:
         self.personality = personality
         version = version if version is not None else personality.version
         self.users = dict(users if users is not None else {"sa": "Secret-pw1"})
-        self.catalog = Catalog(tuple(databases), server_properties, version)
+        properties = {**dict(personality.server_properties), **(server_properties or {})}
+        self.catalog = Catalog(tuple(databases), properties, version, personality)
         self.server_name = server_name
         self._bind = (host, port)
         self._tls_context: ssl.SSLContext | None = None

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from . import _tokens as tk
 from ._packets import Value
+from ._personality import SQLSERVER, Personality
 
 
 class SqlError(Exception):
@@ -78,8 +79,9 @@ class Catalog:
     """Tables every session sees: permanent ones per database, and ## global temp tables."""
 
     def __init__(self, databases: tuple[str, ...], properties: dict[str, Value] | None = None,
-                 version: str | None = None) -> None:
+                 version: str | None = None, personality: Personality = SQLSERVER) -> None:
         self.lock = threading.Lock()
+        self.personality = personality  # which server's behaviour, where they differ
         self.databases = databases
         self.tables: dict[tuple[str, str], Table] = {}
         # SERVERPROPERTY() overrides (lower-case names) and @@VERSION, e.g. to look like Azure SQL.

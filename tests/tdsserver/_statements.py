@@ -310,8 +310,11 @@ def parse_set(p: Parser) -> Stmt:
         raise SqlError(195, 15, f"'{tok.text}' is not a recognized SET option.")
     arg_tok = p.peek()
     arg: Expr = const(str(p.next().value)) if arg_tok.kind in ("word", "qword") else parse_expr(p)
+    n_literal = arg_tok.kind == "str" and arg_tok.text[:1] in "Nn"
 
     def run_valued(ctx: Ctx) -> None:
+        if word == "LANGUAGE" and n_literal and not ctx.session.catalog.personality.language_n_literal:
+            raise syntax_error(arg_tok.text)  # Babelfish: SET LANGUAGE us_english or [us_english] only
         set_valued(ctx, word, arg(ctx, None))
 
     return run_valued

@@ -120,10 +120,42 @@ def check_login(ctx: Context, deadline: float) -> Outcome:
     except Exception as exc:  # the driver's own errors, whatever they are
         return _failed(ctx, exc, time.monotonic() - began)
     login_s = time.monotonic() - began
-    driver.close(raw)
-    data = {"driver": driver.name, "login_s": login_s, "user": spec.user, "database": spec.database}
-    return Outcome(Status.OK, f"logged in with {driver.name} as {spec.user} to {spec.database} "
-                   f"in {login_s * 1000:.1f} ms", data=data)
+    try:
+        server = _server_kind(spec.dialect, raw)
+    finally:
+        driver.close(raw)
+    odbc = getattr(raw, "odbc_driver", None)  # pyodbc: which ODBC driver it loaded
+    data = {"driver": driver.name, "login_s": login_s, "user": spec.user, "database": spec.database,
+            "odbc_driver": odbc.name if odbc is not None else None, **server}
+    via = f" via {odbc.label}" if odbc is not None else ""
+    said = f"; the server is {server['server']}" if server.get("server") else ""
+    return Outcome(Status.OK, f"logged in with {driver.name}{via} as {spec.user} to {spec.database} "
+                   f"in {login_s * 1000:.1f} ms{said}", data=data)
+
+
+def _server_kind(dialect: str, raw: Any) -> dict[str, Any]:
+    """What the server says it is, where the login's own answer misleads: Babelfish for
+    PostgreSQL answers PRELOGIN as SQL Server 12.0 (2014, or Azure SQL); its @@VERSION
+    names it. One query on the open session; a failure leaves it unsaid."""
+    if dialect != "sqlserver":
+        return {}
+    from ..dialects.sqlserver import is_babelfish
+
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute("SELECT @@VERSION")
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+    except Exception as exc:  # the driver's own errors, whatever they are
+        log.debug("could not read @@VERSION after the login: %s", exc)
+        return {}
+    version = str(row[0]) if row and row[0] is not None else ""
+    first_line = version.splitlines()[0].strip() if version.strip() else ""
+    if is_babelfish(version):
+        return {"server": first_line.split(" - ")[0], "babelfish": True, "server_version_text": first_line}
+    return {"babelfish": False, "server_version_text": first_line}
 
 
 def _server_error(dialect: str, exc: BaseException) -> BaseException | None:

@@ -23,6 +23,7 @@ import ssl
 import time
 from typing import Any
 
+from ._advice import advise
 from ._context import Context, op_timeout
 from ._dns import check_dns
 from ._events import Outcome, Status
@@ -110,10 +111,7 @@ def check_redirect(ctx: Context, deadline: float) -> Outcome:
     data: dict[str, Any] = {"azure": azure, "logged_in": reply.logged_in, "server_program": reply.program,
                             "redirect_ports": list(REDIRECT_PORTS)}
     if reply.errors and reply.routing is None:
-        first = reply.errors[0]
-        data["error"] = {k: first[k] for k in ("number", "state", "class", "message")}
-        return Outcome(Status.SKIP, f"the login failed: {first['message']} [{first['number']}]: "
-                       "no routing to read", data=data)
+        return _login_refused(ctx, reply.errors[0], data)
     if reply.routing is None:
         data["policy"] = "proxy" if azure else "none"
         if azure:
@@ -122,6 +120,22 @@ def check_redirect(ctx: Context, deadline: float) -> Outcome:
         return Outcome(Status.OK, "no routing in the login response: the server answered the login itself",
                        data=data)
     return _redirected(ctx, reply.routing, data, azure, deadline)
+
+
+def _login_refused(ctx: Context, first: dict[str, Any], data: dict[str, Any]) -> Outcome:
+    """The own login was refused. Where the login step's driver gave no number to advise on
+    (mssql-python drops it), this login's number does: its advice is given here."""
+    data["error"] = {k: first[k] for k in ("number", "state", "class", "message")}
+    detail = f"the login failed: {first['message']} [{first['number']}]"
+    login = ctx.results.get("login")
+    advice = advise("sqlserver", str(first["number"]))
+    failed = login is not None and login.status is Status.FAIL
+    unadvised = failed and login is not None and advise("sqlserver", login.data.get("code")) is None
+    if unadvised and advice is not None:
+        data["code"] = str(first["number"])
+        return Outcome(Status.FAIL, f"{detail} (the number the login step's driver did not give)", (advice,),
+                       data)
+    return Outcome(Status.SKIP, f"{detail}: no routing to read", data=data)
 
 
 def _redirected(ctx: Context, route: tuple[str, int], data: dict[str, Any], azure: str | None,

@@ -57,9 +57,10 @@ ENCRYPTION_NAMES = {ENCRYPT_OFF: "OFF", ENCRYPT_ON: "ON", ENCRYPT_NOT_SUP: "NOT_
 _TDS_74 = 0x74000004
 _ALPN_TDS8 = "tds/8.0"
 
-# Major version -> product (Azure SQL Database and Managed Instance answer 12.x).
+# Major version -> product (Azure SQL Database, Managed Instance and Babelfish answer 12.x;
+# the login step tells Babelfish by its @@VERSION).
 _PRODUCTS = {8: "SQL Server 2000", 9: "SQL Server 2005", 10: "SQL Server 2008", 11: "SQL Server 2012",
-             12: "SQL Server 2014 or Azure SQL", 13: "SQL Server 2016", 14: "SQL Server 2017",
+             12: "SQL Server 2014, Azure SQL or Babelfish", 13: "SQL Server 2016", 14: "SQL Server 2017",
              15: "SQL Server 2019", 16: "SQL Server 2022", 17: "SQL Server 2025"}
 
 

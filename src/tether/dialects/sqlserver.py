@@ -16,8 +16,9 @@ means for a retry. The numbers come from each Python driver's own exception shap
   recover the SQLSTATE.
 
 Reading a driver's message is confined to this module, to the driver's own constants and
-format, and never decides on the server's free text. Nothing here imports a driver: one
-that is not loaded cannot have raised anything.
+format, and never decides on the server's free text, with one exception: Babelfish's
+generic error 33557097, whose text is PostgreSQL's fixed message (``_BABELFISH_MESSAGES``).
+Nothing here imports a driver: one that is not loaded cannot have raised anything.
 
 When a session is killed (SQLSERVER-FACTS.md), the drivers differ in whether they can tell
 an idle session (nothing reached the server: CONNECT) from a busy one (IN_DOUBT): pymssql
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -188,6 +190,62 @@ _CLOSED_MESSAGES = frozenset(
 _PYODBC_NATIVE = re.compile(r"\((-?\d+)\) \((SQL\w+)\)")
 
 
+# -- Babelfish for PostgreSQL -----------------------------------------------------------------
+# Babelfish (Aurora PostgreSQL's SQL Server compatibility, 4.2) where it differs from SQL
+# Server (SQLSERVER-FACTS.md), and what tether does about each. One row per difference;
+# ``Babelfish.traits`` and ``is_babelfish`` below are how code reads it.
+
+
+@dataclass(frozen=True, slots=True)
+class Traits:
+    """What a SQL Server-compatible server does, where servers differ."""
+
+    # @@TEXTSIZE exists (Babelfish: "function sys.textsize() does not exist", 33557097).
+    # tether: the login capture of FreeTDS and pymssql leaves TEXTSIZE out (DEBUG log).
+    textsize: bool = True
+    # SET LANGUAGE N'us_english' parses (Babelfish: a syntax error; us_english and
+    # [us_english] work). tether: always writes SET LANGUAGE [name].
+    language_n_literal: bool = True
+    # The TDS reset flag 0x10 (RESETCONNECTIONSKIPTRAN) is honoured (Babelfish: refused by
+    # design, and the session ended). tether: 0x08 and the restore batch instead.
+    reset_skip_tran: bool = True
+    # With implicit transactions (autocommit off), a transaction begins at the first
+    # statement that needs one (Babelfish: at login and after every commit, eagerly).
+    eager_implicit_transactions: bool = False
+    # SET TRANSACTION ISOLATION LEVEL inside a transaction that has read is allowed
+    # (Babelfish: refused with 33557097, "escape_hatch_set_transaction_isolation_level").
+    isolation_after_read: bool = True
+    # The error numbers of a lock timeout and of a deadlock victim. Babelfish reports a
+    # lock timeout as its generic 33557097 with PostgreSQL's message (read through
+    # _BABELFISH_MESSAGES into 1222); a deadlock as 1205, as SQL Server.
+    lock_timeout_error: int = 1222
+    deadlock_error: int = 1205
+
+
+SQLSERVER_TRAITS = Traits()
+BABELFISH_TRAITS = Traits(textsize=False, language_n_literal=False, reset_skip_tran=False,
+                          eager_implicit_transactions=True, isolation_after_read=False,
+                          lock_timeout_error=33557097)  # fmt: skip
+
+BABELFISH_GENERIC = 33557097  # whatever PostgreSQL raised that Babelfish maps to no SQL Server number
+# Babelfish's generic error, by PostgreSQL's (fixed, C-locale) message -> the SQL Server
+# number it stands for, so that the table above decides. Read only for BABELFISH_GENERIC.
+_BABELFISH_MESSAGES = {
+    "canceling statement due to lock timeout": 1222,  # PostgreSQL 55P03, lock_timeout
+}
+
+
+def is_babelfish(version: str | None) -> bool:
+    """Whether ``@@VERSION``'s text names Babelfish (``SERVERPROPERTY('Babelfish')`` is 1
+    there too; NULL on SQL Server)."""
+    return bool(version) and str(version).lstrip().lower().startswith("babelfish")
+
+
+def traits_of(version: str | None) -> Traits:
+    """The differences of the server whose ``@@VERSION`` is ``version``."""
+    return BABELFISH_TRAITS if is_babelfish(version) else SQLSERVER_TRAITS
+
+
 def classify(exc: BaseException) -> Classification:
     """What ``exc``, raised by a SQL Server driver (or by tether around one), means for a
     retry. tether's :class:`~tether.ConnectError` is CONNECT unless its cause is final."""
@@ -212,6 +270,12 @@ def classify(exc: BaseException) -> Classification:
     return _without_codes(exc, sqlstate)
 
 
+def refused(exc: BaseException) -> bool:
+    """The server answered a request with an error number and the session goes on: what
+    a query the server cannot run (a missing function) raises."""
+    return _codes(exc)[0] is not None and not dialect.is_disconnect(exc)
+
+
 def _connect_error(exc: ConnectError) -> Classification:
     cause = exc.__cause__
     if cause is not None and not isinstance(cause, ConnectError):
@@ -232,10 +296,15 @@ def _codes(exc: BaseException) -> tuple[int | None, str | None]:
         return None, _mssql_python_sqlstates().get(getattr(exc, "driver_error", None))
     number = getattr(exc, "number", None)  # python-tds, and pymssql's _mssql exceptions
     if isinstance(number, int) and number and not isinstance(exc, OSError):
-        return number, None
+        text = args[0] if args and isinstance(args[0], str) else getattr(exc, "message", None)
+        text = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+        return _babelfish_number(number, text), None
     if (_is(exc, "pymssql", "Error") or _is(exc, "pymssql._mssql", "MSSQLException")) and args:
-        first = args[0][0] if isinstance(args[0], tuple) and args[0] else args[0]
-        return (first if isinstance(first, int) else None), None
+        pair = args[0] if isinstance(args[0], tuple) and args[0] else args
+        first = pair[0]
+        text = pair[1] if len(pair) > 1 else None
+        text = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+        return (_babelfish_number(first, text) if isinstance(first, int) else None), None
     return None, None
 
 
@@ -243,7 +312,18 @@ def _pyodbc_native(sqlstate: str, message: str) -> int | None:
     if not message.startswith(f"[{sqlstate}]"):
         return None  # raised by pyodbc itself, not from a diagnostic record
     match = _PYODBC_NATIVE.search(message)
-    return int(match.group(1)) if match else None
+    if not match:
+        return None
+    # The server's text follows the last "[...]" of the driver's prefix ("[FreeTDS][SQL Server]").
+    return _babelfish_number(int(match.group(1)), message[: match.start()].rsplit("]", 1)[-1])
+
+
+def _babelfish_number(number: int, text: object) -> int:
+    """The SQL Server number that Babelfish's generic error stands for, by PostgreSQL's
+    message at the start of the server's text; any other number as it is."""
+    if number != BABELFISH_GENERIC or not isinstance(text, str):
+        return number
+    return next((n for said, n in _BABELFISH_MESSAGES.items() if text.startswith(said)), number)
 
 
 @lru_cache(maxsize=1)
@@ -323,6 +403,7 @@ def _pytds_class(exc: BaseException, submodule: str, class_name: str) -> bool:
 class SQLServer(BaseDialect):
     name = "sqlserver"
     default_port = 1433
+    traits = SQLSERVER_TRAITS
     ping_sql = "SELECT 1"
     # One batch, one round trip. The driver's own reset (the TDS reset flag, or
     # sp_reset_connection) drops temp tables and restores SET options but leaves the
@@ -362,5 +443,13 @@ class AzureSQL(SQLServer):
     read = staticmethod(mssql_read_azure)
 
 
+class Babelfish(SQLServer):
+    """Babelfish for PostgreSQL: SQL Server's rules with the differences of ``traits``
+    (the error numbers are read for every SQL Server connection, whatever the server)."""
+
+    traits = BABELFISH_TRAITS
+
+
 dialect = SQLServer()
 azure = AzureSQL()
+babelfish = Babelfish()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from ..dialects import sqlserver
 from ..vocab import TxStatus
 from . import _mssql_reset as restore
 from ._base import Driver
@@ -75,7 +76,7 @@ class NativeDriver(Driver):
         try:
             native = Native(flavour, login_database=spec.database)
             if flavour in SQL_ONLY:
-                settings, database = restore.settings_from_row(self._row(raw, restore.CAPTURE_SQL))
+                settings, database = restore.capture(lambda sql: self._row(raw, sql), self._refused)
                 native.login_settings = settings
                 native.login_database = native.login_database or database
             else:
@@ -88,6 +89,11 @@ class NativeDriver(Driver):
             self._close(raw)
             raise
         return raw
+
+    @staticmethod
+    def _refused(exc: BaseException) -> bool:
+        """The server answered a query with an error: the session is still usable."""
+        return sqlserver.refused(exc)
 
     def flavour(self, raw: Any) -> str | None:
         """Which driver underneath: msodbcsql, freetds, mssql_python or pymssql."""

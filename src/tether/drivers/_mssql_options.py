@@ -154,14 +154,32 @@ OPTIONS: dict[str, dict[str, Mapper]] = {
     "workstation_id": _same("WSID", MSODBCSQL, FREETDS),
     "attach_db_filename": _same("AttachDBFileName", MSODBCSQL),
 }
-# Keywords tether reads itself, never passed to a driver: the ODBC driver's choice.
+# Keywords tether reads itself, never passed to a driver: the ODBC driver's choice, which
+# pyodbc honours (_odbc_driver), mssql-python when it names the Microsoft driver it bundles,
+# and the drivers without ODBC refuse.
 _TETHER_OPTIONS = frozenset({"driver", "odbc_driver"})
+_NO_ODBC = (PYMSSQL, PYTDS)
+
+
+def _check_odbc_choice(spec: ConnectionSpec, flavour: str) -> None:
+    from ._odbc_driver import flavour_of
+
+    named = spec.option("odbc_driver") or spec.option("driver")
+    if not named or flavour in (MSODBCSQL, FREETDS):
+        return
+    if flavour in _NO_ODBC:
+        raise refuse(flavour, "Driver", f"{named!r} is an ODBC driver, and {LABELS[flavour]} does not use "
+                     "ODBC; connect with pyodbc (mssql+pyodbc://, or driver='pyodbc') to use it")  # fmt: skip
+    if flavour_of(named.strip("{}")) != MSODBCSQL:
+        raise refuse(flavour, "Driver", f"mssql-python always uses Microsoft's ODBC driver, not {named!r}; "
+                     "connect with pyodbc (mssql+pyodbc://, or driver='pyodbc') to use it")  # fmt: skip
 
 
 def map_options(spec: ConnectionSpec, flavour: str) -> tuple[Pairs, dict[str, str]]:
     """The SqlClient options mapped for ``flavour``, and the driver's own options left over."""
     from ..dsn._keywords import OPTIONS as KEYWORDS
 
+    _check_odbc_choice(spec, flavour)
     mapped: Pairs = []
     foreign: dict[str, str] = {}
     for key, value in spec.options:

@@ -19,8 +19,12 @@ every return) means "anything may have changed".
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 TRANSACTION = "open transaction"
 ISOLATION = "isolation level"
@@ -37,8 +41,10 @@ UNREADABLE = frozenset({"statement that could not be scanned", "statement that c
 ROLLBACK_SQL = "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION"
 ISOLATION_SQL = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"  # SQL Server's login default
 # The login-time values to capture where only SQL can restore them (one round trip at
-# connect, for FreeTDS and pymssql only).
-CAPTURE_SQL = "SELECT @@OPTIONS, @@DATEFIRST, @@LANGUAGE, @@LOCK_TIMEOUT, @@TEXTSIZE, DB_NAME()"
+# connect, for FreeTDS and pymssql only), in settings_sql's order. A server may lack one
+# (Babelfish has no @@TEXTSIZE): capture() then asks for each alone and leaves that out.
+CAPTURED = ("@@OPTIONS", "@@DATEFIRST", "@@LANGUAGE", "@@LOCK_TIMEOUT", "@@TEXTSIZE", "DB_NAME()")
+CAPTURE_SQL = "SELECT " + ", ".join(CAPTURED)
 
 # @@OPTIONS bits and the SET option each reflects (DISABLE_DEF_CNST_CHK, bit 1, has no SET).
 _OPTION_BITS = (
@@ -88,30 +94,69 @@ def quote_name(name: str) -> str:
     return "[" + name.replace("]", "]]") + "]"
 
 
-def settings_sql(options: int, datefirst: int, language: str, lock_timeout: int, textsize: int) -> str:
-    """SET statements that restore what ``CAPTURE_SQL`` read at login.
+def settings_sql(options: int | None, datefirst: int | None, language: str | None,
+                 lock_timeout: int | None, textsize: int | None) -> str:
+    """SET statements that restore what ``CAPTURE_SQL`` read at login; a value that could
+    not be read (None) is left out.
 
     LANGUAGE goes first: it sets DATEFIRST and DATEFORMAT to the language's defaults,
-    which are the login's (a login's DATEFORMAT is its language's). DEADLOCK_PRIORITY,
-    ROWCOUNT and CONTEXT_INFO start NORMAL, 0 and empty in every session. Not restored:
-    IDENTITY_INSERT (which table is not known) and SHOWPLAN (must be alone in its batch).
+    which are the login's (a login's DATEFORMAT is its language's). It is written as a
+    bracketed name, the form SQL Server, Azure SQL and Babelfish all accept (Babelfish
+    refuses ``N'...'``). DEADLOCK_PRIORITY, ROWCOUNT and CONTEXT_INFO start NORMAL, 0 and
+    empty in every session. Not restored: IDENTITY_INSERT (which table is not known) and
+    SHOWPLAN (must be alone in its batch).
     """
-    language_text = language.replace("'", "''")
-    parts = [f"SET LANGUAGE N'{language_text}'", f"SET DATEFIRST {int(datefirst)}",
-             f"SET LOCK_TIMEOUT {int(lock_timeout)}", f"SET TEXTSIZE {int(textsize)}", "SET ROWCOUNT 0",
-             "SET DEADLOCK_PRIORITY NORMAL", "SET CONTEXT_INFO 0x"]  # fmt: skip
+    parts = [f"SET LANGUAGE {quote_name(language)}"] if language is not None else []
+    parts += [f"SET {name} {int(value)}" for name, value in
+              (("DATEFIRST", datefirst), ("LOCK_TIMEOUT", lock_timeout), ("TEXTSIZE", textsize))
+              if value is not None]  # fmt: skip
+    parts += ["SET ROWCOUNT 0", "SET DEADLOCK_PRIORITY NORMAL", "SET CONTEXT_INFO 0x"]
     parts += [f"SET {name} OFF" for name in _ALWAYS_OFF]
-    # OFF before ON: turning ANSI_NULL_DFLT_ON on turns ANSI_NULL_DFLT_OFF off, and back.
-    parts += [f"SET {name} OFF" for bit, name in _OPTION_BITS if not options & bit]
-    parts += [f"SET {name} ON" for bit, name in _OPTION_BITS if options & bit]
+    if options is not None:
+        # OFF before ON: turning ANSI_NULL_DFLT_ON on turns ANSI_NULL_DFLT_OFF off, and back.
+        parts += [f"SET {name} OFF" for bit, name in _OPTION_BITS if not options & bit]
+        parts += [f"SET {name} ON" for bit, name in _OPTION_BITS if options & bit]
     return "; ".join(parts)
 
 
+def capture(
+    row: Callable[[str], Any], refused: Callable[[BaseException], bool]
+) -> tuple[str | None, str | None]:
+    """(SET statements, login database) read from the session just opened: one round trip,
+    or, where the server cannot answer one of ``CAPTURED``, one per value, each it refuses
+    left out (logged at DEBUG). ``row(sql)`` runs a query and returns its first row;
+    ``refused(exc)`` tells the server's refusal of a query (the session still usable) from
+    a broken link, which is raised: the open fails as it would have anyway."""
+    try:
+        return settings_from_row(row(CAPTURE_SQL))
+    except Exception as exc:
+        if not refused(exc):
+            raise
+        log.debug("the login state capture was refused (%s); reading each value alone", exc)
+    values: list[Any] = []
+    for expression in CAPTURED:
+        try:
+            found = row(f"SELECT {expression}")
+        except Exception as exc:
+            if not refused(exc):
+                raise
+            log.debug("the server cannot tell %s at login (%s): not restored", expression, exc)
+            found = None
+        values.append(found[0] if found else None)
+    return settings_from_row(values)
+
+
 def settings_from_row(row: Any) -> tuple[str | None, str | None]:
-    """(SET statements, login database) from the row ``CAPTURE_SQL`` returned."""
+    """(SET statements, login database) from the row ``CAPTURE_SQL`` returned; a value that
+    is None is left out of the statements."""
     try:
         options, datefirst, language, lock_timeout, textsize, database = tuple(row)
-        settings = settings_sql(int(options), int(datefirst), str(language), int(lock_timeout), int(textsize))
+        settings = settings_sql(_int(options), _int(datefirst), None if language is None else str(language),
+                                _int(lock_timeout), _int(textsize))  # fmt: skip
     except (TypeError, ValueError):
         return None, None
     return settings, str(database) if database else None
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)

@@ -18,6 +18,12 @@ class OdbcDriver:
     flavour: str  # MSODBCSQL or FREETDS
     name: str  # what goes after Driver=: a registered name or a library path
 
+    @property
+    def label(self) -> str:
+        """For people: ``FreeTDS (/usr/lib/.../libtdsodbc.so)``."""
+        kind = "FreeTDS" if self.flavour == FREETDS else "Microsoft's ODBC driver"
+        return f"{kind} ({self.name})"
+
 
 _FREETDS_PATHS = (
     "/usr/lib/x86_64-linux-gnu/odbc/libtdsodbc.so",
@@ -34,7 +40,7 @@ def odbc_driver(spec: ConnectionSpec, registered: list[str]) -> OdbcDriver:
     FreeTDS."""
     named = spec.option("odbc_driver") or spec.option("driver")
     if named:
-        return OdbcDriver(_flavour_of(named.strip("{}")), named.strip("{}"))
+        return OdbcDriver(flavour_of(named.strip("{}")), named.strip("{}"))
     for name in registered:
         if name.startswith("ODBC Driver 18 for SQL Server"):
             return OdbcDriver(MSODBCSQL, name)
@@ -54,7 +60,7 @@ def odbc_driver(spec: ConnectionSpec, registered: list[str]) -> OdbcDriver:
     )
 
 
-def _flavour_of(name: str) -> str:
+def flavour_of(name: str) -> str:
     lowered = name.lower()
     if "msodbcsql" in lowered or ("odbc driver" in lowered and "sql server" in lowered):
         return MSODBCSQL

@@ -34,7 +34,7 @@ import pyodbc as _pyodbc  # type: ignore[import-not-found,unused-ignore]  # stub
 from ._mssql_args import login_timeout, odbc_pairs, odbc_quote, odbc_string
 from ._mssql_native import NativeDriver
 from ._native_socket import Native
-from ._odbc_driver import odbc_driver
+from ._odbc_driver import OdbcDriver, odbc_driver
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
@@ -48,11 +48,12 @@ class Connection:
     """pyodbc's connection as a tether pool holds it: all pyodbc's, except that a commit
     or a rollback marks the session clean. The pyodbc object is ``.pyodbc``."""
 
-    __slots__ = ("__weakref__", "_native", "pyodbc")
+    __slots__ = ("__weakref__", "_native", "odbc_driver", "pyodbc")
 
-    def __init__(self, connection: Any):
+    def __init__(self, connection: Any, odbc_driver: OdbcDriver | None = None):
         object.__setattr__(self, "pyodbc", connection)
         object.__setattr__(self, "_native", None)
+        object.__setattr__(self, "odbc_driver", odbc_driver)  # which one pyodbc loaded
 
     def commit(self) -> None:
         self.pyodbc.commit()
@@ -82,7 +83,9 @@ class Connection:
         setattr(self.pyodbc, name, value)
 
     def __repr__(self) -> str:
-        return f"<tether pyodbc connection {self.pyodbc!r}>"
+        chosen: OdbcDriver | None = self.odbc_driver
+        via = f" via {chosen.label}" if chosen is not None else ""
+        return f"<tether pyodbc connection{via} {self.pyodbc!r}>"
 
 
 class Pyodbc(NativeDriver):
@@ -98,7 +101,8 @@ class Pyodbc(NativeDriver):
     def _open(self, spec: ConnectionSpec, timeout_s: float, autocommit: bool) -> tuple[Any, str]:
         target = odbc_driver(spec, _pyodbc.drivers())
         text = f"Driver={odbc_quote(target.name)};" + odbc_string(odbc_pairs(spec, target.flavour))
-        raw = Connection(_pyodbc.connect(text, autocommit=autocommit, timeout=login_timeout(timeout_s)))
+        connection = _pyodbc.connect(text, autocommit=autocommit, timeout=login_timeout(timeout_s))
+        raw = Connection(connection, target)
         return raw, target.flavour
 
     def _opened(self, raw: Any, native: Native) -> None:

@@ -139,6 +139,9 @@ _KEYWORDS = (
     _option("Type System Version", "type_system_version", choice(_TYPE_SYSTEM)),
     _option("User Instance", "user_instance", boolean()),
     _option("Workstation ID", "workstation_id", text(128), "WorkstationID", "WSID"),
+    # ODBC's, not SqlClient's, but how ODBC users write their strings: the ODBC driver
+    # pyodbc loads ({ODBC Driver 18 for SQL Server}, FreeTDS, or a library's path).
+    _option("Driver", "driver", text()),
     # .NET Framework only; accepted when it asks for TCP, which is all tether speaks.
     Keyword("Network Library", "network_library", synonyms=("Network", "Net")),
 )  # fmt: skip
@@ -169,6 +172,6 @@ def unsupported(key: str, position: int | None, *, hidden: bool = False) -> Exce
             position=position,
         )
     hint = did_you_mean(key, KEYWORDS)
-    if key in ("driver", "dsn"):
+    if key == "dsn":
         hint = " This looks like an ODBC connection string; tether reads SqlClient (ADO.NET) ones."
     return fail(f"Keyword not supported: {quoted(key)}.{hint}", key=key, position=position)
