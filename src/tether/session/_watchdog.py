@@ -36,6 +36,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("tether.session")
 
 GRACE_S = 0.5  # how long a cancel may take before the socket is severed
+# How long a statement's caller waits for its cancel to leave the driver: SQLCancel runs on the
+# statement's handles, which the caller may free next (closing a discarded connection frees
+# them all; freeing them under SQLCancel crashed the process once in CI). It returns within
+# milliseconds once the statement has ended, and the bound only guards against a driver that
+# never returns.
+SETTLE_S = 5.0
 
 
 def arm(lease: Lease, timeout_s: float, cursor: Any = None) -> int:
@@ -53,13 +59,14 @@ def arm(lease: Lease, timeout_s: float, cursor: Any = None) -> int:
 
 
 def settle_cancel(lease: Lease) -> None:
-    """A cancel sent for an earlier statement may still be on its way (the statement ended as
-    it was sent): wait for it, at most its own bound, so that it lands while nothing runs
-    (PostgreSQL and MySQL then ignore it) and never on the statement about to start. Rare:
+    """Wait for a cancel still inside the driver (at most ``SETTLE_S``): before the next
+    statement, so that a cancel sent as its statement ended lands while nothing runs
+    (PostgreSQL and MySQL then ignore it), never on the statement about to start; and before
+    a timed-out statement's error reaches its caller, who may free what the cancel uses. Rare:
     only right after a command timeout."""
     cancelling = lease.cancelling
-    if cancelling is not None:
-        cancelling.wait(GRACE_S if lease.grace is None else lease.grace)
+    if cancelling is not None and not cancelling.wait(SETTLE_S):
+        log.warning("command timeout of %r: its cancel is still in the driver after %g s", lease, SETTLE_S)
 
 
 def disarm(lease: Lease) -> None:
@@ -90,6 +97,7 @@ class Bounded:
         if isinstance(exc, Exception):
             error = timeout_error(self.lease, self.number, self.timeout_s)
             if error is not None:
+                settle_cancel(self.lease)
                 raise error from exc
 
     def check_done(self) -> None:
@@ -98,6 +106,7 @@ class Bounded:
         if self.number and self.lease.expired is not None and not self.lease.driver.cancel_raises:
             error = timeout_error(self.lease, self.number, self.timeout_s)
             if error is not None:
+                settle_cancel(self.lease)
                 raise error
 
 
