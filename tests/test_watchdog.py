@@ -9,11 +9,15 @@ observe. The cancels themselves are tested against real servers in test_command_
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
+from tether import CommandTimeout
 from tether.dialects import get_dialect
 from tether.session._lease import Lease
-from tether.session._watchdog import arm, disarm
+from tether.session._watchdog import Bounded, arm, disarm
 
 
 class HeldCancel:
@@ -22,7 +26,7 @@ class HeldCancel:
     name = "held"
     cancels = True
     cancel_raises = True
-    module: Any = None
+    module: Any = SimpleNamespace(OperationalError=type("OperationalError", (Exception,), {}))
 
     def __init__(self) -> None:
         self.started = threading.Event()
@@ -52,3 +56,27 @@ def test_the_next_statement_waits_for_a_cancel_in_flight() -> None:
     following.join(5)
     disarm(lease)
     assert lease.cancelling is None
+
+
+def test_a_timed_out_statements_error_waits_for_its_cancel_to_leave_the_driver() -> None:
+    # The caller may free what the cancel is using (close the connection it discards); pyodbc
+    # crashed when its connection was closed under SQLCancel.
+    driver = HeldCancel()
+    lease = Lease(None, None, owner=None, dialect=get_dialect("postgresql"), driver=driver)
+    lease.grace = 5.0
+    raised = threading.Event()
+
+    def statement() -> None:
+        with pytest.raises(CommandTimeout), Bounded(lease, 0.05):
+            assert driver.started.wait(5), "the watchdog never sent the cancel"
+            raise OSError("the driver's call ended, cancelled")
+        raised.set()
+
+    caller = threading.Thread(target=statement)
+    caller.start()
+    try:
+        assert not raised.wait(0.3), "the error reached the caller with the cancel still in the driver"
+    finally:
+        driver.release.set()
+    assert raised.wait(5), "the error never reached the caller"
+    caller.join(5)
