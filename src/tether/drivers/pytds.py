@@ -244,7 +244,11 @@ class Pytds(Driver):
         else:
             wire.reset_bits = _RESET_SKIP_TRAN if keeps_transaction else _RESET
         if sql:
-            self.execute(raw, "; ".join(sql))  # the reset rides on this batch
+            try:
+                self.execute(raw, "; ".join(sql))  # the reset rides on this batch
+            except pytds.Error:
+                self.reset_refused(raw)  # learnt from, if that is why: the pool discards this one
+                raise
         return True
 
     def reset_refused(self, raw: Any) -> bool:
