@@ -17,7 +17,7 @@ import pytest
 
 import tether
 from fix_pool import wait_for_goodbye
-from fix_tds import PASSWORD, USER
+from fix_tds import PASSWORD, USER, connect_pytds
 from fix_wait import wait_until
 from tdsserver import BABELFISH, SQLSERVER, Personality, TdsServer
 from test_sqlserver_drivers import (  # the per-driver URLs, their skips, mssql-python pooling put back
@@ -32,26 +32,17 @@ MakePool = Callable[..., tether.Pool]
 PERSONALITIES = {"sqlserver": SQLSERVER, "babelfish": BABELFISH}
 
 
-@pytest.fixture(scope="module", params=list(PERSONALITIES))
-def server_module(request: pytest.FixtureRequest) -> Iterator[TdsServer]:
+@pytest.fixture(params=list(PERSONALITIES))
+def server(request: pytest.FixtureRequest) -> Iterator[TdsServer]:
+    """A server of each personality, of the test's own: no other test's pool (closing, or
+    opening in the background) reaches it, and python-tds has learnt nothing about it."""
     personality: Personality = PERSONALITIES[request.param]
-    with TdsServer(users={USER: PASSWORD}, databases=("master", "tempdb", "shop"),
-                   personality=personality) as srv:  # fmt: skip
-        yield srv
-
-
-@pytest.fixture
-def server(server_module: TdsServer) -> TdsServer:
-    for info in server_module.sessions():
-        server_module.kill(info.spid)
-    wait_until(lambda: not server_module.sessions(), what="the earlier tests' sessions to end")
-    server_module.drop_tables()
-    server_module.clear()
-    # python-tds remembers, per server address, one that refused 0x10: each test learns anew.
     learnt = sys.modules.get("tether.drivers.pytds")
     if learnt is not None:
         learnt._NO_SKIP_TRAN.clear()
-    return server_module
+    with TdsServer(users={USER: PASSWORD}, databases=("master", "tempdb", "shop"),
+                   personality=personality) as srv:  # fmt: skip
+        yield srv
 
 
 @pytest.fixture
@@ -209,3 +200,22 @@ def test_a_transaction_that_did_more_stays_lost(
             conn.execute("SELECT 1")
         assert "open transaction" in caught.value.reasons
     assert pool.stats().sessions_lost == 1
+
+
+def test_babelfish_begins_implicit_transactions_at_once(server: TdsServer) -> None:
+    # The test server's eager_implicit_transactions: what SQL Server begins at the first
+    # statement that needs it, Babelfish begins when transaction mode starts and after each end.
+    conn = connect_pytds(server)  # autocommit: the transactions are the server's own
+    try:
+        cursor = conn.cursor()
+        cursor.execute("SET IMPLICIT_TRANSACTIONS ON")
+        port = conn._tds_socket.sock.getsockname()[1]  # not a statement: it would be a read
+        (info,) = [s for s in server.sessions() if s.client_port == port]
+        eager = 1 if babelfish(server) else 0
+        assert info.tran_count == eager
+        cursor.execute("SELECT 1")
+        cursor.fetchall()
+        cursor.execute("COMMIT TRANSACTION" if eager else "SELECT 2")
+        assert server.session(info.spid).tran_count == eager  # begun again right after the commit
+    finally:
+        conn.close()
