@@ -13,6 +13,11 @@ Server, or as Babelfish for PostgreSQL 4.2).
    whether DATEFIRST or the isolation level leaked to that borrower, and the logins it cost
    (0: the connection was kept).
 
+The idle kills run against the server as SQL Server and as Babelfish
+(tests/tdsserver/_personality.py), in autocommit and in transaction mode (where the
+held connection commits after its read, as an application does), with the server's
+login count: a session rebuilt or a connection replaced costs one.
+
 Prints a table and writes ``bench/results/sqlserver.json``.
 """
 
@@ -64,10 +69,12 @@ def one(cursor_owner: Any, sql: str) -> Any:
 
 
 def idle_kills(srv: TdsServer, borrow: Callable[[], Any], give_back: Callable[[Any], None],
-               cycles: int) -> dict[str, int]:
+               cycles: int, autocommit: bool = True) -> dict[str, int]:
     errors = 0
     held = borrow()  # an application holding a connection that sits idle
     one(held, "SELECT 1")
+    if not autocommit:
+        held.commit()  # a transaction that read cannot be replayed: the application ends it
     for i in range(cycles):
         if i % 25 == 24:
             srv.close_idle()  # every session not running a request, the held one included
@@ -87,12 +94,14 @@ def idle_kills(srv: TdsServer, borrow: Callable[[], Any], give_back: Callable[[A
     return {"app_errors": errors}
 
 
-def tether_idle_kills(srv: TdsServer, dsn: str, cycles: int) -> dict[str, int]:
-    pool = tether.Pool(dsn, min_size=4, max_size=4, autocommit=True, maintenance_interval=60)
+def tether_idle_kills(srv: TdsServer, dsn: str, cycles: int, autocommit: bool = True) -> dict[str, int]:
+    pool = tether.Pool(dsn, min_size=4, max_size=4, autocommit=autocommit, maintenance_interval=60)
     try:
-        result = idle_kills(srv, pool.getconn, lambda conn: conn.close(), cycles)
+        logins = srv.stats.logins
+        result = idle_kills(srv, pool.getconn, lambda conn: conn.close(), cycles, autocommit)
         stats = pool.stats()
-        return {**result, "recovered": stats.recovered, "replaced": stats.discarded_dead}
+        return {**result, "recovered": stats.recovered, "replaced": stats.discarded_dead,
+                "logins": srv.stats.logins - logins}
     finally:
         pool.close()
 
@@ -150,31 +159,42 @@ def main(argv: list[str]) -> int:
                         help="the test server as SQL Server, or as Babelfish for PostgreSQL 4.2")
     args = parser.parse_args(argv)
     cycles = 100 if args.quick else 400
-    personality = BABELFISH if args.personality == "babelfish" else SQLSERVER
-    results: dict[str, Any] = {"personality": personality.name, "idle_kills": {}, "reset_requests": {}}
+    chosen = BABELFISH if args.personality == "babelfish" else SQLSERVER
+    results: dict[str, Any] = {"personality": chosen.name, "idle_kills": {}, "reset_requests": {}}
+    for personality in (SQLSERVER, BABELFISH):  # idle kills: both, always
+        with TdsServer(users={USER: PASSWORD}, databases=("master", "tempdb", DATABASE),
+                       personality=personality) as srv:  # fmt: skip
+            for variant in VARIANTS:
+                dsn = url(srv, variant)
+                if dsn is None:
+                    continue
+                for autocommit in (True, False):
+                    srv.clear()
+                    mode = "autocommit" if autocommit else "transactions"
+                    name = f"tether ({variant}) {personality.name} {mode}"
+                    results["idle_kills"][name] = tether_idle_kills(srv, dsn, cycles, autocommit)
+    # reset cost and the peers: the personality asked for
     with TdsServer(users={USER: PASSWORD}, databases=("master", "tempdb", DATABASE),
-                   personality=personality) as srv:
+                   personality=chosen) as srv:
         for variant in VARIANTS:
             dsn = url(srv, variant)
             if dsn is None:
                 print(f"{variant}: not installed, skipped")
                 continue
             srv.clear()
-            results["idle_kills"][f"tether ({variant})"] = tether_idle_kills(srv, dsn, cycles)
-            srv.clear()
             results["reset_requests"][variant] = reset_cost(srv, dsn)
         srv.clear()
         results["idle_kills"].update(peer_idle_kills(srv, cycles))
     print(f"idle sessions closed every 25 of {cycles} cycles, plus one held connection:")
     for name, row in results["idle_kills"].items():
-        print(f"  {name:32s} app errors {row['app_errors']:3d}  "
+        print(f"  {name:52s} app errors {row['app_errors']:3d}  "
               + "  ".join(f"{k} {v}" for k, v in row.items() if k != "app_errors"))
     print("requests a reset adds before the next borrower's first statement:")
     for name, row in results["reset_requests"].items():
         print(f"  {name:16s} " + "  ".join(f"{k}: {v}" for k, v in row.items()))
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    name = "sqlserver.json" if personality is SQLSERVER else f"sqlserver-{personality.name}.json"
+    name = "sqlserver.json" if chosen is SQLSERVER else f"sqlserver-{chosen.name}.json"
     (out / name).write_text(json.dumps(results, indent=2))
     return 0
 

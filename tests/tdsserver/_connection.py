@@ -194,7 +194,8 @@ class Connection:
             self._send(reply.render())
             return False
         assert database is not None
-        session = Session(self, srv.catalog, login.username, database, login.appname, login.hostname)
+        session = Session(self, srv.catalog, login.username, database, login.appname, login.hostname,
+                          srv.personality)
         self.recovery = srv.session_recovery and FEATURE_SESSION_RECOVERY in login.features
         restored = None
         if self.recovery:
@@ -274,6 +275,12 @@ class Connection:
             srv._record(self, "tm", f"kind={tm.kind} isolation={tm.isolation} begin_after={tm.begin_after}",
                         status, descriptor)
         reply = Reply(srv.server_name)
+        if status & pk.ST_RESETCONNECTIONSKIPTRAN and not srv.personality.reset_skip_tran:
+            # Babelfish: the request does not run, and the session ends after the answer.
+            reply.error(SqlError(33557097, 16, "RESETCONSKIPTRAN is not supported"))
+            reply.done(tk.DONE_ERROR)
+            self.close_after_answer = True
+            return reply.render()
         resets = 0
         if status & (pk.ST_RESETCONNECTION | pk.ST_RESETCONNECTIONSKIPTRAN):
             resets += 1

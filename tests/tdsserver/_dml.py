@@ -258,6 +258,7 @@ def _skip_parens(p: TokenStream) -> None:
 def run_select(ctx: Ctx, items: list[Item], source: str | None, where: Expr | None,
                order: list[tuple[Expr, bool]], top: Expr | None) -> None:
     s = ctx.session
+    s.note_read()
     table: Table | None = None
     if source is not None:
         table = system_view(ctx, source)

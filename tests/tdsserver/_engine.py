@@ -168,8 +168,10 @@ def run_tm(session: Session, reply: Reply, req: TmRequest) -> None:
             if req.kind == TM_BEGIN_XACT:
                 if req.isolation:
                     session.isolation = req.isolation
-                session.begin(reply)
+                session.chained = True
+                _begin_unless_eager(session, reply)
             elif req.kind in (TM_COMMIT_XACT, TM_ROLLBACK_XACT):
+                session.chained = session.chained and bool(req.begin_after)  # else: autocommit from here
                 if req.kind == TM_COMMIT_XACT:
                     session.trancount = min(session.trancount, 1)
                     session.commit(reply)
@@ -179,9 +181,18 @@ def run_tm(session: Session, reply: Reply, req: TmRequest) -> None:
                 if req.begin_after:
                     if req.new_isolation:
                         session.isolation = req.new_isolation
-                    session.begin(reply)
+                    session.chained = True
+                    _begin_unless_eager(session, reply)
     except SqlError as exc:
         reply.error(exc)
         reply.done(tk.DONE_ERROR)
         return
     reply.done()
+
+
+def _begin_unless_eager(session: Session, reply: Reply) -> None:
+    """Begin the client's transaction, or (Babelfish) hand it the one begun eagerly."""
+    if session.personality.eager_implicit_transactions and session.trancount:
+        reply.add(tk.env_begin_tran(session.descriptor))
+        return
+    session.begin(reply)

@@ -39,6 +39,7 @@ def call_procedure(ctx: Ctx, proc: str, args: Args, shown: str = "") -> int:
         s.applocks = [lock for lock in s.applocks if lock[0] != resource]
         return 0
     if proc in ("sp_datatype_info_100", "sp_datatype_info"):
+        s.note_read()
         datatype_info(ctx, int(_arg(args, "data_type", 0, 0) or 0))
         return 0
     if proc == "sp_reset_connection":

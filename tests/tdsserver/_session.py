@@ -167,8 +167,11 @@ class Session:
     """One logged-in session's state, as SQL Server keeps it."""
 
     def __init__(self, host: Host, catalog: Catalog, user: str, database: str, app: str,
-                 hostname: str) -> None:
+                 hostname: str, personality: Personality = SQLSERVER) -> None:
         self.host = host
+        self.personality = personality
+        self.chained = False  # the client asked for transaction mode through the TM requests
+        self.tx_read = False  # the open transaction has read something (Babelfish's isolation rule)
         self.catalog = catalog
         self.user = user
         self.app = app
@@ -202,6 +205,7 @@ class Session:
     def begin(self, reply: Reply) -> None:
         self.trancount += 1
         if self.trancount == 1:
+            self.tx_read = False
             self._next_descriptor += 1
             self.descriptor = self._next_descriptor
             reply.add(tk.env_begin_tran(self.descriptor))
@@ -213,6 +217,7 @@ class Session:
         if self.trancount == 0:
             reply.add(tk.env_end_tran(tk.ENV_COMMIT_TRAN, self.descriptor))
             self._end_transaction()
+            self.eager_begin(reply)
 
     def rollback(self, reply: Reply | None) -> bool:
         """Undo every write of the open transaction; False when there was none."""
@@ -224,6 +229,8 @@ class Session:
             reply.add(tk.env_end_tran(tk.ENV_ROLLBACK_TRAN, self.descriptor))
         self.trancount = 0
         self._end_transaction()
+        if reply is not None:
+            self.eager_begin(reply)
         return True
 
     def _end_transaction(self) -> None:
@@ -233,8 +240,27 @@ class Session:
 
     def implicit_begin(self, reply: Reply) -> None:
         """IMPLICIT_TRANSACTIONS ON: a data statement opens a transaction when none is open."""
+        self.note_read()
         if "IMPLICIT_TRANSACTIONS" in self.opts.on and self.trancount == 0:
             self.begin(reply)
+
+    def eager_begin(self, reply: Reply) -> None:
+        """Babelfish (``eager_implicit_transactions``): in transaction mode a transaction is
+        begun as soon as none is open (at login, after every commit and rollback), not at
+        the first statement that needs one."""
+        in_transaction_mode = self.chained or "IMPLICIT_TRANSACTIONS" in self.opts.on
+        if self.personality.eager_implicit_transactions and in_transaction_mode and self.trancount == 0:
+            self.begin(reply)
+
+    def note_read(self) -> None:
+        if self.trancount:
+            self.tx_read = True
+
+    def set_isolation(self, level: int) -> None:
+        if not self.personality.isolation_after_read and self.trancount and self.tx_read:
+            raise SqlError(33557097, 16, "SET TRANSACTION ISOLATION LEVEL must be called before any query "
+                           "(set escape hatch 'escape_hatch_set_transaction_isolation_level' to ignore)")
+        self.isolation = level
 
     def journal(self, undo: Callable[[], None]) -> None:
         if self.trancount:
@@ -249,6 +275,8 @@ class Session:
         and tether's tests depend on this server reproducing that hole.
         """
         if not keep_transaction:
+            self.chained = False  # the reset ends transaction mode: no eager begin here
+            self.opts.on.discard("IMPLICIT_TRANSACTIONS")
             self.rollback(reply)
         self.temp_tables.clear()
         self.context.clear()

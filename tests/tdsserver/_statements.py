@@ -275,7 +275,7 @@ def parse_set(p: Parser) -> Stmt:
             p.expect("READ") if first == "REPEATABLE" else "")
         level = {"READUNCOMMITTED": 1, "READCOMMITTED": 2, "REPEATABLEREAD": 3, "SERIALIZABLE": 4,
                  "SNAPSHOT": 5}[first + second]
-        return lambda ctx: setattr(ctx.session, "isolation", level)
+        return lambda ctx: ctx.session.set_isolation(level)
     if word in ("STATISTICS", "SHOWPLAN"):
         p.next()
         while p.accept_op(","):
@@ -302,6 +302,7 @@ def parse_set(p: Parser) -> Stmt:
             opts = ctx.session.opts
             for name in names:
                 (opts.on.add if on else opts.on.discard)(name)
+            ctx.session.eager_begin(ctx.reply)  # Babelfish: IMPLICIT_TRANSACTIONS ON begins one
 
         return run
     valued = {"DATEFIRST", "LANGUAGE", "LOCK_TIMEOUT", "TEXTSIZE", "DATEFORMAT", "DEADLOCK_PRIORITY",

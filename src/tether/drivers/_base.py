@@ -115,6 +115,12 @@ class Driver:
         for name, value in saved.items():
             write_setting(raw, name, value)
 
+    def reset_refused(self, raw: Any) -> bool:
+        """After a request failed: whether the server refused the session reset that rode
+        on it (so the request did not run, and the session is gone). Known without a round
+        trip; only drivers that reset lazily, on the next request, can see it."""
+        return False
+
     def forget_session(self, raw: Any) -> None:
         """After a session reset: drop client caches of server state (prepared statements)."""
 

@@ -73,8 +73,8 @@ class NativeDriver(Driver):
     def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
         before = open_fds()
         raw, flavour = self._open(spec, timeout_s, bool(autocommit))
+        native = Native(flavour, login_database=spec.database)
         try:
-            native = Native(flavour, login_database=spec.database)
             if flavour in SQL_ONLY:
                 settings, database = restore.capture(lambda sql: self._row(raw, sql), self._refused)
                 native.login_settings = settings
@@ -82,10 +82,17 @@ class NativeDriver(Driver):
             else:
                 native.login_database = native.login_database or self._current_database(raw)
             native.sock = find_socket(before, local_port_query(lambda sql: self._row(raw, sql)))
+            if not autocommit:
+                # The driver's transaction is open from the login, and the driver's reads
+                # (sp_datatype_info_100) and tether's ran in it: end it, so the borrower's
+                # begins clean (Babelfish refuses an isolation change once one has read).
+                raw.rollback()
             native.mark_clean()
             self._opened(raw, native)
             self._natives.keep(raw, native)
         except BaseException:
+            if native.sock is not None:  # tether's duplicate: the driver closes only its own
+                native.sock.close()
             self._close(raw)
             raise
         return raw

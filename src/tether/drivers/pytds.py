@@ -10,6 +10,13 @@ everything but that (empty) transaction.
 
 The same watch tells whether the transaction python-tds has open is one it began itself
 right after a commit or rollback (nothing ran in it: IDLE) or one that statements ran in.
+
+Not every server takes 0x10: Babelfish refuses it by design, answers the request that
+carried it with an error (nothing of that request ran) and ends the session. The answer
+then lacks the reset's acknowledgement (ENVCHANGE 18), which a server sends first when
+it resets; tether watches for it. ``reset_refused`` tells the session so that the
+borrower's statement goes again on a fresh session, once, and from then on that server
+gets 0x08 with the transaction begun again in the same batch (``_NO_SKIP_TRAN``).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import pytds  # type: ignore[import-untyped]  # python-tds ships no type information
-from pytds import tds_base, utils
+from pytds import tds_base, tds_session, utils
 
 from ..vocab import TxStatus
 from . import _mssql_reset as restore
@@ -37,27 +44,34 @@ _BATCH, _RPC, _TRANSACTION_MANAGER = 1, 3, 14  # the requests a reset bit may ri
 _TM_BEGIN, _TM_COMMIT, _TM_ROLLBACK = 5, 7, 8
 # python-tds begins a transaction itself at connect and with every commit and rollback.
 _BEGAN_BY_PYTDS = frozenset((_TRANSACTION_MANAGER, kind) for kind in (_TM_BEGIN, _TM_COMMIT, _TM_ROLLBACK))
+_ENV_RESET_ACK = 18  # ENVCHANGE type: the server reset the session
+_ERROR_TOKEN = 1  # python-tds's mark on a server message that came as an ERROR token
+# Servers (host, port) that refused RESETCONNECTIONSKIPTRAN: they get 0x08 from then on.
+_NO_SKIP_TRAN: set[tuple[str, int]] = set()
 
 
 class _Wire:
     """python-tds's socket as its writer sees it: marks the next request for a reset and
     remembers what the last request was. Everything else goes to the real transport."""
 
-    __slots__ = ("_inner", "_starting", "last", "reset_bits")
+    __slots__ = ("_inner", "_starting", "acked", "last", "reset_bits", "sent_bits")
 
     def __init__(self, inner: Any):
         self._inner = inner
         self.reset_bits = 0
+        self.sent_bits = 0  # the reset bits the last request carried
+        self.acked = False  # whether its answer acknowledged a reset
         self.last: tuple[int, int] = (0, 0)  # (packet type, transaction manager request)
         self._starting = True  # the next packet begins a message
 
     def sendall(self, data: Any, flags: int = 0) -> None:
         if self._starting and len(data) >= 8:
             kind = data[0]
+            self.sent_bits, self.acked = 0, False
             if self.reset_bits and kind in (_BATCH, _RPC, _TRANSACTION_MANAGER):
                 data = bytearray(data)
                 data[1] |= self.reset_bits
-                self.reset_bits = 0
+                self.sent_bits, self.reset_bits = self.reset_bits, 0
             self.last = (kind, _tm_request(data) if kind == _TRANSACTION_MANAGER else 0)
         if len(data) >= 8:
             self._starting = bool(data[1] & _END_OF_MESSAGE)
@@ -82,6 +96,24 @@ def _tm_request(packet: Any) -> int:
     return int.from_bytes(bytes(packet[at : at + 2]), "little") if len(packet) >= at + 2 else 0
 
 
+_process_env_change = tds_session._token_map[tds_base.TDS_ENVCHANGE_TOKEN]
+
+
+def _env_change(session: Any) -> Any:
+    """python-tds's ENVCHANGE handler, noting a reset's acknowledgement on tether's wire
+    first (its type is the third byte; a reset's ENVCHANGE opens the answer, so it never
+    straddles a packet)."""
+    reader = session._reader
+    wire = session._writer._transport
+    at = reader._pos + 2
+    if isinstance(wire, _Wire) and wire.sent_bits and at < reader._size and reader._buf[at] == _ENV_RESET_ACK:
+        wire.acked = True
+    return _process_env_change(session)
+
+
+tds_session._token_map[tds_base.TDS_ENVCHANGE_TOKEN] = _env_change
+
+
 class _QuietResetAck(logging.Filter):
     """python-tds logs the server's reset acknowledgement (ENVCHANGE 18) as unknown."""
 
@@ -90,6 +122,7 @@ class _QuietResetAck(logging.Filter):
 
 
 logging.getLogger("pytds").addFilter(_QuietResetAck())
+log = logging.getLogger(__name__)
 
 # python-tds retries a failed login itself, even with disable_connect_retry=True: it then
 # sleeps out the rest of the login timeout and raises a bare TimeoutError, so a login
@@ -128,6 +161,7 @@ class Pytds(Driver):
             if raw._tds_socket.tds72_transaction and not session.autocommit:
                 wire.last = (_TRANSACTION_MANAGER, _TM_BEGIN)  # python-tds's own, in connect()
             raw._tether_login_database = spec.database or raw._tds_socket.env.database
+            raw._tether_server = (spec.host, spec.port)
         except Exception:
             raw.close()
             raise
@@ -169,6 +203,7 @@ class Pytds(Driver):
             self.execute(raw, sql)
             return True
         except (pytds.Error, OSError):
+            self.reset_refused(raw)  # learnt from, if that is why: the pool discards it
             return False  # a timeout leaves the request unanswered: the pool discards it
         finally:
             with contextlib.suppress(OSError):
@@ -200,9 +235,35 @@ class Pytds(Driver):
         if todo is None:
             return False
         keeps_transaction = tds.tds72_transaction and not tds.main_session.autocommit
-        wire.reset_bits = _RESET_SKIP_TRAN if keeps_transaction else _RESET
-        if todo.sql:
-            self.execute(raw, "; ".join(todo.sql))  # the reset rides on this batch
+        sql = list(todo.sql)
+        if keeps_transaction and raw._tether_server in _NO_SKIP_TRAN:
+            # 0x08 rolls python-tds's transaction back: begin the next one in the same batch
+            # (after the isolation level is set), and send it now, not with the borrower's.
+            wire.reset_bits = _RESET
+            sql = [*sql, "BEGIN TRANSACTION"]
+        else:
+            wire.reset_bits = _RESET_SKIP_TRAN if keeps_transaction else _RESET
+        if sql:
+            try:
+                self.execute(raw, "; ".join(sql))  # the reset rides on this batch
+            except pytds.Error:
+                self.reset_refused(raw)  # learnt from, if that is why: the pool discards this one
+                raise
+        return True
+
+    def reset_refused(self, raw: Any) -> bool:
+        tds = raw._tds_socket
+        wire = tds.main_session._writer._transport if tds is not None else None
+        if not isinstance(wire, _Wire) or not wire.sent_bits or wire.acked:
+            return False
+        # The server answered (an error of its own, not a broken link) without resetting.
+        messages = tds.main_session.messages or []
+        if not any(m.get("priv_msg_type") == _ERROR_TOKEN for m in messages):
+            return False
+        if wire.sent_bits & _RESET_SKIP_TRAN:
+            _NO_SKIP_TRAN.add(raw._tether_server)
+            log.info("%s:%s refused the reset flag 0x10: 0x08 and a new transaction from now on",
+                     *raw._tether_server)
         return True
 
     def close(self, raw: Any) -> None:

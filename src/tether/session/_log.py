@@ -105,6 +105,14 @@ class SessionLog:
             else:
                 self.tx_pure = False  # still open as far as the log knows, and it did work
 
+    def failed(self, after: TxStatus) -> None:
+        """A statement failed: what it did is not known. The transaction it ran in (one
+        the log saw open, or one the driver still reports) can no longer be replayed."""
+        if after in _IN_TX or (after is TxStatus.BROKEN and self.tx_open):
+            if not self.tx_open:
+                self._begin("")
+            self.tx_pure = False
+
     def end(self, *, commit: bool) -> None:
         """The open transaction ended (``conn.commit()``/``rollback()`` or SQL)."""
         if commit:

@@ -21,7 +21,7 @@ from .._validate import seconds as check_seconds
 from ..drivers._settings import method_getter, read_setting, write_setting
 from ..errors import UnitOfWorkError
 from ..vocab import PLAIN, TxStatus
-from ._recovery import recover
+from ._recovery import recover, renew
 from ._tied import MAKERS, checked, tie
 from ._watchdog import Bounded
 
@@ -141,7 +141,7 @@ class Connection:
         raw = self._ready()
         log = lease.log
         failed = log is not None and lease.driver.tx_status(raw) is TxStatus.IN_ERROR  # COMMIT rolls back
-        timed(lease, lease.command_timeout, None, lease.driver.commit, raw)
+        resent(lease, raw, lease.command_timeout, lease.driver.commit)
         if log is not None:
             log.end(commit=not failed)
 
@@ -151,7 +151,7 @@ class Connection:
         if lease.unit and lease.epoch == self._epoch:
             raise UnitOfWorkError("rollback")
         raw = self._ready(rolling_back=True)
-        timed(lease, lease.command_timeout, None, lease.driver.rollback, raw)
+        resent(lease, raw, lease.command_timeout, lease.driver.rollback)
         if lease.log is not None:
             lease.log.end(commit=False)
 
@@ -252,10 +252,27 @@ _set_epoch = vars(Connection)["_epoch"].__set__
 def timed(lease: Lease, timeout_s: float, cursor: Any, call: Callable[..., Any], *args: Any,
                 **kwargs: Any) -> Any:
     """``call(*args, **kwargs)``, a statement bounded by ``timeout_s`` (``_watchdog``)."""
-    with Bounded(lease, timeout_s, cursor) as bounded:
-        result = call(*args, **kwargs)
+    try:
+        with Bounded(lease, timeout_s, cursor) as bounded:
+            result = call(*args, **kwargs)
+    except BaseException:
+        log, driver = lease.log, lease.driver
+        if log is not None and not driver.reset_refused(lease.raw):  # refused: it did not run
+            log.failed(driver.tx_status(lease.raw))
+        raise
     bounded.check_done()
     return result
+
+
+def resent(lease: Lease, raw: Any, timeout_s: float, call: Callable[[Any], Any]) -> Any:
+    """``call(raw)`` under the command timeout; when the server refused the session reset
+    that rode on it (nothing ran, the session ended), once more on a fresh session."""
+    try:
+        return timed(lease, timeout_s, None, call, raw)
+    except Exception:
+        if not lease.driver.reset_refused(raw):
+            raise
+    return timed(lease, timeout_s, None, call, renew(lease))
 
 
 def new_cursor(lease: Lease, raw: Any, *args: Any, **kwargs: Any) -> Any:
@@ -349,19 +366,27 @@ class Cursor:
     def _run(self, raw: Any, sql: Any, params: Any, kwargs: dict[str, Any]) -> Cursor:
         """``execute`` on ``raw``, which ``_ready()`` just vouched for, noted in the lease."""
         lease = self._conn._lease
-        cursor = self._cursor if self._made_on is raw else self._remake(raw)
         timeout = _timeout_of(lease, kwargs)
         args = (sql,) if params is None else (sql, params)
-        if lease.log is None:  # idle resiliency off: only what needs a reset is noted
+        log = lease.log
+        effects = PLAIN if log is None else lease.read(sql)
+        if log is None:  # idle resiliency off: only what needs a reset is noted
             lease.note(sql)
-            timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
-            return self
-        effects = lease.read(sql)
         status = lease.driver.tx_status
-        before = None if effects is PLAIN else status(raw)
-        timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
+        for last_try in (False, True):
+            cursor = self._cursor if self._made_on is raw else self._remake(raw)
+            before = None if effects is PLAIN else status(raw)
+            try:
+                timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
+                break
+            except Exception:
+                if last_try or not lease.driver.reset_refused(raw):
+                    raise
+            raw = renew(lease)  # the reset riding on it was refused: it did not run
+        if log is None:
+            return self
         after = status(raw)
-        if before is not None or after is not TxStatus.IDLE or lease.log.tx_open:
+        if before is not None or after is not TxStatus.IDLE or log.tx_open:
             lease.recorded(effects, params, before, after)
         return self
 
@@ -369,13 +394,20 @@ class Cursor:
         """Run ``sql`` once per parameter set (a session statement here is not replayable)."""
         raw = self._conn._ready()
         lease = self._conn._lease
-        cursor = self._cursor if self._made_on is raw else self._remake(raw)
         lease.note(sql)
         log = lease.log
         if log is not None and lease.effects_of(sql) is not PLAIN:
             log.lose("", "session statement run by executemany")
         timeout = _timeout_of(lease, kwargs)
-        timed(lease, timeout, cursor, cursor.executemany, sql, seq_of_params, **kwargs)
+        for last_try in (False, True):
+            cursor = self._cursor if self._made_on is raw else self._remake(raw)
+            try:
+                timed(lease, timeout, cursor, cursor.executemany, sql, seq_of_params, **kwargs)
+                break
+            except Exception:
+                if last_try or not lease.driver.reset_refused(raw):
+                    raise
+            raw = renew(lease)  # the reset riding on it was refused: it did not run
         if log is not None:
             log.plain(lease.driver.tx_status(raw))
         return self

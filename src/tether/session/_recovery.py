@@ -27,14 +27,14 @@ if TYPE_CHECKING:
     from ._log import SessionLog
 
 
-def recover(lease: Lease, *, rolling_back: bool = False) -> Any:
+def recover(lease: Lease, *, rolling_back: bool = False, refused: bool = False) -> Any:
     """Rebuild ``lease``'s broken session on a new connection and return the new driver
     connection, or raise ``SessionLost``."""
     owner, driver, log = lease.owner, lease.driver, lease.log
     assert log is not None
     old = lease.raw
     started = time.monotonic()
-    status, reasons = settle(lease, rolling_back=rolling_back)
+    status, reasons = settle(lease, rolling_back=rolling_back, refused=refused)
     if reasons:
         raise lose(lease, reasons)
     try:
@@ -47,6 +47,23 @@ def recover(lease: Lease, *, rolling_back: bool = False) -> Any:
         driver.close(new.raw)
         raise lose(lease, (f"replaying the session failed: {type(exc).__name__}: {exc}",)) from exc
     owner.adopt(lease, new, elapsed_s=time.monotonic() - started, replayed=log.describe())
+    return lease.raw
+
+
+def renew(lease: Lease) -> Any:
+    """The server refused the session reset that rode on a request and ended the session
+    (Babelfish and RESETCONNECTIONSKIPTRAN): that request did not run. A new connection
+    takes the session's place, with what the borrow had set replayed as after an idle
+    break, so that the request can go again there, once; the new driver connection."""
+    if lease.log is not None:
+        return recover(lease, refused=True)
+    started = time.monotonic()
+    try:
+        new = lease.owner.reopen()
+    except Exception as exc:
+        raise lose(lease, (f"the server refused the session reset; no new connection: {exc}",)) from exc
+    lease.owner.adopt(lease, new, elapsed_s=time.monotonic() - started,
+                      replayed="nothing (the server had refused the session reset)")
     return lease.raw
 
 

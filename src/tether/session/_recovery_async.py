@@ -26,14 +26,14 @@ if TYPE_CHECKING:
     from ._log import SessionLog
 
 
-async def recover(lease: Lease, *, rolling_back: bool = False) -> Any:
+async def recover(lease: Lease, *, rolling_back: bool = False, refused: bool = False) -> Any:
     """Rebuild ``lease``'s broken session on a new connection and return the new driver
     connection, or raise ``SessionLost``."""
     owner, driver, log = lease.owner, lease.driver, lease.log
     assert log is not None
     old = lease.raw
     started = time.monotonic()
-    status, reasons = settle(lease, rolling_back=rolling_back)
+    status, reasons = settle(lease, rolling_back=rolling_back, refused=refused)
     if reasons:
         raise await lose(lease, reasons)
     try:
@@ -46,6 +46,23 @@ async def recover(lease: Lease, *, rolling_back: bool = False) -> Any:
         await driver.close(new.raw)
         raise await lose(lease, (f"replaying the session failed: {type(exc).__name__}: {exc}",)) from exc
     owner.adopt(lease, new, elapsed_s=time.monotonic() - started, replayed=log.describe())
+    return lease.raw
+
+
+async def renew(lease: Lease) -> Any:
+    """The server refused the session reset that rode on a request and ended the session
+    (Babelfish and RESETCONNECTIONSKIPTRAN): that request did not run. A new connection
+    takes the session's place, with what the borrow had set replayed as after an idle
+    break, so that the request can go again there, once; the new driver connection."""
+    if lease.log is not None:
+        return await recover(lease, refused=True)
+    started = time.monotonic()
+    try:
+        new = await lease.owner.reopen()
+    except Exception as exc:
+        raise await lose(lease, (f"the server refused the session reset; no new connection: {exc}",)) from exc
+    lease.owner.adopt(lease, new, elapsed_s=time.monotonic() - started,
+                      replayed="nothing (the server had refused the session reset)")
     return lease.raw
 
 

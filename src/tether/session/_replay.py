@@ -12,17 +12,22 @@ if TYPE_CHECKING:
     from ._lease import Lease
 
 
-def settle(lease: Lease, *, rolling_back: bool) -> tuple[TxStatus, tuple[str, ...]]:
+def settle(lease: Lease, *, rolling_back: bool, refused: bool = False) -> tuple[TxStatus, tuple[str, ...]]:
     """The status to rebuild from, and why the session cannot be (empty when it can).
 
     ``rolling_back``: the caller is about to roll back, so an open transaction is not a
-    reason to give up."""
+    reason to give up. ``refused``: the server refused the reset that rode on the last
+    request, which therefore did not run; the log says where the session was.
+
+    The same rule for every dialect and driver: an open transaction that ran only
+    replayable statements is replayed, whether the driver or the socket saw the break.
+    A statement that failed (the break in the middle of it, or any error) has already
+    made its transaction unreplayable (``SessionLog.failed``)."""
     log = lease.log
     assert log is not None
-    status = lease.driver.tx_status(lease.raw)  # the last status it saw: nothing was sent since
-    if status is TxStatus.BROKEN:  # the driver saw the break: idle, or a statement failed
-        if log.tx_open:
-            log.tx_pure = False  # which of the two is not known: the transaction is gone
+    # The last status the driver saw (nothing was sent since), unless it saw the break.
+    status = TxStatus.BROKEN if refused else lease.driver.tx_status(lease.raw)
+    if status is TxStatus.BROKEN:
         status = TxStatus.IN_TRANSACTION if log.tx_open else TxStatus.IDLE
     if rolling_back:
         log.end(commit=False)
