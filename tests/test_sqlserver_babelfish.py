@@ -70,6 +70,10 @@ def pools() -> Iterator[Callable[..., tether.Pool]]:
 def test_a_borrow_that_ran_set_costs_no_new_login(
     variant: str, autocommit: bool, server: TdsServer, pools: Callable[..., tether.Pool]
 ) -> None:
+    # python-tds in transaction mode resets with the 0x10 flag, which Babelfish refuses by
+    # ending the session: the first refusal costs one login per server, then 0x08 is used
+    # (tests/test_sqlserver_txmode.py); every other case keeps its session
+    once_more = int(variant == "pytds" and not autocommit and server.personality is BABELFISH)
     pool = pools(url(server, variant), autocommit=autocommit)
     with pool.connection() as conn:
         first = spid_of(conn)
@@ -78,10 +82,10 @@ def test_a_borrow_that_ran_set_costs_no_new_login(
         conn.execute("SET LOCK_TIMEOUT 500")
     wait_until(settled(pool), what=SETTLED)
     with pool.connection() as conn:
-        assert spid_of(conn) == first
         row = conn.execute("SELECT @@LANGUAGE, @@DATEFIRST, @@LOCK_TIMEOUT, DB_NAME()").fetchone()
         assert tuple(row) == ("us_english", 7, -1, DATABASE)
-    assert (server.stats.logins, pool.stats().hard_connects) == (1, 1)
+        assert (spid_of(conn) == first) is not bool(once_more)
+    assert (server.stats.logins, pool.stats().hard_connects) == (1 + once_more, 1 + once_more)
 
 
 @pytest.mark.parametrize("variant", SQL_ONLY)
