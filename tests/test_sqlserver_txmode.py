@@ -118,6 +118,20 @@ def test_the_first_isolation_change_of_a_borrow_works_and_does_not_leak(
     assert pool.stats().hard_connects == (2 if variant == "pytds" and babelfish(server) else 1)
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_checkout_ping_leaves_the_borrowers_transaction_clean(
+    variant: str, server: TdsServer, pool_of: MakePool
+) -> None:
+    # validate_after_idle=0: every checkout pings. The ping's SELECT runs in the driver's
+    # open transaction; on Babelfish the borrower's first isolation change would then fail.
+    pool = pool_of(variant, validate_after_idle=0)
+    for _ in range(2):
+        with pool.connection() as conn:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+            assert conn.execute(ISOLATION).fetchone()[0] == 4
+    assert pool.stats().pings >= 1
+
+
 def test_babelfish_refuses_an_isolation_change_after_a_read(server: TdsServer, pool_of: MakePool) -> None:
     # What the test server reproduces, so that the test above can fail: the change after a read.
     pool = pool_of("pytds")

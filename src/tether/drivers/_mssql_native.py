@@ -155,6 +155,12 @@ class NativeDriver(Driver):
         native = self._natives.get(raw)
         clean = native is not None and native.ran_since_clean() is False
         result = run(raw, sql)
+        if not self._autocommit(raw):
+            # The ping read in the driver's open transaction (the connection is idle: no
+            # borrower's work is in it): end it, so that the next borrower's first isolation
+            # change is still allowed (Babelfish refuses one after a read). A round trip, on
+            # pings in transaction mode only.
+            raw.rollback()
         if clean:
             assert native is not None
             native.mark_clean()

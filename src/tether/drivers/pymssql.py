@@ -111,6 +111,8 @@ class Pymssql(NativeDriver):
     def ping(self, raw: Any, sql: str, *, timeout_s: float) -> bool:
         try:
             raw._conn.execute_scalar(sql)
+            if not raw.autocommit_state:  # as the other drivers' pings: the next borrower's
+                raw.rollback()  # transaction starts clean (Babelfish: no isolation change after a read)
             return True
         except (_pymssql.Error, _mssql.MSSQLException):
             return False

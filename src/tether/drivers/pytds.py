@@ -201,6 +201,8 @@ class Pytds(Driver):
         tds.sock.settimeout(timeout_s)
         try:
             self.execute(raw, sql)
+            if not raw.autocommit:  # as _mssql_native's pings: the borrower's transaction starts clean
+                raw.rollback()
             return True
         except (pytds.Error, OSError):
             self.reset_refused(raw)  # learnt from, if that is why: the pool discards it
