@@ -41,6 +41,8 @@ cleanup() {
   for m in sys proc dev; do
     if mountpoint -q "$root/$m"; then umount -R "$root/$m" || umount -lR "$root/$m"; fi
   done
+  # the root's own bind mount, and what `ip netns` mounted inside it (run/netns)
+  if mountpoint -q "$root"; then umount -R "$root" || umount -lR "$root"; fi
 }
 trap cleanup EXIT
 cleanup
@@ -63,6 +65,9 @@ head=$(git -C "$repo" rev-parse HEAD)
 git clone -q --no-checkout "$repo" "$root/root/tether"
 git -C "$root/root/tether" checkout -q "$head"
 
+# A machine's / is a mount point, a plain directory is not: `ip netns exec` and `ip -n` begin
+# with `mount --make-rslave /`, which fails (EINVAL) in a chroot into a directory.
+mount --bind "$root" "$root"
 mount -t proc proc "$root/proc"
 mount -t sysfs sysfs "$root/sys"
 mount --rbind /dev "$root/dev"  # /dev/shm for PostgreSQL, /dev/null, /dev/urandom

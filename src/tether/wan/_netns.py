@@ -17,6 +17,7 @@ vanish, SYNs included, as on a path through a router that died.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -48,7 +49,25 @@ def netns_unavailable() -> str | None:
         return "network namespaces need root"
     if shutil.which("ip") is None:
         return "the 'ip' command is not installed (as root: apt-get install iproute2)"
-    return None
+    return _namespace_refused()
+
+
+@functools.cache
+def _namespace_refused() -> str | None:
+    """Try once per process: make a namespace, reach into it, remove it. Some places refuse
+    although root and ``ip`` are there (a chroot into a plain directory fails ``ip -n``'s
+    ``mount --make-rslave /``; a container without CAP_SYS_ADMIN fails ``ip netns add``)."""
+    name = f"tether-probe-{os.getpid()}"
+    try:
+        for args in (["ip", "netns", "add", name], ["ip", "-n", name, "link", "show", "lo"]):
+            done = subprocess.run(args, capture_output=True, text=True, timeout=10, check=False)
+            if done.returncode != 0:
+                return f"network namespaces do not work here: {' '.join(args)}: {done.stderr.strip()}"
+        return None
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"network namespaces do not work here: {exc}"
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10, check=False)
 
 
 def _next_index() -> int:
