@@ -26,6 +26,7 @@ class HeldCancel:
     name = "held"
     cancels = True
     cancel_raises = True
+    cancel_holds_connection = True  # as pyodbc's SQLCancel
     module: Any = SimpleNamespace(OperationalError=type("OperationalError", (Exception,), {}))
 
     def __init__(self) -> None:

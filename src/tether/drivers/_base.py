@@ -47,6 +47,9 @@ class Driver:
     # A statement the server cancelled ends in an error, so one that returns finished
     # first; where a cancelled one may return as if done (fewer rows), the proxy raises.
     cancel_raises = True
+    # ``cancel`` works on the connection's own handles (ODBC's SQLCancel) rather than over a
+    # connection of its own: nothing may close the connection until it has returned.
+    cancel_holds_connection = False
     # ``fetch*`` may wait on the network (rows stream in as read); psycopg's client-side
     # cursors hold every row once ``execute`` returns.
     fetch_reads = True

@@ -93,6 +93,7 @@ class Pyodbc(NativeDriver):
     module = _pyodbc
     cancels = True  # SQLCancel, which ODBC lets another thread call: TDS attention
     cancel_raises = False  # Microsoft's driver may return from a cancelled statement as if done
+    cancel_holds_connection = True  # SQLCancel runs on the statement's handle
 
     def cancel(self, raw: Any, cursor: Any, timeout_s: float) -> None:
         if cursor is not None:  # a COMMIT has none: the watchdog severs it after the grace

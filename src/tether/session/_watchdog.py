@@ -36,11 +36,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("tether.session")
 
 GRACE_S = 0.5  # how long a cancel may take before the socket is severed
-# How long a statement's caller waits for its cancel to leave the driver: SQLCancel runs on the
-# statement's handles, which the caller may free next (closing a discarded connection frees
-# them all; freeing them under SQLCancel crashed the process once in CI). It returns within
-# milliseconds once the statement has ended, and the bound only guards against a driver that
-# never returns.
+# How long the next statement waits for a cancel still in flight, and, where the cancel works
+# on the connection's own handles (``cancel_holds_connection``: SQLCancel), how long a
+# timed-out statement's caller does, who may free them next (closing a discarded pyodbc
+# connection under SQLCancel crashed the process once in CI). A cancel returns within
+# milliseconds once its statement has ended; the bound guards against one that never does.
 SETTLE_S = 5.0
 
 
@@ -61,9 +61,9 @@ def arm(lease: Lease, timeout_s: float, cursor: Any = None) -> int:
 def settle_cancel(lease: Lease) -> None:
     """Wait for a cancel still inside the driver (at most ``SETTLE_S``): before the next
     statement, so that a cancel sent as its statement ended lands while nothing runs
-    (PostgreSQL and MySQL then ignore it), never on the statement about to start; and before
-    a timed-out statement's error reaches its caller, who may free what the cancel uses. Rare:
-    only right after a command timeout."""
+    (PostgreSQL and MySQL then ignore it), never on the statement about to start; and, for a
+    cancel that uses the connection's own handles, before a timed-out statement's error
+    reaches its caller, who may free them. Rare: only right after a command timeout."""
     cancelling = lease.cancelling
     if cancelling is not None and not cancelling.wait(SETTLE_S):
         log.warning("command timeout of %r: its cancel is still in the driver after %g s", lease, SETTLE_S)
@@ -97,7 +97,8 @@ class Bounded:
         if isinstance(exc, Exception):
             error = timeout_error(self.lease, self.number, self.timeout_s)
             if error is not None:
-                settle_cancel(self.lease)
+                if self.lease.driver.cancel_holds_connection:
+                    settle_cancel(self.lease)
                 raise error from exc
 
     def check_done(self) -> None:
@@ -106,7 +107,8 @@ class Bounded:
         if self.number and self.lease.expired is not None and not self.lease.driver.cancel_raises:
             error = timeout_error(self.lease, self.number, self.timeout_s)
             if error is not None:
-                settle_cancel(self.lease)
+                if self.lease.driver.cancel_holds_connection:
+                    settle_cancel(self.lease)
                 raise error
 
 
