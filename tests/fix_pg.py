@@ -13,18 +13,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tether.testing import EmbeddedPostgres, postgres_bin_dir
+from tether.testing import EmbeddedPostgres
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[EmbeddedPostgres]:
-    try:
-        postgres_bin_dir()
-    except FileNotFoundError as exc:
-        pytest.skip(f"no embedded PostgreSQL: {exc}")
-    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'tether[dev]'")
-    with EmbeddedPostgres() as server:
-        yield server
+def pg_server(tether_postgres: EmbeddedPostgres) -> EmbeddedPostgres:
+    """The pytest plugin's ``tether_postgres``: the suite uses what it ships to users."""
+    return tether_postgres
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 
+import tether
 from fix_system import import_driver, need_msodbc
 from fix_wait import wait_until
 from tdsserver import TdsServer
@@ -191,3 +192,23 @@ def tds_connect(tds_server: TdsServer) -> Iterator[Callable[..., Any]]:
     for conn in opened:
         with contextlib.suppress(Exception):
             conn.close()
+
+
+@pytest.fixture
+def pools() -> Iterator[Callable[..., tether.Pool]]:
+    """Pools made by ``pools(dsn, **settings)`` (one connection kept, two at most, unless
+    told), each closed when the test ends."""
+    made: list[tether.Pool] = []
+
+    def make(dsn: str, **settings: Any) -> tether.Pool:
+        settings.setdefault("min_size", 1)
+        settings.setdefault("max_size", 2)
+        settings.setdefault("timeout", 10)
+        pool = tether.Pool(dsn, **settings)
+        made.append(pool)
+        pool.wait(10)
+        return pool
+
+    yield make
+    for pool in made:
+        pool.close()

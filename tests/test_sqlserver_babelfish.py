@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
@@ -47,24 +46,6 @@ def server(server_module: TdsServer) -> TdsServer:
     return server_module
 
 
-@pytest.fixture
-def pools() -> Iterator[Callable[..., tether.Pool]]:
-    made: list[tether.Pool] = []
-
-    def make(dsn: str, **settings: Any) -> tether.Pool:
-        settings.setdefault("min_size", 1)
-        settings.setdefault("max_size", 1)
-        settings.setdefault("timeout", 10)
-        pool = tether.Pool(dsn, **settings)
-        made.append(pool)
-        pool.wait(10)
-        return pool
-
-    yield make
-    for pool in made:
-        pool.close()
-
-
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("autocommit", [True, False])
 def test_a_borrow_that_ran_set_costs_no_new_login(
@@ -74,7 +55,7 @@ def test_a_borrow_that_ran_set_costs_no_new_login(
     # ending the session: the first refusal costs one login per server, then 0x08 is used
     # (tests/test_sqlserver_txmode.py); every other case keeps its session
     once_more = int(variant == "pytds" and not autocommit and server.personality is BABELFISH)
-    pool = pools(url(server, variant), autocommit=autocommit)
+    pool = pools(url(server, variant), autocommit=autocommit, max_size=1)
     with pool.connection() as conn:
         first = spid_of(conn)
         conn.execute("SET LANGUAGE british")
@@ -93,7 +74,7 @@ def test_the_login_capture_degrades_where_the_server_cannot_answer(
     variant: str, server: TdsServer, pools: Callable[..., tether.Pool], caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.DEBUG, logger="tether.drivers._mssql_reset"):
-        pool = pools(url(server, variant))
+        pool = pools(url(server, variant), max_size=1)
     missing = [r.getMessage() for r in caplog.records if "cannot tell" in r.getMessage()]
     if server.personality is BABELFISH:
         assert [text.split(" at login")[0] for text in missing] == ["the server cannot tell @@TEXTSIZE"]
@@ -109,7 +90,7 @@ def test_the_login_capture_degrades_where_the_server_cannot_answer(
 def test_a_lock_timeout_is_transient_and_keeps_the_session(
     variant: str, server: TdsServer, pools: Callable[..., tether.Pool]
 ) -> None:
-    pool = pools(url(server, variant), autocommit=True)
+    pool = pools(url(server, variant), autocommit=True, max_size=1)
     with pool.connection() as conn:
         spid = spid_of(conn)
         server.fail_batches(1, error=1222, matching="lock_me")
@@ -132,7 +113,7 @@ def test_babelfish_is_told_by_its_version_text() -> None:
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "mssql-python"])
 def test_babelfishs_other_generic_errors_stay_final(variant: str, server: TdsServer,
                                                     pools: Callable[..., tether.Pool]) -> None:
-    pool = pools(url(server, variant), autocommit=True)
+    pool = pools(url(server, variant), autocommit=True, max_size=1)
     if server.personality is not BABELFISH:
         with pool.connection() as conn:
             assert conn.execute("SELECT @@TEXTSIZE").fetchone()[0] > 0
@@ -147,7 +128,7 @@ def test_babelfishs_other_generic_errors_stay_final(variant: str, server: TdsSer
 def test_an_idle_kill_is_rebuilt_with_language_datefirst_and_database(
     variant: str, server: TdsServer, pools: Callable[..., tether.Pool]
 ) -> None:
-    pool = pools(url(server, variant), autocommit=True)
+    pool = pools(url(server, variant), autocommit=True, max_size=1)
     with pool.connection() as conn:
         conn.execute("USE master")
         conn.execute("SET LANGUAGE british")

@@ -23,7 +23,6 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
@@ -90,24 +89,6 @@ def _restore_mssql_python_pooling() -> Iterator[None]:
     yield
     if was:
         PoolingManager.enable()
-
-
-@pytest.fixture
-def pools() -> Iterator[Callable[..., tether.Pool]]:
-    made: list[tether.Pool] = []
-
-    def make(dsn: str, **settings: Any) -> tether.Pool:
-        settings.setdefault("min_size", 1)
-        settings.setdefault("max_size", 2)
-        settings.setdefault("timeout", 10)
-        pool = tether.Pool(dsn, **settings)
-        made.append(pool)
-        pool.wait(10)
-        return pool
-
-    yield make
-    for pool in made:
-        pool.close()
 
 
 SETTLED = "the pool settled (busy, resetting, opening all 0)"

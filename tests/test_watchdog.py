@@ -38,10 +38,15 @@ class HeldCancel:
         self.release.wait(10)
 
 
-def test_the_next_statement_waits_for_a_cancel_in_flight() -> None:
+def held_lease() -> tuple[HeldCancel, Lease]:
     driver = HeldCancel()
     lease = Lease(None, None, owner=None, dialect=get_dialect("postgresql"), driver=driver)
     lease.grace = 5.0  # the cancel may take this long before a sever would be due
+    return driver, lease
+
+
+def test_the_next_statement_waits_for_a_cancel_in_flight() -> None:
+    driver, lease = held_lease()
     arm(lease, 0.05)  # a statement that outlives its 50 ms
     assert driver.started.wait(5), "the watchdog never sent the cancel"
     disarm(lease)  # ... and ends on its own just as the cancel goes out
@@ -62,9 +67,7 @@ def test_the_next_statement_waits_for_a_cancel_in_flight() -> None:
 def test_a_timed_out_statements_error_waits_for_its_cancel_to_leave_the_driver() -> None:
     # The caller may free what the cancel is using (close the connection it discards); pyodbc
     # crashed when its connection was closed under SQLCancel.
-    driver = HeldCancel()
-    lease = Lease(None, None, owner=None, dialect=get_dialect("postgresql"), driver=driver)
-    lease.grace = 5.0
+    driver, lease = held_lease()
     raised = threading.Event()
 
     def statement() -> None:
