@@ -70,7 +70,9 @@ def run(
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(EmbeddedPostgres())
         upstream, behind = (server.host, server.port), ""
-        kwargs: dict[str, Any] = {"autocommit": True}
+        # Both pools as they come: transaction mode (each borrow's BEGIN ... COMMIT), the
+        # defaults' timeouts; only the size is set, the same for both
+        kwargs: dict[str, Any] = {}
         if pgbouncer:
             bouncer = stack.enter_context(
                 EmbeddedPgBouncer(server.host, server.port, pool_mode="transaction"))
@@ -88,7 +90,6 @@ def run(
             name="demo",
             min_size=WORKERS,
             max_size=WORKERS,
-            autocommit=True,
         )
         try:
             peer.wait(30)
