@@ -30,7 +30,10 @@ Anything outside the subset is error 102 (or 2812 for an unknown procedure).
 """
 
 from ._model import Request, SessionInfo, Stats
-from ._personality import BABELFISH, SQLSERVER, Personality
+from ._personality import BABELFISH, BABELFISH_AS_2022, SQLSERVER, Personality
 from ._server import TdsServer
 
-__all__ = ["BABELFISH", "SQLSERVER", "Personality", "Request", "SessionInfo", "Stats", "TdsServer"]
+__all__ = [
+    "BABELFISH", "BABELFISH_AS_2022", "SQLSERVER", "Personality",
+    "Request", "SessionInfo", "Stats", "TdsServer",
+]

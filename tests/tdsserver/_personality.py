@@ -5,7 +5,7 @@ tested through every driver."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ._packets import Value
 
@@ -47,6 +47,10 @@ BABELFISH = Personality(
         ("engineedition", 2), ("lcid", ""), ("processid", 0),
     ),
 )
+
+# Babelfish whose administrator set babelfishpg_tds.product_version: its login looks like
+# SQL Server 2022's, so only a refused 0x10 reset tells python-tds what it is.
+BABELFISH_AS_2022 = replace(BABELFISH, name="babelfish-as-2022", product_version=(16, 0, 4135))
 
 # Babelfish's generic error number, for whatever PostgreSQL raised that it maps to no
 # SQL Server number; the message is PostgreSQL's.

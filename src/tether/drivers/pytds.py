@@ -12,11 +12,13 @@ The same watch tells whether the transaction python-tds has open is one it began
 right after a commit or rollback (nothing ran in it: IDLE) or one that statements ran in.
 
 Not every server takes 0x10: Babelfish refuses it by design, answers the request that
-carried it with an error (nothing of that request ran) and ends the session. The answer
-then lacks the reset's acknowledgement (ENVCHANGE 18), which a server sends first when
-it resets; tether watches for it. ``reset_refused`` tells the session so that the
-borrower's statement goes again on a fresh session, once, and from then on that server
-gets 0x08 with the transaction begun again in the same batch (``_NO_SKIP_TRAN``).
+carried it with an error (nothing of that request ran) and ends the session. Babelfish's
+login says which version it plays (12.0.2000 unless its administrator changed it), and
+such a server gets 0x08 with the transaction begun again in the same batch from its first
+reset (``_NO_SKIP_TRAN``). Where the login did not tell, the refusal does: its answer
+lacks the reset's acknowledgement (ENVCHANGE 18), which a server sends first when it
+resets; tether watches for it. ``reset_refused`` tells the session so that the borrower's
+statement goes again on a fresh session, once, and from then on that server gets 0x08.
 """
 
 from __future__ import annotations
@@ -46,8 +48,14 @@ _TM_BEGIN, _TM_COMMIT, _TM_ROLLBACK = 5, 7, 8
 _BEGAN_BY_PYTDS = frozenset((_TRANSACTION_MANAGER, kind) for kind in (_TM_BEGIN, _TM_COMMIT, _TM_ROLLBACK))
 _ENV_RESET_ACK = 18  # ENVCHANGE type: the server reset the session
 _ERROR_TOKEN = 1  # python-tds's mark on a server message that came as an ERROR token
-# Servers (host, port) that refused RESETCONNECTIONSKIPTRAN: they get 0x08 from then on.
+# Servers (host, port) that refused RESETCONNECTIONSKIPTRAN, or that log in as Babelfish
+# does by default: they get 0x08 from then on.
 _NO_SKIP_TRAN: set[tuple[str, int]] = set()
+# The version in Babelfish's LOGINACK unless its product_version setting is changed:
+# 12.0.2000, SQL Server 2014 RTM's. The login tells it at no cost, so the first reset need
+# not be refused to learn it (a refusal ends the session: one login more). A real SQL Server
+# 2014 RTM then gets 0x08 and a new transaction too, which is as correct, one request more.
+_BABELFISH_LOGINACK = (12 << 24) | 2000
 
 
 class _Wire:
@@ -162,6 +170,8 @@ class Pytds(Driver):
                 wire.last = (_TRANSACTION_MANAGER, _TM_BEGIN)  # python-tds's own, in connect()
             raw._tether_login_database = spec.database or raw._tds_socket.env.database
             raw._tether_server = (spec.host, spec.port)
+            if raw._tds_socket.product_version == _BABELFISH_LOGINACK:
+                _NO_SKIP_TRAN.add(raw._tether_server)
         except Exception:
             raw.close()
             raise
