@@ -78,6 +78,8 @@ def test_version_and_serverproperty_say_which_server(server: TdsServer, conn: An
     version = one(conn, "SELECT @@VERSION")
     flag = one(conn, "SELECT SERVERPROPERTY('Babelfish')")
     product = one(conn, "SELECT SERVERPROPERTY('ProductVersion')")
+    unknown = one(conn, "SELECT SERVERPROPERTY('NoSuchProperty')")
+    assert unknown == ("" if babelfish(server) else None)  # Babelfish's properties.c: '' for the rest
     if babelfish(server):
         assert version.startswith("Babelfish for PostgreSQL")
         babelfish_version = one(conn, "SELECT SERVERPROPERTY('BabelfishVersion')")

@@ -85,7 +85,7 @@ def server_property(ctx: Ctx, name: str) -> Value:
         return properties[name]
     if name in ("servername", "machinename"):
         return ctx.reply.server_name
-    return SERVER_PROPERTIES.get(name)
+    return SERVER_PROPERTIES.get(name, ctx.session.catalog.personality.unknown_property)
 
 
 def call_function(name: str, args: list[Value], ctx: Ctx) -> Value:

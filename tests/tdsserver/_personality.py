@@ -30,6 +30,7 @@ class Personality:
     lock_timeout_error: int = 1222  # Babelfish reports the generic 33557097
     # SERVERPROPERTY() answers that differ from SQL Server's (lower-case names)
     server_properties: tuple[tuple[str, Value], ...] = ()
+    unknown_property: Value = None  # SERVERPROPERTY() of a name it does not know: Babelfish ''
 
 
 SQLSERVER = Personality()
@@ -46,6 +47,7 @@ BABELFISH = Personality(
         ("productbuild", ""), ("edition", "Standard Edition"), ("editionid", -1534726760),
         ("engineedition", 2), ("lcid", ""), ("processid", 0),
     ),
+    unknown_property="",
 )
 
 # Babelfish whose administrator set babelfishpg_tds.product_version: its login looks like
