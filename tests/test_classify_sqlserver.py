@@ -326,6 +326,21 @@ MSSQL_PYTHON = [
         "deadlock",
     ),
     _case(
+        _mssql_python("42000", _MS + "[SQL Server]Lock request time out period exceeded."),
+        TRANSIENT,
+        "lock timeout (told by its text)",
+    ),
+    _case(
+        _mssql_python("42000", _MS + "[SQL Server]canceling statement due to lock timeout"),
+        TRANSIENT,
+        "Babelfish lock timeout (told by its text)",
+    ),
+    _case(
+        _mssql_python("42000", _MS + "[SQL Server]Le délai d'attente de la demande de verrou a expiré."),
+        FATAL,
+        "lock timeout in another language: unknown",
+    ),
+    _case(
         _mssql_python("HYT00", "[Microsoft][ODBC Driver 18 for SQL Server]Query timeout expired"),
         IN_DOUBT,
         "timeout",

@@ -235,6 +235,15 @@ _BABELFISH_MESSAGES = {
 }
 
 
+# The server's own text -> its number, for mssql-python, which reports no number: SQL
+# Server's us_english text (a session whose language is another gets its own, which stays
+# unknown: FATAL) and Babelfish's PostgreSQL text. Only what a retry must tell apart.
+_NUMBERS_BY_TEXT = {
+    "Lock request time out period exceeded": 1222,
+    **_BABELFISH_MESSAGES,
+}
+
+
 def is_babelfish(version: str | None) -> bool:
     """Whether ``@@VERSION``'s text names Babelfish (``SERVERPROPERTY('Babelfish')`` is 1
     there too; NULL on SQL Server)."""
@@ -293,7 +302,8 @@ def _codes(exc: BaseException) -> tuple[int | None, str | None]:
             return _pyodbc_native(args[0], args[1]), args[0]
         return None, None
     if _is(exc, "mssql_python.exceptions", "Exception"):
-        return None, _mssql_python_sqlstates().get(getattr(exc, "driver_error", None))
+        sqlstate = _mssql_python_sqlstates().get(getattr(exc, "driver_error", None))
+        return _number_by_text(getattr(exc, "ddbc_error", None)), sqlstate
     number = getattr(exc, "number", None)  # python-tds, and pymssql's _mssql exceptions
     if isinstance(number, int) and number and not isinstance(exc, OSError):
         text = args[0] if args and isinstance(args[0], str) else getattr(exc, "message", None)
@@ -316,6 +326,15 @@ def _pyodbc_native(sqlstate: str, message: str) -> int | None:
         return None
     # The server's text follows the last "[...]" of the driver's prefix ("[FreeTDS][SQL Server]").
     return _babelfish_number(int(match.group(1)), message[: match.start()].rsplit("]", 1)[-1])
+
+
+def _number_by_text(ddbc_error: object) -> int | None:
+    """mssql-python drops the server's error number; where the server's text (after the
+    driver's "[Microsoft][SQL Server]") is one of _NUMBERS_BY_TEXT, its number."""
+    if not isinstance(ddbc_error, str) or "[SQL Server]" not in ddbc_error:
+        return None
+    said = ddbc_error.rsplit("]", 1)[-1]
+    return next((n for text, n in _NUMBERS_BY_TEXT.items() if said.startswith(text)), None)
 
 
 def _babelfish_number(number: int, text: object) -> int:
