@@ -317,6 +317,40 @@ def ado(password: str, writing: str, key: str, pairs: list[str], place: int, sep
         assert_round_trip(spec)
 
 
+# --- libpq keyword/value strings ----------------------------------------------------------
+
+LIBPQ_PAIRS = ["port=6543", "dbname=shop", "user=app", "sslmode=require", "connect_timeout=5",
+               "application_name='web app'", "options='-c x=1'", "max_size=4"]  # fmt: skip
+LIBPQ_MISTAKES = ["port=x", "connect_timeout=soon", "max_lifetme=5", "= 1", "flag", "sslmode='open",
+                  "host=a,b", "dbname=shop;"]  # fmt: skip
+LIBPQ_WRITINGS: dict[str, Callable[[str], str]] = {
+    "quoted": lambda p: "'" + p.replace("\\", "\\\\").replace("'", "\\'") + "'",
+    "escaped": lambda p: "".join("\\" + c if c.isspace() or c in "'\\" else c for c in p),
+    "raw": lambda p: p,  # right only without whitespace, a leading quote or a backslash
+    "quoted-unescaped": lambda p: f"'{p}'",
+}
+
+
+@prop(
+    1_500,
+    passwords(),
+    st.sampled_from(sorted(LIBPQ_WRITINGS)),
+    st.lists(st.sampled_from(LIBPQ_PAIRS * 3 + LIBPQ_MISTAKES), max_size=4),
+    st.integers(0, 5),
+    st.sampled_from([" ", "  ", "\t", " \n "]),
+)
+def libpq(password: str, writing: str, pairs: list[str], place: int, separator: str) -> None:
+    pairs = ["host=db", *pairs]
+    pairs.insert(max(1, min(place, len(pairs))), f"password={LIBPQ_WRITINGS[writing](password)}")
+    spec = check(password, separator.join(pairs))
+    raw_ok = not any(c.isspace() or c == "\\" for c in password) and not password.startswith("'")
+    correct = writing in ("quoted", "escaped") or (writing == "raw" and raw_ok)
+    if correct and not any(p in LIBPQ_MISTAKES for p in pairs):
+        assert spec is not None, "a correctly written password must parse"
+        assert spec.password == Secret(password)
+        assert_round_trip(spec)
+
+
 # --- huge strings, any strings, and the parser's own pieces ---------------------------------
 
 

@@ -1,6 +1,6 @@
 """Connection strings: parse, normalize, redact, and key pools by connection identity.
 
-Two shapes are accepted:
+Three shapes are accepted:
 
 * URLs: ``postgresql://``, ``postgres://``, ``mssql://``, ``sqlserver://``, ``mysql://`` and
   ``mariadb://`` (read as MySQL), each optionally naming a driver: ``postgresql+psycopg://``,
@@ -14,6 +14,9 @@ Two shapes are accepted:
   otherwise driver options passed through as written (``sslmode``, ``options``). An
   unknown parameter that looks like a misspelt tether setting is refused, and so is a
   parameter without ``=``.
+* libpq's keyword/value strings, PostgreSQL's (``_libpq``): ``host=db port=5432
+  dbname=shop user=app password='a b' sslmode=require``; each key means what the same URL
+  query parameter means.
 * SQL Server ADO.NET strings, with SqlClient's syntax, keywords, synonyms and limits:
   ``Server=tcp:host,1433;Database=shop;User ID=app;Password=...;ConnectRetryCount=3``.
   ``Command Timeout`` (``CommandTimeout``) becomes ``ConnectionSpec.command_timeout``,

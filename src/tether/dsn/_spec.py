@@ -29,6 +29,7 @@ from ._common import (
 )
 from ._drivers import KNOWN_DRIVERS, canonical_driver, unknown_driver
 from ._keywords import find as find_keyword
+from ._libpq import looks_like_libpq, parse_libpq
 from ._settings import apply_named
 from ._url import looks_like_url, parse_url
 
@@ -47,8 +48,9 @@ AZURE_SUFFIXES = (
 
 _SHAPES = (
     "expected a URL such as postgresql://user@host:5432/db (schemes postgresql, postgres, "
-    "mssql, sqlserver, mysql, mariadb, each optionally +driver) or a SQL Server ADO.NET "
-    "string such as Server=tcp:host,1433;Database=db;User ID=app"
+    "mssql, sqlserver, mysql, mariadb, each optionally +driver), a libpq string such as "
+    "host=db port=5432 dbname=shop user=app, or a SQL Server ADO.NET string such as "
+    "Server=tcp:host,1433;Database=db;User ID=app"
 )
 
 
@@ -200,6 +202,8 @@ def _read(dsn: str) -> Draft:
         return parse_url(dsn)
     if dsn.strip().lower().startswith("jdbc:"):
         raise ConfigError(f"JDBC URLs are not supported: {_SHAPES}", key="dsn")
+    if looks_like_libpq(dsn):
+        return parse_libpq(dsn)
     if "=" in dsn:
         return parse_ado(dsn)
     raise ConfigError(f"not a connection string: {_SHAPES}", key="dsn")
