@@ -97,14 +97,16 @@ def test_reset_after_bytes_forwards_exactly_that_many(echo_server, connect: Conn
 
 
 def test_reset_after_a_delay_kills_an_idle_connection(echo_server, connect: Connect) -> None:
+    # Only the lower bound is asserted: the reset never comes early. An upper bound is
+    # the machine's load (on a busy CI runner, 0.1 s passed before the ping was answered).
     with Link(upstream=echo_server.address) as link:
-        link.add(Reset(delay_s=0.1, after_bytes=None))
-        sock = connect(link.listen_address)
-        _ping(sock)
+        link.add(Reset(delay_s=1.0, after_bytes=None))
         start = time.monotonic()
+        sock = connect(link.listen_address)
+        _ping(sock)  # usable until then
         _assert_reset(sock)
         elapsed = time.monotonic() - start
-    assert 0.07 <= elapsed <= 0.2, elapsed
+    assert elapsed >= 1.0 - 0.01, elapsed
 
 
 def test_reset_toxicity_is_an_error_rate(echo_server, connect: Connect) -> None:
