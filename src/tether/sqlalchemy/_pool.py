@@ -25,10 +25,12 @@ from typing import Any, cast
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import pool as sa_pool
 from sqlalchemy.pool.base import _ConnectionRecord
+from sqlalchemy.util import LRUCache
 from sqlalchemy.util.concurrency import await_
 
 from ..errors import SessionLost
 from ..session import AsyncConnection, Connection, Lease, lease_of
+from ..session._tied import Tied
 
 _INVALIDATED = "invalidated by SQLAlchemy"
 
@@ -213,9 +215,38 @@ class AsyncTetherPool(TetherPool):
     def _lend(self, record: _ConnectionRecord, conn: Any) -> None:
         adapted: Any = record.dbapi_connection
         adapted._connection = conn
+
+    def _new_record(self, conn: Any) -> _ConnectionRecord:
+        record = super()._new_record(conn)
+        adapted: Any = record.dbapi_connection
         cache = getattr(adapted, "_prepared_statement_cache", None)
-        if cache is not None:  # asyncpg's statements were prepared through the last borrow
-            cache.clear()
+        if cache is not None:  # SQLAlchemy's asyncpg adapter
+            adapted._prepared_statement_cache = _Statements(adapted, cache.capacity)
+        return record
+
 
     def _close_tether(self) -> None:
         await_(self.tether.close())
+
+
+class _Statements(LRUCache[Any, Any]):
+    """SQLAlchemy's asyncpg statement cache, for one borrow: a statement prepared through
+    an earlier borrow is tied to it (and refuses once it ended), one prepared before idle
+    resiliency replaced the driver's connection is bound to the dead one, and one from
+    before tether's session reset is gone from the server. A statement is prepared again
+    (asyncpg: one round trip) the first time a borrow runs it."""
+
+    def __init__(self, adapted: Any, capacity: int):
+        super().__init__(capacity)
+        self._adapted = adapted
+
+    def __contains__(self, key: Any) -> bool:
+        if not super().__contains__(key):
+            return False
+        statement = self[key][0]
+        proxy = self._adapted._connection
+        if isinstance(statement, Tied) and statement._borrow is proxy and not proxy.closed and \
+                getattr(statement._obj, "_connection", None) is proxy.raw:
+            return True
+        self.pop(key, None)
+        return False
