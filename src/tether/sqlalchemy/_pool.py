@@ -244,9 +244,10 @@ class _Statements(LRUCache[Any, Any]):
         if not super().__contains__(key):
             return False
         statement = self[key][0]
-        proxy = self._adapted._connection
-        if isinstance(statement, Tied) and statement._borrow is proxy and not proxy.closed and \
-                getattr(statement._obj, "_connection", None) is proxy.raw:
+        proxy: Any = self._adapted._connection
+        current = proxy is not None and not proxy.closed
+        if current and isinstance(statement, Tied) and \
+                getattr(statement._obj, "_connection", None) is proxy.raw and statement._borrow is proxy:
             return True
         self.pop(key, None)
         return False
