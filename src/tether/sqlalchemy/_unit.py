@@ -42,9 +42,13 @@ def classify(exc: BaseException) -> Classification:
     return tether_classify(exc)
 
 
+def _lost(error: BaseException) -> bool:
+    """tether's SessionLost: the session broke while idle, nothing was sent on it."""
+    return isinstance(error.orig if isinstance(error, DBAPIError) else error, SessionLost)
+
+
 def _broken(error: BaseException) -> bool:
-    cause = error.orig if isinstance(error, DBAPIError) else error
-    return isinstance(cause, SessionLost) or classify(error).fault in _BROKEN
+    return _lost(error) or classify(error).fault in _BROKEN
 
 
 def _tether_pool(bind: Any) -> Any:
@@ -98,6 +102,8 @@ def _run_once(session_factory: Callable[[], Any], fn: Callable[[Any], T]) -> T:
         try:
             session.commit()
         except Exception as error:
+            if _lost(error):  # found broken before the COMMIT was sent
+                raise _RunAgain(error, _ROLLED_BACK) from None
             if not _broken(error):
                 raise  # the server answered: serialization failure, deferred constraint...
             if pool is None:
@@ -149,6 +155,8 @@ async def _arun_once(session_factory: Callable[[], Any], fn: Callable[[Any], Awa
         try:
             await session.commit()
         except Exception as error:
+            if _lost(error):  # found broken before the COMMIT was sent
+                raise _RunAgain(error, _ROLLED_BACK) from None
             if not _broken(error):
                 raise
             if pool is None:
