@@ -79,11 +79,12 @@ def test_the_helper_takes_tether_settings_and_engine_settings(pg_dsn: str) -> No
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
-        assert engine.pool.tether.config.max_size == 2
+        made = engine.pool.tether
+        assert made.config.max_size == 2
         assert seen and isinstance(seen[0], psycopg.Connection)
     finally:
         engine.dispose()
-    assert engine.pool.tether.closed is False  # dispose made way for a new pool, made at first use
+    assert made.closed  # the engine made it: its dispose closed it
 
 
 def test_a_pool_of_the_applications_own_is_not_closed(pg_dsn: str) -> None:

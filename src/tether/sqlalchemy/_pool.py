@@ -31,6 +31,7 @@ from sqlalchemy.util.concurrency import await_
 from ..errors import SessionLost
 from ..session import AsyncConnection, Connection, Lease, lease_of
 from ..session._tied import Tied
+from ..vocab import TxStatus
 
 _INVALIDATED = "invalidated by SQLAlchemy"
 
@@ -50,6 +51,16 @@ class _Dialect:
 
     def get_driver_connection(self, connection: Any) -> Any:
         return driver_connection_of(self._real.get_driver_connection(connection))
+
+    def do_rollback(self, connection: Any) -> None:
+        """SQLAlchemy's reset on return: skipped where the driver says no transaction is
+        open (no round trip to learn it), as tether's own return rolls back what is."""
+        proxy = getattr(connection, "dbapi_connection", None)
+        if isinstance(proxy, Connection) and not proxy.closed:  # threads: no adapter state to reset
+            lease = lease_of(proxy)
+            if lease.lost is None and lease.driver.tx_status(lease.raw) is TxStatus.IDLE:
+                return
+        self._real.do_rollback(connection)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
