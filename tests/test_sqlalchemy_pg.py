@@ -4,6 +4,8 @@ an engine transaction, and the ORM unit of work."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +20,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 import tether  # noqa: E402
 import tether.sqlalchemy as tsa  # noqa: E402
 from fix_pool import socket_fd, wait_for_goodbye  # noqa: E402
+from test_ledger import SCHEMA, SLOW_COMMIT_S  # noqa: E402
 from tether.testing import EmbeddedPostgres  # noqa: E402
+from tether.wan import Link  # noqa: E402
 
 
 class Base(DeclarativeBase):
@@ -245,3 +249,32 @@ def test_orm_unit_of_work_does_not_retry_a_fatal_error(engine: sa.Engine) -> Non
     with pytest.raises(sa.exc.ProgrammingError):
         tsa.transaction(factory, work, retry=3)
     assert runs == [1]
+
+
+def test_orm_unit_of_work_resolves_a_lost_commit_reply(pg_admin: EmbeddedPostgres,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """The COMMIT runs 0.3 s at the server (a deferred trigger) and the link resets every
+    connection meanwhile: the outcome is asked for (``txid_status``), never re-sent."""
+    caplog.set_level(logging.WARNING, logger="tether.pool")
+    pg_admin.execute(SCHEMA)
+    with Link(upstream=(pg_admin.host, pg_admin.port)) as link:
+        host, port = link.listen_address
+        url = f"postgresql+psycopg://{pg_admin.user}@{host}:{port}/{pg_admin.database}"
+        engine = tsa.create_engine(url, max_size=2, timeout=10.0)
+        runs: list[int] = []
+
+        def transfer(session: Session) -> str:
+            runs.append(1)
+            slow = len(runs) == 1
+            session.execute(sa.text("INSERT INTO ledger VALUES ('sa1', 1, 2, 10, :slow)"), {"slow": slow})
+            if slow:
+                threading.Timer(SLOW_COMMIT_S / 3, link.reset_all).start()
+            return "done"
+
+        try:
+            assert tsa.transaction(sessionmaker(engine), transfer) == "done"
+        finally:
+            engine.dispose()
+    assert pg_admin.execute("SELECT count(*) FROM ledger WHERE transfer_id = 'sa1'") == [(1,)]
+    assert runs == [1]  # resolved as committed: not run again
+    assert any("reply was lost" in r.getMessage() and "did commit" in r.getMessage() for r in caplog.records)
