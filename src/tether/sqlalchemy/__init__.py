@@ -20,13 +20,14 @@ from sqlalchemy.dialects import plugins as _plugins
 from ._errors import on_handle_error
 from ._plugin import PREFIX, TetherPlugin, pool_argument_names
 from ._pool import AsyncTetherPool, TetherPool, driver_connection_of
-from ._unit import async_transaction, transaction
+from ._unit import async_transaction, classify, transaction
 
 __all__ = [
     "AsyncTetherPool",
     "TetherPlugin",
     "TetherPool",
     "async_transaction",
+    "classify",
     "create_async_engine",
     "create_engine",
     "driver_connection_of",
