@@ -23,6 +23,7 @@ from fix_wait import wait_until
 from tether.testing import EmbeddedPostgres
 
 TOKYO = "SET TIME ZONE 'Asia/Tokyo'"
+SETTINGS = "SELECT current_setting('TimeZone'), current_setting('application_name')"
 
 
 def kill(admin: EmbeddedPostgres, pid: int, conn: Any) -> None:
@@ -284,3 +285,13 @@ def test_tether_connect_takes_the_hooks(pg_dsn: str) -> None:
 
 def tether_testing_wait(predicate: Callable[[], bool]) -> None:
     wait_until(predicate, what="the background return")
+
+
+def test_an_unpooled_connection_is_configured_too(pg_dsn: str) -> None:
+    configure = Configure()
+    sep = "&" if "?" in pg_dsn else "?"
+    with tether.connect(pg_dsn + f"{sep}pooling=false", configure=configure,
+                        kwargs={"application_name": "unpooled-kw"}) as conn:
+        row = conn.execute(SETTINGS).fetchone()
+    assert row == ("Asia/Tokyo", "unpooled-kw")
+    assert len(configure.seen) == 1
