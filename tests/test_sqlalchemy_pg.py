@@ -278,3 +278,15 @@ def test_orm_unit_of_work_resolves_a_lost_commit_reply(pg_admin: EmbeddedPostgre
     assert pg_admin.execute("SELECT count(*) FROM ledger WHERE transfer_id = 'sa1'") == [(1,)]
     assert runs == [1]  # resolved as committed: not run again
     assert any("reply was lost" in r.getMessage() and "did commit" in r.getMessage() for r in caplog.records)
+
+
+def test_a_transaction_left_open_on_a_raw_connection_is_rolled_back(engine: sa.Engine) -> None:
+    """SQLAlchemy's own rollback on return is off (tether's return does it, off the
+    caller's path): what a raw connection left open does not reach the next borrower."""
+    raw = engine.raw_connection()
+    cursor = raw.cursor()
+    cursor.execute("INSERT INTO tsa_accounts (id, balance, tags, doc) VALUES (9, 1, '{}', '{}')")
+    raw.close()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM tsa_accounts").scalar_one() == 0
+        assert conn.exec_driver_sql("SELECT pg_current_xact_id_if_assigned()").scalar_one() is None

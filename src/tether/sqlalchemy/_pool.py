@@ -31,7 +31,6 @@ from sqlalchemy.util.concurrency import await_
 from ..errors import SessionLost
 from ..session import AsyncConnection, Connection, Lease, lease_of
 from ..session._tied import Tied
-from ..vocab import TxStatus
 
 _INVALIDATED = "invalidated by SQLAlchemy"
 
@@ -52,16 +51,6 @@ class _Dialect:
     def get_driver_connection(self, connection: Any) -> Any:
         return driver_connection_of(self._real.get_driver_connection(connection))
 
-    def do_rollback(self, connection: Any) -> None:
-        """SQLAlchemy's reset on return: skipped where the driver says no transaction is
-        open (no round trip to learn it), as tether's own return rolls back what is."""
-        proxy = getattr(connection, "dbapi_connection", None)
-        if isinstance(proxy, Connection) and not proxy.closed:  # threads: no adapter state to reset
-            lease = lease_of(proxy)
-            if lease.lost is None and lease.driver.tx_status(lease.raw) is TxStatus.IDLE:
-                return
-        self._real.do_rollback(connection)
-
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
 
@@ -76,9 +65,14 @@ class TetherPool(sa_pool.Pool):
 
     _is_asyncio = False
 
+    # SQLAlchemy's rollback on return: tether's return rolls back what is open, in the
+    # background; SQLAlchemy's Connection has ended its own transaction by then.
+    _default_reset: Any = None
+
     def __init__(self, creator: Any, *, tether_pool: Any, owns: bool = False, make: Any = None,
                  **kw: Any):
         kw.pop("recycle", None)  # tether's max_lifetime does it, jittered
+        kw.setdefault("reset_on_return", self._default_reset)
         super().__init__(creator, recycle=-1, **kw)
         self._tether = tether_pool  # None: made at first use (after a dispose)
         self._owns = owns
@@ -116,7 +110,7 @@ class TetherPool(sa_pool.Pool):
     def _do_get(self) -> _ConnectionRecord:
         conn = self._borrow()
         try:
-            lease = lease_of(conn)
+            lease = conn._lease
             record = self._records.get(lease)
             if record is not None and record.dbapi_connection is not None and \
                     record._soft_invalidate_time <= record.starttime:
@@ -204,6 +198,8 @@ class AsyncTetherPool(TetherPool):
     """``TetherPool`` for asyncio engines, on a ``tether.AsyncPool``."""
 
     _is_asyncio = True
+    # The adapters keep transaction state of their own (asyncpg's): SQLAlchemy resets it.
+    _default_reset: Any = "rollback"
 
     def _borrow(self) -> Any:
         return await_(self.tether.getconn())
