@@ -290,3 +290,9 @@ def test_a_transaction_left_open_on_a_raw_connection_is_rolled_back(engine: sa.E
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM tsa_accounts").scalar_one() == 0
         assert conn.exec_driver_sql("SELECT pg_current_xact_id_if_assigned()").scalar_one() is None
+
+
+def test_a_dialect_for_another_driver_is_refused(pg_dsn: str) -> None:
+    pytest.importorskip("pymysql", reason="pip install 'tether[mysql]'")
+    with tether.Pool(pg_dsn, max_size=1) as pool, pytest.raises(TypeError, match="pymysql"):
+        sa.create_engine("mysql+pymysql://app@127.0.0.1:1/app", plugins=["tether"], tether_pool=pool)

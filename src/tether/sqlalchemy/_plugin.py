@@ -58,7 +58,15 @@ class TetherPlugin(CreateEnginePlugin):
     def handle_pool_kwargs(self, pool_cls: type, pool_args: dict[str, Any]) -> None:
         dialect = pool_args["dialect"]
         make = self._maker(dialect)
-        pool_args["tether_pool"] = self.given if self.given is not None else make()
+        tether_pool = self.given if self.given is not None else make()
+        driver = tether_pool._driver.name
+        if driver != dialect.driver:
+            if self.given is None:
+                tether_pool.close() if not self.is_async else None  # an AsyncPool has not started
+            raise TypeError(f"the engine's dialect talks to {dialect.driver}, and tether's pool opens "
+                            f"{driver} connections: name the driver in the URL "
+                            f"({dialect.name}+{driver}://...) or give the pool the dialect's")
+        pool_args["tether_pool"] = tether_pool
         pool_args["owns"] = self.given is None
         pool_args["make"] = make
 
