@@ -61,8 +61,8 @@ class TetherPlugin(CreateEnginePlugin):
         tether_pool = self.given if self.given is not None else make()
         driver = tether_pool._driver.name
         if driver != dialect.driver:
-            if self.given is None:
-                tether_pool.close() if not self.is_async else None  # an AsyncPool has not started
+            if self.given is None and not self.is_async:  # an AsyncPool has not started yet
+                tether_pool.close()
             raise TypeError(f"the engine's dialect talks to {dialect.driver}, and tether's pool opens "
                             f"{driver} connections: name the driver in the URL "
                             f"({dialect.name}+{driver}://...) or give the pool the dialect's")
