@@ -145,8 +145,8 @@ class TetherPool(sa_pool.Pool):
         if dbapi_connection is None:  # invalidated: given back (discarded) already
             return
         conn = self._proxy_of(dbapi_connection)
-        if not conn.closed:
-            self._give_back(conn)
+        if conn is not None:
+            self._give_back(conn)  # a second close does nothing
 
     # -- invalidation ------------------------------------------------------------------------
 
