@@ -296,3 +296,25 @@ def test_a_dialect_for_another_driver_is_refused(pg_dsn: str) -> None:
     pytest.importorskip("pymysql", reason="pip install 'tether[mysql]'")
     with tether.Pool(pg_dsn, max_size=1) as pool, pytest.raises(TypeError, match="pymysql"):
         sa.create_engine("mysql+pymysql://app@127.0.0.1:1/app", plugins=["tether"], tether_pool=pool)
+
+
+def test_threads_share_the_engine(engine: sa.Engine) -> None:
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(100):
+                with engine.connect() as conn:
+                    assert conn.exec_driver_sql("SELECT 1").scalar_one() == 1
+        except BaseException as exc:  # reported below, with the thread's own traceback
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    stats = engine.pool.tether.stats()
+    assert stats.busy == 0 and stats.open <= 3
+    assert stats.soft_connects == stats.soft_disconnects
