@@ -295,3 +295,25 @@ def test_an_unpooled_connection_is_configured_too(pg_dsn: str) -> None:
         row = conn.execute(SETTINGS).fetchone()
     assert row == ("Asia/Tokyo", "unpooled-kw")
     assert len(configure.seen) == 1
+
+
+def test_kwargs_and_configure_with_pymysql(mariadb: Any) -> None:
+    seen: list[Any] = []
+
+    def configure(conn: Any) -> None:
+        import pymysql
+
+        seen.append(isinstance(conn, pymysql.connections.Connection))  # the driver's own
+        with conn.cursor() as cursor:
+            cursor.execute("SET time_zone = '+09:00'")
+
+    pool = tether.Pool(mariadb.url(), min_size=1, max_size=1, configure=configure,
+                       kwargs={"init_command": "SET @from_kwargs = 7"})
+    try:
+        with pool.connection() as conn:
+            cursor = conn.cursor()
+            cursor.execute("SELECT @from_kwargs, @@session.time_zone")
+            assert cursor.fetchone() == (7, "+09:00")
+        assert seen == [True]
+    finally:
+        pool.close()
