@@ -29,7 +29,7 @@ from sqlalchemy.util import LRUCache
 from sqlalchemy.util.concurrency import await_
 
 from ..errors import SessionLost
-from ..session import AsyncConnection, Connection, Lease, lease_of
+from ..session import AsyncConnection, Connection, lease_of
 from ..session._tied import Tied
 
 _INVALIDATED = "invalidated by SQLAlchemy"
@@ -77,8 +77,9 @@ class TetherPool(sa_pool.Pool):
         self._tether = tether_pool  # None: made at first use (after a dispose)
         self._owns = owns
         self._make = make  # builds a new tether pool when this one was disposed (owns)
-        # One SQLAlchemy record per physical connection; gone with tether's lease.
-        self._records: weakref.WeakKeyDictionary[Lease, _ConnectionRecord] = weakref.WeakKeyDictionary()
+        # One SQLAlchemy record per physical connection, by its lease's number (a plain
+        # dict: the checkout's lookup is the cheapest); dropped when the lease is gone.
+        self._records: dict[int, _ConnectionRecord] = {}
         self._real_dialect: Any = self._dialect
         self._dialect = cast(Any, _Dialect(self._dialect))
 
@@ -92,7 +93,7 @@ class TetherPool(sa_pool.Pool):
     # -- borrowing ---------------------------------------------------------------------------
 
     def _borrow(self) -> Any:
-        return self.tether.getconn()
+        return self.tether._getconn(None)  # getconn() without its frame: the hot path
 
     def _give_back(self, conn: Any) -> None:
         conn.close()
@@ -111,13 +112,14 @@ class TetherPool(sa_pool.Pool):
         conn = self._borrow()
         try:
             lease = conn._lease
-            record = self._records.get(lease)
+            record = self._records.get(lease.number)
             if record is not None and record.dbapi_connection is not None and \
                     record._soft_invalidate_time <= record.starttime:
                 self._lend(record, conn)
                 return record
             record = self._new_record(conn)
-            self._records[lease] = record
+            self._records[lease.number] = record
+            weakref.finalize(lease, self._records.pop, lease.number, None)
             return record
         except BaseException:
             self._discard(conn)
@@ -159,7 +161,7 @@ class TetherPool(sa_pool.Pool):
 
     def _discard(self, conn: Any) -> None:
         lease = lease_of(conn)
-        self._records.pop(lease, None)
+        self._records.pop(lease.number, None)
         if lease.lost is None:
             lease.lost = SessionLost(f"the connection was {_INVALIDATED}", reasons=(_INVALIDATED,))
         with contextlib.suppress(sa_exc.MissingGreenlet):  # outside the loop's greenlet: tether reclaims it
