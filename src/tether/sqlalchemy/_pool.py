@@ -92,9 +92,6 @@ class TetherPool(sa_pool.Pool):
 
     # -- borrowing ---------------------------------------------------------------------------
 
-    def _borrow(self) -> Any:
-        return self.tether._getconn(None)  # getconn() without its frame: the hot path
-
     def _give_back(self, conn: Any) -> None:
         conn.close()
 
@@ -109,7 +106,10 @@ class TetherPool(sa_pool.Pool):
         record.dbapi_connection = conn
 
     def _do_get(self) -> _ConnectionRecord:
-        conn = self._borrow()
+        # getconn() without its frame, as the threaded pool's needs no loop: the hot path
+        return self._record_for((self._tether or self.tether)._getconn(None))
+
+    def _record_for(self, conn: Any) -> _ConnectionRecord:
         try:
             lease = conn._lease
             record = self._records.get(lease.number)
@@ -143,12 +143,9 @@ class TetherPool(sa_pool.Pool):
         return record
 
     def _do_return_conn(self, record: Any) -> None:
-        dbapi_connection = record.dbapi_connection
-        if dbapi_connection is None:  # invalidated: given back (discarded) already
-            return
-        conn = self._proxy_of(dbapi_connection)
+        conn = record.dbapi_connection  # the proxy; None: invalidated, given back already
         if conn is not None:
-            self._give_back(conn)  # a second close does nothing
+            conn.close()  # a second close does nothing
 
     # -- invalidation ------------------------------------------------------------------------
 
@@ -203,8 +200,13 @@ class AsyncTetherPool(TetherPool):
     # The adapters keep transaction state of their own (asyncpg's): SQLAlchemy resets it.
     _default_reset: Any = "rollback"
 
-    def _borrow(self) -> Any:
-        return await_(self.tether.getconn())
+    def _do_get(self) -> _ConnectionRecord:
+        return self._record_for(await_(self.tether.getconn()))
+
+    def _do_return_conn(self, record: Any) -> None:
+        conn = self._proxy_of(record.dbapi_connection)  # None: invalidated, given back already
+        if conn is not None:
+            self._give_back(conn)
 
     def _give_back(self, conn: Any) -> None:
         await_(conn.close())
