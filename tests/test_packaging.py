@@ -24,7 +24,7 @@ from tether.vocab._drivers import DRIVERS
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "pyproject.toml"
 EXTRAS = ("postgresql", "asyncpg", "sqlserver", "mssql-python", "pyodbc", "pymssql", "pytds", "mysql",
-          "embedded", "demo", "check", "cli", "otel", "docs", "all", "dev")  # fmt: skip
+          "embedded", "demo", "check", "cli", "otel", "sqlalchemy", "docs", "all", "dev")  # fmt: skip
 
 
 def _project() -> dict[str, object]:

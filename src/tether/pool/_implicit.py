@@ -24,12 +24,13 @@ from .._retry._classify import classify
 from ..dialects import dialect_for
 from ..drivers import load_driver
 from ..dsn import ConnectionSpec, parse
-from ..errors import SettingTypeError
+from ..errors import Error, SettingTypeError
 from ..session import Connection, Lease
 from ..session._log import SessionLog
-from ..vocab import Fault
+from ..vocab import Fault, TxStatus
 from ._config import SETTING_NAMES, PoolConfig, check_arguments, config_for
 from ._core import Port, connect_error
+from ._hooks import Hook, finish_hook, split
 from ._opening import connect_with_retry, open_lease
 from ._outage import MAX_DELAY_S, MIN_DELAY_S, Outage
 from ._pool import Pool
@@ -59,7 +60,8 @@ def connect(dsn: str | ConnectionSpec, *, driver: str | None = None, **settings:
         _check(dsn, driver, settings)
     spec = dsn if isinstance(dsn, ConnectionSpec) else parse(dsn, driver=driver)
     if spec.pooling is False:
-        return _unpooled(spec, config_for(spec, **{**_DEFAULTS, **settings}))
+        return _unpooled(spec, config_for(spec, **{**_DEFAULTS, **settings}),
+                         configure=settings.get("configure"), kwargs=settings.get("kwargs"))
     key = spec.pool_key
     with _lock:
         pool = _implicit.get(key)
@@ -79,7 +81,8 @@ def _check(dsn: object, driver: object, settings: dict[str, Any]) -> None:
     if unknown:
         raise SettingTypeError(f"connect() got an unexpected keyword argument {unknown[0]!r}", key=unknown[0])
     check_arguments({"dsn": dsn, "driver": driver, **settings})
-    PoolConfig(**{name: value for name, value in settings.items() if name in _CONFIG_FIELDS})
+    PoolConfig(**{name: value for name, value in settings.items()
+                  if name in _CONFIG_FIELDS and not callable(value)})  # a callable reset is a hook
 
 
 def clear_all_pools() -> None:
@@ -102,8 +105,11 @@ def _close_implicit() -> None:
 class _Unpooled:
     """The owner of a ``Pooling=false`` connection: closing it closes it."""
 
-    def __init__(self, spec: ConnectionSpec, config: PoolConfig):
-        self.spec = spec
+    def __init__(self, spec: ConnectionSpec, config: PoolConfig, *, configure: Hook | None = None,
+                 kwargs: dict[str, Any] | None = None):
+        self.spec, self.extra = split(spec, kwargs)
+        self.configure = configure  # the pool hook; check and reset have no pool to run in
+        spec = self.spec
         self.driver = load_driver(spec.dialect, spec.driver)
         self.dialect = dialect_for(spec)
         self.policy = config.connect_retry
@@ -113,9 +119,18 @@ class _Unpooled:
                          reopen=self.reopen, adopt=self.adopt, lost=self.lost)
 
     def open_once(self, timeout_s: float) -> Lease:
-        return open_lease(self.driver, self.spec, timeout_s=timeout_s, keepalive=self.keepalive,
-                          autocommit=False, owner=self.port, dialect=self.dialect,
-                          command_timeout=self.command_timeout)
+        lease = open_lease(self.driver, self.spec, timeout_s=timeout_s, keepalive=self.keepalive,
+                           autocommit=False, owner=self.port, dialect=self.dialect,
+                           command_timeout=self.command_timeout, extra=self.extra or None)
+        if self.configure is not None:
+            try:
+                finish_hook(self.configure(lease.raw))
+                if self.driver.tx_status(lease.raw) is not TxStatus.IDLE:
+                    raise Error("the configure hook left a transaction open")
+            except Exception:
+                self.driver.close(lease.raw)  # never lent half-configured
+                raise
+        return lease
 
     # -- the Port ----------------------------------------------------------------------------
 
@@ -173,8 +188,9 @@ def _ride_out(owner: _Unpooled) -> Lease:
         policy = dataclasses.replace(policy, login_timeout_s=max(deadline - time.monotonic(), 0.001))
 
 
-def _unpooled(spec: ConnectionSpec, config: PoolConfig) -> Connection:
-    owner = _Unpooled(spec, config)
+def _unpooled(spec: ConnectionSpec, config: PoolConfig, *, configure: Hook | None = None,
+              kwargs: dict[str, Any] | None = None) -> Connection:
+    owner = _Unpooled(spec, config, configure=configure, kwargs=kwargs)
     result = _ride_out(owner)
     metrics.count_non_pooled(+1)
     resilient = owner.policy.count > 0 and owner.dialect.replays

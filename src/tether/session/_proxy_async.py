@@ -13,6 +13,7 @@ through, noted. ``_proxy.py``, for threads, is generated from this module.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,7 +22,7 @@ from ..drivers._settings import method_getter, read_setting, write_setting
 from ..errors import UnitOfWorkError
 from ..vocab import PLAIN, TxStatus
 from ._recovery_async import recover, renew
-from ._tied import MAKERS, checked, tie
+from ._tied import MAKERS, LateTransaction, checked, tie
 from ._watchdog import Bounded
 
 if TYPE_CHECKING:
@@ -154,8 +155,12 @@ class AsyncConnection:
         if lease.log is not None:
             lease.log.end(commit=False)
 
-    async def close(self) -> None:
-        """Return the connection to its pool; an open transaction is rolled back."""
+    async def close(self, *, timeout: float | None = None) -> None:
+        """Return the connection to its pool; an open transaction is rolled back.
+
+        ``timeout`` is accepted and not needed (asyncpg's ``close(timeout=)``, which
+        SQLAlchemy's adapter calls): the return does not wait on the server, and a reset
+        that would is bounded by the pool's ``reset_timeout``."""
         lease = self._lease
         if lease.epoch == self._epoch:  # the borrow ends (a second close does nothing)
             lease.epoch += 1
@@ -219,6 +224,8 @@ class AsyncConnection:
         attr = getattr(raw, name)
         if name in lease.driver.sql_methods:  # asyncpg's fetch(sql, ...) and friends
             return _with_sql(self, name)
+        if name == "transaction" and not lease.driver.returns_cursors:  # asyncpg's: made when it starts
+            return functools.partial(LateTransaction, self)
         if name in MAKERS and callable(attr):  # transaction(), prepare()...: tied to this borrow
             return checked(self, attr, name)
         return _remembered_setter(lease, raw, name, attr)  # psycopg's set_autocommit(...)

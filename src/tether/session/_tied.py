@@ -41,6 +41,59 @@ def checked(borrow: Borrow, method: Callable[..., Any], name: str) -> Callable[.
     return call
 
 
+class LateTransaction:
+    """asyncpg's ``conn.transaction(...)`` through the proxy: asyncpg binds a transaction
+    to the connection it was made on, so the driver's is made when this one starts, after
+    the proxy's check (a session that broke while idle is rebuilt first, as before any
+    statement), and tied to the borrow."""
+
+    __slots__ = ("_borrow", "_kwargs", "_tx")
+
+    def __init__(self, borrow: Any, **kwargs: Any):
+        self._borrow = borrow
+        self._kwargs = kwargs
+        self._tx: Any = None
+
+    async def _made(self) -> Any:
+        raw = await self._borrow._ready()
+        self._tx = tie(self._borrow, raw.transaction(**self._kwargs))
+        return self._tx
+
+    async def start(self) -> None:
+        await (await self._made()).start()
+
+    async def __aenter__(self) -> LateTransaction:
+        await (await self._made()).__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        try:
+            return await self._tx.__aexit__(*exc)
+        finally:
+            self._ended(commit=exc[0] is None)
+
+    async def commit(self) -> None:
+        await self._tx.commit()
+        self._ended(commit=True)
+
+    async def rollback(self) -> None:
+        try:
+            await self._tx.rollback()
+        finally:
+            self._ended(commit=False)
+
+    def _ended(self, *, commit: bool) -> None:
+        """The session log learns the transaction ended, as from the proxy's commit()."""
+        log = self._borrow._lease.log
+        if log is not None:
+            log.end(commit=commit)
+
+    def __getattr__(self, name: str) -> Any:  # is_active(), ...
+        if self._tx is None:
+            raise AttributeError(f"{name}: the transaction has not started")
+        return getattr(self._tx, name)
+
+
 class Tied:
     """A driver object that refuses (``ConnectionReturned``) once its borrow ended."""
 
