@@ -22,6 +22,7 @@ from .._pg_connect import DriverSetup, spec_and_setup
 if not is_psycopg3:
     raise ImproperlyConfigured("tether.django.postgresql needs psycopg 3: pip install 'tether[postgresql]'")
 
+import psycopg
 from django.db.backends.postgresql.psycopg_any import register_tzloader  # psycopg 3's only
 from psycopg.pq import Format
 
@@ -30,8 +31,6 @@ __all__ = ["DatabaseWrapper"]
 
 class DatabaseWrapper(django_pg.DatabaseWrapper):  # type: ignore[misc]
     """``django.db.backends.postgresql``'s wrapper, on a tether pool."""
-
-    display_name = "PostgreSQL (tether)"
 
     @property
     def pool(self) -> None:
@@ -67,7 +66,8 @@ class DatabaseWrapper(django_pg.DatabaseWrapper):  # type: ignore[misc]
         _pools.close_pool(self.alias)
 
     def create_cursor(self, name: str | None = None) -> Any:
-        if name:  # psycopg's ServerCursor, made by the driver connection (server_cursor_factory)
+        if name:  # made by the driver connection: its server_cursor_factory, chosen now as Django does
+            self.connection.raw.server_cursor_factory = self._server_cursor_class()
             cursor = self.connection.cursor(name, scrollable=False, withhold=self.connection.autocommit)
         else:
             cursor = self.connection.cursor()
@@ -92,10 +92,15 @@ class DatabaseWrapper(django_pg.DatabaseWrapper):  # type: ignore[misc]
                 "psycopg.IsolationLevel values.") from None
         return self.isolation_level
 
+    def _server_cursor_class(self) -> Any:
+        """Django's client-side binding ServerSideCursor, unless ``server_side_binding``."""
+        if self.settings_dict["OPTIONS"].get("server_side_binding") is True:
+            return psycopg.ServerCursor
+        return django_pg.ServerSideCursor
+
     def _tether_target(self, conn_params: dict[str, Any]) -> Any:
-        binding = self.settings_dict["OPTIONS"].get("server_side_binding") is True
         return spec_and_setup(conn_params, timezone_name=self.timezone_name,
-                              server_cursor_factory=None if binding else django_pg.ServerSideCursor)
+                              server_cursor_factory=self._server_cursor_class())
 
     def _pool_for(self, spec: Any, setup: DriverSetup, key: Any) -> Pool:
         settings = _pools.pool_settings(self.settings_dict["OPTIONS"])
