@@ -195,6 +195,12 @@ def _rule(name: str) -> str:
         return "str or `None`"
     if kind == "retry_policy":
         return "a `tether.Retry` or `None`"
+    if kind == "reset":
+        return "one of " + ", ".join(f"`{c}`" for c in _config.RESETS) + ", or a callable (a hook)"
+    if kind == "check_hook":
+        return "a callable or `None`"
+    if kind == "check_kwargs":
+        return "a dict or `None`"
     raise SystemExit(f"gen_settings_ref: no wording for the validator {check.__name__} of {name!r}")
 
 

@@ -57,6 +57,7 @@ class PoolStats:
     blocking: bool  # in SqlClient's blocking period (opt-in): checkouts fail fast
     reconnecting: bool = False  # opens fail with a fault that can heal: waiters wait, one probe tries
     outage_attempts: int = 0  # connect attempts the server refused since the outage began
+    hook_failures: int = 0  # configure, check or reset raised (or left a transaction): discarded
 
     @property
     def open(self) -> int:
@@ -169,6 +170,7 @@ def snapshot(name: str, state: PoolState, now: float) -> PoolStats:
         blocking=state.blocking(now),
         reconnecting=state.outage is not None,
         outage_attempts=state.outage.attempts if state.outage is not None else 0,
+        hook_failures=c.hook_failures,
     )
 
 

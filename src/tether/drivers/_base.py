@@ -56,8 +56,10 @@ class Driver:
 
     # -- what every driver writes -------------------------------------------------------------
 
-    def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
-        """Open one connection within ``timeout_s``; raise the driver's own error."""
+    def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None,
+                      extra: dict[str, Any] | None = None) -> Any:
+        """Open one connection within ``timeout_s``; raise the driver's own error. ``extra``:
+        the pool's ``kwargs`` for the driver's connect, winning over the spec's."""
         raise NotImplementedError
 
     def socket_fd(self, raw: Any) -> int | None:

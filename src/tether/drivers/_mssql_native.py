@@ -36,7 +36,8 @@ class NativeDriver(Driver):
 
     # -- what each driver supplies ---------------------------------------------------------
 
-    def _open(self, spec: ConnectionSpec, timeout_s: float, autocommit: bool) -> tuple[Any, str]:
+    def _open(self, spec: ConnectionSpec, timeout_s: float, autocommit: bool,
+              extra: dict[str, Any]) -> tuple[Any, str]:
         """The driver's connection and its flavour (see _mssql_args)."""
         raise NotImplementedError
 
@@ -70,9 +71,10 @@ class NativeDriver(Driver):
 
     # -- the Driver protocol ---------------------------------------------------------------
 
-    def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
+    def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None,
+                      extra: dict[str, Any] | None = None) -> Any:
         before = open_fds()
-        raw, flavour = self._open(spec, timeout_s, bool(autocommit))
+        raw, flavour = self._open(spec, timeout_s, bool(autocommit), extra or {})
         native = Native(flavour, login_database=spec.database)
         try:
             if flavour in SQL_ONLY:

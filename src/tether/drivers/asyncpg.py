@@ -37,11 +37,12 @@ class Asyncpg(AsyncDriver):
     )
     cancels = True
 
-    async def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
+    async def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None,
+                      extra: dict[str, Any] | None = None) -> Any:
         settings = {"application_name": spec.application_name} if spec.application_name else None
         password = spec.password.reveal() if spec.password is not None else None
         ssl = dict(spec.options).get("sslmode")
-        return await asyncpg.connect(
+        kwargs: dict[str, Any] = dict(
             host=spec.host,
             port=spec.port,
             user=spec.user,
@@ -53,6 +54,7 @@ class Asyncpg(AsyncDriver):
             # Behind transaction pooling a prepared statement stays on a server connection.
             statement_cache_size=0 if spec.transaction_pooled else 100,
         )
+        return await asyncpg.connect(**{**kwargs, **(extra or {})})
 
     def cancel(self, raw: Any, cursor: Any, timeout_s: float) -> None:
         # asyncpg's own cancel is a task on the connection's loop; the watchdog's thread

@@ -97,10 +97,12 @@ class MssqlPython(NativeDriver):
     name = "mssql_python"
     module = _mssql_python
 
-    def _open(self, spec: ConnectionSpec, timeout_s: float, autocommit: bool) -> tuple[Any, str]:
+    def _open(self, spec: ConnectionSpec, timeout_s: float, autocommit: bool,
+              extra: dict[str, Any]) -> tuple[Any, str]:
         _own_pooling_off()
         text, app = odbc_string(odbc_pairs(spec, MSSQL_PYTHON)), spec.application_name
-        raw = _Connection(text, app=app, autocommit=autocommit, timeout=login_timeout(timeout_s))
+        raw = _Connection(text, app=app, autocommit=autocommit, timeout=login_timeout(timeout_s),
+                          **extra)
         return raw, MSSQL_PYTHON
 
     def _row(self, raw: Any, sql: str) -> Any:

@@ -37,8 +37,9 @@ class Psycopg(Driver):
     cancels = True
     fetch_reads = False  # client-side cursors: the rows come with execute (named ones: see the proxy)
 
-    def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
-        kwargs = connect_kwargs(spec, timeout_s)
+    def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None,
+                      extra: dict[str, Any] | None = None) -> Any:
+        kwargs = {**connect_kwargs(spec, timeout_s), **(extra or {})}
         return psycopg.Connection.connect(autocommit=bool(autocommit), **kwargs)
 
     def cancel(self, raw: Any, cursor: Any, timeout_s: float) -> None:

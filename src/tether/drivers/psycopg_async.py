@@ -36,8 +36,9 @@ class PsycopgAsync(AsyncDriver):
     cancels = True
     fetch_reads = False  # client-side cursors: the rows come with execute (named ones: see the proxy)
 
-    async def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
-        kwargs = connect_kwargs(spec, timeout_s)
+    async def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None,
+                      extra: dict[str, Any] | None = None) -> Any:
+        kwargs = {**connect_kwargs(spec, timeout_s), **(extra or {})}
         return await psycopg.AsyncConnection.connect(autocommit=bool(autocommit), **kwargs)
 
     def cancel(self, raw: Any, cursor: Any, timeout_s: float) -> None:

@@ -70,8 +70,9 @@ class Pymssql(NativeDriver):
     name = "pymssql"
     module = _pymssql
 
-    def _open(self, spec: ConnectionSpec, timeout_s: float, autocommit: bool) -> tuple[Any, str]:
-        kwargs = pymssql_kwargs(spec, timeout_s)
+    def _open(self, spec: ConnectionSpec, timeout_s: float, autocommit: bool,
+              extra: dict[str, Any]) -> tuple[Any, str]:
+        kwargs = {**pymssql_kwargs(spec, timeout_s), **extra}
         _mssql.login_timeout = kwargs.pop("login_timeout")  # as pymssql.connect does
         try:  # pymssql.connect, with tether's connection class
             conn = _mssql.connect(**kwargs)

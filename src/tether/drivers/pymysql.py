@@ -113,8 +113,9 @@ class PyMySQL(Driver):
         finally:
             self.close(killer)
 
-    def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
-        kwargs = connect_kwargs(spec, timeout_s)
+    def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None,
+                      extra: dict[str, Any] | None = None) -> Any:
+        kwargs = {**connect_kwargs(spec, timeout_s), **(extra or {})}
         read_timeout, write_timeout = kwargs.get("read_timeout"), kwargs.get("write_timeout")
         # connect_timeout covers the TCP connect only: the handshake and login reads get
         # the rest of the deadline too, then the connection's own timeouts apply.

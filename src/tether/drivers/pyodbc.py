@@ -99,10 +99,11 @@ class Pyodbc(NativeDriver):
         if cursor is not None:  # a COMMIT has none: the watchdog severs it after the grace
             cursor.cancel()
 
-    def _open(self, spec: ConnectionSpec, timeout_s: float, autocommit: bool) -> tuple[Any, str]:
+    def _open(self, spec: ConnectionSpec, timeout_s: float, autocommit: bool,
+              extra: dict[str, Any]) -> tuple[Any, str]:
         target = odbc_driver(spec, _pyodbc.drivers())
         text = f"Driver={odbc_quote(target.name)};" + odbc_string(odbc_pairs(spec, target.flavour))
-        connection = _pyodbc.connect(text, autocommit=autocommit, timeout=login_timeout(timeout_s))
+        connection = _pyodbc.connect(text, autocommit=autocommit, timeout=login_timeout(timeout_s), **extra)
         raw = Connection(connection, target)
         return raw, target.flavour
 

@@ -149,10 +149,12 @@ class Pytds(Driver):
     dialect = "sqlserver"
     module = pytds
 
-    def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None) -> Any:
+    def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None,
+                      extra: dict[str, Any] | None = None) -> Any:
         _one_attempt.on = True
         try:
-            raw = pytds.connect(**pytds_kwargs(spec, timeout_s), autocommit=bool(autocommit))
+            kwargs = {**pytds_kwargs(spec, timeout_s), **(extra or {})}
+            raw = pytds.connect(**kwargs, autocommit=bool(autocommit))
         finally:
             _one_attempt.on = False
         try:

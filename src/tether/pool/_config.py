@@ -16,6 +16,7 @@ from .._validate import integer as _integer
 from .._validate import seconds as _seconds
 from ..dsn import ConnectionSpec
 from ..net import Keepalive
+from ._hooks import check_hook, check_kwargs
 from ._outage import MAX_DELAY_S, MIN_DELAY_S
 
 BLOCKING_PERIODS = ("auto", "always", "never")
@@ -71,7 +72,9 @@ class PoolConfig:
     peer is found in seconds."""
     reset: str = "auto"
     """auto: the session is reset (``DISCARD ALL`` and the like) only after a borrow
-    changed it; always: after every borrow."""
+    changed it; always: after every borrow. A callable instead is psycopg_pool's ``reset``
+    hook: run on the driver's connection after every return, after tether's own reset
+    (auto), off the caller's path; it raising discards the connection."""
     maintenance_interval: float = 1.0
     """How often the maintenance sweep probes idle connections and expires old ones."""
 
@@ -112,6 +115,12 @@ def check_arguments(arguments: dict[str, Any]) -> None:
             rule(name, value)
 
 
+def _reset(name: str, value: object) -> None:
+    """tether's reset mode, or psycopg_pool's ``reset`` hook (a callable)."""
+    if not callable(value):
+        choice(name, value, RESETS)
+
+
 def _retry_policy(name: str, value: object) -> None:
     if not isinstance(value, Retry):
         hint = " (for a number of retries, use connect_retry_count)" if isinstance(value, int) else ""
@@ -141,7 +150,10 @@ _ARGUMENTS: dict[str, Callable[[str, Any], object]] = {
     "reconnect_min_delay": partial(_seconds, low_open=True, high=60),
     "reconnect_max_delay": partial(_seconds, low_open=True, high=600),
     "keepalive": partial(instance, cls=Keepalive, label="a tether.Keepalive"),
-    "reset": partial(choice, choices=RESETS),
+    "reset": _reset,
+    "configure": check_hook,
+    "check": check_hook,
+    "kwargs": check_kwargs,
     "autocommit": boolean,
     "maintenance_interval": partial(_seconds, low_open=True, high=60),
     "retry_budget": partial(instance, cls=RetryBudget, label="a tether.RetryBudget"),
@@ -165,6 +177,15 @@ ARGUMENT_DOCS = {
     "connect_retry": "A tether.Retry for opening connections, instead of connect_retry_count and "
     "connect_retry_interval.",
     "autocommit": "The connections' transaction mode.",
+    "configure": "A function run on every new connection, the driver's own (type registration, "
+    "session settings), before it is first lent, also on the one idle resiliency opens, before the "
+    "replay; the async pool's may be a coroutine function. It raising, or leaving a transaction "
+    "open, discards the connection (counted in hook_failures).",
+    "check": "A function run at every checkout on the driver's connection (an opt-in ping, e.g. "
+    "psycopg_pool.ConnectionPool.check_connection); it raising discards the connection and the "
+    "borrower gets another.",
+    "kwargs": "Keyword arguments for the driver's connect, winning over the connection string's; "
+    "a password among them is kept as the string's is (never shown).",
     "retry_budget": "Limits pool.transaction's retries to a fraction of requests (a token bucket "
     "shared by the pool's callers).",
     "reconnect_budget": "Paces an outage's probes: at most its floor plus its ratio of the "
@@ -213,7 +234,7 @@ def config_for(spec: ConnectionSpec, **settings: Any) -> PoolConfig:
         reconnect_min_delay=settings["reconnect_min_delay"],
         reconnect_max_delay=settings["reconnect_max_delay"],
         keepalive=settings["keepalive"] or Keepalive(),
-        reset=settings["reset"],
+        reset=settings["reset"] if isinstance(settings["reset"], str) else "auto",
         maintenance_interval=settings["maintenance_interval"],
     )
 

@@ -79,7 +79,8 @@ def _check(dsn: object, driver: object, settings: dict[str, Any]) -> None:
     if unknown:
         raise SettingTypeError(f"connect() got an unexpected keyword argument {unknown[0]!r}", key=unknown[0])
     check_arguments({"dsn": dsn, "driver": driver, **settings})
-    PoolConfig(**{name: value for name, value in settings.items() if name in _CONFIG_FIELDS})
+    PoolConfig(**{name: value for name, value in settings.items()
+                  if name in _CONFIG_FIELDS and not callable(value)})  # a callable reset is a hook
 
 
 def clear_all_pools() -> None:

@@ -39,6 +39,7 @@ def open_lease(
     owner: Any,
     dialect: Dialect,
     command_timeout: float = 0.0,
+    extra: dict[str, Any] | None = None,
 ) -> Lease:
     """One attempt: the driver connects within ``timeout_s``, tether arms its socket.
 
@@ -46,9 +47,9 @@ def open_lease(
     (ODBC, DB-Library), round it up to 2 s (libpq), give it to each address a name
     resolves to (psycopg), or to each read of the handshake (PyMySQL). A driver still
     connecting at the deadline is left to its own timeout, and a connection it opens
-    after all is closed.
+    after all is closed. ``extra``: the pool's ``kwargs`` for the driver's connect.
     """
-    connect = functools.partial(driver.connect, spec, timeout_s=timeout_s, autocommit=autocommit)
+    connect = functools.partial(driver.connect, spec, timeout_s=timeout_s, autocommit=autocommit, extra=extra)
     raw = call_within(timeout_s, connect, late=driver.close, what="login")
     try:
         fd = driver.socket_fd(raw)

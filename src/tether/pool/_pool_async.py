@@ -49,7 +49,8 @@ from ..session import AsyncConnection, Lease, lease_of
 from ..session._log import SessionLog
 from ..session._proxy_async import timed
 from ..vocab import Fault, TxStatus
-from ._core import PoolCore, Port, connect_error
+from ._core import PoolCore, Port, connect_error, scrub
+from ._hooks import Hook, Hooks, afinish_hook, hook_name, split
 from ._opening_async import connect_with_retry, open_lease
 from ._outage import MAX_DELAY_S, MIN_DELAY_S
 from ._state import Plan, PoolState, Slot
@@ -94,7 +95,10 @@ class AsyncPool(PoolCore, AsyncOnly):
         reconnect_min_delay: float = MIN_DELAY_S,
         reconnect_max_delay: float = MAX_DELAY_S,
         keepalive: Keepalive | None = None,
-        reset: str = "auto",
+        reset: str | Hook = "auto",
+        configure: Hook | None = None,
+        check: Hook | None = None,
+        kwargs: dict[str, Any] | None = None,
         autocommit: bool = False,
         maintenance_interval: float = 1.0,
         retry_budget: RetryBudget | None = None,
@@ -132,9 +136,17 @@ class AsyncPool(PoolCore, AsyncOnly):
                 "reconnect_max_delay": reconnect_max_delay,
                 "keepalive": keepalive,
                 "reset": reset,
+                "configure": configure,
+                "check": check,
+                "kwargs": kwargs,
                 "maintenance_interval": maintenance_interval,
             },
         )
+        self.spec, extra = split(self.spec, kwargs)
+        self._hooks = Hooks(configure=configure, reset=None if isinstance(reset, str) else reset,
+                            check=check, kwargs=extra)
+        self._check = check
+        self._lazy_reset = self._lazy_reset and self._hooks.reset is None  # a reset hook runs every time
         self._lock = threading.Lock()
         self._tasks = ATasks(self.name, max_threads=max(2, self.config.max_size))
         self._stop = AEvent()
@@ -279,12 +291,14 @@ class AsyncPool(PoolCore, AsyncOnly):
             lease = slot.lease
             probe = lease.probe
             try:
-                if (
+                alive = (
                     probe is not None
                     and not (self._reads_ahead and self._driver.is_closed(lease.raw))
                     and probe.quiet()
                     and (self._ping_after is None or now - slot.idle_since <= self._ping_after)
-                ) or await self._alive(slot, now):
+                ) or await self._alive(slot, now)
+                check = self._check  # the opt-in checkout hook
+                if alive and (check is None or await self._hook("check", check, lease.raw) is None):
                     return AsyncConnection(lease, SessionLog(self._exact_status) if self._resilient else None)
             except BaseException:
                 self._discard(slot)  # interrupted mid-ping: the session's state is unknown
@@ -474,7 +488,12 @@ class AsyncPool(PoolCore, AsyncOnly):
             if changes or self.config.reset == "always":
                 log.debug("resetting %r of pool %r after: %s", slot, self.name, ", ".join(changes))
                 ok = await driver.reset(raw, changes)
+                # The session reset undid what configure set on the server: set it again.
+                configure = self._hooks.configure
+                ok = ok and (configure is None or await self._hook("configure", configure, raw) is None)
             ok = ok and driver.tx_status(raw) is TxStatus.IDLE
+            if ok and self._hooks.reset is not None:
+                ok = await self._hook("reset", self._hooks.reset, raw) is None
         except Exception as exc:
             log.warning("discarding %r of pool %r: reset failed: %s", slot, self.name, exc)
             ok = False
@@ -576,7 +595,9 @@ class AsyncPool(PoolCore, AsyncOnly):
         self._carry_out(plan)
 
     async def _connect_once(self, timeout_s: float) -> Lease:
-        return await open_lease(
+        """One open, configured: for the pool, and for idle resiliency before its replay."""
+        hooks = self._hooks
+        lease = await open_lease(
             self._driver,
             self.spec,
             timeout_s=timeout_s,
@@ -585,7 +606,30 @@ class AsyncPool(PoolCore, AsyncOnly):
             owner=self._port,
             dialect=self._dialect,
             command_timeout=self.config.command_timeout,
+            extra=hooks.kwargs or None,
         )
+        if hooks.configure is not None:
+            error = await self._hook("configure", hooks.configure, lease.raw)
+            if error is not None:  # never lent half-configured; the open failed (connect retry)
+                await self._driver.close(lease.raw)
+                raise error
+        return lease
+
+    async def _hook(self, name: str, hook: Hook, raw: Any) -> Exception | None:
+        """Run one hook on the driver's connection; its error (logged, counted) when it
+        raised or left a transaction open: the caller discards the connection."""
+        try:
+            await afinish_hook(hook(raw))
+            status = self._driver.tx_status(raw)
+            if status is not TxStatus.IDLE:
+                raise self._misuse_error(f"the {name} hook left the connection {status.name}", pool=self.name)
+        except Exception as exc:
+            with self._lock:
+                self._state.counters.hook_failures += 1
+            log.warning("pool %r: %s hook %s failed, discarding the connection: %s: %s", self.name, name,
+                        hook_name(hook), type(exc).__name__, scrub(str(exc), self.spec))
+            return exc
+        return None
 
     # -- maintenance -------------------------------------------------------------------------
 

@@ -85,6 +85,7 @@ class Counters:
     resets: int = 0
     recovered: int = 0  # sessions rebuilt after an idle break (idle resiliency)
     sessions_lost: int = 0  # sessions that broke while idle and could not be rebuilt
+    hook_failures: int = 0  # configure, check or reset raised: the connection was discarded
 
 
 class PoolState:
