@@ -4,8 +4,9 @@ Django gives each connection (adapters, cursor factories), which are not text.
 Django builds its connections with ``context=`` (its adapters: the time zone loader, jsonb
 and inet as text, its range dumper) and ``cursor_factory=``; a pool opens them from a
 connection string. Text goes into the string (the session's time zone too, as a startup
-option, so that ``DISCARD ALL`` returns to it); the objects are put on each new driver
-connection by ``prepare``.
+option, so that ``DISCARD ALL`` returns to it and no ``SET TIME ZONE`` is ever needed); the
+objects go to psycopg's connect through the pool's ``kwargs`` and ``configure`` hook, so
+that a connection opened by idle connection resiliency has them too.
 """
 
 from __future__ import annotations
@@ -24,30 +25,33 @@ _RENAMED = {"dbname": "database"}
 
 @dataclass(frozen=True, slots=True)
 class DriverSetup:
-    """What every driver connection of a pool gets, beyond its connection string."""
+    """What every driver connection of a pool gets, beyond its connection string: Django's
+    adapters and cursor class as psycopg's connect arguments (the pool's ``kwargs``), and,
+    in the pool's ``configure`` hook, its server-side cursor class and ``assume_role``."""
 
     adapters: Any  # a psycopg AdaptersMap: Django's template for its USE_TZ and time zone
     cursor_factory: Any
-    server_cursor_factory: Any | None  # None: psycopg's own ServerCursor
+    server_cursor_factory: Any
+    role: str | None = None
 
-    def prepare(self, raw: Any) -> None:
-        """Put Django's objects on a new driver connection (once; cheap to repeat)."""
-        if getattr(raw, "_tether_django_setup", None) is self:
-            return
-        from psycopg.adapt import AdaptersMap
+    def kwargs(self) -> dict[str, Any]:
+        return {"context": self.adapters, "cursor_factory": self.cursor_factory}
 
-        raw._adapters = AdaptersMap(self.adapters)  # what connect(context=) does
-        raw.cursor_factory = self.cursor_factory
-        if self.server_cursor_factory is not None:
-            raw.server_cursor_factory = self.server_cursor_factory
-        raw._tether_django_setup = self
+    def configure(self, raw: Any) -> None:
+        """The pool's configure hook: on every new driver connection (the one idle
+        resiliency opens too) and after each session reset (DISCARD ALL resets the role)."""
+        raw.server_cursor_factory = self.server_cursor_factory
+        if self.role:
+            from psycopg import sql
+
+            raw.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(self.role)))
 
 
-def spec_and_setup(params: dict[str, Any], *, timezone_name: str | None,
-                   server_cursor_factory: Any | None) -> tuple[ConnectionSpec, DriverSetup, Hashable]:
+def spec_and_setup(params: dict[str, Any], *, timezone_name: str | None, server_cursor_factory: Any,
+                   role: str | None) -> tuple[ConnectionSpec, DriverSetup, Hashable]:
     """The connection string, the driver setup, and a key that changes when either does."""
     params = dict(params)
-    setup = DriverSetup(params.pop("context"), params.pop("cursor_factory"), server_cursor_factory)
+    setup = DriverSetup(params.pop("context"), params.pop("cursor_factory"), server_cursor_factory, role)
     for name in _OBJECTS:
         params.pop(name, None)
     if timezone_name:
@@ -58,5 +62,5 @@ def spec_and_setup(params: dict[str, Any], *, timezone_name: str | None,
         params["prepare_threshold"] = "none" if threshold is None else str(threshold)
     overrides = {_RENAMED.get(k, k): v for k, v in params.items() if v is not None}
     spec = parse("postgresql://", driver="psycopg", **overrides)
-    key = (spec, id(setup.adapters), setup.cursor_factory, server_cursor_factory)
+    key = (spec, id(setup.adapters), setup.cursor_factory, server_cursor_factory, role)
     return spec, setup, key

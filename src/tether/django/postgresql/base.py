@@ -3,8 +3,9 @@
 Everything but where connections come from is Django's: ``get_new_connection`` borrows
 from the alias's pool (``OPTIONS["tether"]``: the pool's settings) instead of connecting,
 and Django's ``close()`` gives the connection back. Django's objects (its adapters with
-the time zone loader, its cursor classes) go on each driver connection the pool opens,
-including one that idle connection resiliency opens to rebuild a session.
+the time zone loader, its cursor classes, ``assume_role``) go on each driver connection the
+pool opens (its ``kwargs`` and ``configure`` hook), including one that idle connection
+resiliency opens to rebuild a session.
 """
 
 from __future__ import annotations
@@ -57,10 +58,15 @@ class DatabaseWrapper(django_pg.DatabaseWrapper):  # type: ignore[misc]
         isolation_level = self._isolation_level_option()
         spec, setup, key = self._tether_target(conn_params)
         connection = self._pool_for(spec, setup, key).getconn()
-        setup.prepare(connection.raw)
         if isolation_level is not None:
             connection.isolation_level = isolation_level
         return connection
+
+    def _set_autocommit(self, autocommit: bool) -> None:
+        # Only a change: tether remembers a client setting written during a borrow, to put
+        # it back on return, and the pool's connections are in autocommit already.
+        if self.connection.autocommit != autocommit:
+            super()._set_autocommit(autocommit)
 
     def close_pool(self) -> None:
         _pools.close_pool(self.alias)
@@ -100,10 +106,17 @@ class DatabaseWrapper(django_pg.DatabaseWrapper):  # type: ignore[misc]
 
     def _tether_target(self, conn_params: dict[str, Any]) -> Any:
         return spec_and_setup(conn_params, timezone_name=self.timezone_name,
-                              server_cursor_factory=self._server_cursor_class())
+                              server_cursor_factory=self._server_cursor_class(),
+                              role=self.settings_dict["OPTIONS"].get("assume_role"))
+
+    def _configure_role(self, connection: Any) -> bool:
+        # The pool's configure hook set the role on the driver connection (and sets it
+        # again after a session reset): no SET ROLE at every borrow.
+        return False
 
     def _pool_for(self, spec: Any, setup: DriverSetup, key: Any) -> Pool:
         settings = _pools.pool_settings(self.settings_dict["OPTIONS"])
         settings.setdefault("name", f"django-{self.alias}")
         settings.setdefault("autocommit", True)  # Django sets autocommit itself, as with its pool
-        return _pools.pool_for(self.alias, key, lambda: Pool(spec, **settings))
+        return _pools.pool_for(self.alias, key, lambda: Pool(spec, kwargs=setup.kwargs(),
+                                                             configure=setup.configure, **settings))
