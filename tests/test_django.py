@@ -257,6 +257,30 @@ def assume_role_survives_reset(dsn: str) -> None:
         connection.close()
 
 
+@scenario(USE_TZ=True, PORT="unused")
+def outage_is_djangos_operational_error(dsn: str) -> None:
+    from django.db import OperationalError, connection
+
+    from tether import PoolTimeout
+
+    try:
+        connection.ensure_connection()
+    except OperationalError as exc:  # what Django apps catch: tether's error, wrapped by Django
+        assert isinstance(exc.__cause__, PoolTimeout), repr(exc.__cause__)  # waited out, up to timeout
+        assert "Connection refused" in str(exc)
+    else:
+        raise AssertionError("connected to a port where nothing listens")
+
+
+def unused_port() -> int:
+    import socket
+
+    with socket.socket() as probe:  # bound, never listening: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
 def child(name: str) -> None:
     import django
     from django.conf import settings
@@ -266,8 +290,11 @@ def child(name: str) -> None:
     overrides = dict(overrides)
     options = {"assume_role": overrides.pop("ASSUME_ROLE")} if "ASSUME_ROLE" in overrides else None
     conn_max_age = overrides.pop("CONN_MAX_AGE", 0)
-    settings.configure(DATABASES=databases(dsn, options, CONN_MAX_AGE=conn_max_age),
-                       INSTALLED_APPS=[], **overrides)
+    dbs = databases(dsn, options, CONN_MAX_AGE=conn_max_age)
+    if overrides.pop("PORT", None):
+        dbs["default"]["PORT"] = unused_port()
+        dbs["default"]["OPTIONS"]["tether"].update(timeout=1.0, connect_retry_count=0)
+    settings.configure(DATABASES=dbs, INSTALLED_APPS=[], **overrides)
     django.setup()
     fn(dsn)
     from django.db import connections

@@ -66,6 +66,10 @@ EXPLAINED = {
         "Django's time zone the session default (libpq's options=-c TimeZone=...), so that the "
         "pool's DISCARD ALL keeps it and no SET TIME ZONE is needed; RESET TIMEZONE then gives "
         "Django's zone and _configure_connection has nothing to commit"),
+    "django:backends.postgresql.tests.Tests.test_connect_role": (
+        "expects psycopg's InvalidParameterValue from connect() for a role that does not exist; the "
+        "tether backend sets the role in the pool's configure hook, whose failure makes the "
+        "connection fail: tether.ConnectError (a psycopg.OperationalError), raised from that error"),
     "django:backends.postgresql.tests.Tests.test_nodb_cursor": (
         "reads cursor.closed after the connection was closed: a tether cursor refuses every "
         "use after its borrow ended (ConnectionReturned) instead of answering True"),
