@@ -155,8 +155,12 @@ class Connection:
         if lease.log is not None:
             lease.log.end(commit=False)
 
-    def close(self) -> None:
-        """Return the connection to its pool; an open transaction is rolled back."""
+    def close(self, *, timeout: float | None = None) -> None:
+        """Return the connection to its pool; an open transaction is rolled back.
+
+        ``timeout`` is accepted and not needed (asyncpg's ``close(timeout=)``, which
+        SQLAlchemy's adapter calls): the return does not wait on the server, and a reset
+        that would is bounded by the pool's ``reset_timeout``."""
         lease = self._lease
         if lease.epoch == self._epoch:  # the borrow ends (a second close does nothing)
             lease.epoch += 1
