@@ -131,6 +131,13 @@ def tether_sqlalchemy() -> str | None:
     return None
 
 
+# Loaded into SQLAlchemy's pytest with -p, for the run with tether: registers the plugin
+# that ``?plugin=tether`` in --dburi names (an installed tether has the entry point too).
+_PLUGIN_MODULE = '''"""Written by tools/compat.py: tether's SQLAlchemy plugin, registered."""
+import tether.sqlalchemy  # noqa: F401  (registers "tether" with sqlalchemy.dialects.plugins)
+'''
+
+
 def run_sqlalchemy(tree: Path, pg: EmbeddedPostgres, variant: str) -> Run:
     database = "sqla_test"
     recreate_database(pg, database, schemas=("test_schema", "test_schema_2"))
@@ -139,11 +146,17 @@ def run_sqlalchemy(tree: Path, pg: EmbeddedPostgres, variant: str) -> Run:
         dburi += "?plugin=tether"
     report = CACHE / "results" / f"sqlalchemy-{variant}.xml"
     report.parent.mkdir(exist_ok=True)
-    command = [sys.executable, "-m", "pytest", *SQLALCHEMY_TESTS, "--dburi", dburi, "-p", "no:cacheprovider",
-               "-q", "--tb=line", f"--junitxml={report}",
+    plugin_dir = CACHE / "plugins"
+    plugin_dir.mkdir(exist_ok=True)
+    (plugin_dir / "tether_compat_plugin.py").write_text(_PLUGIN_MODULE)
+    plugin = ["-p", "tether_compat_plugin"] if variant == "tether" else []
+    command = [sys.executable, "-m", "pytest", *SQLALCHEMY_TESTS, "--dburi", dburi, *plugin,
+               "-p", "no:cacheprovider", "-q", "--tb=line", f"--junitxml={report}",
                "-o", "addopts=--strict-markers -p warnings -p logging"]
-    run = Run("sqlalchemy", variant, " ".join(command[1:]))
-    output = timed_run(run, command, cwd=tree, env=with_tether_path())
+    run = Run("sqlalchemy", variant, " ".join(command[3:]))
+    # the sdist's lib/ first (its conftest puts it there too), so the plugin and the tests
+    # import the same SQLAlchemy
+    output = timed_run(run, command, cwd=tree, env=with_tether_path(tree / "lib", plugin_dir))
     if not report.exists():
         run.note = "no report: " + output[-2000:]
         return run
