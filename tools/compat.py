@@ -131,10 +131,24 @@ def tether_sqlalchemy() -> str | None:
     return None
 
 
-# Loaded into SQLAlchemy's pytest with -p, for the run with tether: registers the plugin
-# that ``?plugin=tether`` in --dburi names (an installed tether has the entry point too).
-_PLUGIN_MODULE = '''"""Written by tools/compat.py: tether's SQLAlchemy plugin, registered."""
-import tether.sqlalchemy  # noqa: F401  (registers "tether" with sqlalchemy.dialects.plugins)
+# Loaded into SQLAlchemy's pytest with -p, in both runs. SQLAlchemy's test plugin runs its
+# provisioning (and, with an async driver, the tests) inside an asyncio loop, in a greenlet,
+# even for a blocking driver; tether's threaded pool refuses to block a running loop (its
+# guard against a sync pool used from a coroutine), so the harness runs without that loop:
+# no run here uses an async driver.
+_PLUGIN_MODULE = '''"""Written by tools/compat.py (see _PLUGIN_MODULE there)."""
+import os
+
+import pytest
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    from sqlalchemy.testing import asyncio
+
+    asyncio.ENABLE_ASYNCIO = False
+    if os.environ.get("COMPAT_TETHER") == "1":
+        import tether.sqlalchemy  # noqa: F401  (registers the "tether" engine plugin)
 '''
 
 
@@ -149,14 +163,16 @@ def run_sqlalchemy(tree: Path, pg: EmbeddedPostgres, variant: str) -> Run:
     plugin_dir = CACHE / "plugins"
     plugin_dir.mkdir(exist_ok=True)
     (plugin_dir / "tether_compat_plugin.py").write_text(_PLUGIN_MODULE)
-    plugin = ["-p", "tether_compat_plugin"] if variant == "tether" else []
-    command = [sys.executable, "-m", "pytest", *SQLALCHEMY_TESTS, "--dburi", dburi, *plugin,
-               "-p", "no:cacheprovider", "-q", "--tb=line", f"--junitxml={report}",
+    command = [sys.executable, "-m", "pytest", *SQLALCHEMY_TESTS, "--dburi", dburi,
+               "-p", "tether_compat_plugin", "-p", "no:cacheprovider", "-q", "--tb=line",
+               f"--junitxml={report}",
                "-o", "addopts=--strict-markers -p warnings -p logging"]
     run = Run("sqlalchemy", variant, " ".join(command[3:]))
     # the sdist's lib/ first (its conftest puts it there too), so the plugin and the tests
     # import the same SQLAlchemy
-    output = timed_run(run, command, cwd=tree, env=with_tether_path(tree / "lib", plugin_dir))
+    env = with_tether_path(tree / "lib", plugin_dir)
+    env["COMPAT_TETHER"] = "1" if variant == "tether" else "0"
+    output = timed_run(run, command, cwd=tree, env=env)
     if not report.exists():
         run.note = "no report: " + output[-2000:]
         return run
@@ -337,7 +353,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         notes.append("no system PostgreSQL with citext and hstore: pgserver's, where SQLAlchemy's "
                      "provisioning fails")
     runs: list[Run] = []
-    with EmbeddedPostgres(bin_dir=bin_dir, max_connections=300) as pg:
+    # two-phase commit tests need prepared transactions
+    with EmbeddedPostgres(bin_dir=bin_dir, max_connections=300,
+                          settings={"max_prepared_transactions": "20"}) as pg:
         print(f"PostgreSQL {pg.execute('SHOW server_version')[0][0]} at {pg.host}:{pg.port}", flush=True)
         if "sqlalchemy" in suites:
             tree = source_tree("SQLAlchemy", metadata.version("SQLAlchemy"))
