@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -148,7 +149,23 @@ def pytest_sessionstart(session):
 
     asyncio.ENABLE_ASYNCIO = False
     if os.environ.get("COMPAT_TETHER") == "1":
-        import tether.sqlalchemy  # noqa: F401  (registers the "tether" engine plugin)
+        import tether.sqlalchemy  # registers the "tether" engine plugin
+
+        made = tether.sqlalchemy.TetherPool.__init__
+
+        def counted(self, *args, **kwargs):  # evidence that the engines ran on tether's pool
+            MADE.append(1)
+            made(self, *args, **kwargs)
+
+        tether.sqlalchemy.TetherPool.__init__ = counted
+
+
+MADE = []
+
+
+def pytest_sessionfinish(session):
+    with open(os.environ["COMPAT_POOLS_FILE"], "w") as out:
+        out.write(str(len(MADE)))
 '''
 
 
@@ -172,7 +189,11 @@ def run_sqlalchemy(tree: Path, pg: EmbeddedPostgres, variant: str) -> Run:
     # import the same SQLAlchemy
     env = with_tether_path(tree / "lib", plugin_dir)
     env["COMPAT_TETHER"] = "1" if variant == "tether" else "0"
+    pools_file = CACHE / "results" / f"sqlalchemy-{variant}.pools"
+    env["COMPAT_POOLS_FILE"] = str(pools_file)
     output = timed_run(run, command, cwd=tree, env=env)
+    if variant == "tether" and pools_file.exists():
+        run.note = f"engines on tether's pool (TetherPool instances made): {pools_file.read_text()}"
     if not report.exists():
         run.note = "no report: " + output[-2000:]
         return run
@@ -323,6 +344,17 @@ def report(runs: list[Run], notes: list[str]) -> dict[str, object]:
     }
 
 
+def keep_other_suites(result: dict[str, Any], only: str) -> None:
+    """With --only, the other suite's last results stay in the file."""
+    try:
+        before = json.loads(RESULTS.read_text())
+    except (OSError, ValueError):
+        return
+    result["runs"] = [run for run in before.get("runs", []) if run["suite"] != only] + result["runs"]
+    others = {suite: diffs for suite, diffs in before.get("differences", {}).items() if suite != only}
+    result["differences"] = {**others, **result["differences"]}
+
+
 def print_table(result: dict[str, object]) -> None:
     kinds = ("passed", "failed", "error", "skipped", "xfailed")
     print(f"\n{'suite':<11} {'run':<8} " + " ".join(f"{k:>8}" for k in kinds) + f" {'seconds':>8}")
@@ -370,6 +402,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs.append(run_django(tree, pg, "django"))
             runs.append(run_django(tree, pg, "tether"))
     result = report(runs, notes)
+    if args.only:
+        keep_other_suites(result, args.only)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)
