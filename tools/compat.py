@@ -158,6 +158,20 @@ def pytest_sessionstart(session):
             made(self, *args, **kwargs)
 
         tether.sqlalchemy.TetherPool.__init__ = counted
+        # create_engine takes "plugin=tether" out of the URL it keeps (engine.url), and
+        # SQLAlchemy's testing_engine() builds its engines from config.db.url: without this,
+        # only config.db would run on tether's pool.
+        import sqlalchemy
+
+        create_engine = sqlalchemy.create_engine
+
+        def on_tether(url, **kwargs):
+            plugins = list(kwargs.pop("plugins", None) or [])
+            if "tether" not in plugins and "plugin=tether" not in str(url):
+                plugins.append("tether")
+            return create_engine(url, plugins=plugins, **kwargs)
+
+        sqlalchemy.create_engine = on_tether
 
 
 MADE = []
