@@ -231,6 +231,29 @@ def cursors_are_djangos(dsn: str) -> None:
         assert cursor.fetchone()[0] == '{"a": 1}'  # jsonb as text: Django's loader
 
 
+@scenario(USE_TZ=True, CONN_MAX_AGE=60)
+def is_usable_after_a_break_in_a_transaction(dsn: str) -> None:
+    from django.db import OperationalError, connection, transaction
+
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT 1")  # the transaction is open on the server
+            kill_backends(dsn)
+            try:
+                cursor.execute("SELECT 1")  # a break inside a transaction: not rebuilt, it surfaces
+            except OperationalError:
+                pass
+            else:
+                raise AssertionError("a session killed under an open transaction was rebuilt")
+            # Django's health check: a cursor made on the broken session, closed after its
+            # execute failed, must say False (it raised AttributeError from close())
+            assert connection.is_usable() is False
+    except OperationalError:
+        pass  # leaving the block: the rollback on the lost session fails, as with Django's backend
+    connection.close()
+    assert backend_pid() > 0  # the next borrow runs
+
+
 @scenario(USE_TZ=True)
 def refuses_djangos_pool(dsn: str) -> None:
     from django.core.exceptions import ImproperlyConfigured

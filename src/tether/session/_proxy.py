@@ -445,8 +445,9 @@ class Cursor:
         """Close the driver's cursor (a server-side one stops counting against recovery).
 
         After the borrow ended this does nothing: the pool's reset closed it already, and
-        the driver's cursor must not touch the next borrower's session."""
-        if self._conn.closed:
+        the driver's cursor must not touch the next borrower's session. A cursor made on a
+        broken session has no driver cursor until its first execute: nothing to close."""
+        if self._conn.closed or self._cursor is None:
             return
         lease = self._conn._lease
         timed(lease, lease.command_timeout, None, self._cursor.close)  # it may wait on the server
