@@ -31,6 +31,7 @@ import logging
 import sys
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -60,15 +61,25 @@ class Tally:
         except Exception as exc:
             kind = type(exc).__name__
             self.errors[kind] += 1
-            self.samples.setdefault(kind, str(exc).splitlines()[0][:300] if str(exc) else "")
+            if kind not in self.samples:
+                where = traceback.extract_tb(exc.__traceback__)[-1]
+                text = str(exc).splitlines()[0][:300] if str(exc) else ""
+                self.samples[kind] = f"{text} (at {Path(where.filename).name}:{where.lineno})"
         else:
             self.ok += 1
 
 
 def classify_wrapped(exc: BaseException) -> tether.Classification:
-    """tether's classification of the driver's error that SQLAlchemy or Django wrapped."""
-    inner = getattr(exc, "orig", None) or exc.__cause__
-    return tether.classify(inner if isinstance(inner, BaseException) else exc)
+    """tether's classification of the driver's error that SQLAlchemy or Django wrapped (its
+    ``orig``, and what that was raised from: SQLAlchemy's asyncpg adapter wraps asyncpg's)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 8:
+        chain.append(current)
+        inner = getattr(current, "orig", None)
+        current = inner if isinstance(inner, BaseException) else current.__cause__
+    found = [tether.classify(error) for error in chain]
+    return next((c for c in reversed(found) if c.fault is not tether.Fault.FATAL), found[0])
 
 
 def retried(read: Callable[[], object]) -> Callable[[], object]:

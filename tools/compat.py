@@ -166,10 +166,15 @@ def pytest_sessionstart(session):
         create_engine = sqlalchemy.create_engine
 
         def on_tether(url, **kwargs):
+            # Engines on the test server through psycopg, opened by the dialect: not the
+            # tests' SQLite or mock-DBAPI engines, nor those given their own creator or
+            # pool, which tether's plugin refuses (it opens the connections itself).
+            real = str(url).startswith(os.environ["COMPAT_DBURI"]) and not {
+                "creator", "async_creator", "pool", "poolclass", "module"} & set(kwargs)
             plugins = list(kwargs.pop("plugins", None) or [])
-            if "tether" not in plugins and "plugin=tether" not in str(url):
+            if real and "tether" not in plugins and "plugin=tether" not in str(url):
                 plugins.append("tether")
-            return create_engine(url, plugins=plugins, **kwargs)
+            return create_engine(url, plugins=plugins, **kwargs) if plugins else create_engine(url, **kwargs)
 
         sqlalchemy.create_engine = on_tether
 
@@ -203,6 +208,7 @@ def run_sqlalchemy(tree: Path, pg: EmbeddedPostgres, variant: str) -> Run:
     # import the same SQLAlchemy
     env = with_tether_path(tree / "lib", plugin_dir)
     env["COMPAT_TETHER"] = "1" if variant == "tether" else "0"
+    env["COMPAT_DBURI"] = dburi.split("?")[0]
     pools_file = CACHE / "results" / f"sqlalchemy-{variant}.pools"
     env["COMPAT_POOLS_FILE"] = str(pools_file)
     output = timed_run(run, command, cwd=tree, env=env)
