@@ -224,6 +224,12 @@ def cursors_are_djangos(dsn: str) -> None:
             chunked.execute("SELECT n FROM generate_series(1, 5) n WHERE n > %s", [1])
             assert chunked.fetchmany(2) == [(2,), (3,)]
             assert chunked.fetchall() == [(4,), (5,)]
+    with connection.cursor() as cursor:
+        assert cursor.closed is False
+    assert cursor.closed is True
+    with connection._nodb_cursor() as cursor:  # on its own connection, closed with it
+        cursor.execute("SELECT 1")
+    assert cursor.closed is True  # answered after the borrow ended, as psycopg's cursor does
     kill_backends(dsn)
     with connection.cursor() as cursor:  # a rebuilt session has Django's classes too
         assert isinstance(cursor.cursor.raw, Cursor), type(cursor.cursor.raw)

@@ -355,6 +355,14 @@ class AsyncCursor:
         self._conn._live()
         return self._conn
 
+    @property
+    def closed(self) -> bool:
+        """Whether the cursor is closed: always once its borrow ended (answered, not refused,
+        as PEP 249 code asks it after closing: Django's ``_nodb_cursor`` tests do)."""
+        if self._conn.closed:
+            return True
+        return self._cursor is not None and bool(getattr(self._cursor, "closed", False))
+
     def _live(self) -> Any:
         """The driver's cursor, while the borrow lasts; ``ConnectionReturned`` after."""
         self._conn._live()
