@@ -85,9 +85,6 @@ EXPLAINED = {
         "expects psycopg's InvalidParameterValue from connect() for a role that does not exist; the "
         "tether backend sets the role in the pool's configure hook, whose failure makes the "
         "connection fail: tether.ConnectError (a psycopg.OperationalError), raised from that error"),
-    "django:backends.postgresql.tests.Tests.test_nodb_cursor": (
-        "reads cursor.closed after the connection was closed: a tether cursor refuses every "
-        "use after its borrow ended (ConnectionReturned) instead of answering True"),
 }
 
 
