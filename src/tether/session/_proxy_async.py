@@ -358,6 +358,14 @@ class AsyncCursor:
         self._conn._live()
         return self._conn
 
+    @property
+    def closed(self) -> bool:
+        """Whether the cursor is closed: always once its borrow ended (answered, not refused,
+        as PEP 249 code asks it after closing: Django's ``_nodb_cursor`` tests do)."""
+        if self._conn.closed:
+            return True
+        return self._cursor is not None and bool(getattr(self._cursor, "closed", False))
+
     def _live(self) -> Any:
         """The driver's cursor, while the borrow lasts; ``ConnectionReturned`` after."""
         self._conn._live()
@@ -447,8 +455,9 @@ class AsyncCursor:
         """Close the driver's cursor (a server-side one stops counting against recovery).
 
         After the borrow ended this does nothing: the pool's reset closed it already, and
-        the driver's cursor must not touch the next borrower's session."""
-        if self._conn.closed:
+        the driver's cursor must not touch the next borrower's session. A cursor made on a
+        broken session has no driver cursor until its first execute: nothing to close."""
+        if self._conn.closed or self._cursor is None:
             return
         lease = self._conn._lease
         await timed(lease, lease.command_timeout, None, self._cursor.close)  # it may wait on the server

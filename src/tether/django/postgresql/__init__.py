@@ -1,0 +1,1 @@
+"""``ENGINE: "tether.django.postgresql"``: Django's PostgreSQL backend on a tether pool."""
