@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from ._fork import renew_lock
 
 if TYPE_CHECKING:
+    from ._timings import Timings
     from .pool._state import PoolState
 
 
@@ -57,6 +58,14 @@ class PoolStats:
     blocking: bool  # in SqlClient's blocking period (opt-in): checkouts fail fast
     reconnecting: bool = False  # opens fail with a fault that can heal: waiters wait, one probe tries
     outage_attempts: int = 0  # connect attempts the server refused since the outage began
+    min_size: int = 0
+    max_size: int = 0
+    blocking_periods: int = 0  # blocking periods begun
+    leaks_suspected: int = 0  # borrows held past leak_detection_threshold
+    commit_outcome_resolved: int = 0  # COMMIT replies lost, outcome learnt (committed or not)
+    commit_outcome_unknown: int = 0  # COMMIT replies lost, outcome unknown (CommitOutcomeUnknown)
+    retries: tuple[tuple[str, int], ...] = ()  # (fault class, units of work run again)
+    timings: Timings | None = None  # wait, use and create time histograms (None: turned off)
 
     @property
     def open(self) -> int:
@@ -169,6 +178,14 @@ def snapshot(name: str, state: PoolState, now: float) -> PoolStats:
         blocking=state.blocking(now),
         reconnecting=state.outage is not None,
         outage_attempts=state.outage.attempts if state.outage is not None else 0,
+        min_size=state.config.min_size,
+        max_size=state.config.max_size,
+        blocking_periods=c.blocking_periods,
+        leaks_suspected=c.leaks_suspected,
+        commit_outcome_resolved=c.commit_outcome_resolved,
+        commit_outcome_unknown=c.commit_outcome_unknown,
+        retries=tuple(sorted(c.retries.items())),
+        timings=None if state.timings is None else state.timings.snapshot(),
     )
 
 

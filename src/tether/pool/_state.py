@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .._retry._budget import RetryBudget
+from .._timings import PoolTimings
 from ._config import PoolConfig
 from ._outage import Outage, probes_per_s
 
@@ -36,6 +37,7 @@ class Slot:
     expires_at: float
     generation: int
     idle_since: float = 0.0
+    lent_at: float = 0.0  # when the current borrow began (use time, leak detection)
     number: int = field(default_factory=lambda: next(_numbers))
 
     def __repr__(self) -> str:
@@ -85,6 +87,11 @@ class Counters:
     resets: int = 0
     recovered: int = 0  # sessions rebuilt after an idle break (idle resiliency)
     sessions_lost: int = 0  # sessions that broke while idle and could not be rebuilt
+    blocking_periods: int = 0  # blocking periods begun
+    leaks_suspected: int = 0  # borrows held past leak_detection_threshold
+    commit_outcome_resolved: int = 0  # lost COMMIT replies whose outcome was learnt
+    commit_outcome_unknown: int = 0  # ... and those whose outcome could not be
+    retries: dict[str, int] = field(default_factory=dict)  # units of work run again, by fault class
 
 
 class PoolState:
@@ -119,6 +126,8 @@ class PoolState:
         self._last_outage: Outage | None = None  # the one before, which a relapse continues
         self._demand_marks: deque[tuple[float, int]] = deque([(started_at, 0)])  # (when, checkouts)
         self._budget = budget  # paces an outage's probes, and the waits then fill it
+        # Wait, use and create times; None turns them off (the benchmark compares).
+        self.timings: PoolTimings | None = PoolTimings()
 
     # -- sizes -------------------------------------------------------------------------
 
@@ -148,6 +157,10 @@ class PoolState:
                 continue
             self.busy += 1
             self.counters.soft_connects += 1
+            slot.lent_at = now
+            timings = self.timings
+            if timings is not None:
+                timings.wait.counts[0] += 1  # no wait: the first bucket, without a bisect
             return slot, plan
         return None, plan
 
@@ -180,6 +193,9 @@ class PoolState:
         plan = Plan()
         self.busy -= 1
         self.counters.discarded_dead += 1
+        timings = self.timings
+        if timings is not None:
+            timings.use.observe(now - slot.lent_at)
         self._drop(slot, plan)
         self._grow(plan, now)
         return plan
@@ -190,6 +206,9 @@ class PoolState:
         """A busy connection is clean again: hand it to a waiter or stack it idle."""
         self.busy -= 1
         self.counters.soft_disconnects += 1
+        timings = self.timings
+        if timings is not None:
+            timings.use.observe(now - slot.lent_at)
         if self._stale(slot, now) or self.closed:
             plan = Plan()
             self._drop(slot, plan)
@@ -202,6 +221,16 @@ class PoolState:
         plan = Plan()
         self._offer(slot, now, plan)
         return plan
+
+    def waited(self, seconds: float) -> None:
+        """A checkout that queued got its connection after ``seconds``."""
+        if self.timings is not None:
+            self.timings.wait.observe(seconds)
+
+    def created(self, seconds: float) -> None:
+        """A new connection took ``seconds`` to open."""
+        if self.timings is not None:
+            self.timings.create.observe(seconds)
 
     def begin_reset(self) -> None:
         self.resetting += 1
@@ -279,6 +308,7 @@ class PoolState:
             self._block_s = min(max(self._block_s * 2, self.config.blocking_min_s),
                                 self.config.blocking_max_s)
             self.blocked_until = now + self._block_s
+            self.counters.blocking_periods += 1
         self._refill_backoff_s = min(max(self._refill_backoff_s * 2, 0.5), 30.0)
         self.refill_after = now + self._refill_backoff_s * self._rng.uniform(0.8, 1.2)
         if self.busy == 0 and self.opening == 0:
@@ -384,6 +414,7 @@ class PoolState:
         if self.waiters:
             waiter = self.waiters.popleft()
             waiter.slot = slot
+            slot.lent_at = now
             self.busy += 1
             self.counters.soft_connects += 1
             plan.wake.append(waiter)
