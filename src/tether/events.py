@@ -90,8 +90,7 @@ class ConnectionDiscarded(Event):
 
 
 REASONS = {
-    "dead_at_checkout": "its socket said it was closed when it was about to be lent",
-    "no_ping_answer": "a ping got no answer within ping_timeout",
+    "failed_checkout_check": "its socket, or a ping, said it was dead when it was about to be lent",
     "interrupted": "the checkout was interrupted while checking it",
     "broken_on_return": "it came back broken, or with a statement still running",
     "reset_failed": "the reset after its borrow failed",
