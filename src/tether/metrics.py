@@ -185,7 +185,7 @@ def snapshot(name: str, state: PoolState, now: float) -> PoolStats:
         commit_outcome_resolved=c.commit_outcome_resolved,
         commit_outcome_unknown=c.commit_outcome_unknown,
         retries=tuple(sorted(c.retries.items())),
-        timings=None if state.timings is None else state.timings.snapshot(),
+        timings=None if state.timings is None else state.timings.snapshot(c.soft_connects - state.served),
     )
 
 

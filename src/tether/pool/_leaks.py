@@ -9,10 +9,11 @@ borrow number). No I/O and no logging here: the pool logs what ``sweep`` returns
 
 from __future__ import annotations
 
+import linecache
 import sys
 import threading
-import traceback
 from dataclasses import dataclass, field
+from types import CodeType
 from typing import Any
 
 _FRAMES = 12  # innermost frames kept: the application's call site and a few of its callers
@@ -24,7 +25,7 @@ class Borrow:
     slot: Any  # the pool's ``Slot``
     epoch: int  # the lease's borrow number when lent: another number means it came back
     since: float
-    stack: traceback.StackSummary = field(repr=False)
+    stack: list[tuple[CodeType, int]] = field(repr=False)  # (code, instruction offset), innermost first
     suspected: bool = False
 
     @property
@@ -33,17 +34,32 @@ class Borrow:
 
     def site(self) -> str:
         """The borrow site's stack, outermost first, as ``traceback`` prints it."""
-        return "".join(self.stack.format()).rstrip()
+        return format_stack(self.stack)
 
 
-def borrow_stack() -> traceback.StackSummary:
-    """The caller's stack without tether's frames, cheaply (no source lines read yet)."""
+def borrow_stack() -> list[tuple[CodeType, int]]:
+    """The caller's stack without tether's frames, cheaply: code objects and line numbers
+    only (file names and source lines are looked up when a warning needs them)."""
     frame = sys._getframe(1)
     while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(_HERE):
         frame = frame.f_back
-    stack = traceback.StackSummary.extract(traceback.walk_stack(frame), limit=_FRAMES, lookup_lines=False)
-    stack.reverse()
+    stack = []
+    seen: Any = frame
+    while seen is not None and len(stack) < _FRAMES:
+        stack.append((seen.f_code, seen.f_lasti))  # f_lineno costs a line-table walk
+        seen = seen.f_back
     return stack
+
+
+def format_stack(stack: list[tuple[CodeType, int]]) -> str:
+    lines = []
+    for code, offset in reversed(stack):
+        lineno = next((line for start, end, line in code.co_lines() if start <= offset < end), None) or 0
+        lines.append(f'  File "{code.co_filename}", line {lineno}, in {code.co_name}')
+        source = linecache.getline(code.co_filename, lineno).strip()
+        if source:
+            lines.append(f"    {source}")
+    return "\n".join(lines)
 
 
 class LeakWatch:
@@ -54,9 +70,7 @@ class LeakWatch:
         self._lock = threading.Lock()
 
     def lent(self, slot: Any, epoch: int, now: float) -> None:
-        borrow = Borrow(slot, epoch, now, borrow_stack())
-        with self._lock:
-            self._lent[slot.number] = borrow
+        self._lent[slot.number] = Borrow(slot, epoch, now, borrow_stack())  # one store: atomic
 
     def site(self, slot: Any) -> str:
         """Where ``slot``'s current borrow began ("" when unknown)."""
