@@ -43,7 +43,7 @@ def borrow_stack() -> list[tuple[CodeType, int]]:
     frame = sys._getframe(1)
     while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(_HERE):
         frame = frame.f_back
-    stack = []
+    stack: list[tuple[CodeType, int]] = []
     seen: Any = frame
     while seen is not None and len(stack) < _FRAMES:
         stack.append((seen.f_code, seen.f_lasti))  # f_lineno costs a line-table walk
