@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Protocol
 
 from ._fork import renew_lock
+from ._timings import BOUNDS_S, HistogramSnapshot, Timings
 
 if TYPE_CHECKING:
-    from ._timings import Timings
     from .pool._state import PoolState
 
 
@@ -28,7 +28,10 @@ class Observed(Protocol):
 
     def stats(self) -> PoolStats: ...
 
-__all__ = ["PoolStats", "ProcessStats", "pools", "register", "snapshot", "stats"]
+__all__ = ["TIME_BUCKETS_S", "HistogramSnapshot", "PoolStats", "ProcessStats", "Timings", "pools",
+           "register", "snapshot", "stats"]
+
+TIME_BUCKETS_S = BOUNDS_S  # the upper bounds of the wait, use and create time buckets, in seconds
 
 
 @dataclass(frozen=True, slots=True)
