@@ -35,6 +35,7 @@ __all__ = [
     "PoolBlocking",
     "PoolReconnected",
     "PoolTimedOut",
+    "PoolsFragmented",
     "ResetFailed",
     "Retried",
     "SessionLost",
@@ -192,6 +193,16 @@ class CommitResolved(Event):
 
     kind: ClassVar[str] = "commit.resolved"
     outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class PoolsFragmented(Event):
+    """More pools of this process reach one server than the fragmentation limit."""
+
+    kind: ClassVar[str] = "pool.fragmented"
+    server: str  # host:port/database
+    pools: int
+    differing: tuple[str, ...]  # the connection-string keys whose values differ (names only)
 
 
 Subscriber = Callable[[Event], object]
