@@ -7,7 +7,8 @@ import asyncio
 import dataclasses
 import logging
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -15,7 +16,9 @@ import tether
 from fix_ops import EXPECTED, POOL, kill_backend, scripted_run
 from fix_pool import socket_fd, wait_for_goodbye
 from tether import events
+from tether.session._watchdog import GRACE_S as WATCHDOG_GRACE_S
 from tether.testing import EmbeddedPostgres
+from tether.wan import Link
 
 
 def record_events(pool: tether.Pool | None = None) -> tuple[list[events.Event], Callable[[], None]]:
@@ -159,3 +162,52 @@ def test_the_async_pool_has_the_same_subscription(pg_dsn: str) -> None:
     asyncio.run(run())
     assert kinds(seen) == ["connection.opened", "pool.timeout"]  # opened at first use
     assert {event.pool for event in seen} == {"async-events"}
+
+
+@pytest.fixture
+def linked_pool(pg_admin: EmbeddedPostgres) -> Iterator[tuple[Link, tether.Pool]]:
+    """A pool whose connections go through a WAN link (a COMMIT can be blackholed)."""
+    with Link(upstream=(pg_admin.host, pg_admin.port)) as link:
+        host, port = link.listen_address
+        pool = tether.Pool(f"postgresql://{pg_admin.user}@{host}:{port}/{pg_admin.database}",
+                           name="linked", min_size=1, max_size=2, timeout=10, command_timeout=0.5,
+                           login_timeout=1.0)
+        try:
+            yield link, pool
+        finally:
+            pool.close()
+
+
+@pytest.mark.parametrize("lift", [True, False], ids=["resolved", "unknown"])
+def test_a_lost_commit_reply_tells_its_outcome(linked_pool: tuple[Link, tether.Pool], lift: bool) -> None:
+    link, pool = linked_pool
+    holes = []
+
+    def unit(conn: tether.Connection) -> int:
+        one = int(conn.execute("SELECT 1").fetchone()[0])
+        if not holes:  # the first run's COMMIT reply goes into a blackhole
+            hole = link.blackhole(direction="downstream")
+            holes.append(hole)
+            if lift:  # lifted once the COMMIT timed out and was severed: the outcome can be asked
+                threading.Timer(0.5 + WATCHDOG_GRACE_S, hole.lift).start()
+        return one
+
+    seen, stop = record_events(pool)
+    try:
+        if lift:
+            assert pool.transaction(unit, retry=tether.Retry.fixed(attempts=3, delay_s=0.0)) == 1
+        else:
+            with pytest.raises(tether.CommitOutcomeUnknown):
+                pool.transaction(unit, retry=tether.Retry.fixed(attempts=3, delay_s=0.0))
+    finally:
+        stop()
+        for hole in holes:
+            hole.lift()
+    outcomes = [e.outcome for e in seen if isinstance(e, events.CommitResolved)]
+    stats = pool.stats()
+    if lift:
+        assert outcomes == ["committed"]
+        assert (stats.commit_outcome_resolved, stats.commit_outcome_unknown) == (1, 0)
+    else:
+        assert outcomes == ["unknown"]
+        assert (stats.commit_outcome_resolved, stats.commit_outcome_unknown) == (0, 1)
