@@ -15,6 +15,7 @@ import pytest
 import tether
 from fix_ops import EXPECTED, POOL, kill_backend, scripted_run
 from fix_pool import socket_fd, wait_for_goodbye
+from fix_wait import wait_until
 from tether import events
 from tether.session._watchdog import GRACE_S as WATCHDOG_GRACE_S
 from tether.testing import EmbeddedPostgres
@@ -211,3 +212,45 @@ def test_a_lost_commit_reply_tells_its_outcome(linked_pool: tuple[Link, tether.P
     else:
         assert outcomes == ["unknown"]
         assert (stats.commit_outcome_resolved, stats.commit_outcome_unknown) == (0, 1)
+
+
+def test_a_blocking_period_is_told_and_counted() -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    pool = tether.Pool(f"postgresql://app@127.0.0.1:{port}/x", name="blocked", min_size=0, max_size=1,
+                       connect_retry_count=0, timeout=2.0, blocking_period="always", blocking_after=1)
+    seen, stop = record_events(pool)
+    try:
+        with pytest.raises(tether.ConnectError):
+            pool.getconn()
+        stats = pool.stats()
+    finally:
+        stop()
+        pool.close()
+    blocking = [e for e in seen if isinstance(e, events.PoolBlocking)]
+    assert len(blocking) == 1 and 0 < blocking[0].seconds <= pool.config.blocking_min_s
+    assert stats.blocking_periods == 1 and stats.blocking
+
+
+def test_a_failed_reset_is_told_and_the_connection_discarded(
+    make_pool: Callable[..., tether.Pool], pg_admin: EmbeddedPostgres
+) -> None:
+    pool = make_pool(min_size=1, max_size=1)
+    seen, stop = record_events(pool)
+    try:
+        with pool.connection() as conn:
+            conn.autocommit = True
+            conn.execute("SET work_mem = '8MB'")  # a session change: the return resets it
+            pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            kill_backend(pg_admin, pid)
+            wait_for_goodbye(conn)
+        wait_until(lambda: any(isinstance(e, events.ConnectionDiscarded) for e in seen),
+                   what="the discard after the failed reset")
+    finally:
+        stop()
+    failed = [e for e in seen if isinstance(e, events.ResetFailed)]
+    discarded = [e for e in seen if isinstance(e, events.ConnectionDiscarded)]
+    assert len(failed) == 1 and failed[0].error  # the error's type, not its message
+    assert [d.reason for d in discarded] == ["reset_failed"]
+    assert discarded[0].connection == failed[0].connection
