@@ -70,6 +70,8 @@ def test_the_scripted_run_tells_what_happened(
     # the log records carry the same fields
     logged = [r for r in caplog.records if getattr(r, "event", None) == "session.recovered"]
     assert len(logged) == 1 and logged[0].pool == POOL and logged[0].levelno == logging.INFO
+    retried_log = [r for r in caplog.records if getattr(r, "event", None) == "retry.attempt"]
+    assert len(retried_log) == 1 and retried_log[0].fault == "transient" and retried_log[0].pool == POOL
 
 
 def test_a_pools_subscribers_hear_only_that_pool(make_pool: Callable[..., tether.Pool]) -> None:

@@ -135,27 +135,22 @@ class RetryState:
             self.attempt, verdict.fault, verdict.reason, delay, elapsed, error, runner.name
         )
         self.policy = self.policy.after(verdict.fault, delay_s=delay)
+        owner = runner.owner
+        event = events.Retried(pool="" if owner is None else owner.name, unit=details.name,
+                               attempt=details.attempt, fault=details.fault.name.lower(),
+                               delay_s=delay, error=type(error).__name__)
         log.warning(
             "retrying %s in %.3f s: attempt %d of %d failed with a %s fault (%s): %s: %s",
             runner.name, delay, details.attempt, self.policy.attempts, verdict.fault.value,
-            verdict.reason, type(error).__name__, error,
+            verdict.reason, type(error).__name__, error, extra=event.extra(),
         )
-        _report(runner, details)
+        if owner is None:  # the retry.attempt event; a pool counts its units' retries too
+            events.emit(event)
+        else:
+            owner._report(event)
         if runner.on_retry is not None:
             runner.on_retry(details)
         return details
-
-
-def _report(runner: Runner, details: RetryDetails) -> None:
-    """The ``retry.attempt`` event (the error's type only: its message may carry data)."""
-    owner = runner.owner
-    event = events.Retried(pool="" if owner is None else owner.name, unit=details.name,
-                           attempt=details.attempt, fault=details.fault.name.lower(),
-                           delay_s=details.delay_s, error=type(details.error).__name__)
-    if owner is None:
-        events.emit(event)
-    else:
-        owner._report(event)
 
 
 # -- the decorator ---------------------------------------------------------------------
