@@ -125,3 +125,19 @@ def test_no_exported_byte_carries_the_password(
     assert data is not None
     exported = data.to_json()
     assert POOL in exported and SECRET not in exported
+
+
+def test_the_histograms_can_be_left_out(make_pool: Callable[..., tether.Pool]) -> None:
+    reader = InMemoryMetricReader()
+    provider = sdk_metrics.MeterProvider(metric_readers=[reader])
+    instrumentation = tether.otel.instrument(meter_provider=provider, histograms=False)
+    try:
+        pool = make_pool(name=POOL)
+        with pool.connection():
+            pass
+        found = points(reader)
+    finally:
+        instrumentation.uninstrument()
+        provider.shutdown()
+    assert "db.client.connection.count" in found
+    assert not {name for name in found if name.endswith("_time")}
