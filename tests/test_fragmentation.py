@@ -9,14 +9,22 @@ from collections.abc import Iterator
 import pytest
 
 import tether
-from fix_ops import SECRET, secret_dsn
+from fix_ops import SECRET
 from tether import events
 from tether.pool import _fragmentation, set_fragmentation_limit
 from tether.testing import EmbeddedPostgres
 
+DATABASE = "fragmentation"  # of these tests alone: other tests' implicit pools reach "postgres"
+
+
+def frag_dsn(admin: EmbeddedPostgres, password: str = SECRET) -> str:
+    return f"postgresql://{admin.user}:{password}@{admin.host}:{admin.port}/{DATABASE}"
+
 
 @pytest.fixture
 def limit_3(pg_admin: EmbeddedPostgres) -> Iterator[None]:
+    if not pg_admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)):
+        pg_admin.execute(f"CREATE DATABASE {DATABASE}")
     before = _fragmentation.limit()
     _fragmentation._warned.clear()
     set_fragmentation_limit(3)
@@ -24,15 +32,14 @@ def limit_3(pg_admin: EmbeddedPostgres) -> Iterator[None]:
     set_fragmentation_limit(before)
     _fragmentation._warned.clear()
     for pool in tether.pools():  # the implicit pools these tests made
-        if pool.name.startswith("implicit") and getattr(pool, "spec", None) is not None \
-                and pool.spec.database == pg_admin.database and pool.spec.application_name \
-                and pool.spec.application_name.startswith("frag-"):
-            pool.close()
+        spec = getattr(pool, "spec", None)
+        if spec is not None and spec.database == DATABASE:
+            pool.close()  # type: ignore[attr-defined]
 
 
 def connect_as(pg_admin: EmbeddedPostgres, app: str, **extra: str) -> None:
     query = "&".join(f"{k}={v}" for k, v in {"application_name": app, **extra}.items())
-    conn = tether.connect(f"{secret_dsn(pg_admin)}?{query}", min_size=0)
+    conn = tether.connect(f"{frag_dsn(pg_admin)}?{query}", min_size=0)
     conn.close()
 
 
@@ -54,7 +61,7 @@ def test_one_warning_past_the_limit_naming_the_keys_that_differ(
     told = [e for e in seen if isinstance(e, events.PoolsFragmented)]
     assert len(told) == 1
     assert told[0].pools == 4 and told[0].differing == ("application_name",)
-    assert told[0].server == f"{pg_admin.host}:{pg_admin.port}/{pg_admin.database}"
+    assert told[0].server == f"{pg_admin.host}:{pg_admin.port}/{DATABASE}"
     records = [r for r in caplog.records if getattr(r, "event", None) == "pool.fragmented"]
     assert len(records) == 1 and "differ only in application_name" in records[0].getMessage()
     assert SECRET not in records[0].getMessage() and SECRET not in repr(told)
@@ -65,8 +72,8 @@ def test_a_differing_password_is_named_not_shown(limit_3: None, pg_admin: Embedd
     stop = events.subscribe(seen.append)
     try:
         for i in range(4):  # a password each (the test server trusts): a pool each
-            base = secret_dsn(pg_admin).replace(SECRET, f"{SECRET}{i}")
-            tether.connect(f"{base}?application_name=frag-pw", min_size=0).close()
+            dsn = frag_dsn(pg_admin, f"{SECRET}{i}") + "?application_name=frag-pw"
+            tether.connect(dsn, min_size=0).close()
     finally:
         stop()
     (told,) = [e for e in seen if isinstance(e, events.PoolsFragmented)]
