@@ -141,3 +141,14 @@ def test_the_histograms_can_be_left_out(make_pool: Callable[..., tether.Pool]) -
         provider.shutdown()
     assert "db.client.connection.count" in found
     assert not {name for name in found if name.endswith("_time")}
+
+
+def test_instrumenting_a_provider_twice_registers_once() -> None:
+    reader = InMemoryMetricReader()
+    provider = sdk_metrics.MeterProvider(metric_readers=[reader])
+    first = tether.otel.instrument(meter_provider=provider)
+    try:
+        assert tether.otel.instrument(meter_provider=provider) is first
+    finally:
+        first.uninstrument()
+        provider.shutdown()

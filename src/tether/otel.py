@@ -83,6 +83,8 @@ def _midpoints() -> tuple[float, ...]:
 
 
 _MIDPOINTS = _midpoints()
+_installed: weakref.WeakKeyDictionary[Any, Instrumentation] = weakref.WeakKeyDictionary()
+_installed_lock = threading.Lock()
 
 
 class Instrumentation:
@@ -190,12 +192,18 @@ class Instrumentation:
 
 
 def instrument(*, meter_provider: Any = None, spans: bool = True, histograms: bool = True) -> Instrumentation:
-    """Register tether's instruments with ``meter_provider`` (the global one by default);
+    """Register tether's instruments with ``meter_provider`` (the global one by default),
+    once: a second call for the same provider returns the first ``Instrumentation``;
     with ``spans``, add retries and recoveries to the current span as events; without
     ``histograms``, leave out create, wait and use time (their replay costs the collecting
     thread one ``record()`` per observation)."""
     provider = meter_provider if meter_provider is not None else otel_metrics.get_meter_provider()
-    from . import __version__
+    with _installed_lock:
+        current = _installed.get(provider)
+        if current is not None and current._active:  # once per provider: no instrument twice
+            return current
+        from . import __version__
 
-    meter = provider.get_meter("tether", __version__)
-    return Instrumentation(meter, spans=spans, histograms=histograms)
+        meter = provider.get_meter("tether", __version__)
+        made = _installed[provider] = Instrumentation(meter, spans=spans, histograms=histograms)
+        return made
