@@ -3,6 +3,7 @@ borrow site, and again when it comes back; a borrow dropped unclosed says where 
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 import tether
-from fix_wait import wait_until
+from fix_wait import async_wait_until, wait_until
 from tether import events
 
 
@@ -87,3 +88,24 @@ def test_a_dropped_borrow_says_where_it_was_borrowed(
 def test_a_bad_threshold_is_refused(pg_dsn: str, bad: object) -> None:
     with pytest.raises((tether.ConfigError, TypeError, ValueError), match="leak_detection_threshold"):
         tether.Pool(pg_dsn, leak_detection_threshold=bad, open=False)  # type: ignore[arg-type]
+
+
+def test_an_async_borrow_is_traced_to_its_coroutine(pg_dsn: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="tether.pool")
+
+    async def borrower(pool: tether.AsyncPool) -> None:
+        conn = await pool.getconn()  # the async borrow site
+        await async_wait_until(lambda: told(caplog, "leak.suspected"), what="a leak.suspected warning")
+        await conn.close()
+
+    async def run() -> None:
+        async with tether.AsyncPool(pg_dsn, name="async-leaks", min_size=1, max_size=1,
+                                    leak_detection_threshold=0.05, maintenance_interval=0.02) as pool:
+            await borrower(pool)
+            await async_wait_until(lambda: told(caplog, "leak.ended"), what="a leak.ended record")
+
+    asyncio.run(run())
+    (warning,) = told(caplog, "leak.suspected")
+    assert "in borrower" in warning.borrowed_at
+    assert "conn = await pool.getconn()  # the async borrow site" in warning.borrowed_at
+    assert warning.pool == "async-leaks"
