@@ -24,7 +24,8 @@ from tether.vocab._drivers import DRIVERS
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "pyproject.toml"
 EXTRAS = ("postgresql", "asyncpg", "sqlserver", "mssql-python", "pyodbc", "pymssql", "pytds", "mysql",
-          "embedded", "demo", "check", "cli", "otel", "sqlalchemy", "docs", "all", "dev")  # fmt: skip
+          "embedded", "demo", "check", "cli", "otel", "prometheus", "sqlalchemy", "django", "fastapi", "docs",
+          "all", "dev")  # fmt: skip
 
 
 def _project() -> dict[str, object]:
@@ -83,7 +84,7 @@ def test_all_and_dev_cover_every_extra() -> None:
             assert _expand(extra, extras) <= everything, extra
     dev = _expand("dev", extras)
     for extra in EXTRAS:
-        if extra not in ("all", "dev", "otel"):  # the tests need no OpenTelemetry
+        if extra not in ("all", "dev"):  # the ops tests use OpenTelemetry and prometheus_client
             assert _expand(extra, extras) <= dev, extra
     assert {"pytest", "hypothesis", "build"} <= dev
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Protocol
 
 from ._fork import renew_lock
+from ._timings import BOUNDS_S, HistogramSnapshot, Timings
 
 if TYPE_CHECKING:
     from .pool._state import PoolState
@@ -27,7 +28,10 @@ class Observed(Protocol):
 
     def stats(self) -> PoolStats: ...
 
-__all__ = ["PoolStats", "ProcessStats", "pools", "register", "snapshot", "stats"]
+__all__ = ["TIME_BUCKETS_S", "HistogramSnapshot", "PoolStats", "ProcessStats", "Timings", "pools",
+           "register", "snapshot", "stats"]
+
+TIME_BUCKETS_S = BOUNDS_S  # the upper bounds of the wait, use and create time buckets, in seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,14 @@ class PoolStats:
     reconnecting: bool = False  # opens fail with a fault that can heal: waiters wait, one probe tries
     outage_attempts: int = 0  # connect attempts the server refused since the outage began
     hook_failures: int = 0  # configure, check or reset raised (or left a transaction): discarded
+    min_size: int = 0
+    max_size: int = 0
+    blocking_periods: int = 0  # blocking periods begun
+    leaks_suspected: int = 0  # borrows held past leak_detection_threshold
+    commit_outcome_resolved: int = 0  # COMMIT replies lost, outcome learnt (committed or not)
+    commit_outcome_unknown: int = 0  # COMMIT replies lost, outcome unknown (CommitOutcomeUnknown)
+    retries: tuple[tuple[str, int], ...] = ()  # (fault class, units of work run again)
+    timings: Timings | None = None  # wait, use and create time histograms (None: turned off)
 
     @property
     def open(self) -> int:
@@ -171,6 +183,14 @@ def snapshot(name: str, state: PoolState, now: float) -> PoolStats:
         reconnecting=state.outage is not None,
         outage_attempts=state.outage.attempts if state.outage is not None else 0,
         hook_failures=c.hook_failures,
+        min_size=state.config.min_size,
+        max_size=state.config.max_size,
+        blocking_periods=c.blocking_periods,
+        leaks_suspected=c.leaks_suspected,
+        commit_outcome_resolved=c.commit_outcome_resolved,
+        commit_outcome_unknown=c.commit_outcome_unknown,
+        retries=tuple(sorted(c.retries.items())),
+        timings=None if state.timings is None else state.timings.snapshot(c.soft_connects - state.served),
     )
 
 

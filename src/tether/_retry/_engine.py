@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, ParamSpec, TypeVar, cast, overload
 
+from .. import events
 from ..vocab import Classification, Fault
 from ._budget import RetryBudget
 from ._classify import classify as default_classify
@@ -56,7 +57,7 @@ class RetryDetails:
 class Runner:
     """The parts of retrying that stay the same across calls; share one per function or pool."""
 
-    __slots__ = ("budget", "classify", "clock", "name", "on_retry", "policy", "rng")
+    __slots__ = ("budget", "classify", "clock", "name", "on_retry", "owner", "policy", "rng")
 
     def __init__(
         self,
@@ -76,6 +77,7 @@ class Runner:
         self.clock = clock
         self.rng = _rng if rng is None else rng
         self.name = name
+        self.owner: Any = None  # the pool whose unit of work this is: it counts the retries
 
     def start(self) -> RetryState:
         """Begin one call (one request to the budget)."""
@@ -133,11 +135,19 @@ class RetryState:
             self.attempt, verdict.fault, verdict.reason, delay, elapsed, error, runner.name
         )
         self.policy = self.policy.after(verdict.fault, delay_s=delay)
+        owner = runner.owner
+        event = events.Retried(pool="" if owner is None else owner.name, unit=details.name,
+                               attempt=details.attempt, fault=details.fault.name.lower(),
+                               delay_s=delay, error=type(error).__name__)
         log.warning(
             "retrying %s in %.3f s: attempt %d of %d failed with a %s fault (%s): %s: %s",
             runner.name, delay, details.attempt, self.policy.attempts, verdict.fault.value,
-            verdict.reason, type(error).__name__, error,
+            verdict.reason, type(error).__name__, error, extra=event.extra(),
         )
+        if owner is None:  # the retry.attempt event; a pool counts its units' retries too
+            events.emit(event)
+        else:
+            owner._report(event)
         if runner.on_retry is not None:
             runner.on_retry(details)
         return details

@@ -77,6 +77,10 @@ class PoolConfig:
     (auto), off the caller's path; it raising discards the connection."""
     maintenance_interval: float = 1.0
     """How often the maintenance sweep probes idle connections and expires old ones."""
+    leak_detection_threshold: float | None = None
+    """A connection borrowed longer logs one WARNING with the stack of its borrow site, and an
+    INFO when it comes back (HikariCP's leakDetectionThreshold); None: off. On, each borrow
+    captures its stack; the maintenance sweep checks."""
 
     def __post_init__(self) -> None:
         _integer("min_size", self.min_size, low=0)
@@ -101,6 +105,8 @@ class PoolConfig:
         instance("keepalive", self.keepalive, Keepalive, "a tether.Keepalive")
         choice("reset", self.reset, RESETS)
         _seconds("maintenance_interval", self.maintenance_interval, low_open=True, high=60)
+        if self.leak_detection_threshold is not None:
+            _seconds("leak_detection_threshold", self.leak_detection_threshold, low_open=True)
 
 
 def check_arguments(arguments: dict[str, Any]) -> None:
@@ -156,6 +162,7 @@ _ARGUMENTS: dict[str, Callable[[str, Any], object]] = {
     "kwargs": check_kwargs,
     "autocommit": boolean,
     "maintenance_interval": partial(_seconds, low_open=True, high=60),
+    "leak_detection_threshold": partial(_seconds, low_open=True),
     "retry_budget": partial(instance, cls=RetryBudget, label="a tether.RetryBudget"),
     "reconnect_budget": partial(instance, cls=RetryBudget, label="a tether.RetryBudget"),
     "open": boolean,
@@ -201,7 +208,7 @@ SETTING_NAMES = (
     "min_size", "max_size", "timeout", "max_lifetime", "max_idle", "validate_after_idle", "ping_timeout",
     "reset_timeout", "command_timeout", "connect_retry_count", "connect_retry_interval", "login_timeout",
     "connect_retry", "blocking_period", "blocking_after", "reconnect_min_delay", "reconnect_max_delay",
-    "keepalive", "reset", "maintenance_interval",
+    "keepalive", "reset", "maintenance_interval", "leak_detection_threshold",
 )
 
 
@@ -236,6 +243,7 @@ def config_for(spec: ConnectionSpec, **settings: Any) -> PoolConfig:
         keepalive=settings["keepalive"] or Keepalive(),
         reset=settings["reset"] if isinstance(settings["reset"], str) else "auto",
         maintenance_interval=settings["maintenance_interval"],
+        leak_detection_threshold=settings.get("leak_detection_threshold"),
     )
 
 

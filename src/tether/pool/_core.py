@@ -13,11 +13,12 @@ import logging
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from .. import metrics
+from .. import events, metrics
 from .._fork import restart_in_child
 from .._retry import ConnectFailure
 from .._retry._budget import RetryBudget
@@ -77,6 +78,7 @@ class PoolCore:
         # Paces an outage's probes (``_outage``): its own, so units of work do not spend it.
         self._reconnect_budget = reconnect_budget or default_reconnect_budget()
         self._state = PoolState(self.config, budget=self._reconnect_budget, started_at=time.monotonic())
+        self._subscribers = events.Subscribers()  # this pool's (``subscribe``)
         restart_in_child(self)  # ``_after_fork``
         # Idle resiliency: ConnectRetryCount reconnects for a session that broke while
         # idle (SqlClient: the first at once, later ones after the interval); 0 turns it off.
@@ -159,6 +161,32 @@ class PoolCore:
         return err
 
     # -- observing -----------------------------------------------------------------------------
+
+    def subscribe(self, fn: Callable[[events.Event], object]) -> Callable[[], None]:
+        """Call ``fn(event)`` for each event of this pool (``tether.events``); returns the
+        function that unsubscribes it. ``fn`` runs outside the pool's lock and must be cheap."""
+        return self._subscribers.add(fn)
+
+    def _announce(self, level: int, event: events.Event, message: str, *args: object) -> None:
+        """Log ``message`` with the event's fields as ``extra=``, then tell the subscribers."""
+        events.announce(log, level, event, self._subscribers, message, *args)
+
+    def _report(self, event: events.Event) -> None:
+        """An event from outside the pool's own code (the retry engine): count, then tell."""
+        self._tally(event)
+        events.emit(event, self._subscribers)
+
+    def _tally(self, event: events.Event) -> None:
+        """Count what happened outside the pool's own code: retries, lost COMMIT replies."""
+        with self._lock:
+            counters = self._state.counters
+            if isinstance(event, events.Retried):
+                counters.retries[event.fault] = counters.retries.get(event.fault, 0) + 1
+            elif isinstance(event, events.CommitResolved):
+                if event.outcome == "unknown":
+                    counters.commit_outcome_unknown += 1
+                else:
+                    counters.commit_outcome_resolved += 1
 
     def stats(self) -> metrics.PoolStats:
         """A snapshot of the pool's sizes and counters (SqlClient's names in ``as_counters()``)."""

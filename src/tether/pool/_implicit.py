@@ -28,6 +28,7 @@ from ..errors import Error, SettingTypeError
 from ..session import Connection, Lease
 from ..session._log import SessionLog
 from ..vocab import Fault, TxStatus
+from . import _fragmentation as fragmentation
 from ._config import SETTING_NAMES, PoolConfig, check_arguments, config_for
 from ._core import Port, connect_error
 from ._hooks import Hook, finish_hook, split
@@ -71,6 +72,11 @@ def connect(dsn: str | ConnectionSpec, *, driver: str | None = None, **settings:
             settings.setdefault("max_size", spec.max_pool_size or 100)
             pool = Pool(spec, name=f"implicit-{len(_implicit) + 1}", **settings)
             _implicit[key] = pool
+            made = True
+        else:
+            made = False
+    if made:
+        fragmentation.check(spec, metrics.pools())
     return pool.getconn()
 
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from .. import metrics
+from .. import events, metrics
 from .._acompat import (
     OPENS_AT_ONCE,
     Blocking,
@@ -52,6 +52,7 @@ from ..session._proxy import timed
 from ..vocab import Fault, TxStatus
 from ._core import PoolCore, Port, connect_error, scrub
 from ._hooks import Hook, Hooks, finish_hook, hook_name, split
+from ._leaks import LeakWatch
 from ._opening import connect_with_retry, open_lease
 from ._outage import MAX_DELAY_S, MIN_DELAY_S
 from ._state import Plan, PoolState, Slot
@@ -102,6 +103,7 @@ class Pool(PoolCore, Blocking):
         kwargs: dict[str, Any] | None = None,
         autocommit: bool = False,
         maintenance_interval: float = 1.0,
+        leak_detection_threshold: float | None = None,
         retry_budget: RetryBudget | None = None,
         reconnect_budget: RetryBudget | None = None,
         open: bool | None = None,
@@ -141,6 +143,7 @@ class Pool(PoolCore, Blocking):
                 "check": check,
                 "kwargs": kwargs,
                 "maintenance_interval": maintenance_interval,
+                "leak_detection_threshold": leak_detection_threshold,
             },
         )
         self.spec, extra = split(self.spec, kwargs)
@@ -154,6 +157,7 @@ class Pool(PoolCore, Blocking):
         self._loop: Any = None
         self._started = False
         self._resets_due: dict[int, tuple[float, Slot]] = {}  # resets to sever when overdue
+        self._leaks = LeakWatch() if self.config.leak_detection_threshold is not None else None
         self._port = Port(self.name, self.spec.redacted(), give_back=self._give_back,
                           reclaim=self._reclaimed.append, reopen=self._reopen, adopt=self._adopt,
                           lost=self._lost)
@@ -193,6 +197,8 @@ class Pool(PoolCore, Blocking):
         self._started = closed
         self._resets_due.clear()
         self._reclaimed.clear()
+        if self._leaks is not None:
+            self._leaks.clear()
 
     @anywhere
     def wait(self, timeout: float = 30.0) -> None:
@@ -300,19 +306,23 @@ class Pool(PoolCore, Blocking):
                 ) or self._alive(slot, now)
                 check = self._check  # the opt-in checkout hook
                 if alive and (check is None or self._hook("check", check, lease.raw) is None):
-                    return Connection(lease, SessionLog(self._exact_status) if self._resilient else None)
+                    conn = Connection(lease, SessionLog(self._exact_status) if self._resilient else None)
+                    if self._leaks is not None:
+                        self._leaks.lent(slot, lease.epoch, now)
+                    return conn
             except BaseException:
-                self._discard(slot)  # interrupted mid-ping: the session's state is unknown
+                self._discard(slot, "interrupted")  # mid-ping: the session's state is unknown
                 raise
-            self._discard(slot)
+            self._discard(slot, "failed_checkout_check")
 
     def _wait(self, deadline: float, timeout: float) -> Slot:
         refused = blocking_refused()
         if refused is not None:
             raise self._misuse_error(f"pool {self.name!r} {refused}", pool=self.name)
         waiter = Waiter()
+        started = time.monotonic()
         with self._lock:
-            plan = self._state.wait(waiter, time.monotonic())
+            plan = self._state.wait(waiter, started)
         self._carry_out(plan)
         try:
             waiter.wait(deadline - time.monotonic())
@@ -324,11 +334,15 @@ class Pool(PoolCore, Blocking):
                 gave_up = self._state.give_up(waiter)  # False: served just now, take it
                 error = self._wait_timeout(timeout) if gave_up else None
             if error is not None:
+                self._announce(logging.DEBUG, events.PoolTimedOut(self.name, timeout, error.idle, error.busy,
+                               error.waiting), "pool %r: %s", self.name, error)  # fmt: skip
                 raise error
         if waiter.error is not None:
             raise self._failed_wait(waiter.error)
         slot: Slot | None = waiter.slot
         assert slot is not None
+        with self._lock:
+            self._state.waited(time.monotonic() - started)
         return slot
 
     def _abandon(self, waiter: Waiter) -> None:
@@ -367,8 +381,9 @@ class Pool(PoolCore, Blocking):
         log.warning("discarding %r of pool %r: no answer to a ping within %.1f s", slot, self.name, timeout)
         return False
 
-    def _discard(self, slot: Slot) -> None:
-        log.debug("discarding dead %r of pool %r", slot, self.name)
+    def _discard(self, slot: Slot, reason: str) -> None:
+        self._announce(logging.DEBUG, events.ConnectionDiscarded(self.name, slot.number, reason),
+                       "discarding %r of pool %r: %s", slot, self.name, events.REASONS[reason])
         with self._lock:
             plan = self._state.discard(slot, time.monotonic())
         self._carry_out(plan)
@@ -400,6 +415,7 @@ class Pool(PoolCore, Blocking):
             budget=self.retry_budget,
             name=getattr(fn, "__qualname__", "transaction"),
         )
+        runner.owner = self  # counts the retries, and tells the subscribers
         return run_transaction(self, fn, runner, timeout=timeout)
 
     def transactional(
@@ -454,7 +470,7 @@ class Pool(PoolCore, Blocking):
         lease = slot.lease
         changes, saved = lease.changes, lease.saved
         if status is TxStatus.BROKEN or status is TxStatus.ACTIVE:  # a lost session: never reused
-            self._discard(slot)
+            self._discard(slot, "broken_on_return")
         elif status is TxStatus.IDLE and not changes and not saved and self._lazy_reset:
             with self._lock:
                 plan = self._state.checkin(slot, time.monotonic())
@@ -496,7 +512,8 @@ class Pool(PoolCore, Blocking):
             if ok and self._hooks.reset is not None:
                 ok = self._hook("reset", self._hooks.reset, raw) is None
         except Exception as exc:
-            log.warning("discarding %r of pool %r: reset failed: %s", slot, self.name, exc)
+            self._announce(logging.WARNING, events.ResetFailed(self.name, slot.number, type(exc).__name__),
+                           "discarding %r of pool %r: reset failed: %s", slot, self.name, exc)
             ok = False
         finally:
             now = time.monotonic()
@@ -504,6 +521,10 @@ class Pool(PoolCore, Blocking):
                 self._resets_due.pop(slot.number, None)
                 self._state.end_reset()
                 plan = self._state.checkin(slot, now) if ok else self._state.discard(slot, now)
+            if not ok:
+                discarded = events.ConnectionDiscarded(self.name, slot.number, "reset_failed")
+                self._announce(logging.DEBUG, discarded, "discarded %r of pool %r: its reset failed",
+                               slot, self.name)
             self._carry_out(plan)
 
     # -- idle resiliency (the Port) ------------------------------------------------------------
@@ -527,15 +548,18 @@ class Pool(PoolCore, Blocking):
             counters.recovered += 1
             counters.hard_connects += 1
             counters.hard_disconnects += 1
-        log.info("pool %r: %r broke while idle; session restored on a new connection in %.1f ms "
-                 "(replayed: %s)", self.name, slot, elapsed_s * 1000, replayed)
+        self._announce(logging.INFO, events.SessionRecovered(self.name, slot.number, elapsed_s, replayed),
+                       "pool %r: %r broke while idle; session restored on a new connection in %.1f ms "
+                       "(replayed: %s)", self.name, slot, elapsed_s * 1000, replayed)
         self._tasks.soon(self._driver.close, old)
 
     def _lost(self, lease: Lease) -> None:
         # The session closed the dead connection; the pool discards it when it comes back.
         with self._lock:
             self._state.counters.sessions_lost += 1
-        log.warning("pool %r: %s", self.name, lease.lost)
+        number = lease.token.number if lease.token is not None else lease.number
+        self._announce(logging.WARNING, events.SessionLost(self.name, number, str(lease.lost)),
+                       "pool %r: %s", self.name, lease.lost)
 
     # -- opening and closing -----------------------------------------------------------------
 
@@ -562,6 +586,7 @@ class Pool(PoolCore, Blocking):
                 with self._lock:
                     recovering = state.recovering(time.monotonic())
                 policy = self._probe_retry if recovering else self.config.connect_retry
+                began = time.monotonic()
                 result = connect_with_retry(self._connect_once, policy)
         except BaseException as exc:  # cancelled by close() (or a bug): the open did not happen
             self._open_failed(ConnectFailure(attempts=1, elapsed_s=0.0, cause=exc), ticket)
@@ -576,9 +601,13 @@ class Pool(PoolCore, Blocking):
             result.token = slot
             ended = state.outage
             plan = state.opened(slot, now)
+            state.created(now - began)
+        self._announce(logging.DEBUG, events.ConnectionOpened(self.name, slot.number, now - began),
+                       "pool %r: opened %r in %.1f ms", self.name, slot, (now - began) * 1000)
         if ended is not None:
-            log.info("pool %r: connected again after %d failed connect attempts in %.2f s",
-                     self.name, ended.attempts, now - ended.since)
+            self._announce(logging.INFO, events.PoolReconnected(self.name, ended.attempts, now - ended.since),
+                           "pool %r: connected again after %d failed connect attempts in %.2f s",
+                           self.name, ended.attempts, now - ended.since)
         self._carry_out(plan)
 
     def _open_failed(self, failure: ConnectFailure, ticket: int) -> None:
@@ -586,13 +615,24 @@ class Pool(PoolCore, Blocking):
         one that cannot (a wrong password, a name that does not resolve) fails them."""
         cause = failure.cause
         final = not isinstance(cause, Exception) or classify(cause).fault is Fault.FATAL
+        state = self._state
         with self._lock:
             error = self._open_error(failure)
-            closed, first = self._state.closed, self._state.outage is None
-            plan = self._state.open_failed(error, time.monotonic(), attempts=failure.attempts,
-                                           final=final or closed, blocking=self._blocks, ticket=ticket)
+            closed, first = state.closed, state.outage is None
+            periods = state.counters.blocking_periods
+            plan = state.open_failed(error, time.monotonic(), attempts=failure.attempts,
+                                     final=final or closed, blocking=self._blocks, ticket=ticket)
+            blocked = state.counters.blocking_periods != periods
+            block_s = state.blocked_until - time.monotonic()
         if not closed:  # an outage is told once, then when it ends; each probe at DEBUG
-            log.log(logging.WARNING if final or first else logging.DEBUG, "pool %r: %s", self.name, error)
+            spec = self.spec
+            failed = events.ConnectFailed(self.name, spec.host or "", spec.port or 0, failure.attempts,
+                                          failure.elapsed_s, str(error), final)
+            self._announce(logging.WARNING if final or first else logging.DEBUG, failed,
+                           "pool %r: %s", self.name, error)
+        if blocked:
+            self._announce(logging.WARNING, events.PoolBlocking(self.name, block_s),
+                           "pool %r: blocking period: checkouts fail at once for %.1f s", self.name, block_s)
         self._carry_out(plan)
 
     def _connect_once(self, timeout_s: float) -> Lease:
@@ -648,7 +688,10 @@ class Pool(PoolCore, Blocking):
             lease = self._reclaimed.popleft()
             if lease.token is None:  # abandoned after a fork
                 continue
-            log.warning("pool %r: reclaiming a connection that was never closed", self.name)
+            site = self._leaks.site(lease.token) if self._leaks is not None else ""
+            self._announce(logging.WARNING, events.ConnectionReclaimed(self.name, lease.token.number, site),
+                           "pool %r: reclaiming a connection that was never closed%s", self.name,
+                           f"; it was borrowed at:\n{site}" if site else "")
             with self._lock:
                 self._state.counters.reclaimed += 1
             self._take_back(lease.token, self._status(lease))
@@ -658,6 +701,8 @@ class Pool(PoolCore, Blocking):
             idle = list(self._state.idle)
             overdue = [slot for due, slot in self._resets_due.values() if due <= now]
         self._carry_out(plan)
+        if self._leaks is not None:
+            self._sweep_leaks(now)
         for slot in overdue:
             probe = slot.lease.probe
             if probe is not None and not self._driver.is_closed(slot.lease.raw):
@@ -667,7 +712,29 @@ class Pool(PoolCore, Blocking):
             if self._idle_dead(slot):
                 with self._lock:
                     plan = self._state.remove_idle(slot, now)
+                if plan:
+                    self._announce(logging.DEBUG, events.ConnectionDiscarded(self.name, slot.number,
+                                   "dead_while_idle"), "discarding %r of pool %r: %s", slot, self.name,
+                                   events.REASONS["dead_while_idle"])  # fmt: skip
                 self._carry_out(plan)
+
+    def _sweep_leaks(self, now: float) -> None:
+        """Borrows held past ``leak_detection_threshold``: a WARNING each, once; an INFO
+        when one comes back (seen at the next sweep)."""
+        assert self._leaks is not None and self.config.leak_detection_threshold is not None
+        suspected, ended = self._leaks.sweep(now, self.config.leak_detection_threshold)
+        if suspected:
+            with self._lock:
+                self._state.counters.leaks_suspected += len(suspected)
+        for borrow in suspected:
+            held, site = now - borrow.since, borrow.site()
+            self._announce(logging.WARNING, events.LeakSuspected(self.name, borrow.number, held, site),
+                           "pool %r: %r has been borrowed for %.1f s (leak_detection_threshold): "
+                           "borrowed at:\n%s", self.name, borrow.slot, held, site)
+        for borrow in ended:
+            held = now - borrow.since
+            self._announce(logging.INFO, events.LeakEnded(self.name, borrow.number, held),
+                           "pool %r: %r came back after at most %.1f s", self.name, borrow.slot, held)
 
     def _idle_dead(self, slot: Slot) -> bool:
         lease: Lease = slot.lease

@@ -14,11 +14,13 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .._retry._budget import RetryBudget
+from .._timings import BOUNDS_S, PoolTimings
 from ._config import PoolConfig
 from ._outage import Outage, probes_per_s
 
@@ -36,6 +38,7 @@ class Slot:
     expires_at: float
     generation: int
     idle_since: float = 0.0
+    lent_at: float = 0.0  # when the current borrow began (use time, leak detection)
     number: int = field(default_factory=lambda: next(_numbers))
 
     def __repr__(self) -> str:
@@ -86,6 +89,11 @@ class Counters:
     recovered: int = 0  # sessions rebuilt after an idle break (idle resiliency)
     sessions_lost: int = 0  # sessions that broke while idle and could not be rebuilt
     hook_failures: int = 0  # configure, check or reset raised: the connection was discarded
+    blocking_periods: int = 0  # blocking periods begun
+    leaks_suspected: int = 0  # borrows held past leak_detection_threshold
+    commit_outcome_resolved: int = 0  # lost COMMIT replies whose outcome was learnt
+    commit_outcome_unknown: int = 0  # ... and those whose outcome could not be
+    retries: dict[str, int] = field(default_factory=dict)  # units of work run again, by fault class
 
 
 class PoolState:
@@ -120,6 +128,9 @@ class PoolState:
         self._last_outage: Outage | None = None  # the one before, which a relapse continues
         self._demand_marks: deque[tuple[float, int]] = deque([(started_at, 0)])  # (when, checkouts)
         self._budget = budget  # paces an outage's probes, and the waits then fill it
+        # Wait, use and create times; None turns them off (the benchmark compares).
+        self.timings: PoolTimings | None = PoolTimings()
+        self.served = 0  # checkouts served by a wait (the others waited for nothing)
 
     # -- sizes -------------------------------------------------------------------------
 
@@ -149,6 +160,7 @@ class PoolState:
                 continue
             self.busy += 1
             self.counters.soft_connects += 1
+            slot.lent_at = now  # no wait: the snapshot counts these in the first bucket
             return slot, plan
         return None, plan
 
@@ -181,6 +193,11 @@ class PoolState:
         plan = Plan()
         self.busy -= 1
         self.counters.discarded_dead += 1
+        timings = self.timings
+        if timings is not None:  # Histogram.observe, inlined: the hot path
+            use, held = timings.use, now - slot.lent_at
+            use.counts[bisect_left(BOUNDS_S, held)] += 1
+            use.sum += held
         self._drop(slot, plan)
         self._grow(plan, now)
         return plan
@@ -191,6 +208,11 @@ class PoolState:
         """A busy connection is clean again: hand it to a waiter or stack it idle."""
         self.busy -= 1
         self.counters.soft_disconnects += 1
+        timings = self.timings
+        if timings is not None:  # Histogram.observe, inlined: the hot path
+            use, held = timings.use, now - slot.lent_at
+            use.counts[bisect_left(BOUNDS_S, held)] += 1
+            use.sum += held
         if self._stale(slot, now) or self.closed:
             plan = Plan()
             self._drop(slot, plan)
@@ -203,6 +225,16 @@ class PoolState:
         plan = Plan()
         self._offer(slot, now, plan)
         return plan
+
+    def waited(self, seconds: float) -> None:
+        """A checkout that queued got its connection after ``seconds``."""
+        if self.timings is not None:
+            self.timings.wait.observe(seconds)
+
+    def created(self, seconds: float) -> None:
+        """A new connection took ``seconds`` to open."""
+        if self.timings is not None:
+            self.timings.create.observe(seconds)
 
     def begin_reset(self) -> None:
         self.resetting += 1
@@ -280,6 +312,7 @@ class PoolState:
             self._block_s = min(max(self._block_s * 2, self.config.blocking_min_s),
                                 self.config.blocking_max_s)
             self.blocked_until = now + self._block_s
+            self.counters.blocking_periods += 1
         self._refill_backoff_s = min(max(self._refill_backoff_s * 2, 0.5), 30.0)
         self.refill_after = now + self._refill_backoff_s * self._rng.uniform(0.8, 1.2)
         if self.busy == 0 and self.opening == 0:
@@ -385,6 +418,8 @@ class PoolState:
         if self.waiters:
             waiter = self.waiters.popleft()
             waiter.slot = slot
+            slot.lent_at = now
+            self.served += 1
             self.busy += 1
             self.counters.soft_connects += 1
             plan.wake.append(waiter)

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
+from .. import events
 from .._acompat import sleep
 from .._retry._engine import RetryDetails, Runner
 from ..errors import CommandTimeout, CommitOutcomeUnknown, Error, SessionLost
@@ -130,7 +131,13 @@ def _run_once(
                 raise  # the server answered: serialization failure, deferred constraint...
             conn.close()  # broken: discarded, and out of the way
             budget = RESOLVE_TIMED_OUT_S if isinstance(error, CommandTimeout) else RESOLVE_S
-            if not _resolve(pool, marker, error, budget):
+            try:
+                committed = _resolve(pool, marker, error, budget)
+            except CommitOutcomeUnknown:
+                pool._report(events.CommitResolved(pool.name, "unknown"))
+                raise
+            pool._report(events.CommitResolved(pool.name, "committed" if committed else "aborted"))
+            if not committed:
                 raise _RunAgain(error, _NOT_COMMITTED) from None
         return result
     finally:

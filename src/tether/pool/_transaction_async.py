@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
+from .. import events
 from .._acompat import asleep
 from .._retry._engine import RetryDetails, Runner
 from ..errors import CommandTimeout, CommitOutcomeUnknown, Error, SessionLost
@@ -129,7 +130,13 @@ async def _run_once(
                 raise  # the server answered: serialization failure, deferred constraint...
             await conn.close()  # broken: discarded, and out of the way
             budget = RESOLVE_TIMED_OUT_S if isinstance(error, CommandTimeout) else RESOLVE_S
-            if not await _resolve(pool, marker, error, budget):
+            try:
+                committed = await _resolve(pool, marker, error, budget)
+            except CommitOutcomeUnknown:
+                pool._report(events.CommitResolved(pool.name, "unknown"))
+                raise
+            pool._report(events.CommitResolved(pool.name, "committed" if committed else "aborted"))
+            if not committed:
                 raise _RunAgain(error, _NOT_COMMITTED) from None
         return result
     finally:

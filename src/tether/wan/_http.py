@@ -35,12 +35,15 @@ from tether.wan._errors import AlreadyExists, ListenError, NotFound
 from tether.wan._http_wire import (
     MAX_HEAD,
     Request,
+    TextBody,
     close_gently,
     encode_error,
     encode_response,
     read_request,
 )
 from tether.wan._link_state import Address
+from tether.wan._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from tether.wan._metrics import render as render_metrics
 from tether.wan._registry import Registry
 from tether.wan._toxics import (
     ApiError,
@@ -79,6 +82,7 @@ class ApiServer:
             (("reset",), {"POST": self._reset}),
             (("version",), {"GET": self._version}),
             (("stats",), {"GET": self._stats}),  # ours, not Toxiproxy's: for ``tether wan link stats``
+            (("metrics",), {"GET": self._metrics}),  # Prometheus's text format, as Toxiproxy 2.6+
             (
                 ("proxies", "{proxy}"),
                 {
@@ -251,6 +255,9 @@ class ApiServer:
 
     async def _version(self, body: bytes) -> Reply:
         return 200, {"version": TOXIPROXY_VERSION}
+
+    async def _metrics(self, body: bytes) -> Reply:
+        return 200, TextBody(render_metrics(self._registry.links.values()), METRICS_CONTENT_TYPE)
 
     async def _stats(self, body: bytes) -> Reply:
         return 200, {name: dataclasses.asdict(s.stats()) for name, s in self._registry.links.items()}

@@ -157,12 +157,24 @@ def _body_length(fields: list[tuple[str, str]]) -> int:
     return int(digits or 0)
 
 
+@dataclass(frozen=True, slots=True)
+class TextBody:
+    """A reply that is not JSON (``GET /metrics``: Prometheus's text format)."""
+
+    text: str
+    content_type: str
+
+
 def encode_response(status: int, payload: Any, *, head: bool = False) -> bytes:
     """A complete ``Connection: close`` response; ``head``: the headers only (HEAD)."""
-    body = b"" if payload is None else json.dumps(payload).encode() + b"\n"
+    if isinstance(payload, TextBody):
+        body, content_type = payload.text.encode(), payload.content_type
+    else:
+        body = b"" if payload is None else json.dumps(payload).encode() + b"\n"
+        content_type = "application/json"
     lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", "Connection: close"]
     if payload is not None:
-        lines.append("Content-Type: application/json")
+        lines.append(f"Content-Type: {content_type}")
     lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head else body)
 

@@ -92,6 +92,8 @@ class LinkState:
         self.enabled = False
         self.faults: dict[str, FaultEntry] = {}
         self.connections: set[Connection] = set()
+        # bytes (received, sent) per direction of the connections that ended (``/metrics``)
+        self.retired_bytes = {"upstream": [0, 0], "downstream": [0, 0]}
         self._rng = rng
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -231,7 +233,22 @@ class LinkState:
             buffered=sum(c.up.buffered + c.down.buffered for c in conns),
         )
 
+    def byte_totals(self) -> dict[str, tuple[int, int]]:
+        """Bytes (received, sent) per direction since the link was made, the connections
+        open now included: Toxiproxy's ``toxiproxy_proxy_{received,sent}_bytes_total``."""
+        totals = {}
+        for direction, (received, sent) in self.retired_bytes.items():
+            pipes = [c.up if direction == "upstream" else c.down for c in self.connections]
+            totals[direction] = (received + sum(p.bytes_in for p in pipes),
+                                 sent + sum(p.bytes_out for p in pipes))
+        return totals
+
     def forget(self, conn: Connection) -> None:
+        if conn in self.connections:
+            for direction, pipe in (("upstream", conn.up), ("downstream", conn.down)):
+                totals = self.retired_bytes[direction]
+                totals[0] += pipe.bytes_in
+                totals[1] += pipe.bytes_out
         self.connections.discard(conn)
         self._notify()
 
