@@ -9,13 +9,25 @@ PEP 249 driver, so nothing asks ``hasattr``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._settings import write_setting
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
     from ..vocab import TxStatus
+
+
+class Opening(Protocol):
+    """A transaction's first statement, sent with its BEGIN in one round trip (``opening``)."""
+
+    # After ``run``: the server said the transaction wrote nothing yet and its COMMIT cannot
+    # fail (no transaction id assigned, not serializable): its end may go to the background.
+    quiet: bool
+    marker: tuple[Any, ...] | None  # the ``mark`` statement's row, when one was asked for
+
+    async def run(self, sql: Any, params: Any = None, **kwargs: Any) -> Any:
+        """Run it as the cursor's ``execute`` would (same result, same errors)."""
 
 
 class AsyncDriver:
@@ -116,6 +128,14 @@ class AsyncDriver:
         """Put back client-side settings the borrower changed (``autocommit``, ...)."""
         for name, value in saved.items():
             write_setting(raw, name, value)
+
+    def opening(self, raw: Any, cursor: Any, sql: Any, params: Any, *, mark: str | None) -> Opening | None:
+        """A way to send ``sql`` together with the transaction's BEGIN, in one round trip,
+        when ``raw`` is in transaction mode with none open; None to send it as the driver
+        does (most drivers: their BEGIN is implicit, or rides on the statement already).
+        ``mark``: a statement whose row identifies the transaction, for commit safety,
+        sent after the BEGIN. No I/O here."""
+        return None
 
     def reset_refused(self, raw: Any) -> bool:
         """After a request failed: whether the server refused the session reset that rode

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import pq
+from psycopg.rows import tuple_row
 
 from .._acompat import await_fd
 from ..dialects.postgresql import dialect as postgresql
@@ -24,6 +25,7 @@ from ._psycopg_common import (
     forget_session,
     reported_settings,
 )
+from ._psycopg_opening import IDLE, QUIET_SQL, opens_with, quiet_check
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
@@ -111,6 +113,15 @@ class PsycopgAsync(AsyncDriver):
             else:
                 setattr(raw, name, value)
 
+    def opening(self, raw: Any, cursor: Any, sql: Any, params: Any, *, mark: str | None) -> Opening | None:
+        # Transaction mode with none open, a plain client-side cursor (a server-side one
+        # cannot run in a pipeline) and one statement that may (``_psycopg_opening``).
+        if raw._autocommit or raw._pipeline is not None or raw.pgconn.transaction_status != IDLE:
+            return None
+        if type(cursor) is not psycopg.AsyncCursor or not opens_with(sql):
+            return None
+        return Opening(raw, cursor, mark, check=mark is None and quiet_check(raw, sql))
+
     def forget_session(self, raw: Any) -> None:
         forget_session(raw)
 
@@ -123,6 +134,50 @@ class PsycopgAsync(AsyncDriver):
     async def close(self, raw: Any) -> None:
         with contextlib.suppress(psycopg.Error):
             await raw.close()
+
+
+class Opening:
+    """psycopg's BEGIN and the first statement in one pipeline: one round trip.
+
+    psycopg itself, in a pipeline, syncs after its BEGIN (a round trip of its own), so the
+    BEGIN is queued here, psycopg's own text for it (isolation level, read only,
+    deferrable included), with the connection briefly marked autocommit so the cursor
+    adds none. A statement that fails leaves the transaction INERROR, as psycopg's would;
+    its error is the one raised. Behind the statement, optionally, the quiet check: the
+    server's word on whether the transaction wrote anything."""
+
+    __slots__ = ("_check", "_cursor", "_mark", "_raw", "marker", "quiet")
+
+    def __init__(self, raw: Any, cursor: Any, mark: str | None, *, check: bool):
+        self._raw = raw
+        self._cursor = cursor
+        self._mark = mark
+        self._check = check
+        self.quiet = False
+        self.marker: tuple[Any, ...] | None = None
+
+    async def run(self, sql: Any, params: Any = None, **kwargs: Any) -> Any:
+        raw, cursor = self._raw, self._cursor
+        begin = raw._get_tx_start_command()
+        mark = raw.cursor(row_factory=tuple_row) if self._mark else None
+        check = raw.cursor(row_factory=tuple_row) if self._check else None
+        async with raw.pipeline():
+            raw._autocommit = True  # or the cursor's execute sends (and syncs) a BEGIN of its own
+            try:
+                await raw.wait(raw._exec_command(begin))  # queued: no round trip yet
+                if mark is not None:
+                    await mark.execute(self._mark)
+                await cursor.execute(sql, params, **kwargs)
+                if check is not None:
+                    await check.execute(QUIET_SQL)
+            finally:
+                raw._autocommit = False
+        if mark is not None:
+            self.marker = await mark.fetchone()
+        if check is not None:
+            row = await check.fetchone()
+            self.quiet = row is not None and row[0] is True
+        return cursor
 
 
 driver = PsycopgAsync()

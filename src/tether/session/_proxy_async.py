@@ -69,6 +69,8 @@ class AsyncConnection:
         lease.unit = False
         lease.command_timeout = lease.default_timeout
         lease.grace = None
+        lease.quiet = False
+        lease.mark = lease.marker = None
         # Not self._lease = ...: __setattr__ forwards to the driver's connection.
         _set_lease(self, lease)
         _set_epoch(self, epoch)
@@ -76,7 +78,9 @@ class AsyncConnection:
     @property
     def raw(self) -> Any:
         """The driver's own connection object (don't keep it past the borrow)."""
-        return self._live()
+        raw = self._live()
+        self._lease.quiet = False  # what it sends is not seen here
+        return raw
 
     def _live(self) -> Any:
         """The driver's connection, while this borrow lasts; ``ConnectionReturned`` after."""
@@ -108,7 +112,7 @@ class AsyncConnection:
 
     def cursor(self, *args: Any, **kwargs: Any) -> Any:
         """A cursor whose statements are noted (asyncpg: its ``cursor(query, ...)``, noted)."""
-        lease, raw = self._lease, self.raw
+        lease, raw = self._lease, self._live()
         if lease.driver.returns_cursors:
             name = kwargs.get("name") or (args[0] if args and isinstance(args[0], str) else None)
             if name and lease.log is not None:  # a server-side cursor: no replay brings it back
@@ -197,6 +201,7 @@ class AsyncConnection:
         """asyncpg's ``execute``/``fetch``... with the session log."""
         raw = await self._ready()
         lease = self._lease
+        lease.quiet = False
         timeout = _timeout_of(lease, kwargs)
         method = getattr(raw, name)
         if lease.log is None:
@@ -215,8 +220,10 @@ class AsyncConnection:
     def __getattr__(self, name: str) -> Any:
         if name in _OWN:  # not set yet (a failed __init__): never ask the driver for them
             raise AttributeError(name)
-        lease, raw = self._lease, self.raw
+        lease, raw = self._lease, self._live()
         attr = getattr(raw, name)
+        if callable(attr):
+            lease.quiet = False  # what it sends is not seen here
         if name in lease.driver.sql_methods:  # asyncpg's fetch(sql, ...) and friends
             return _with_sql(self, name)
         if name in MAKERS and callable(attr):  # transaction(), prepare()...: tied to this borrow
@@ -343,7 +350,9 @@ class AsyncCursor:
     @property
     def raw(self) -> Any:
         """The driver's own cursor (don't keep it past the borrow)."""
-        return self._live()
+        cursor = self._live()
+        self._conn._lease.quiet = False  # what it sends is not seen here
+        return cursor
 
     @property
     def connection(self) -> AsyncConnection:
@@ -371,15 +380,23 @@ class AsyncCursor:
         effects = PLAIN if log is None else lease.read(sql)
         if log is None:  # idle resiliency off: only what needs a reset is noted
             lease.note(sql)
-        status = lease.driver.tx_status
+        driver = lease.driver
+        status = driver.tx_status
+        lease.quiet = False  # until the server says so again
         for last_try in (False, True):
             cursor = self._cursor if self._made_on is raw else self._remake(raw)
             before = None if effects is PLAIN else status(raw)
+            # The transaction's first statement: with its BEGIN, where the driver can.
+            opening = driver.opening(raw, cursor, sql, params, mark=lease.mark)
             try:
-                await timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
+                if opening is None:
+                    await timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
+                else:
+                    await timed(lease, timeout, cursor, opening.run, *args, **kwargs)
+                    lease.quiet, lease.marker = opening.quiet, opening.marker
                 break
             except Exception:
-                if last_try or not lease.driver.reset_refused(raw):
+                if last_try or not driver.reset_refused(raw):
                     raise
             raw = await renew(lease)  # the reset riding on it was refused: it did not run
         if log is None:
@@ -393,6 +410,7 @@ class AsyncCursor:
         """Run ``sql`` once per parameter set (a session statement here is not replayable)."""
         raw = await self._conn._ready()
         lease = self._conn._lease
+        lease.quiet = False
         lease.note(sql)
         log = lease.log
         if log is not None and lease.effects_of(sql) is not PLAIN:
@@ -462,6 +480,7 @@ class AsyncCursor:
         if name in _CURSOR_OWN:  # not set yet (a failed __init__)
             raise AttributeError(name)
         attr = getattr(self._live(), name)  # stream(), copy(), description...
+        self._conn._lease.quiet = False  # what they send is not seen here
         return checked(self._conn, attr, name) if callable(attr) else attr
 
     def __repr__(self) -> str:
