@@ -16,10 +16,16 @@ import pytest
 import tether
 from fix_turns import TurnCounter, counting, texts
 from fix_wait import wait_until
-from tether.session import lease_of
+from tether.session import _proxy, lease_of
 from tether.testing import EmbeddedPostgres
 
 Turns = list[list[str]]
+
+
+@pytest.fixture(autouse=True)
+def far(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every server counts as far (as one behind a WAN link): loopback answers too fast."""
+    monkeypatch.setattr(_proxy, "FAR_S", 0.0)
 
 
 @pytest.fixture
@@ -169,6 +175,17 @@ def test_a_failing_first_statement_fails_as_psycopgs_would(pool: tether.Pool) ->
         assert conn.execute("SELECT 2").fetchone() == (2,)
     with pool.connection() as conn, pytest.raises(psycopg.errors.DivisionByZero):
         conn.execute("SELECT 1 / %s", (0,))
+
+
+def test_a_near_server_gets_its_commit_on_the_callers_path(
+    pool: tether.Pool, wire: tuple[TurnCounter, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_proxy, "FAR_S", 3600.0)  # every round trip is short of it
+    counter = wire[0]
+    first, _ = borrow(pool, counter, lambda c: c.execute("SELECT 1"))
+    assert len(first) == 1  # the first asks (nothing is known of the server yet)
+    then, _ = borrow(pool, counter, lambda c: c.execute("SELECT 1"))
+    assert [texts(t) for t in then] == [["BEGIN", "SELECT 1"], ["COMMIT"]]  # no question, no handoff
 
 
 def test_what_cannot_be_pipelined_goes_as_psycopg_sends_it(

@@ -25,8 +25,10 @@ class Opening(Protocol):
     # fail (no transaction id assigned, not serializable): its end may go to the background.
     quiet: bool
     marker: tuple[Any, ...] | None  # the ``mark`` statement's row, when one was asked for
+    round_trip_s: float  # how long the round trip took (is the server near or far?)
 
-    async def run(self, sql: Any, params: Any = None, **kwargs: Any) -> Any:
+    async def run(self, sql: Any, params: Any = None, *, prepare: bool | None = None,
+                  binary: bool | None = None) -> Any:
         """Run it as the cursor's ``execute`` would (same result, same errors)."""
 
 
@@ -129,12 +131,13 @@ class AsyncDriver:
         for name, value in saved.items():
             write_setting(raw, name, value)
 
-    def opening(self, raw: Any, cursor: Any, sql: Any, params: Any, *, mark: str | None) -> Opening | None:
+    def opening(self, raw: Any, cursor: Any, sql: Any, params: Any, *, mark: str | None,
+                ask: bool) -> Opening | None:
         """A way to send ``sql`` together with the transaction's BEGIN, in one round trip,
         when ``raw`` is in transaction mode with none open; None to send it as the driver
         does (most drivers: their BEGIN is implicit, or rides on the statement already).
         ``mark``: a statement whose row identifies the transaction, for commit safety,
-        sent after the BEGIN. No I/O here."""
+        sent after the BEGIN; ``ask``: ask whether it wrote (``Opening.quiet``). No I/O here."""
         return None
 
     def reset_refused(self, raw: Any) -> bool:

@@ -16,9 +16,11 @@ the COMMIT on the caller's path (where the application learns whether it went ou
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from psycopg import pq
+import psycopg
+from psycopg import generators, pq
 
 from ..vocab._scan import Unscannable, statements
 
@@ -27,6 +29,8 @@ QUIET_SQL = (
     "SELECT pg_current_xact_id_if_assigned() IS NULL"
     " AND current_setting('transaction_isolation') <> 'serializable'"
 )
+_QUIET = QUIET_SQL.encode()
+_SYNC = pq.ExecStatus.PIPELINE_SYNC
 _QUIET_SINCE = 130000  # pg_current_xact_id_if_assigned(): PostgreSQL 13
 _NOTIFIES = frozenset({"notify", "pg_notify"})
 
@@ -55,3 +59,73 @@ def _one_statement(sql: Any) -> tuple[str, ...] | None:
     except Unscannable:
         return None
     return found[0] if len(found) == 1 and found[0] else None
+
+
+# -- the pipeline, on libpq (psycopg's internals for what its execute does around it) --------
+
+
+def start(raw: Any, cursor: Any, sql: str, params: Any, binary: bool | None, mark: str | None,
+          check: bool) -> tuple[Any, int]:
+    """Queue BEGIN, [mark], the statement, [the quiet check] and a Sync; the number of
+    statements queued. The connection's lock is held."""
+    raw._check_connection_ok()
+    raw._autocommit = True  # the cursor's start adds no BEGIN of its own (and makes no I/O)
+    try:
+        for _ in cursor._start_query(sql):  # resets the cursor for a new statement
+            raise AssertionError("psycopg's cursor waited on the server in autocommit mode")
+    finally:
+        raw._autocommit = False
+    query = cursor._convert_query(sql, params)
+    fmt = cursor.format if binary is None else (pq.Format.BINARY if binary else pq.Format.TEXT)
+    pgconn = raw.pgconn
+    pgconn.enter_pipeline_mode()
+    send = pgconn.send_query_params
+    send(raw._get_tx_start_command(), None)
+    if mark:
+        send(mark.encode(), None)
+    send(query.query, query.params, param_formats=query.formats, param_types=query.types, result_format=fmt)
+    if check:
+        send(_QUIET, None)
+    pgconn.pipeline_sync()
+    return pgconn, 2 + bool(mark) + check
+
+
+def exchange(pgconn: Any, commands: int) -> Any:
+    """psycopg's generator protocol (``conn.wait``): send, then each statement's results,
+    up to the Sync's."""
+    yield from generators.send(pgconn)
+    found: list[list[Any]] = []
+    for _ in range(commands + 1):
+        results = yield from generators.fetch_many(pgconn)
+        if results and results[0].status == _SYNC:
+            break
+        found.append(results)
+    return found
+
+
+def leave(pgconn: Any) -> None:
+    """Out of pipeline mode; where results were left unread (an interrupted wait) libpq
+    refuses, the transaction status reads ACTIVE, and the pool discards the connection."""
+    if pgconn.status != pq.ConnStatus.BAD:
+        with contextlib.suppress(psycopg.OperationalError):
+            pgconn.exit_pipeline_mode()
+
+
+def settle(cursor: Any, sql: str, found: list[list[Any]], *, mark: bool, check: bool
+           ) -> tuple[tuple[Any, ...] | None, bool]:
+    """The first error raised as psycopg raises it (BEGIN's, the marker's, the statement's),
+    the statement's results given to its cursor; the marker and the quiet answer."""
+    if len(found) != 2 + mark + check:
+        raise psycopg.InternalError(f"a pipeline of {2 + mark + check} statements returned {len(found)}")
+    for results in found[: 1 + mark]:
+        cursor._check_results(results)
+    results = found[1 + mark]
+    cursor._check_results(results)
+    cursor._set_results(results)
+    cursor._last_query = sql
+    marker = None
+    if mark:
+        row = found[1][0]
+        marker = (int(row.get_value(0, 0)), int(row.get_value(0, 1)))
+    quiet = check and found[-1][0].status == pq.ExecStatus.TUPLES_OK and found[-1][0].get_value(0, 0) == b"t"
+    return marker, quiet

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import pq
-from psycopg.rows import tuple_row
 
 from .._acompat import wait_fd
 from ..dialects.postgresql import dialect as postgresql
@@ -26,7 +25,7 @@ from ._psycopg_common import (
     forget_session,
     reported_settings,
 )
-from ._psycopg_opening import IDLE, QUIET_SQL, opens_with, quiet_check
+from ._psycopg_opening import IDLE, exchange, leave, opens_with, quiet_check, settle, start
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
@@ -114,14 +113,15 @@ class Psycopg(Driver):
             else:
                 setattr(raw, name, value)
 
-    def opening(self, raw: Any, cursor: Any, sql: Any, params: Any, *, mark: str | None) -> Opening | None:
+    def opening(self, raw: Any, cursor: Any, sql: Any, params: Any, *, mark: str | None,
+                ask: bool) -> Opening | None:
         # Transaction mode with none open, a plain client-side cursor (a server-side one
         # cannot run in a pipeline) and one statement that may (``_psycopg_opening``).
         if raw._autocommit or raw._pipeline is not None or raw.pgconn.transaction_status != IDLE:
             return None
         if type(cursor) is not psycopg.Cursor or not opens_with(sql):
             return None
-        return Opening(raw, cursor, mark, check=mark is None and quiet_check(raw, sql))
+        return Opening(raw, cursor, mark, check=ask and mark is None and quiet_check(raw, sql))
 
     def forget_session(self, raw: Any) -> None:
         forget_session(raw)
@@ -140,14 +140,15 @@ class Psycopg(Driver):
 class Opening:
     """psycopg's BEGIN and the first statement in one pipeline: one round trip.
 
-    psycopg itself, in a pipeline, syncs after its BEGIN (a round trip of its own), so the
-    BEGIN is queued here, psycopg's own text for it (isolation level, read only,
-    deferrable included), with the connection briefly marked autocommit so the cursor
-    adds none. A statement that fails leaves the transaction INERROR, as psycopg's would;
-    its error is the one raised. Behind the statement, optionally, the quiet check: the
-    server's word on whether the transaction wrote anything."""
+    psycopg's own pipeline syncs after its BEGIN (a round trip of its own) and costs more
+    CPU than the round trip it saves on a LAN, so this is libpq's pipeline, driven the way
+    psycopg drives it (``_psycopg_opening``): BEGIN (psycopg's text: isolation level, read
+    only, deferrable), the optional marker, the statement, the optional quiet check, one
+    Sync; then the statement's results go to the cursor as its ``execute`` would put them.
+    A statement that fails leaves the transaction INERROR, as psycopg's would, and raises
+    psycopg's error for it."""
 
-    __slots__ = ("_check", "_cursor", "_mark", "_raw", "marker", "quiet")
+    __slots__ = ("_check", "_cursor", "_mark", "_raw", "marker", "quiet", "round_trip_s")
 
     def __init__(self, raw: Any, cursor: Any, mark: str | None, *, check: bool):
         self._raw = raw
@@ -156,28 +157,22 @@ class Opening:
         self._check = check
         self.quiet = False
         self.marker: tuple[Any, ...] | None = None
+        self.round_trip_s = 0.0
 
-    def run(self, sql: Any, params: Any = None, **kwargs: Any) -> Any:
+    def run(self, sql: Any, params: Any = None, *, prepare: bool | None = None,
+                  binary: bool | None = None) -> Any:
         raw, cursor = self._raw, self._cursor
-        begin = raw._get_tx_start_command()
-        mark = raw.cursor(row_factory=tuple_row) if self._mark else None
-        check = raw.cursor(row_factory=tuple_row) if self._check else None
-        with raw.pipeline():
-            raw._autocommit = True  # or the cursor's execute sends (and syncs) a BEGIN of its own
+        if prepare:  # a named prepared statement: psycopg's own way
+            return cursor.execute(sql, params, prepare=prepare, binary=binary)
+        with raw.lock:
+            pgconn, commands = start(raw, cursor, sql, params, binary, self._mark, self._check)
+            sent = time.monotonic()
             try:
-                raw.wait(raw._exec_command(begin))  # queued: no round trip yet
-                if mark is not None:
-                    mark.execute(self._mark)
-                cursor.execute(sql, params, **kwargs)
-                if check is not None:
-                    check.execute(QUIET_SQL)
+                found = raw.wait(exchange(pgconn, commands))
             finally:
-                raw._autocommit = False
-        if mark is not None:
-            self.marker = mark.fetchone()
-        if check is not None:
-            row = check.fetchone()
-            self.quiet = row is not None and row[0] is True
+                leave(pgconn)
+            self.round_trip_s = time.monotonic() - sent
+        self.marker, self.quiet = settle(cursor, sql, found, mark=bool(self._mark), check=self._check)
         return cursor
 
 

@@ -40,8 +40,8 @@ class Lease:
     """One physical connection, lent to one borrow at a time."""
 
     __slots__ = ("__weakref__", "cancelling", "changes", "command_timeout", "deadline", "default_timeout",
-                 "dialect", "driver", "epoch", "expired", "grace", "log", "lost", "mark", "marker", "number",
-                 "owner", "probe", "quiet", "raw", "running", "saved", "statement", "token", "unit",
+                 "dialect", "driver", "epoch", "expired", "far", "grace", "log", "lost", "mark", "marker",
+                 "number", "owner", "probe", "quiet", "raw", "running", "saved", "statement", "token", "unit",
                  "watch_at")
 
     def __init__(self, raw: Any, probe: SocketProbe | None, *, owner: Any, dialect: Dialect, driver: Any,
@@ -62,6 +62,7 @@ class Lease:
         # The open transaction wrote nothing, by the server's word (``Opening.quiet``) and no
         # statement since: the owner may send its COMMIT off the caller's path.
         self.quiet = False
+        self.far = True  # until a round trip says otherwise (the session's ``FAR_S``)
         # pool.transaction's statement that identifies the transaction (commit safety), sent
         # with the BEGIN where the driver can (``mark``); its row once sent (``marker``).
         self.mark: str | None = None

@@ -25,6 +25,10 @@ from ._recovery import recover, renew
 from ._tied import MAKERS, checked, tie
 from ._watchdog import Bounded
 
+# A round trip this long (or longer) makes a server far: a transaction that wrote nothing
+# ends in the background there. Nearer (a LAN, loopback) the handoff costs more than it saves.
+FAR_S = 0.002
+
 if TYPE_CHECKING:
     from ._lease import Lease
     from ._log import SessionLog
@@ -388,13 +392,16 @@ class Cursor:
             cursor = self._cursor if self._made_on is raw else self._remake(raw)
             before = None if effects is PLAIN else status(raw)
             # The transaction's first statement: with its BEGIN, where the driver can.
-            opening = driver.opening(raw, cursor, sql, params, mark=lease.mark)
+            opening = driver.opening(raw, cursor, sql, params, mark=lease.mark, ask=lease.far)
             try:
                 if opening is None:
                     timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
                 else:
                     timed(lease, timeout, cursor, opening.run, *args, **kwargs)
                     lease.quiet, lease.marker = opening.quiet, opening.marker
+                    # A COMMIT in the background saves the caller a round trip but costs a
+                    # handoff to another thread: worth it only where round trips are dear.
+                    lease.far = opening.round_trip_s >= FAR_S
                 break
             except Exception:
                 if last_try or not driver.reset_refused(raw):
