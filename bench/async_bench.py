@@ -5,8 +5,10 @@ AsyncConnectionPool, in one process against one embedded PostgreSQL.
 2. checkout + ``SELECT 1`` + return through a WAN link of 15 ms each way, in round trips;
 3. 16 tasks on a pool of 4 (local): ops/s, and the fewest and most ops per task.
 
-Every pool gets autocommit connections. Prints a table and writes
-``bench/results/async.json``; the local scenarios run in rounds interleaved across the
+Each pool runs with its defaults (what users get: psycopg in transaction mode, each
+block committed at its end; asyncpg has no implicit transactions) and, where the driver
+has a transaction mode, again in autocommit mode (``[autocommit]``). Prints a table and
+writes ``bench/results/async.json``; the local scenarios run in rounds interleaved across the
 pools and report medians. ``python -m bench.async_bench [--quick]``.
 """
 
@@ -48,13 +50,14 @@ async def _asyncpg_select(conn: Any) -> Any:
     return await conn.fetchval("SELECT 1")
 
 
-async def tether_peer(dsn: str, size: int, driver: str) -> Peer:
+async def tether_peer(dsn: str, size: int, driver: str, *, autocommit: bool = False) -> Peer:
     url = dsn if driver == "psycopg" else dsn.replace("postgresql://", f"postgresql+{driver}://", 1)
-    pool = AsyncPool(url, min_size=size, max_size=size, autocommit=True, timeout=60)
+    pool = AsyncPool(url, min_size=size, max_size=size, autocommit=autocommit, timeout=60)
     await pool.open()
     await pool.wait(30)
     query = _psycopg_select if driver == "psycopg" else _asyncpg_select
-    return Peer(f"tether[{driver}]", pool.connection, query, pool.close)
+    name = f"tether[{driver}]" + (" [autocommit]" if autocommit else "")
+    return Peer(name, pool.connection, query, pool.close)
 
 
 async def asyncpg_peer(dsn: str, size: int) -> Peer:
@@ -64,27 +67,29 @@ async def asyncpg_peer(dsn: str, size: int) -> Peer:
     return Peer("asyncpg.Pool", pool.acquire, _asyncpg_select, pool.close)
 
 
-async def psycopg_pool_peer(dsn: str, size: int, *, check: bool) -> Peer:
+async def psycopg_pool_peer(dsn: str, size: int, *, check: bool, autocommit: bool = False) -> Peer:
     from psycopg_pool import AsyncConnectionPool
 
     pool = AsyncConnectionPool(
         dsn,
         min_size=size,
         max_size=size,
-        kwargs={"autocommit": True},
+        kwargs={"autocommit": autocommit},
         check=AsyncConnectionPool.check_connection if check else None,
         open=False,
     )
     await pool.open(wait=True, timeout=30)
-    name = "psycopg_pool+check" if check else "psycopg_pool"
+    name = ("psycopg_pool+check" if check else "psycopg_pool") + (" [autocommit]" if autocommit else "")
     return Peer(name, pool.connection, _psycopg_select, pool.close)
 
 
 PEERS: list[Callable[[str, int], Awaitable[Peer]]] = [
     lambda dsn, size: tether_peer(dsn, size, "psycopg"),
+    lambda dsn, size: tether_peer(dsn, size, "psycopg", autocommit=True),
     lambda dsn, size: tether_peer(dsn, size, "asyncpg"),
     asyncpg_peer,
     lambda dsn, size: psycopg_pool_peer(dsn, size, check=False),
+    lambda dsn, size: psycopg_pool_peer(dsn, size, check=False, autocommit=True),
     lambda dsn, size: psycopg_pool_peer(dsn, size, check=True),
 ]
 
@@ -169,7 +174,7 @@ async def wan_round_trips(dsn: str, n: int) -> dict[str, float]:
     rtt = 2 * ONE_WAY_S
     found = {}
     for make in PEERS:
-        peer = await make(dsn, 1)
+        peer = await make(dsn, 4)
         try:
             await cycle_times(peer, 3, query=True)  # warm up: statements, caches
             samples = await cycle_times(peer, n, query=True)

@@ -31,6 +31,7 @@ from typing import Any
 
 import psycopg
 
+import tether
 from bench._peers import Peer, all_peers
 from tether.testing import EmbeddedPostgres
 from tether.wan import Latency, Link
@@ -158,10 +159,16 @@ def run(quick: bool) -> dict[str, Any]:
             results["raw_select_wan_rt"] = statistics.median(raw_select_times(wan_dsn, n_wan)) / rtt
             for mode, autocommit in MODES.items():
                 for make in all_peers():
-                    wan_peer = make(wan_dsn, 1, autocommit)
+                    wan_peer = make(wan_dsn, 4, autocommit)
                     wan = measure_wan(wan_peer, n_wan, rtt, extras=not autocommit)
                     results["peers"][wan_peer.name][mode].update(wan)
                     wan_peer.close()
+            # a pool of one, borrowed in a loop: each borrow waits for the last one's end
+            alone = tether.Pool(wan_dsn, min_size=1, max_size=1)
+            alone.wait(30)
+            results["tether_pool_of_one_select1_wan_rt"] = _rts(
+                lambda: _select1(alone.connection), n_wan, rtt)
+            alone.close()
     return results
 
 
@@ -243,6 +250,13 @@ def measure_wan(peer: Peer, n: int, rtt: float, *, extras: bool) -> dict[str, An
     return found
 
 
+def _select1(borrow: Callable[[], Any]) -> None:
+    with borrow() as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT 1")
+        cur.fetchone()
+
+
 def _rts(call: Callable[[], Any], n: int, rtt: float) -> float:
     call()  # warm up
     samples = []
@@ -279,7 +293,9 @@ def render(results: dict[str, Any]) -> str:
                 f"{row['after_kill']['first_success_ms']:6.1f}ms"
             )
     extras = ("wan_write_commit_rt", "wan_read_only_rt", "wan_select1_putconn_rt", "wan_transaction_write_rt")
-    lines += ["", "defaults, through the WAN link (round trips):",
+    alone = results["tether_pool_of_one_select1_wan_rt"]
+    lines += ["", f"tether, pool of one, SELECT 1 in a loop through the WAN link: {alone:.2f} rt",
+              "", "defaults, through the WAN link (round trips):",
               f"{'pool':26} {'write+commit':>12} {'read_only':>10} {'putconn':>8} {'transaction':>12}"]
     for name, rows in peers.items():
         row = rows["defaults"]

@@ -31,6 +31,7 @@ QUIET_SQL = (
 )
 _QUIET = QUIET_SQL.encode()
 _SYNC = pq.ExecStatus.PIPELINE_SYNC
+_FAILED = pq.ExecStatus.FATAL_ERROR
 _QUIET_SINCE = 130000  # pg_current_xact_id_if_assigned(): PostgreSQL 13
 _NOTIFIES = frozenset({"notify", "pg_notify"})
 
@@ -115,10 +116,12 @@ def settle(cursor: Any, sql: str, found: list[list[Any]], *, mark: bool, check: 
            ) -> tuple[tuple[Any, ...] | None, bool]:
     """The first error raised as psycopg raises it (BEGIN's, the marker's, the statement's),
     the statement's results given to its cursor; the marker and the quiet answer."""
-    if len(found) != 2 + mark + check:
-        raise psycopg.InternalError(f"a pipeline of {2 + mark + check} statements returned {len(found)}")
-    for results in found[: 1 + mark]:
-        cursor._check_results(results)
+    for results in found:  # in order: the first error is the one psycopg would raise
+        if any(result.status == _FAILED for result in results):
+            cursor._check_results(results)
+    if len(found) != 2 + mark + check:  # a server or proxy that ended the session mid-way
+        raise psycopg.OperationalError(
+            f"the server answered {len(found)} of {2 + mark + check} statements; the connection is lost")
     results = found[1 + mark]
     cursor._check_results(results)
     cursor._set_results(results)
