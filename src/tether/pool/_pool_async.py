@@ -404,7 +404,8 @@ class AsyncPool(PoolCore, AsyncOnly):
         slot: Slot | None = lease.token
         if slot is None:  # lent before this process forked: abandoned (``_fork``)
             return
-        status = self._status(lease)
+        # self._status(lease), inlined: the hot path
+        status = TxStatus.BROKEN if lease.lost is not None else self._driver.tx_status(lease.raw)
         if status is TxStatus.IDLE and not lease.changes and not lease.saved and self._lazy_reset:
             with self._lock:  # the hot path: clean, idle, nothing to put back
                 plan = self._state.checkin(slot, time.monotonic())
