@@ -3,7 +3,8 @@ AsyncConnectionPool, in one process against one embedded PostgreSQL.
 
 1. checkout + return (µs, p50 and p99), with each pool's liveness check where it has one;
 2. checkout + ``SELECT 1`` + return through a WAN link of 15 ms each way, in round trips;
-3. 16 tasks on a pool of 4 (local): ops/s, and the fewest and most ops per task.
+3. 16 tasks on a pool of 4, locally and through the link: ops/s, and the fewest and most
+   ops per task.
 
 Each pool runs with its defaults (what users get: psycopg in transaction mode, each
 block committed at its end; asyncpg has no implicit transactions) and, where the driver
@@ -170,7 +171,9 @@ async def local_rounds(dsn: str, n_fast: int, seconds: float, rounds: int) -> di
     }
 
 
-async def wan_round_trips(dsn: str, n: int) -> dict[str, float]:
+async def wan_round_trips(dsn: str, n: int, seconds: float) -> dict[str, tuple[float, dict[str, float]]]:
+    """Per pool: round trips of checkout + SELECT 1 + return, and 16 tasks on a pool of 4
+    through the link (where round trips are dear, fewer messages are more throughput)."""
     rtt = 2 * ONE_WAY_S
     found = {}
     for make in PEERS:
@@ -178,9 +181,10 @@ async def wan_round_trips(dsn: str, n: int) -> dict[str, float]:
         try:
             await cycle_times(peer, 3, query=True)  # warm up: statements, caches
             samples = await cycle_times(peer, n, query=True)
+            many = await tasks16(peer, tasks=16, seconds=seconds)
         finally:
             await peer.close()
-        found[peer.name] = statistics.median(samples) / rtt
+        found[peer.name] = (statistics.median(samples) / rtt, many)
     return found
 
 
@@ -193,15 +197,16 @@ def run(quick: bool) -> dict[str, Any]:
             link.add(Latency(delay_s=ONE_WAY_S), direction="both")
             host, port = link.listen_address
             wan_dsn = f"postgresql://{server.user}@{host}:{port}/{server.database}"
-            wan = asyncio.run(wan_round_trips(wan_dsn, n_wan))
+            wan = asyncio.run(wan_round_trips(wan_dsn, n_wan, seconds))
     for name, row in local.items():
-        row["select1_wan_round_trips"] = wan[name]
+        row["select1_wan_round_trips"], row["wan_tasks16_pool4"] = wan[name]
     results["peers"] = local
     base = local["asyncpg.Pool"]
     results["ratios_vs_asyncpg_pool"] = {
         name: {
             "checkout_return_p50": row["checkout_return_p50_us"] / base["checkout_return_p50_us"],
             "tasks16_ops": row["tasks16_pool4"]["ops_per_s"] / base["tasks16_pool4"]["ops_per_s"],
+            "wan_tasks16_ops": row["wan_tasks16_pool4"]["ops_per_s"] / base["wan_tasks16_pool4"]["ops_per_s"],
         }
         for name, row in local.items()
     }
@@ -210,15 +215,17 @@ def run(quick: bool) -> dict[str, Any]:
 
 def table(results: dict[str, Any]) -> str:
     lines = [
-        f"{'pool':<20} {'co+ret p50 µs':>14} {'p99 µs':>9} {'SELECT 1 RTs':>13} "
-        f"{'16/4 ops/s':>11} {'fewest':>7} {'most':>7} {'errors':>7}"
+        f"{'pool':<28} {'co+ret p50 µs':>14} {'p99 µs':>9} {'SELECT 1 RTs':>13} "
+        f"{'16/4 ops/s':>11} {'fewest':>7} {'most':>7} {'errors':>7} {'WAN 16/4':>9} {'x asyncpg':>9}"
     ]
+    wan_base = results["peers"]["asyncpg.Pool"]["wan_tasks16_pool4"]["ops_per_s"]
     for name, row in results["peers"].items():
         many = row["tasks16_pool4"]
         lines.append(
-            f"{name:<20} {row['checkout_return_p50_us']:>14.1f} {row['checkout_return_p99_us']:>9.1f} "
+            f"{name:<28} {row['checkout_return_p50_us']:>14.1f} {row['checkout_return_p99_us']:>9.1f} "
             f"{row['select1_wan_round_trips']:>13.2f} {many['ops_per_s']:>11.0f} {many['fewest']:>7.0f} "
-            f"{many['most']:>7.0f} {many['errors']:>7.0f}"
+            f"{many['most']:>7.0f} {many['errors']:>7.0f} {row['wan_tasks16_pool4']['ops_per_s']:>9.0f} "
+            f"{row['wan_tasks16_pool4']['ops_per_s'] / wan_base:>9.2f}"
         )
     return "\n".join(lines)
 
