@@ -102,3 +102,37 @@ def test_a_unit_of_work_that_writes_costs_two_round_trips(wire: tuple[TurnCounte
     assert len(turns) == 2 and texts(turns[1]) == ["COMMIT"]
     assert texts(turns[0])[1] == "SELECT txid_current(), pg_backend_pid()"
     assert isinstance(marker, tuple) and marker[0] > 0
+
+
+def test_a_first_statement_past_its_command_timeout_is_cancelled(wire: tuple[TurnCounter, str]) -> None:
+    async def body(pool: tether.AsyncPool) -> None:
+        async with pool.connection() as conn:
+            with pytest.raises(tether.CommandTimeout):
+                await conn.execute("SELECT pg_sleep(30)", command_timeout=0.2)
+            assert conn.raw.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+            await conn.rollback()
+            assert await (await conn.execute("SELECT 7")).fetchone() == (7,)
+        async with pool.connection() as conn:  # the same connection, clean
+            assert await (await conn.execute("SELECT 8")).fetchone() == (8,)
+
+    with_pool(wire[1], body)
+
+
+def test_a_task_cancelled_in_its_first_statement_leaves_no_broken_session(
+    wire: tuple[TurnCounter, str],
+) -> None:
+    async def body(pool: tether.AsyncPool) -> None:
+        async def sleeper() -> None:
+            async with pool.connection() as conn:
+                await conn.execute("SELECT pg_sleep(30)")
+
+        task = asyncio.create_task(sleeper())
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with pool.connection(timeout=10) as conn:  # the one connection, usable
+            assert await (await conn.execute("SELECT 9")).fetchone() == (9,)
+            assert conn.raw.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+
+    with_pool(wire[1], body)

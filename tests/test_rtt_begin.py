@@ -267,3 +267,22 @@ def test_the_next_borrower_never_sees_a_background_commit_pending(pool: tether.P
             assert conn.raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     assert len(set(xids)) == 3
     wait_until(lambda: pool.stats().idle == 1, what="the last background COMMIT")
+
+
+def test_a_first_statement_past_its_command_timeout_is_cancelled(pool: tether.Pool) -> None:
+    with pool.connection() as conn:
+        with pytest.raises(tether.CommandTimeout):
+            conn.execute("SELECT pg_sleep(30)", command_timeout=0.2)
+        assert conn.raw.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+        conn.rollback()
+        assert conn.execute("SELECT 7").fetchone() == (7,)
+
+
+def test_binary_rows_and_row_factories_reach_the_cursor(pool: tether.Pool) -> None:
+    from psycopg.rows import dict_row
+
+    with pool.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        cur.execute("SELECT %s::int AS n, 'x'::text AS s", (5,), binary=True)
+        assert cur.fetchall() == [{"n": 5, "s": "x"}]
+        assert cur.rowcount == 1 and [c.name for c in cur.description] == ["n", "s"]
