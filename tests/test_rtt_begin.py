@@ -286,3 +286,22 @@ def test_binary_rows_and_row_factories_reach_the_cursor(pool: tether.Pool) -> No
         cur.execute("SELECT %s::int AS n, 'x'::text AS s", (5,), binary=True)
         assert cur.fetchall() == [{"n": 5, "s": "x"}]
         assert cur.rowcount == 1 and [c.name for c in cur.description] == ["n", "s"]
+
+
+def test_reading_what_the_client_holds_keeps_the_end_in_the_background(
+    pool: tether.Pool, wire: tuple[TurnCounter, str]
+) -> None:
+    def described(conn: tether.Connection) -> None:
+        cur = conn.cursor()
+        cur.execute("SELECT 1 AS one")
+        assert (cur.description[0].name, cur.rowcount, conn.autocommit) == ("one", 1, False)
+
+    caller, _ = borrow(pool, wire[0], described)
+    assert len(caller) == 1, caller
+
+    def through_libpq(conn: tether.Connection) -> None:
+        conn.execute("SELECT 1")
+        conn.pgconn.exec_(b"SELECT 2")  # libpq itself: unseen by the proxy
+
+    caller, _ = borrow(pool, wire[0], through_libpq)
+    assert texts(caller[-1]) == ["COMMIT"]

@@ -227,7 +227,7 @@ class Connection:
             raise AttributeError(name)
         lease, raw = self._lease, self._live()
         attr = getattr(raw, name)
-        if callable(attr):
+        if name not in _READS_ONLY:
             lease.quiet = False  # what it sends is not seen here
         if name in lease.driver.sql_methods:  # asyncpg's fetch(sql, ...) and friends
             return _with_sql(self, name)
@@ -256,6 +256,14 @@ class Connection:
 
 
 _OWN = frozenset(Connection.__slots__)
+# Attributes of a connection or cursor (PEP 249's, psycopg's) that only read what the client
+# holds: reading them leaves an open transaction quiet. Anything else reached through the
+# proxy may send a statement tether does not see.
+_READS_ONLY = frozenset({
+    "description", "rowcount", "rownumber", "statusmessage", "arraysize", "closed", "broken",
+    "autocommit", "isolation_level", "read_only", "deferrable", "info", "row_factory",
+    "cursor_factory", "prepare_threshold", "prepared_max", "adapters", "format",
+})
 _set_lease = vars(Connection)["_lease"].__set__
 _set_epoch = vars(Connection)["_epoch"].__set__
 
@@ -488,7 +496,8 @@ class Cursor:
         if name in _CURSOR_OWN:  # not set yet (a failed __init__)
             raise AttributeError(name)
         attr = getattr(self._live(), name)  # stream(), copy(), description...
-        self._conn._lease.quiet = False  # what they send is not seen here
+        if name not in _READS_ONLY:
+            self._conn._lease.quiet = False  # what they send is not seen here
         return checked(self._conn, attr, name) if callable(attr) else attr
 
     def __repr__(self) -> str:

@@ -226,7 +226,7 @@ class AsyncConnection:
             raise AttributeError(name)
         lease, raw = self._lease, self._live()
         attr = getattr(raw, name)
-        if callable(attr):
+        if name not in _READS_ONLY:
             lease.quiet = False  # what it sends is not seen here
         if name in lease.driver.sql_methods:  # asyncpg's fetch(sql, ...) and friends
             return _with_sql(self, name)
@@ -255,6 +255,14 @@ class AsyncConnection:
 
 
 _OWN = frozenset(AsyncConnection.__slots__)
+# Attributes of a connection or cursor (PEP 249's, psycopg's) that only read what the client
+# holds: reading them leaves an open transaction quiet. Anything else reached through the
+# proxy may send a statement tether does not see.
+_READS_ONLY = frozenset({
+    "description", "rowcount", "rownumber", "statusmessage", "arraysize", "closed", "broken",
+    "autocommit", "isolation_level", "read_only", "deferrable", "info", "row_factory",
+    "cursor_factory", "prepare_threshold", "prepared_max", "adapters", "format",
+})
 _set_lease = vars(AsyncConnection)["_lease"].__set__
 _set_epoch = vars(AsyncConnection)["_epoch"].__set__
 
@@ -487,7 +495,8 @@ class AsyncCursor:
         if name in _CURSOR_OWN:  # not set yet (a failed __init__)
             raise AttributeError(name)
         attr = getattr(self._live(), name)  # stream(), copy(), description...
-        self._conn._lease.quiet = False  # what they send is not seen here
+        if name not in _READS_ONLY:
+            self._conn._lease.quiet = False  # what they send is not seen here
         return checked(self._conn, attr, name) if callable(attr) else attr
 
     def __repr__(self) -> str:
