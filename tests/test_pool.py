@@ -34,7 +34,7 @@ def test_checkout_runs_queries_and_returns_lifo(dsn: str) -> None:
         stats = pool.stats()
         assert (stats.idle, stats.busy, stats.hard_connects) == (2, 0, 2)
 
-    run(dsn, body, min_size=2, max_size=2, autocommit=True)  # returns that end no transaction
+    run(dsn, body, min_size=2, max_size=2)
 
 
 def test_block_commits_on_success_and_rolls_back_on_error(dsn: str, driver: str) -> None:

@@ -33,7 +33,7 @@ def test_checkout_runs_queries_and_returns_lifo(adsn: str) -> None:
         stats = pool.stats()
         assert (stats.idle, stats.busy, stats.hard_connects) == (2, 0, 2)
 
-    arun(adsn, body, min_size=2, max_size=2, autocommit=True)  # returns that end no transaction
+    arun(adsn, body, min_size=2, max_size=2)
 
 
 def test_block_commits_on_success_and_rolls_back_on_error(adsn: str, adriver: str) -> None:

@@ -44,6 +44,8 @@ def with_pool(dsn: str, body: Callable[[tether.AsyncPool], Awaitable[Any]]) -> A
     async def main() -> Any:
         async with tether.AsyncPool(dsn, min_size=1, max_size=1, timeout=5.0) as pool:
             await pool.wait(10.0)
+            async with pool.connection() as conn:  # a first transaction measures the round trip
+                await conn.execute("SELECT 1")
             return await body(pool)
 
     return asyncio.run(main())

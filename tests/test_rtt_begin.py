@@ -38,6 +38,8 @@ def wire(pg_server: EmbeddedPostgres) -> Iterator[tuple[TurnCounter, str]]:
 def pool(wire: tuple[TurnCounter, str]) -> Iterator[tether.Pool]:
     with tether.Pool(wire[1], min_size=1, max_size=1, timeout=5.0) as made:
         made.wait(10.0)
+        with made.connection() as conn:  # a first transaction measures the round trip: far
+            conn.execute("SELECT 1")
         yield made
 
 
@@ -183,9 +185,21 @@ def test_a_near_server_gets_its_commit_on_the_callers_path(
     monkeypatch.setattr(_proxy, "FAR_S", 3600.0)  # every round trip is short of it
     counter = wire[0]
     first, _ = borrow(pool, counter, lambda c: c.execute("SELECT 1"))
-    assert len(first) == 1  # the first asks (nothing is known of the server yet)
+    assert len(first) == 1  # asked: the last round trip measured was far; this one is near
     then, _ = borrow(pool, counter, lambda c: c.execute("SELECT 1"))
     assert [texts(t) for t in then] == [["BEGIN", "SELECT 1"], ["COMMIT"]]  # no question, no handoff
+
+
+def test_a_new_connection_is_measured_before_it_is_asked(
+    pool: tether.Pool, wire: tuple[TurnCounter, str]
+) -> None:
+    counter = wire[0]
+    with pool.connection() as conn:
+        lease_of(conn).far = False  # as a new connection starts (this one was measured already)
+    first, _ = borrow(pool, counter, lambda c: c.execute("SELECT 1"))
+    assert [texts(t) for t in first] == [["BEGIN", "SELECT 1"], ["COMMIT"]]
+    second, _ = borrow(pool, counter, lambda c: c.execute("SELECT 1"))  # FAR_S = 0: far now
+    assert len(second) == 1
 
 
 def test_what_cannot_be_pipelined_goes_as_psycopg_sends_it(

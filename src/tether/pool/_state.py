@@ -403,9 +403,7 @@ class PoolState:
         (a relapse would continue the outage) one open at a time, paced the same way."""
         if self.closed:
             return
-        # A connection in its background reset comes back within ``reset_timeout`` (a read's
-        # COMMIT: one round trip), sooner than a new one opens: a waiter waits for it.
-        want = len(self.waiters) - self.resetting
+        want = len(self.waiters)
         if now >= self.refill_after or self.outage is not None:
             want = max(want, self.config.min_size - len(self.idle) - self.busy)
         room = self.config.max_size - self.total

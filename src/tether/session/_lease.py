@@ -62,7 +62,7 @@ class Lease:
         # The open transaction wrote nothing, by the server's word (``Opening.quiet``) and no
         # statement since: the owner may send its COMMIT off the caller's path.
         self.quiet = False
-        self.far = True  # until a round trip says otherwise (the session's ``FAR_S``)
+        self.far = False  # until a round trip says otherwise (the session's ``FAR_S``)
         # pool.transaction's statement that identifies the transaction (commit safety), sent
         # with the BEGIN where the driver can (``mark``); its row once sent (``marker``).
         self.mark: str | None = None
