@@ -179,7 +179,7 @@ def test_a_failing_first_statement_fails_as_psycopgs_would(pool: tether.Pool) ->
         conn.execute("SELECT 1 / %s", (0,))
 
 
-def test_a_near_server_gets_its_commit_on_the_callers_path(
+def test_a_near_server_gets_psycopgs_own_three_round_trips(
     pool: tether.Pool, wire: tuple[TurnCounter, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_proxy, "FAR_S", 3600.0)  # every round trip is short of it
@@ -187,7 +187,7 @@ def test_a_near_server_gets_its_commit_on_the_callers_path(
     first, _ = borrow(pool, counter, lambda c: c.execute("SELECT 1"))
     assert len(first) == 1  # asked: the last round trip measured was far; this one is near
     then, _ = borrow(pool, counter, lambda c: c.execute("SELECT 1"))
-    assert [texts(t) for t in then] == [["BEGIN", "SELECT 1"], ["COMMIT"]]  # no question, no handoff
+    assert [texts(t) for t in then] == [["BEGIN"], ["SELECT 1"], ["COMMIT"]]  # psycopg's own way
 
 
 def test_a_new_connection_is_measured_before_it_is_asked(
@@ -197,9 +197,10 @@ def test_a_new_connection_is_measured_before_it_is_asked(
     with pool.connection() as conn:
         lease_of(conn).far = False  # as a new connection starts (this one was measured already)
     first, _ = borrow(pool, counter, lambda c: c.execute("SELECT 1"))
-    assert [texts(t) for t in first] == [["BEGIN", "SELECT 1"], ["COMMIT"]]
+    assert [texts(t) for t in first] == [["BEGIN"], ["SELECT 1"], ["COMMIT"]]  # timed, as psycopg sends it
     second, _ = borrow(pool, counter, lambda c: c.execute("SELECT 1"))  # FAR_S = 0: far now
     assert len(second) == 1
+    assert texts(second[0])[:2] == ["BEGIN", "SELECT 1"]
 
 
 def test_what_cannot_be_pipelined_goes_as_psycopg_sends_it(

@@ -14,6 +14,7 @@ through, noted. ``_proxy.py``, for threads, is generated from this module.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,8 +26,9 @@ from ._recovery import recover, renew
 from ._tied import MAKERS, checked, tie
 from ._watchdog import Bounded
 
-# A round trip this long (or longer) makes a server far: a transaction that wrote nothing
-# ends in the background there. Nearer (a LAN, loopback) the handoff costs more than it saves.
+# A round trip this long (or longer) makes a server far: there a transaction's BEGIN rides
+# with its first statement, and one that wrote nothing ends in the background. Nearer (a
+# LAN, loopback) the pipeline and the handoff cost more CPU than the round trips they save.
 FAR_S = 0.002
 
 if TYPE_CHECKING:
@@ -399,17 +401,20 @@ class Cursor:
         for last_try in (False, True):
             cursor = self._cursor if self._made_on is raw else self._remake(raw)
             before = None if effects is PLAIN else status(raw)
-            # The transaction's first statement: with its BEGIN, where the driver can.
+            # The transaction's first statement: with its BEGIN, where the driver can and
+            # round trips are dear (on a LAN the pipeline costs more CPU than it saves).
             opening = driver.opening(raw, cursor, sql, params, mark=lease.mark, ask=lease.far)
             try:
                 if opening is None:
                     timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
-                else:
+                elif lease.far or lease.mark is not None:
                     timed(lease, timeout, cursor, opening.run, *args, **kwargs)
                     lease.quiet, lease.marker = opening.quiet, opening.marker
-                    # A COMMIT in the background saves the caller a round trip but costs a
-                    # handoff to another thread: worth it only where round trips are dear.
                     lease.far = opening.round_trip_s >= FAR_S
+                else:  # near: as the driver sends it, timed (BEGIN's round trip and more)
+                    sent = time.monotonic()
+                    timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
+                    lease.far = time.monotonic() - sent >= FAR_S
                 break
             except Exception:
                 if last_try or not driver.reset_refused(raw):
