@@ -138,3 +138,23 @@ def test_a_task_cancelled_in_its_first_statement_leaves_no_broken_session(
             assert conn.raw.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
 
     with_pool(wire[1], body)
+
+
+def test_asyncio_pipelines_even_a_near_server_without_the_question(
+    wire: tuple[TurnCounter, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counter, dsn = wire
+
+    async def body(pool: tether.AsyncPool) -> list[list[list[str]]]:
+        monkeypatch.setattr(_proxy_async, "FAR_S", 3600.0)  # every round trip is short of it
+        seen = []
+        for _ in range(2):  # the first still asks (the last one measured was far)
+            await asyncio.to_thread(counter.settle)
+            counter.since()
+            async with pool.connection() as conn:
+                await conn.execute("SELECT 1")
+            seen.append(counter.turns())
+        return seen
+
+    _, near = with_pool(dsn, body)
+    assert [texts(t) for t in near] == [["BEGIN", "SELECT 1"], ["COMMIT"]]  # one pipeline, no question

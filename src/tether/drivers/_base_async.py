@@ -66,6 +66,9 @@ class AsyncDriver:
     # ``fetch*`` may wait on the network (rows stream in as read); psycopg's client-side
     # cursors hold every row once ``execute`` returns.
     fetch_reads = True
+    # ``opening`` pays even where round trips are cheap (asyncio: each one is a trip through
+    # the event loop, which costs more than the pipeline); otherwise only where they are dear.
+    pipelines_near = False
 
     # -- what every driver writes -------------------------------------------------------------
 

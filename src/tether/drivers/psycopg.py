@@ -176,4 +176,6 @@ class Opening:
         return cursor
 
 
+# asyncio's psycopg: a round trip through the event loop costs more than the pipeline
+Psycopg.pipelines_near = inspect.iscoroutinefunction(Psycopg.connect)
 driver = Psycopg()

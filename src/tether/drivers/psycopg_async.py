@@ -175,4 +175,6 @@ class Opening:
         return cursor
 
 
+# asyncio's psycopg: a round trip through the event loop costs more than the pipeline
+PsycopgAsync.pipelines_near = inspect.iscoroutinefunction(PsycopgAsync.connect)
 driver = PsycopgAsync()

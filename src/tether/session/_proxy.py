@@ -407,7 +407,7 @@ class Cursor:
             try:
                 if opening is None:
                     timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
-                elif lease.far or lease.mark is not None:
+                elif lease.far or lease.mark is not None or driver.pipelines_near:
                     timed(lease, timeout, cursor, opening.run, *args, **kwargs)
                     lease.quiet, lease.marker = opening.quiet, opening.marker
                     lease.far = opening.round_trip_s >= FAR_S

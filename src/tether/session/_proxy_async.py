@@ -406,7 +406,7 @@ class AsyncCursor:
             try:
                 if opening is None:
                     await timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
-                elif lease.far or lease.mark is not None:
+                elif lease.far or lease.mark is not None or driver.pipelines_near:
                     await timed(lease, timeout, cursor, opening.run, *args, **kwargs)
                     lease.quiet, lease.marker = opening.quiet, opening.marker
                     lease.far = opening.round_trip_s >= FAR_S
