@@ -320,3 +320,16 @@ def test_reading_what_the_client_holds_keeps_the_end_in_the_background(
 
     caller, _ = borrow(pool, wire[0], through_libpq)
     assert texts(caller[-1]) == ["COMMIT"]
+
+
+def test_a_repeated_first_statement_is_prepared_as_psycopg_would(
+    pool: tether.Pool, wire: tuple[TurnCounter, str]
+) -> None:
+    counter = wire[0]
+    for n in range(7):  # psycopg prepares a statement at its 6th run (prepare_threshold 5)
+        caller, _ = borrow(pool, counter, lambda c, n=n: c.execute("SELECT %s::int + 0", (n,)).fetchone())
+        assert len(caller) == 1, caller  # prepared or not, one round trip
+    with pool.connection() as conn:
+        conn.execute("SELECT 1")
+        names = conn.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql").fetchall()
+    assert ("SELECT $1::int + 0",) in names

@@ -21,6 +21,7 @@ from typing import Any
 
 import psycopg
 from psycopg import generators, pq
+from psycopg._preparing import Prepare
 
 from ..vocab._scan import Unscannable, statements
 
@@ -66,9 +67,11 @@ def _one_statement(sql: Any) -> tuple[str, ...] | None:
 
 
 def start(raw: Any, cursor: Any, sql: str, params: Any, binary: bool | None, mark: str | None,
-          check: bool) -> tuple[Any, int]:
-    """Queue BEGIN, [mark], the statement, [the quiet check] and a Sync; the number of
-    statements queued. The connection's lock is held."""
+          check: bool) -> tuple[Any, int, tuple[Any, Any, bytes]]:
+    """Queue BEGIN, [mark], the statement (prepared as psycopg would prepare it, counted as
+    psycopg counts it), [the quiet check] and a Sync: libpq, the number of answers to
+    expect, and what psycopg's prepared-statement cache must learn from the statement's.
+    The connection's lock is held."""
     raw._check_connection_ok()
     raw._autocommit = True  # the cursor's start adds no BEGIN of its own (and makes no I/O)
     try:
@@ -78,17 +81,26 @@ def start(raw: Any, cursor: Any, sql: str, params: Any, binary: bool | None, mar
         raw._autocommit = False
     query = cursor._convert_query(sql, params)
     fmt = cursor.format if binary is None else (pq.Format.BINARY if binary else pq.Format.TEXT)
+    prep, name = cursor._get_prepared(query, None)
     pgconn = raw.pgconn
     pgconn.enter_pipeline_mode()
     send = pgconn.send_query_params
     send(raw._get_tx_start_command(), None)
     if mark:
         send(mark.encode(), None)
-    send(query.query, query.params, param_formats=query.formats, param_types=query.types, result_format=fmt)
+    if prep is Prepare.NO:
+        send(query.query, query.params, param_formats=query.formats, param_types=query.types,
+             result_format=fmt)
+    else:
+        if prep is Prepare.SHOULD:
+            cursor._send_prepare(name, query)  # an answer of its own
+        cursor._send_query_prepared(name, query, binary=binary)
+    key = raw._prepared.maybe_add_to_cache(query, prep, name)
     if check:
         send(_QUIET, None)
     pgconn.pipeline_sync()
-    return pgconn, 2 + bool(mark) + check
+    answers = 2 + bool(mark) + (prep is Prepare.SHOULD) + check
+    return pgconn, answers, (key, prep, name)
 
 
 def exchange(pgconn: Any, commands: int) -> Any:
@@ -112,17 +124,22 @@ def leave(pgconn: Any) -> None:
             pgconn.exit_pipeline_mode()
 
 
-def settle(cursor: Any, sql: str, found: list[list[Any]], *, mark: bool, check: bool
-           ) -> tuple[tuple[Any, ...] | None, bool]:
-    """The first error raised as psycopg raises it (BEGIN's, the marker's, the statement's),
-    the statement's results given to its cursor; the marker and the quiet answer."""
+def settle(cursor: Any, sql: str, found: list[list[Any]], prepared: tuple[Any, Any, bytes], *,
+           mark: bool, check: bool) -> tuple[tuple[Any, ...] | None, bool]:
+    """The first error raised as psycopg raises it (BEGIN's, the marker's, the prepare's, the
+    statement's), the statement's results given to its cursor and psycopg's cache told;
+    the marker and the quiet answer."""
     for results in found:  # in order: the first error is the one psycopg would raise
         if any(result.status == _FAILED for result in results):
             cursor._check_results(results)
-    if len(found) != 2 + mark + check:  # a server or proxy that ended the session mid-way
+    key, prep, name = prepared
+    before = 1 + mark + (prep is Prepare.SHOULD)
+    if len(found) != before + 1 + check:  # a server or proxy that ended the session mid-way
         raise psycopg.OperationalError(
-            f"the server answered {len(found)} of {2 + mark + check} statements; the connection is lost")
-    results = found[1 + mark]
+            f"the server answered {len(found)} of {before + 1 + check} statements; the connection is lost")
+    results = found[before]
+    if key is not None:
+        cursor._conn._prepared.validate(key, prep, name, results)
     cursor._check_results(results)
     cursor._set_results(results)
     cursor._last_query = sql

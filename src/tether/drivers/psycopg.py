@@ -165,14 +165,16 @@ class Opening:
         if prepare:  # a named prepared statement: psycopg's own way
             return cursor.execute(sql, params, prepare=prepare, binary=binary)
         with raw.lock:
-            pgconn, commands = start(raw, cursor, sql, params, binary, self._mark, self._check)
+            pgconn, answers, prepared = start(raw, cursor, sql, params, binary, self._mark, self._check)
             sent = time.monotonic()
             try:
-                found = raw.wait(exchange(pgconn, commands))
+                found = raw.wait(exchange(pgconn, answers))
             finally:
                 leave(pgconn)
             self.round_trip_s = time.monotonic() - sent
-        self.marker, self.quiet = settle(cursor, sql, found, mark=bool(self._mark), check=self._check)
+            self.marker, self.quiet = settle(cursor, sql, found, prepared, mark=bool(self._mark),
+                                             check=self._check)
+            raw.wait(raw._prepared.maintain_gen(raw))  # as psycopg's execute: DEALLOCATEs due
         return cursor
 
 
