@@ -3,10 +3,13 @@ AsyncConnectionPool, in one process against one embedded PostgreSQL.
 
 1. checkout + return (µs, p50 and p99), with each pool's liveness check where it has one;
 2. checkout + ``SELECT 1`` + return through a WAN link of 15 ms each way, in round trips;
-3. 16 tasks on a pool of 4 (local): ops/s, and the fewest and most ops per task.
+3. 16 tasks on a pool of 4, locally and through the link: ops/s, and the fewest and most
+   ops per task.
 
-Every pool gets autocommit connections. Prints a table and writes
-``bench/results/async.json``; the local scenarios run in rounds interleaved across the
+Each pool runs with its defaults (what users get: psycopg in transaction mode, each
+block committed at its end; asyncpg has no implicit transactions) and, where the driver
+has a transaction mode, again in autocommit mode (``[autocommit]``). Prints a table and
+writes ``bench/results/async.json``; the local scenarios run in rounds interleaved across the
 pools and report medians. ``python -m bench.async_bench [--quick]``.
 """
 
@@ -48,13 +51,14 @@ async def _asyncpg_select(conn: Any) -> Any:
     return await conn.fetchval("SELECT 1")
 
 
-async def tether_peer(dsn: str, size: int, driver: str) -> Peer:
+async def tether_peer(dsn: str, size: int, driver: str, *, autocommit: bool = False) -> Peer:
     url = dsn if driver == "psycopg" else dsn.replace("postgresql://", f"postgresql+{driver}://", 1)
-    pool = AsyncPool(url, min_size=size, max_size=size, autocommit=True, timeout=60)
+    pool = AsyncPool(url, min_size=size, max_size=size, autocommit=autocommit, timeout=60)
     await pool.open()
     await pool.wait(30)
     query = _psycopg_select if driver == "psycopg" else _asyncpg_select
-    return Peer(f"tether[{driver}]", pool.connection, query, pool.close)
+    name = f"tether[{driver}]" + (" [autocommit]" if autocommit else "")
+    return Peer(name, pool.connection, query, pool.close)
 
 
 async def asyncpg_peer(dsn: str, size: int) -> Peer:
@@ -64,27 +68,29 @@ async def asyncpg_peer(dsn: str, size: int) -> Peer:
     return Peer("asyncpg.Pool", pool.acquire, _asyncpg_select, pool.close)
 
 
-async def psycopg_pool_peer(dsn: str, size: int, *, check: bool) -> Peer:
+async def psycopg_pool_peer(dsn: str, size: int, *, check: bool, autocommit: bool = False) -> Peer:
     from psycopg_pool import AsyncConnectionPool
 
     pool = AsyncConnectionPool(
         dsn,
         min_size=size,
         max_size=size,
-        kwargs={"autocommit": True},
+        kwargs={"autocommit": autocommit},
         check=AsyncConnectionPool.check_connection if check else None,
         open=False,
     )
     await pool.open(wait=True, timeout=30)
-    name = "psycopg_pool+check" if check else "psycopg_pool"
+    name = ("psycopg_pool+check" if check else "psycopg_pool") + (" [autocommit]" if autocommit else "")
     return Peer(name, pool.connection, _psycopg_select, pool.close)
 
 
 PEERS: list[Callable[[str, int], Awaitable[Peer]]] = [
     lambda dsn, size: tether_peer(dsn, size, "psycopg"),
+    lambda dsn, size: tether_peer(dsn, size, "psycopg", autocommit=True),
     lambda dsn, size: tether_peer(dsn, size, "asyncpg"),
     asyncpg_peer,
     lambda dsn, size: psycopg_pool_peer(dsn, size, check=False),
+    lambda dsn, size: psycopg_pool_peer(dsn, size, check=False, autocommit=True),
     lambda dsn, size: psycopg_pool_peer(dsn, size, check=True),
 ]
 
@@ -165,17 +171,20 @@ async def local_rounds(dsn: str, n_fast: int, seconds: float, rounds: int) -> di
     }
 
 
-async def wan_round_trips(dsn: str, n: int) -> dict[str, float]:
+async def wan_round_trips(dsn: str, n: int, seconds: float) -> dict[str, tuple[float, dict[str, float]]]:
+    """Per pool: round trips of checkout + SELECT 1 + return, and 16 tasks on a pool of 4
+    through the link (where round trips are dear, fewer messages are more throughput)."""
     rtt = 2 * ONE_WAY_S
     found = {}
     for make in PEERS:
-        peer = await make(dsn, 1)
+        peer = await make(dsn, 4)
         try:
             await cycle_times(peer, 3, query=True)  # warm up: statements, caches
             samples = await cycle_times(peer, n, query=True)
+            many = await tasks16(peer, tasks=16, seconds=seconds)
         finally:
             await peer.close()
-        found[peer.name] = statistics.median(samples) / rtt
+        found[peer.name] = (statistics.median(samples) / rtt, many)
     return found
 
 
@@ -188,15 +197,16 @@ def run(quick: bool) -> dict[str, Any]:
             link.add(Latency(delay_s=ONE_WAY_S), direction="both")
             host, port = link.listen_address
             wan_dsn = f"postgresql://{server.user}@{host}:{port}/{server.database}"
-            wan = asyncio.run(wan_round_trips(wan_dsn, n_wan))
+            wan = asyncio.run(wan_round_trips(wan_dsn, n_wan, seconds))
     for name, row in local.items():
-        row["select1_wan_round_trips"] = wan[name]
+        row["select1_wan_round_trips"], row["wan_tasks16_pool4"] = wan[name]
     results["peers"] = local
     base = local["asyncpg.Pool"]
     results["ratios_vs_asyncpg_pool"] = {
         name: {
             "checkout_return_p50": row["checkout_return_p50_us"] / base["checkout_return_p50_us"],
             "tasks16_ops": row["tasks16_pool4"]["ops_per_s"] / base["tasks16_pool4"]["ops_per_s"],
+            "wan_tasks16_ops": row["wan_tasks16_pool4"]["ops_per_s"] / base["wan_tasks16_pool4"]["ops_per_s"],
         }
         for name, row in local.items()
     }
@@ -205,15 +215,17 @@ def run(quick: bool) -> dict[str, Any]:
 
 def table(results: dict[str, Any]) -> str:
     lines = [
-        f"{'pool':<20} {'co+ret p50 µs':>14} {'p99 µs':>9} {'SELECT 1 RTs':>13} "
-        f"{'16/4 ops/s':>11} {'fewest':>7} {'most':>7} {'errors':>7}"
+        f"{'pool':<28} {'co+ret p50 µs':>14} {'p99 µs':>9} {'SELECT 1 RTs':>13} "
+        f"{'16/4 ops/s':>11} {'fewest':>7} {'most':>7} {'errors':>7} {'WAN 16/4':>9} {'x asyncpg':>9}"
     ]
+    wan_base = results["peers"]["asyncpg.Pool"]["wan_tasks16_pool4"]["ops_per_s"]
     for name, row in results["peers"].items():
         many = row["tasks16_pool4"]
         lines.append(
-            f"{name:<20} {row['checkout_return_p50_us']:>14.1f} {row['checkout_return_p99_us']:>9.1f} "
+            f"{name:<28} {row['checkout_return_p50_us']:>14.1f} {row['checkout_return_p99_us']:>9.1f} "
             f"{row['select1_wan_round_trips']:>13.2f} {many['ops_per_s']:>11.0f} {many['fewest']:>7.0f} "
-            f"{many['most']:>7.0f} {many['errors']:>7.0f}"
+            f"{many['most']:>7.0f} {many['errors']:>7.0f} {row['wan_tasks16_pool4']['ops_per_s']:>9.0f} "
+            f"{row['wan_tasks16_pool4']['ops_per_s'] / wan_base:>9.2f}"
         )
     return "\n".join(lines)
 

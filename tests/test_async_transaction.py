@@ -60,6 +60,7 @@ def test_a_connection_broken_before_commit_runs_the_unit_again(pg_admin: Embedde
 
     async def unit(conn: tether.AsyncConnection) -> object:
         runs[0] += 1
+        await one(conn, "SELECT 1")  # the transaction is open (BEGIN rides on this)
         if runs[0] == 1:
             await asyncio.to_thread(pg_admin.terminate_backends)
         return await one(conn, "SELECT 41 + 1")

@@ -80,7 +80,7 @@ def test_all_and_dev_cover_every_extra() -> None:
     extras = _extras()
     everything = _expand("all", extras)
     for extra in EXTRAS:
-        if extra not in ("all", "dev", "docs", "fastapi"):  # the site's tools and an example's: no runtime extra
+        if extra not in ("all", "dev", "docs", "fastapi"):  # site tools, an example: no runtime extras
             assert _expand(extra, extras) <= everything, extra
     dev = _expand("dev", extras)
     for extra in EXTRAS:

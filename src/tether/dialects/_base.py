@@ -28,6 +28,7 @@ class Dialect(Protocol):
     # also returns a marker row (transaction id, backend), the query that tells a lost
     # COMMIT's outcome from that id, and the one that ends that backend.
     begin_sql: str | None
+    mark_sql: str | None  # the marker row alone, sent inside an open transaction
     commit_status_sql: str | None
     terminate_sql: str | None
     replays: bool  # ``read`` is good enough for idle resiliency (transparent recovery)
@@ -64,6 +65,7 @@ class BaseDialect(Dialect):
     two questions of ``read`` answered from it."""
 
     begin_sql: str | None = None
+    mark_sql: str | None = None
     commit_status_sql: str | None = None
     terminate_sql: str | None = None
     replays = False  # a new dialect earns transparent recovery by setting it

@@ -33,6 +33,7 @@ class PostgreSQL(BaseDialect):
     # Commit safety (pool.transaction): BEGIN and the transaction id (assigned now) in one
     # round trip, and the backend, for asking txid_status() after a lost COMMIT reply.
     begin_sql = "BEGIN; SELECT txid_current(), pg_backend_pid()"
+    mark_sql = "SELECT txid_current(), pg_backend_pid()"  # pool.transaction sends it with the BEGIN
     commit_status_sql = "SELECT txid_status(%s)"
     terminate_sql = "SELECT pg_terminate_backend(%s)"
     replays = True

@@ -9,13 +9,27 @@ PEP 249 driver, so nothing asks ``hasattr``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._settings import write_setting
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
     from ..vocab import TxStatus
+
+
+class Opening(Protocol):
+    """A transaction's first statement, sent with its BEGIN in one round trip (``opening``)."""
+
+    # After ``run``: the server said the transaction wrote nothing yet and its COMMIT cannot
+    # fail (no transaction id assigned, not serializable): its end may go to the background.
+    quiet: bool
+    marker: tuple[Any, ...] | None  # the ``mark`` statement's row, when one was asked for
+    round_trip_s: float  # how long the round trip took (is the server near or far?)
+
+    async def run(self, sql: Any, params: Any = None, *, prepare: bool | None = None,
+                  binary: bool | None = None) -> Any:
+        """Run it as the cursor's ``execute`` would (same result, same errors)."""
 
 
 class AsyncDriver:
@@ -52,6 +66,9 @@ class AsyncDriver:
     # ``fetch*`` may wait on the network (rows stream in as read); psycopg's client-side
     # cursors hold every row once ``execute`` returns.
     fetch_reads = True
+    # ``opening`` pays even where round trips are cheap (asyncio: each one is a trip through
+    # the event loop, which costs more than the pipeline); otherwise only where they are dear.
+    pipelines_near = False
 
     # -- what every driver writes -------------------------------------------------------------
 
@@ -118,6 +135,15 @@ class AsyncDriver:
         """Put back client-side settings the borrower changed (``autocommit``, ...)."""
         for name, value in saved.items():
             write_setting(raw, name, value)
+
+    def opening(self, raw: Any, cursor: Any, sql: Any, params: Any, *, mark: str | None,
+                ask: bool) -> Opening | None:
+        """A way to send ``sql`` together with the transaction's BEGIN, in one round trip,
+        when ``raw`` is in transaction mode with none open; None to send it as the driver
+        does (most drivers: their BEGIN is implicit, or rides on the statement already).
+        ``mark``: a statement whose row identifies the transaction, for commit safety,
+        sent after the BEGIN; ``ask``: ask whether it wrote (``Opening.quiet``). No I/O here."""
+        return None
 
     def reset_refused(self, raw: Any) -> bool:
         """After a request failed: whether the server refused the session reset that rode

@@ -434,20 +434,23 @@ class AsyncPool(PoolCore, AsyncOnly):
         slot: Slot | None = lease.token
         if slot is None:  # lent before this process forked: abandoned (``_fork``)
             return
-        status = self._status(lease)
+        # self._status(lease), inlined: the hot path
+        status = TxStatus.BROKEN if lease.lost is not None else self._driver.tx_status(lease.raw)
         if status is TxStatus.IDLE and not lease.changes and not lease.saved and self._lazy_reset:
             with self._lock:  # the hot path: clean, idle, nothing to put back
                 plan = self._state.checkin(slot, time.monotonic())
             if plan is not None:
                 self._carry_out(plan)
-        elif commit and status is TxStatus.IN_TRANSACTION:
+        elif commit and status is TxStatus.IN_TRANSACTION and not lease.quiet:
             # The caller must learn the outcome, but a cancelled caller must not leave
             # COMMIT half-done: it runs in its own task, which also finishes the return.
             error = await self._tasks.shielded(self._commit_and_return, slot)
             if error is not None:
                 raise error
         else:
-            self._take_back(slot, status)
+            # Quiet (the server said it wrote nothing): its COMMIT cannot fail but with the
+            # connection, so it goes to the background reset, as a rollback does.
+            self._take_back(slot, status, commit=commit and lease.quiet)
 
     async def _commit_and_return(self, slot: Slot) -> BaseException | None:
         error: BaseException | None = None
@@ -464,8 +467,9 @@ class AsyncPool(PoolCore, AsyncOnly):
     def _status(self, lease: Lease) -> TxStatus:
         return TxStatus.BROKEN if lease.lost is not None else self._driver.tx_status(lease.raw)
 
-    def _take_back(self, slot: Slot, status: TxStatus) -> None:
-        """The rest of a return, without an await: nothing can interrupt it."""
+    def _take_back(self, slot: Slot, status: TxStatus, *, commit: bool = False) -> None:
+        """The rest of a return, without an await: nothing can interrupt it. ``commit``: end
+        the open transaction with COMMIT (one that wrote nothing) rather than ROLLBACK."""
         lease = slot.lease
         changes, saved = lease.changes, lease.saved
         if status is TxStatus.BROKEN or status is TxStatus.ACTIVE:  # a lost session: never reused
@@ -478,11 +482,12 @@ class AsyncPool(PoolCore, AsyncOnly):
         else:
             with self._lock:
                 self._state.begin_reset()
-            self._tasks.spawn(self._reset, slot, status, changes, saved)
+            self._tasks.spawn(self._reset, slot, status, changes, saved, commit)
 
     async def _reset(self, slot: Slot, status: TxStatus, changes: tuple[str, ...],
-                     saved: dict[str, Any] | None) -> None:
-        """Off the caller's path: roll back, restore client settings, reset the session.
+                     saved: dict[str, Any] | None, commit: bool = False) -> None:
+        """Off the caller's path: end the transaction (roll back, or commit one that wrote
+        nothing, so its NOTIFYs still go out), restore client settings, reset the session.
 
         A reset over a path that stopped forwarding would wait for ever (cancelling the
         driver's call would wait again, for a cancel request over the same path); the
@@ -496,7 +501,9 @@ class AsyncPool(PoolCore, AsyncOnly):
                 self._resets_due[slot.number] = (time.monotonic() + self.config.reset_timeout, slot)
         ok = False
         try:
-            if status is not TxStatus.IDLE:
+            if commit and status is TxStatus.IN_TRANSACTION:
+                await driver.commit(raw)
+            elif status is not TxStatus.IDLE:
                 await driver.rollback(raw)
             if saved:
                 await driver.restore(raw, saved)  # PyMySQL: autocommit is a method

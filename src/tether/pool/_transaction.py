@@ -32,12 +32,12 @@ from .._acompat import sleep
 from .._retry._engine import RetryDetails, Runner
 from ..errors import CommandTimeout, CommitOutcomeUnknown, Error, SessionLost
 from ..session import lease_of
-from ..vocab import Classification, Fault
+from ..vocab import Classification, Fault, TxStatus
 
 if TYPE_CHECKING:
     from .._retry._policy import Retry
     from ..dialects import Dialect
-    from ..session import Connection
+    from ..session import Connection, Lease
     from ._pool import Pool
 
 log = logging.getLogger("tether.pool")
@@ -114,14 +114,17 @@ def _run_once(
     lease = lease_of(conn)
     try:
         try:
-            marker = _begin(conn, pool.dialect)
+            _begin(conn, pool.dialect)
             lease.unit = True  # fn may not commit or roll back itself
             result = fn(conn)
+            marker = lease.marker
         except Exception as error:
             if isinstance(error, SessionLost) or runner.classify(error).fault is Fault.IN_DOUBT:
                 raise _RunAgain(error, _ROLLED_BACK) from None
             raise
         lease.unit = False
+        if marker is None and lease.mark is not None and pool._status(lease) is TxStatus.IN_TRANSACTION:
+            marker = _mark(conn, lease)  # the first statement could not carry it
         try:
             conn.commit()
         except SessionLost as lost:  # found broken before the COMMIT was sent
@@ -145,29 +148,27 @@ def _run_once(
         conn.close()
 
 
-def _begin(conn: Connection, dialect: Dialect) -> Any:
-    """Open the transaction; return what identifies it once its connection is gone.
-
-    PostgreSQL: ``BEGIN`` and the transaction id in one round trip, sent instead of the
-    driver's own ``BEGIN`` (so the connection runs in autocommit mode while tether holds
-    the transaction). Other dialects: the driver's implicit transaction, no marker.
-    """
-    driver = lease_of(conn).driver
+def _begin(conn: Connection, dialect: Dialect) -> None:
+    """Put the connection in transaction mode; the driver's BEGIN goes with fn's first
+    statement. Where the dialect can identify a transaction (PostgreSQL: its id, and the
+    backend), ``mark_sql`` rides in the same round trip (``lease.marker``), or, when that
+    first statement could not carry it, is asked before COMMIT (``_mark``)."""
+    lease = lease_of(conn)
+    driver = lease.driver
     if not driver.returns_cursors:
         raise Error(
             "pool.transaction needs a driver whose execute() returns a cursor (psycopg); "
             f"{driver.name} has its own transactions: use those"
         )
-    sql = dialect.begin_sql
-    if sql is None:
-        if conn.autocommit:
-            conn.autocommit = False  # the proxy puts it back on return
-        return None
-    if not conn.autocommit:
-        conn.autocommit = True
-    cursor = conn.execute(sql)
-    cursor.nextset()  # past BEGIN's result, to the marker's row
-    row = cursor.fetchone()
+    if conn.autocommit:
+        conn.autocommit = False  # the proxy puts it back on return
+    lease.mark = dialect.mark_sql
+
+
+def _mark(conn: Connection, lease: Lease) -> Any:
+    """The marker of the open transaction, asked in a round trip of its own."""
+    assert lease.mark is not None
+    row = (conn.execute(lease.mark)).fetchone()
     return None if row is None else tuple(row)
 
 

@@ -40,8 +40,9 @@ class Lease:
     """One physical connection, lent to one borrow at a time."""
 
     __slots__ = ("__weakref__", "cancelling", "changes", "command_timeout", "deadline", "default_timeout",
-                 "dialect", "driver", "epoch", "expired", "grace", "log", "lost", "number", "owner", "probe",
-                 "raw", "running", "saved", "statement", "token", "unit", "watch_at")
+                 "dialect", "driver", "epoch", "expired", "far", "grace", "log", "lost", "mark", "marker",
+                 "number", "owner", "probe", "quiet", "raw", "running", "saved", "statement", "token", "unit",
+                 "watch_at")
 
     def __init__(self, raw: Any, probe: SocketProbe | None, *, owner: Any, dialect: Dialect, driver: Any,
                  command_timeout: float = 0.0):
@@ -58,6 +59,14 @@ class Lease:
         self.log: SessionLog | None = None  # replayable state, when idle resiliency is on
         self.lost: Exception | None = None  # the SessionLost every later call raises
         self.unit = False  # inside pool.transaction's function: commit/rollback refused
+        # The open transaction wrote nothing, by the server's word (``Opening.quiet``) and no
+        # statement since: the owner may send its COMMIT off the caller's path.
+        self.quiet = False
+        self.far = False  # until a round trip says otherwise (the session's ``FAR_S``)
+        # pool.transaction's statement that identifies the transaction (commit safety), sent
+        # with the BEGIN where the driver can (``mark``); its row once sent (``marker``).
+        self.mark: str | None = None
+        self.marker: tuple[Any, ...] | None = None
         # Command timeouts (``_watchdog``): seconds, 0 for none; each borrow starts with
         # the owner's default and may change it.
         self.default_timeout = self.command_timeout = command_timeout

@@ -15,6 +15,7 @@ through, noted. ``_proxy.py``, for threads, is generated from this module.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,6 +26,11 @@ from ..vocab import PLAIN, TxStatus
 from ._recovery import recover, renew
 from ._tied import MAKERS, LateTransaction, checked, tie
 from ._watchdog import Bounded
+
+# A round trip this long (or longer) makes a server far: there a transaction's BEGIN rides
+# with its first statement, and one that wrote nothing ends in the background. Nearer (a
+# LAN, loopback) the pipeline and the handoff cost more CPU than the round trips they save.
+FAR_S = 0.002
 
 if TYPE_CHECKING:
     from ._lease import Lease
@@ -71,6 +77,8 @@ class Connection:
         lease.unit = False
         lease.command_timeout = lease.default_timeout
         lease.grace = None
+        lease.quiet = False
+        lease.mark = lease.marker = None
         # Not self._lease = ...: __setattr__ forwards to the driver's connection.
         _set_lease(self, lease)
         _set_epoch(self, epoch)
@@ -78,7 +86,9 @@ class Connection:
     @property
     def raw(self) -> Any:
         """The driver's own connection object (don't keep it past the borrow)."""
-        return self._live()
+        raw = self._live()
+        self._lease.quiet = False  # what it sends is not seen here
+        return raw
 
     def _live(self) -> Any:
         """The driver's connection, while this borrow lasts; ``ConnectionReturned`` after."""
@@ -110,7 +120,7 @@ class Connection:
 
     def cursor(self, *args: Any, **kwargs: Any) -> Any:
         """A cursor whose statements are noted (asyncpg: its ``cursor(query, ...)``, noted)."""
-        lease, raw = self._lease, self.raw
+        lease, raw = self._lease, self._live()
         if lease.driver.returns_cursors:
             name = kwargs.get("name") or (args[0] if args and isinstance(args[0], str) else None)
             if name and lease.log is not None:  # a server-side cursor: no replay brings it back
@@ -203,6 +213,7 @@ class Connection:
         """asyncpg's ``execute``/``fetch``... with the session log."""
         raw = self._ready()
         lease = self._lease
+        lease.quiet = False
         timeout = _timeout_of(lease, kwargs)
         method = getattr(raw, name)
         if lease.log is None:
@@ -221,8 +232,10 @@ class Connection:
     def __getattr__(self, name: str) -> Any:
         if name in _OWN:  # not set yet (a failed __init__): never ask the driver for them
             raise AttributeError(name)
-        lease, raw = self._lease, self.raw
+        lease, raw = self._lease, self._live()
         attr = getattr(raw, name)
+        if name not in _READS_ONLY:
+            lease.quiet = False  # what it sends is not seen here
         if name in lease.driver.sql_methods:  # asyncpg's fetch(sql, ...) and friends
             return _with_sql(self, name)
         if name == "transaction" and not lease.driver.returns_cursors:  # asyncpg's: made when it starts
@@ -252,6 +265,14 @@ class Connection:
 
 
 _OWN = frozenset(Connection.__slots__)
+# Attributes of a connection or cursor (PEP 249's, psycopg's) that only read what the client
+# holds: reading them leaves an open transaction quiet. Anything else reached through the
+# proxy may send a statement tether does not see.
+_READS_ONLY = frozenset({
+    "description", "rowcount", "rownumber", "statusmessage", "arraysize", "closed", "broken",
+    "autocommit", "isolation_level", "read_only", "deferrable", "info", "row_factory",
+    "cursor_factory", "prepare_threshold", "prepared_max", "adapters", "format",
+})
 _set_lease = vars(Connection)["_lease"].__set__
 _set_epoch = vars(Connection)["_epoch"].__set__
 
@@ -351,7 +372,9 @@ class Cursor:
     @property
     def raw(self) -> Any:
         """The driver's own cursor (don't keep it past the borrow)."""
-        return self._live()
+        cursor = self._live()
+        self._conn._lease.quiet = False  # what it sends is not seen here
+        return cursor
 
     @property
     def connection(self) -> Connection:
@@ -387,15 +410,29 @@ class Cursor:
         effects = PLAIN if log is None else lease.read(sql)
         if log is None:  # idle resiliency off: only what needs a reset is noted
             lease.note(sql)
-        status = lease.driver.tx_status
+        driver = lease.driver
+        status = driver.tx_status
+        lease.quiet = False  # until the server says so again
         for last_try in (False, True):
             cursor = self._cursor if self._made_on is raw else self._remake(raw)
             before = None if effects is PLAIN else status(raw)
+            # The transaction's first statement: with its BEGIN, where the driver can and
+            # round trips are dear (on a LAN the pipeline costs more CPU than it saves).
+            opening = driver.opening(raw, cursor, sql, params, mark=lease.mark, ask=lease.far)
             try:
-                timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
+                if opening is None:
+                    timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
+                elif lease.far or lease.mark is not None or driver.pipelines_near:
+                    timed(lease, timeout, cursor, opening.run, *args, **kwargs)
+                    lease.quiet, lease.marker = opening.quiet, opening.marker
+                    lease.far = opening.round_trip_s >= FAR_S
+                else:  # near: as the driver sends it, timed (BEGIN's round trip and more)
+                    sent = time.monotonic()
+                    timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
+                    lease.far = time.monotonic() - sent >= FAR_S
                 break
             except Exception:
-                if last_try or not lease.driver.reset_refused(raw):
+                if last_try or not driver.reset_refused(raw):
                     raise
             raw = renew(lease)  # the reset riding on it was refused: it did not run
         if log is None:
@@ -409,6 +446,7 @@ class Cursor:
         """Run ``sql`` once per parameter set (a session statement here is not replayable)."""
         raw = self._conn._ready()
         lease = self._conn._lease
+        lease.quiet = False
         lease.note(sql)
         log = lease.log
         if log is not None and lease.effects_of(sql) is not PLAIN:
@@ -479,6 +517,8 @@ class Cursor:
         if name in _CURSOR_OWN:  # not set yet (a failed __init__)
             raise AttributeError(name)
         attr = getattr(self._live(), name)  # stream(), copy(), description...
+        if name not in _READS_ONLY:
+            self._conn._lease.quiet = False  # what they send is not seen here
         return checked(self._conn, attr, name) if callable(attr) else attr
 
     def __repr__(self) -> str:
