@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -24,6 +26,27 @@ def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
 def test_a_quiet_socket_reads_quiet(pair: tuple[socket.socket, socket.socket]) -> None:
     probe = SocketProbe(pair[0].fileno())
     assert probe.quiet() and probe.check() is Liveness.QUIET
+
+
+def test_two_threads_may_check_one_socket_at_once(pair: tuple[socket.socket, socket.socket]) -> None:
+    # A poll object serves one thread at a time ("concurrent poll() invocation"); the idle
+    # sweep and a checkout may check the same connection together.
+    probe = SocketProbe(pair[0].fileno())
+    blocked = threading.Thread(target=probe._poll.poll, args=(10_000,), daemon=True)
+    blocked.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # until the other thread is inside poll()
+        try:
+            probe._poll.poll(0)
+        except RuntimeError:
+            break
+    else:
+        pytest.fail("the other thread never entered poll()")
+    assert probe.quiet() and probe.check() is Liveness.QUIET
+    pair[1].sendall(b"x")  # wakes it
+    blocked.join(10)
+    assert not blocked.is_alive()
+    assert probe.check() is Liveness.DATA
 
 
 def test_unsolicited_bytes_are_peeked_not_consumed(pair: tuple[socket.socket, socket.socket]) -> None:

@@ -55,13 +55,23 @@ class SocketProbe:
 
     def quiet(self) -> bool:
         """True when there is nothing to read: the common case, one system call."""
-        return not self._poll.poll(0)
+        return not self._readable()
 
     def check(self) -> Liveness:
         """QUIET when the socket has nothing to say; otherwise peek and classify."""
-        if not self._poll.poll(0):
+        if not self._readable():
             return Liveness.QUIET
         return self.peek()[0]
+
+    def _readable(self) -> bool:
+        try:
+            return bool(self._poll.poll(0))
+        except RuntimeError:
+            # "concurrent poll() invocation": a poll object serves one thread at a time, and
+            # the maintenance's idle sweep and a checkout may check one connection at once.
+            once = select.poll()
+            once.register(self._fd, _READ_EVENTS)
+            return bool(once.poll(0))
 
     def sever(self) -> None:
         """Shut the socket down under the driver, waking any call blocked on it.
