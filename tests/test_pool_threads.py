@@ -150,7 +150,8 @@ def test_implicit_pools_share_one_pool_per_identity(pg_server: object) -> None:
         assert backend_pid(c3) != pid
     # this test's identities only: other tests (the docs' pages) may reach the same server as another user
     mine = f"postgres@127.0.0.1:{port}/postgres"
-    targets = [p for p in tether.pools() if p.name.startswith("implicit") and mine in repr(p)]
+    targets = [p for p in tether.pools() if p.name.startswith("implicit") and mine in repr(p)
+               and ("application_name=shop" in repr(p) or "application_name=billing" in repr(p))]
     assert len(targets) == 2  # fragmentation is visible: one pool per identity
     counters = tether.stats().as_counters()
     assert counters["number-of-active-connection-pools"] >= 2
