@@ -13,14 +13,13 @@ rounds, in µs, and the ratios. Targets: ``on`` at most 1.1x ``off`` and 0.3 µs
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import tether
+from bench._report import publish
 from tether._timings import PoolTimings
 from tether.testing import EmbeddedPostgres
 
@@ -89,12 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="bench/results/ops.json")
     args = parser.parse_args(argv)
     results = run(args.quick)
-    print(render(results))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"\nwrote {out}")
-    return 0
+    return publish(render(results), results, args.out)
 
 
 if __name__ == "__main__":

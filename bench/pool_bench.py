@@ -21,19 +21,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import platform
 import statistics
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
 import tether
 from bench._peers import Peer, all_peers
+from bench._report import publish
 from tether.testing import EmbeddedPostgres
 from tether.wan import Latency, Link
 
@@ -319,9 +318,4 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", default="bench/results/pool.json")
     args = parser.parse_args(argv)
     results = run(args.quick)
-    print(render(results))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"\nwrote {out}")
-    return 0
+    return publish(render(results), results, args.out)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import statistics
 import threading
 import time
@@ -28,12 +27,12 @@ import timeit
 from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
 import tether
+from bench._report import publish
 from tether.testing import EmbeddedPostgres
 
 CYCLES, RESTART_AT, GAP_S, SIZE = 200, 50, 0.005, 4
@@ -320,12 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     Restart.down_s = args.down
     results = run(1 if args.quick else 3, bouncer=args.pgbouncer)
-    print(render(results))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"\nwrote {out}")
-    return 0
+    return publish(render(results), results, args.out)
 
 
 if __name__ == "__main__":

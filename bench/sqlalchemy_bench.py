@@ -17,17 +17,16 @@ run; on a shared machine the absolute numbers move.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 import tether.sqlalchemy  # noqa: F401  (registers the plugin from a source checkout)
+from bench._report import publish
 from tether.testing import EmbeddedPostgres
 from tether.wan import Latency, Link
 
@@ -134,12 +133,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", default="bench/results/sqlalchemy.json")
     args = parser.parse_args(argv)
     results = run(args.quick)
-    print(render(results))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"\nwrote {out}")
-    return 0
+    return publish(render(results), results, args.out)
 
 
 if __name__ == "__main__":
