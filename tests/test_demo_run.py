@@ -53,6 +53,16 @@ def test_the_run_succeeds_and_reports_both_pools(demo: Run) -> None:
     assert f"chart: {demo.chart}" in demo.output
 
 
+def test_the_report_counts_what_tethers_events_said(demo: Run) -> None:
+    # every backend terminated, the link reset and the server restarted: the pool's events
+    # (tether.events, the same the logs and metrics use) say what it lived through
+    line = re.search(r"^tether's events: (.+)$", demo.output, re.M)
+    assert line is not None, demo.output
+    counts = dict(re.findall(r"([a-z_.]+) x(\d+)", line.group(1)))
+    assert int(counts.get("connection.opened", 0)) >= 1
+    assert int(counts.get("connection.discarded", 0)) + int(counts.get("session.recovered", 0)) >= 1
+
+
 def test_plain_lines_show_each_pool_every_second_and_each_fault(demo: Run) -> None:
     assert "\x1b" not in demo.output
     for pool in POOLS:

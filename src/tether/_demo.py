@@ -19,10 +19,13 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ._demo_record import PoolRecord, Recording
 from ._demo_view import View, open_view
+
+if TYPE_CHECKING:
+    from .events import Event
 
 WORKERS = 4
 THINK_S = 0.25  # an application that does other work between queries
@@ -104,7 +107,12 @@ def run(
             }
             recording = Recording(list(operations))
             view = open_view(recording, out, plain=plain, seconds=seconds)
-            _race(operations, recording, seconds, chaos=_Chaos(server, link, recording), view=view)
+            seen = _EventCount()  # what tether's pool lived through, as its events say
+            stop_counting = tether.events.subscribe(seen)
+            try:
+                _race(operations, recording, seconds, chaos=_Chaos(server, link, recording), view=view)
+            finally:
+                stop_counting()
             opened = {
                 "psycopg_pool": peer.get_stats().get("connections_num", 0),
                 "tether": ours.stats().hard_connects,
@@ -114,9 +122,23 @@ def run(
             ours.close()
     say("")
     say(_report(recording, opened))
+    if seen.counts:
+        say("tether's events: " + ", ".join(f"{kind} x{n}" for kind, n in sorted(seen.counts.items())))
     if chart is not None:
         say(_draw(recording, chart))
     return 0
+
+
+class _EventCount:
+    """Counts tether's events by kind (callbacks come from any thread)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            self.counts[event.kind] = self.counts.get(event.kind, 0) + 1
 
 
 FAULTS = {  # kind: what the demo does
