@@ -305,12 +305,15 @@ class Tasks:
         self._max = max_threads
         self._queue: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]]] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._threads = self._idle = self._pending = 0
+        self._settled = threading.Condition(self._lock)  # no work queued or running
+        self._threads = self._idle = self._pending = self._unfinished = 0
         self._daemons: list[threading.Thread] = []
+        self._mine = threading.local()  # set on the workers: they never wait for themselves
 
     def spawn(self, fn: Callable[..., Any], *args: Any) -> None:
         with self._lock:
             self._pending += 1
+            self._unfinished += 1
             start = self._pending > self._idle and self._threads < self._max
             if start:
                 self._threads += 1
@@ -331,12 +334,19 @@ class Tasks:
         return fn(*args)  # threads are not cancelled: on the caller's thread
 
     def finish(self, timeout: float) -> None:
-        """Wait for the daemon loops (the workers are daemons, left to end by themselves)."""
+        """Wait up to ``timeout`` for the work queued or running (resets, closes: what a
+        pool's close promises), then for the daemon loops. Work still running then is left
+        to end by itself on its daemon thread."""
+        deadline = time.monotonic() + timeout
+        if not getattr(self._mine, "worker", False):
+            with self._settled:
+                self._settled.wait_for(lambda: self._unfinished == 0, max(timeout, 0.0))
         for thread in self._daemons:
             if thread is not threading.current_thread():
-                thread.join(timeout)
+                thread.join(max(deadline - time.monotonic(), 0.0))
 
     def _work(self) -> None:
+        self._mine.worker = True
         while True:
             with self._lock:
                 self._idle += 1
@@ -356,6 +366,11 @@ class Tasks:
                 fn(*args)
             except Exception:
                 log.exception("pool %r: background task %r failed", self._name, fn)
+            finally:
+                with self._settled:
+                    self._unfinished -= 1
+                    if self._unfinished == 0:
+                        self._settled.notify_all()
 
 
 # -- where a call may run --------------------------------------------------------------------
