@@ -67,6 +67,9 @@ class Driver:
     # ``fetch*`` may wait on the network (rows stream in as read); psycopg's client-side
     # cursors hold every row once ``execute`` returns.
     fetch_reads = True
+    # Whether making a cursor may wait on the server (python-tds cancels its previous
+    # cursor's unread results), so the proxy bounds it by the command timeout.
+    cursor_waits = True
     # ``opening`` pays even where round trips are cheap (asyncio: each one is a trip through
     # the event loop, which costs more than the pipeline); otherwise only where they are dear.
     pipelines_near = False
@@ -145,6 +148,12 @@ class Driver:
         ``mark``: a statement whose row identifies the transaction, for commit safety,
         sent after the BEGIN; ``ask``: ask whether it wrote (``Opening.quiet``). No I/O here."""
         return None
+
+    def begins(self, raw: Any) -> bool:
+        """Whether a statement sent now opens a transaction, its BEGIN sent ahead of it as
+        its own round trip (those round trips tell a far server: ``FAR_S``); only drivers
+        with an ``opening``. No I/O here."""
+        return False
 
     def reset_refused(self, raw: Any) -> bool:
         """After a request failed: whether the server refused the session reset that rode

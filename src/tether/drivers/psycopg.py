@@ -37,6 +37,7 @@ class Psycopg(Driver):
     module = psycopg
     cancels = True
     fetch_reads = False  # client-side cursors: the rows come with execute (named ones: see the proxy)
+    cursor_waits = False  # a cursor is made client-side, a named one too (DECLARE is its execute)
 
     def connect(self, spec: ConnectionSpec, *, timeout_s: float, autocommit: bool | None,
                       extra: dict[str, Any] | None = None) -> Any:
@@ -113,6 +114,9 @@ class Psycopg(Driver):
                 setter(value)
             else:
                 setattr(raw, name, value)
+
+    def begins(self, raw: Any) -> bool:
+        return not raw._autocommit and raw._pipeline is None and raw.pgconn.transaction_status == IDLE
 
     def opening(self, raw: Any, cursor: Any, sql: Any, params: Any, *, mark: str | None,
                 ask: bool) -> Opening | None:

@@ -25,7 +25,7 @@ from ..errors import UnitOfWorkError
 from ..vocab import PLAIN, TxStatus
 from ._recovery import recover, renew
 from ._tied import MAKERS, LateTransaction, checked, tie
-from ._watchdog import Bounded
+from ._watchdog import Bounded, arm, check_done, disarm, stopped
 
 # A round trip this long (or longer) makes a server far: there a transaction's BEGIN rides
 # with its first statement, and one that wrote nothing ends in the background. Nearer (a
@@ -279,16 +279,23 @@ _set_epoch = vars(Connection)["_epoch"].__set__
 
 def timed(lease: Lease, timeout_s: float, cursor: Any, call: Callable[..., Any], *args: Any,
                 **kwargs: Any) -> Any:
-    """``call(*args, **kwargs)``, a statement bounded by ``timeout_s`` (``_watchdog``)."""
+    """``call(*args, **kwargs)``, a statement bounded by ``timeout_s`` (``_watchdog``;
+    ``Bounded``'s steps, inlined: this is every statement's path)."""
+    number = arm(lease, timeout_s, cursor)
     try:
-        with Bounded(lease, timeout_s, cursor) as bounded:
-            result = call(*args, **kwargs)
-    except BaseException:
+        result = call(*args, **kwargs)
+    except BaseException as exc:
+        disarm(lease)
+        error = stopped(lease, number, timeout_s, exc)
         log, driver = lease.log, lease.driver
         if log is not None and not driver.reset_refused(lease.raw):  # refused: it did not run
             log.failed(driver.tx_status(lease.raw))
+        if error is not None:
+            raise error from exc
         raise
-    bounded.check_done()
+    disarm(lease)
+    if number and lease.expired is not None:
+        check_done(lease, number, timeout_s)
     return result
 
 
@@ -306,6 +313,8 @@ def resent(lease: Lease, raw: Any, timeout_s: float, call: Callable[[Any], Any])
 def new_cursor(lease: Lease, raw: Any, *args: Any, **kwargs: Any) -> Any:
     """``raw.cursor(...)`` under the command timeout: making one may wait on the server
     (python-tds cancels its previous cursor's unread results first)."""
+    if not lease.driver.cursor_waits:
+        return raw.cursor(*args, **kwargs)
     with Bounded(lease, lease.command_timeout):
         return raw.cursor(*args, **kwargs)
 
@@ -413,19 +422,22 @@ class Cursor:
         driver = lease.driver
         status = driver.tx_status
         lease.quiet = False  # until the server says so again
+        # The transaction's first statement goes with its BEGIN where the driver can and
+        # round trips are dear (on a LAN the pipeline costs more CPU than it saves).
+        pipelines = lease.far or lease.mark is not None or driver.pipelines_near
         for last_try in (False, True):
             cursor = self._cursor if self._made_on is raw else self._remake(raw)
             before = None if effects is PLAIN else status(raw)
-            # The transaction's first statement: with its BEGIN, where the driver can and
-            # round trips are dear (on a LAN the pipeline costs more CPU than it saves).
-            opening = driver.opening(raw, cursor, sql, params, mark=lease.mark, ask=lease.far)
+            opening = None
+            if pipelines:
+                opening = driver.opening(raw, cursor, sql, params, mark=lease.mark, ask=lease.far)
             try:
-                if opening is None:
-                    timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
-                elif lease.far or lease.mark is not None or driver.pipelines_near:
+                if opening is not None:
                     timed(lease, timeout, cursor, opening.run, *args, **kwargs)
                     lease.quiet, lease.marker = opening.quiet, opening.marker
                     lease.far = opening.round_trip_s >= FAR_S
+                elif pipelines or not driver.begins(raw):
+                    timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
                 else:  # near: as the driver sends it, timed (BEGIN's round trip and more)
                     sent = time.monotonic()
                     timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)

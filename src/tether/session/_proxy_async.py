@@ -24,7 +24,7 @@ from ..errors import UnitOfWorkError
 from ..vocab import PLAIN, TxStatus
 from ._recovery_async import recover, renew
 from ._tied import MAKERS, LateTransaction, checked, tie
-from ._watchdog import Bounded
+from ._watchdog import Bounded, arm, check_done, disarm, stopped
 
 # A round trip this long (or longer) makes a server far: there a transaction's BEGIN rides
 # with its first statement, and one that wrote nothing ends in the background. Nearer (a
@@ -278,16 +278,23 @@ _set_epoch = vars(AsyncConnection)["_epoch"].__set__
 
 async def timed(lease: Lease, timeout_s: float, cursor: Any, call: Callable[..., Any], *args: Any,
                 **kwargs: Any) -> Any:
-    """``await call(*args, **kwargs)``, a statement bounded by ``timeout_s`` (``_watchdog``)."""
+    """``await call(*args, **kwargs)``, a statement bounded by ``timeout_s`` (``_watchdog``;
+    ``Bounded``'s steps, inlined: this is every statement's path)."""
+    number = arm(lease, timeout_s, cursor)
     try:
-        with Bounded(lease, timeout_s, cursor) as bounded:
-            result = await call(*args, **kwargs)
-    except BaseException:
+        result = await call(*args, **kwargs)
+    except BaseException as exc:
+        disarm(lease)
+        error = stopped(lease, number, timeout_s, exc)
         log, driver = lease.log, lease.driver
         if log is not None and not driver.reset_refused(lease.raw):  # refused: it did not run
             log.failed(driver.tx_status(lease.raw))
+        if error is not None:
+            raise error from exc
         raise
-    bounded.check_done()
+    disarm(lease)
+    if number and lease.expired is not None:
+        check_done(lease, number, timeout_s)
     return result
 
 
@@ -305,6 +312,8 @@ async def resent(lease: Lease, raw: Any, timeout_s: float, call: Callable[[Any],
 def new_cursor(lease: Lease, raw: Any, *args: Any, **kwargs: Any) -> Any:
     """``raw.cursor(...)`` under the command timeout: making one may wait on the server
     (python-tds cancels its previous cursor's unread results first)."""
+    if not lease.driver.cursor_waits:
+        return raw.cursor(*args, **kwargs)
     with Bounded(lease, lease.command_timeout):
         return raw.cursor(*args, **kwargs)
 
@@ -412,19 +421,22 @@ class AsyncCursor:
         driver = lease.driver
         status = driver.tx_status
         lease.quiet = False  # until the server says so again
+        # The transaction's first statement goes with its BEGIN where the driver can and
+        # round trips are dear (on a LAN the pipeline costs more CPU than it saves).
+        pipelines = lease.far or lease.mark is not None or driver.pipelines_near
         for last_try in (False, True):
             cursor = self._cursor if self._made_on is raw else self._remake(raw)
             before = None if effects is PLAIN else status(raw)
-            # The transaction's first statement: with its BEGIN, where the driver can and
-            # round trips are dear (on a LAN the pipeline costs more CPU than it saves).
-            opening = driver.opening(raw, cursor, sql, params, mark=lease.mark, ask=lease.far)
+            opening = None
+            if pipelines:
+                opening = driver.opening(raw, cursor, sql, params, mark=lease.mark, ask=lease.far)
             try:
-                if opening is None:
-                    await timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
-                elif lease.far or lease.mark is not None or driver.pipelines_near:
+                if opening is not None:
                     await timed(lease, timeout, cursor, opening.run, *args, **kwargs)
                     lease.quiet, lease.marker = opening.quiet, opening.marker
                     lease.far = opening.round_trip_s >= FAR_S
+                elif pipelines or not driver.begins(raw):
+                    await timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
                 else:  # near: as the driver sends it, timed (BEGIN's round trip and more)
                     sent = time.monotonic()
                     await timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)

@@ -80,7 +80,8 @@ def disarm(lease: Lease) -> None:
 class Bounded:
     """``with Bounded(lease, timeout_s, cursor):`` a driver call that may wait on the server,
     under the command timeout; an error it ends with becomes ``CommandTimeout`` if the
-    watchdog stopped it. ``timed`` in the proxy is the usual way in."""
+    watchdog stopped it. ``timed`` in the proxy is the usual way in (the same steps, without
+    this object: it is on every statement's path)."""
 
     __slots__ = ("lease", "number", "timeout_s")
 
@@ -94,22 +95,32 @@ class Bounded:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         disarm(self.lease)
-        if isinstance(exc, Exception):
-            error = timeout_error(self.lease, self.number, self.timeout_s)
+        if exc is not None:
+            error = stopped(self.lease, self.number, self.timeout_s, exc)
             if error is not None:
-                if self.lease.driver.cancel_holds_connection:
-                    settle_cancel(self.lease)
                 raise error from exc
 
-    def check_done(self) -> None:
-        """After a call that returned: raise if it was cancelled all the same (PyMySQL's
-        ``SLEEP()`` and ODBC's attention answer a cancel with an ordinary ending)."""
-        if self.number and self.lease.expired is not None and not self.lease.driver.cancel_raises:
-            error = timeout_error(self.lease, self.number, self.timeout_s)
-            if error is not None:
-                if self.lease.driver.cancel_holds_connection:
-                    settle_cancel(self.lease)
-                raise error
+
+def stopped(lease: Lease, number: int, timeout_s: float, exc: BaseException) -> CommandTimeout | None:
+    """After statement ``number`` raised ``exc``: its ``CommandTimeout`` if the watchdog
+    stopped it (once a cancel that holds the connection's handles has let go), else None."""
+    if not number or not isinstance(exc, Exception):
+        return None
+    error = timeout_error(lease, number, timeout_s)
+    if error is not None and lease.driver.cancel_holds_connection:
+        settle_cancel(lease)
+    return error
+
+
+def check_done(lease: Lease, number: int, timeout_s: float) -> None:
+    """After statement ``number`` returned: raise if it was cancelled all the same (PyMySQL's
+    ``SLEEP()`` and ODBC's attention answer a cancel with an ordinary ending)."""
+    if number and lease.expired is not None and not lease.driver.cancel_raises:
+        error = timeout_error(lease, number, timeout_s)
+        if error is not None:
+            if lease.driver.cancel_holds_connection:
+                settle_cancel(lease)
+            raise error
 
 
 def timeout_error(lease: Lease, number: int, timeout_s: float) -> CommandTimeout | None:
