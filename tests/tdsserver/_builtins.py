@@ -97,6 +97,10 @@ def call_function(name: str, args: list[Value], ctx: Ctx) -> Value:
         "SERVERPROPERTY": lambda: server_property(ctx, tk.to_text(args[0]).lower()),
         "SESSION_CONTEXT": lambda: s.context.get(tk.to_text(args[0])),
         "USER_NAME": lambda: "dbo",
+        # SCHEMA_NAME(): the caller's default schema; SCHEMA_NAME(1) is dbo's, an unknown id NULL
+        # (learn.microsoft.com/sql/t-sql/functions/schema-name-transact-sql). SQLAlchemy's
+        # dialect asks it at connect. Babelfish answers 'dbo' too (it maps T-SQL schemas).
+        "SCHEMA_NAME": lambda: "dbo" if not args or args[0] == 1 else None,
         "CURRENT_USER": lambda: "dbo",
         "SUSER_SNAME": lambda: s.user,
         "SUSER_NAME": lambda: s.user,

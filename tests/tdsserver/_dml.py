@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import _tokens as tk
@@ -73,17 +74,8 @@ def parse_insert(p: TokenStream) -> Stmt:
         while p.accept_op(","):
             columns.append(p.name())
         p.expect_op(")")
-    p.expect("VALUES")
-    rows: list[list[Expr]] = []
-    while True:
-        p.expect_op("(")
-        row = [parse_expr(p)]
-        while p.accept_op(","):
-            row.append(parse_expr(p))
-        p.expect_op(")")
-        rows.append(row)
-        if not p.accept_op(","):
-            break
+    output = _parse_output(p)
+    source = _parse_inserted_select(p) if p.accept("SELECT") else _parse_values(p)
 
     def run(ctx: Ctx) -> None:
         s = ctx.session
@@ -94,22 +86,120 @@ def parse_insert(p: TokenStream) -> Stmt:
         if not name.split(".")[-1].startswith("#"):
             s.implicit_begin(ctx.reply)
         added: list[list[Value]] = []
-        for exprs in rows:
-            if len(exprs) != len(targets):
+        for given in source(ctx):
+            if len(given) != len(targets):
                 raise SqlError(110, 15, "There are fewer columns in the INSERT statement than values "
                                "specified in the VALUES clause.")
             values: list[Value] = [None] * len(table.columns)
-            for index, expr in zip(targets, exprs, strict=True):
-                values[index] = _store(table, index, expr(ctx, None))
+            for index, value in zip(targets, given, strict=True):
+                values[index] = _store(table, index, value)
             if identity is not None and identity not in targets:
                 values[identity] = ctx.identity = table.next_identity
                 table.next_identity += 1
+            elif identity is not None and isinstance(explicit := values[identity], int):
+                # SET IDENTITY_INSERT ON: "If the value inserted is larger than the current
+                # identity value for the table, SQL Server automatically uses the new inserted
+                # value as the current identity value" (SET IDENTITY_INSERT's documentation)
+                table.next_identity = max(table.next_identity, explicit + 1)
             added.append(values)
         table.rows.extend(added)
         s.journal(lambda: _remove_rows(table, added))
+        if output is not None:
+            _send_output(ctx, table, output, added)
         _count(ctx, len(added), tk.CMD_INSERT)
 
     return run
+
+
+Rows = Callable[[Ctx], list[list[Value]]]
+
+
+def _parse_row(p: TokenStream) -> list[Expr]:
+    p.expect_op("(")
+    row = [parse_expr(p)]
+    while p.accept_op(","):
+        row.append(parse_expr(p))
+    p.expect_op(")")
+    return row
+
+
+def _parse_values(p: TokenStream) -> Rows:
+    p.expect("VALUES")
+    rows = [_parse_row(p)]
+    while p.accept_op(","):
+        rows.append(_parse_row(p))
+    return lambda ctx: [[e(ctx, None) for e in row] for row in rows]
+
+
+def _parse_inserted_select(p: TokenStream) -> Rows:
+    """``INSERT ... SELECT p0, p1 FROM (VALUES (...), ...) AS alias(p0, p1, n) ORDER BY n``:
+    the one INSERT ... SELECT form the test server knows, SQLAlchemy's "insertmanyvalues"
+    batch. SQL Server assigns IDENTITY values in the ORDER BY's order
+    (learn.microsoft.com/sql/t-sql/statements/insert-transact-sql: "INSERT queries that use
+    SELECT with ORDER BY to populate rows guarantees how identity values are computed")."""
+    picked = [parse_expr(p)]
+    while p.accept_op(","):
+        picked.append(parse_expr(p))
+    p.expect("FROM")
+    p.expect_op("(")
+    values = _parse_values(p)
+    p.expect_op(")")
+    p.accept("AS")
+    p.name()
+    p.expect_op("(")
+    names = [p.name().lower()]
+    while p.accept_op(","):
+        names.append(p.name().lower())
+    p.expect_op(")")
+    order: list[Expr] = []
+    if p.accept("ORDER"):
+        p.expect("BY")
+        order.append(parse_expr(p))
+        while p.accept_op(","):
+            order.append(parse_expr(p))
+
+    def rows(ctx: Ctx) -> list[list[Value]]:
+        found: list[Row | None] = [dict(zip(names, row, strict=True)) for row in values(ctx)]
+        for key in reversed(order):
+            found.sort(key=functools.partial(_row_key, ctx, key))
+        return [[e(ctx, r) for e in picked] for r in found]
+
+    return rows
+
+
+def _parse_output(p: TokenStream) -> list[tuple[str | None, str]] | None:
+    """``OUTPUT inserted.col [AS alias], ...`` (``inserted.*``: None), as SQLAlchemy's
+    dialect sends for RETURNING and server-generated keys: the inserted rows come back as a
+    result set (learn.microsoft.com/sql/t-sql/queries/output-clause-transact-sql)."""
+    if not p.accept("OUTPUT"):
+        return None
+    items: list[tuple[str | None, str]] = []
+    while True:
+        name = p.name()
+        prefix, _, column = name.rpartition(".")
+        if prefix.lower() != "inserted":
+            raise syntax_error(name)
+        if not column and p.accept_op("*"):
+            items.append((None, "*"))
+        else:
+            alias = str(p.next().value) if p.accept("AS") else column
+            items.append((column, alias))
+        if not p.accept_op(","):
+            return items
+
+
+def _send_output(ctx: Ctx, table: Table, output: list[tuple[str | None, str]],
+                 rows: list[list[Value]]) -> None:
+    picked: list[tuple[int, str]] = []
+    for column, alias in output:
+        if column is None:
+            picked += [(i, name) for i, (name, _) in enumerate(table.columns)]
+        else:
+            picked.append((table.index(column), alias))
+    types = [table.columns[i][1] for i, _ in picked]
+    ctx.reply.add(tk.colmetadata([(alias, t) for (_, alias), t in zip(picked, types, strict=True)]))
+    for values in rows:
+        ctx.reply.add(tk.row(types, [values[i] for i, _ in picked]))
 
 
 def _store(table: Table, index: int, value: Value) -> Value:
@@ -331,6 +421,9 @@ def _infer(values: list[Value]) -> tk.SqlType:
     return tk.SqlType("int" if all(-(2**31) <= v < 2**31 for v in ints) else "bigint")
 
 
+SYSTEM_VIEWS = ("dm_exec_sessions", "dm_exec_connections", "databases", "system_views")
+
+
 def system_view(ctx: Ctx, source: str) -> Table | None:
     """sys.dm_exec_sessions, sys.dm_exec_connections and sys.databases, built on demand."""
     name = source.lower().split(".")[-1]
@@ -353,6 +446,11 @@ def system_view(ctx: Ctx, source: str) -> Table | None:
                 ("protocol_type", text), ("protocol_version", int_t)]
         rows = [[x.spid, x.host.client_port, "127.0.0.1", "TCP", "TRUE" if x.host.encrypted else "FALSE",
                  "SQL", "TSQL", tk.TDS74] for x in sessions]
+    elif name == "system_views":
+        # The sys views this server has (SQLAlchemy looks for dm_exec_sessions here before it
+        # reads the isolation level). Babelfish has sys.system_views too: not checked here.
+        cols = [("name", text), ("object_id", int_t), ("schema_id", int_t), ("type", text)]
+        rows = [[view, -(400 + i), 4, "V"] for i, view in enumerate(SYSTEM_VIEWS)]
     elif name == "databases":
         cols = [("name", text), ("database_id", int_t), ("state_desc", text)]
         rows = [[db, database_id(ctx, db), "ONLINE"] for db in ctx.session.catalog.databases]

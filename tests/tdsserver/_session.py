@@ -183,6 +183,7 @@ class Session:
         self.descriptor = 0  # the current transaction descriptor (0 = none)
         self._next_descriptor = host.spid << 32
         self.undo: list[Callable[[], None]] = []
+        self.savepoints: dict[str, int] = {}  # SAVE TRAN name -> how much of ``undo`` it keeps
         self.temp_tables: dict[str, Table] = {}
         self.global_tables: set[tuple[str, str]] = set()  # ## tables created here
         self.context: dict[str, Value] = {}  # sp_set_session_context
@@ -233,8 +234,25 @@ class Session:
             self.eager_begin(reply)
         return True
 
+    def save(self, name: str) -> None:
+        """SAVE TRANSACTION name (a second save of the same name moves it, as in SQL Server)."""
+        self.savepoints[name.lower()] = len(self.undo)
+
+    def rollback_to(self, name: str) -> bool:
+        """ROLLBACK TRANSACTION <savepoint>: undo the writes after it; @@TRANCOUNT is unchanged
+        and the savepoint stays (SQL Server's ROLLBACK TRANSACTION: "rolls back to the
+        savepoint ... does not decrement @@TRANCOUNT"). False when no savepoint has that name."""
+        mark = self.savepoints.get(name.lower())
+        if self.trancount == 0 or mark is None:
+            return False
+        while len(self.undo) > mark:
+            self.undo.pop()()
+        self.savepoints = {k: v for k, v in self.savepoints.items() if v <= mark}
+        return True
+
     def _end_transaction(self) -> None:
         self.undo.clear()
+        self.savepoints.clear()
         self.descriptor = 0
         self.applocks = [lock for lock in self.applocks if lock[1] != "transaction"]
 

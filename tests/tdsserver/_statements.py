@@ -76,10 +76,13 @@ class Parser(TokenStream):
         return lambda ctx: ctx.session.commit(ctx.reply)
 
     def st_rollback(self) -> Stmt:
+        name = None
         if self.accept("TRAN", "TRANSACTION", "WORK"):
-            self.optional_name()
+            name = self.optional_name()
 
         def run(ctx: Ctx) -> None:
+            if name is not None and ctx.session.rollback_to(name):
+                return  # a savepoint's name; any other name is the transaction's own
             if not ctx.session.rollback(ctx.reply):
                 raise SqlError(3903, 16, "The ROLLBACK TRANSACTION request has no corresponding "
                                "BEGIN TRANSACTION.")
@@ -88,11 +91,12 @@ class Parser(TokenStream):
 
     def st_save(self) -> Stmt:
         self.expect("TRAN", "TRANSACTION")
-        self.name()
+        name = self.name()
 
         def run(ctx: Ctx) -> None:
             if not ctx.session.trancount:
                 raise SqlError(628, 16, "Cannot issue SAVE TRANSACTION when there is no active transaction.")
+            ctx.session.save(name)
 
         return run
 

@@ -31,6 +31,14 @@ FORWARDED = {
 }
 
 
+# Where SQLAlchemy's name for a driver is not tether's: the URL tether parses names its own.
+TETHER_DRIVER_NAMES = {"mssqlpython": "mssql_python"}  # SQLAlchemy's mssql+mssqlpython
+
+
+def tether_driver_name(dialect_driver: str) -> str:
+    return TETHER_DRIVER_NAMES.get(dialect_driver, dialect_driver)
+
+
 class TetherPlugin(CreateEnginePlugin):
     """Puts a tether pool under the engine (``plugins=["tether"]``)."""
 
@@ -60,7 +68,7 @@ class TetherPlugin(CreateEnginePlugin):
         make = self._maker(dialect)
         tether_pool = self.given if self.given is not None else make()
         driver = tether_pool._driver.name
-        if driver != dialect.driver:
+        if driver != tether_driver_name(dialect.driver):
             if self.given is None and not self.is_async:  # an AsyncPool has not started yet
                 tether_pool.close()
             raise TypeError(f"the engine's dialect talks to {dialect.driver}, and tether's pool opens "
@@ -77,9 +85,12 @@ class TetherPlugin(CreateEnginePlugin):
         import tether
 
         cls = tether.AsyncPool if self.is_async else tether.Pool
-        dsn = self.url.render_as_string(hide_password=False)
-        _, params = dialect.create_connect_args(self.url)
         driver = getattr(dialect, "driver", "")
+        url = self.url
+        if tether_driver_name(driver) != driver:
+            url = url.set(drivername=f"{url.get_backend_name()}+{tether_driver_name(driver)}")
+        dsn = url.render_as_string(hide_password=False)
+        _, params = dialect.create_connect_args(self.url)
         forwarded = {key: params[key] for key in FORWARDED.get(driver, ()) if key in params}
         driver_kwargs = {**forwarded, **self.connect_args, **(self.settings.get("kwargs") or {})}
         settings = {**self.settings, "kwargs": driver_kwargs or None}
