@@ -21,8 +21,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 import tether  # noqa: E402
 import tether.sqlalchemy as tsa  # noqa: E402
 from fix_pool import socket_fd, wait_for_goodbye  # noqa: E402
+from fix_tds import PASSWORD, USER  # noqa: E402
 from fix_wait import wait_until  # noqa: E402
-from tdsserver import TdsServer  # noqa: E402
+from tdsserver import BABELFISH, TdsServer  # noqa: E402
 from test_sqlserver_drivers import _restore_mssql_python_pooling, url  # noqa: E402, F401
 
 # tether's variant (test_sqlserver_drivers.url) -> SQLAlchemy's name for the driver
@@ -239,3 +240,50 @@ def test_orm_unit_of_work_runs_again_after_a_kill(engine: sa.Engine, tds_server:
         assert session.scalars(sa.select(Item.name)).all() == ["once"]
         assert session.get(Item, item_id) is not None
     assert engine.pool.tether.stats().busy == 0
+
+
+# --- Babelfish ------------------------------------------------------------------------------
+
+# SQLAlchemy's pymssql and mssqlpython dialects read the version from @@VERSION, expecting
+# "Microsoft ... - 16.0...."; Babelfish's begins "Babelfish for PostgreSQL with SQL Server
+# Compatibility - 12.0.2000.8", the version is None, and the dialect's initialize() fails
+# comparing None with a tuple (sqlalchemy/sqlalchemy#13078, open). The pyodbc dialect reads
+# SERVERPROPERTY('ProductVersion') instead, which Babelfish answers.
+VERSION_FROM_AT_AT_VERSION = ("pymssql", "mssql-python")
+
+
+@pytest.fixture(scope="module")
+def babelfish() -> Iterator[TdsServer]:
+    with TdsServer(users={USER: PASSWORD}, databases=("master", "tempdb", "shop"),
+                   personality=BABELFISH) as srv:
+        yield srv
+
+
+def test_babelfish(babelfish: TdsServer, variant: str) -> None:
+    engine = sa.create_engine(sa_url(babelfish, variant), plugins=["tether"], tether_max_size=1,
+                              tether_timeout=5.0)
+    try:
+        if variant in VERSION_FROM_AT_AT_VERSION:  # fails here when SQLAlchemy fixes it: say so in the docs
+            with pytest.raises(TypeError, match="NoneType"):
+                engine.connect()
+            return
+        Base.metadata.create_all(engine, checkfirst=False)
+        assert engine.dialect.server_version_info[:2] == (12, 0)
+        with Session(engine) as session:
+            session.add_all([Item(name="a"), Item(name="b")])
+            session.commit()
+        with engine.connect() as conn:
+            conn.execute(sa.insert(Item).values(name="lost"))
+            spid = spid_of(conn)
+            kill(babelfish, spid, socket_fd(tether_conn(conn)))
+            with pytest.raises(sa.exc.DBAPIError) as raised:
+                conn.exec_driver_sql("SELECT 1")
+            assert raised.value.connection_invalidated
+            conn.rollback()
+            names = conn.execute(sa.select(Item.name).order_by(Item.id)).scalars().all()
+            conn.commit()
+        assert names == ["a", "b"]
+        assert engine.pool.tether.stats().busy == 0
+    finally:
+        engine.dispose()
+        babelfish.drop_tables()

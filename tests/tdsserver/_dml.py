@@ -83,6 +83,9 @@ def parse_insert(p: TokenStream) -> Stmt:
         identity = table.identity
         targets = [table.index(c) for c in columns] if columns is not None else [
             i for i in range(len(table.columns)) if i != identity]
+        if identity is not None and identity in targets and s.identity_insert != table.name:
+            raise SqlError(544, 16, f"Cannot insert explicit value for identity column in table "
+                           f"'{table.name}' when IDENTITY_INSERT is set to OFF.")
         if not name.split(".")[-1].startswith("#"):
             s.implicit_begin(ctx.reply)
         added: list[list[Value]] = []

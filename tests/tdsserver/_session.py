@@ -184,6 +184,8 @@ class Session:
         self._next_descriptor = host.spid << 32
         self.undo: list[Callable[[], None]] = []
         self.savepoints: dict[str, int] = {}  # SAVE TRAN name -> how much of ``undo`` it keeps
+        self.tran_name: str | None = None  # BEGIN TRAN <name> of the outermost transaction
+        self.identity_insert: str | None = None  # the one table with SET IDENTITY_INSERT ON
         self.temp_tables: dict[str, Table] = {}
         self.global_tables: set[tuple[str, str]] = set()  # ## tables created here
         self.context: dict[str, Value] = {}  # sp_set_session_context
@@ -203,9 +205,10 @@ class Session:
 
     # --- transactions -------------------------------------------------------------------
 
-    def begin(self, reply: Reply) -> None:
+    def begin(self, reply: Reply, name: str | None = None) -> None:
         self.trancount += 1
         if self.trancount == 1:
+            self.tran_name = name  # a named ROLLBACK names the outermost transaction (or a savepoint)
             self.tx_read = False
             self._next_descriptor += 1
             self.descriptor = self._next_descriptor
@@ -297,6 +300,7 @@ class Session:
             self.opts.on.discard("IMPLICIT_TRANSACTIONS")
             self.rollback(reply)
         self.temp_tables.clear()
+        self.identity_insert = None  # a SET option: the reset restores the login's
         self.context.clear()
         self.readonly_context.clear()
         self.prepared.clear()
