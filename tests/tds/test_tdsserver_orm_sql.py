@@ -6,6 +6,7 @@ Microsoft's documentation)."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 from typing import Any
 
@@ -109,3 +110,10 @@ def test_a_named_rollback_of_the_outermost_transaction(conn: Any) -> None:
                "SAVE TRANSACTION sp")
     rows(conn, "ROLLBACK TRANSACTION outer_tx")
     assert rows(conn, "SELECT COUNT(*), @@TRANCOUNT FROM items") == [(0, 0)]
+
+
+def test_sysdatetime_is_a_datetime2(conn: Any) -> None:
+    # mssql-django refuses a driver that reads SYSDATETIME() as text ("modern datetime types")
+    ((value,),) = rows(conn, "SELECT SYSDATETIME()")
+    assert isinstance(value, datetime.datetime)
+    assert abs(value - datetime.datetime.now()) < datetime.timedelta(hours=1)

@@ -299,7 +299,9 @@ def parse_primary(p: TokenStream) -> Expr:
             while p.accept_op(","):
                 args.append(parse_expr(p))
         p.expect_op(")")
-        return Expr(lambda c, r: call_function(fname, [a(c, r) for a in args], c))
+        # SYSDATETIME() is datetime2(7) (mssql-django checks that the driver reads it as one)
+        typed = tk.SqlType("datetime2") if fname == "SYSDATETIME" else None
+        return Expr(lambda c, r: call_function(fname, [a(c, r) for a in args], c), sql_type=typed)
     if tok.kind in ("word", "qword") and tok.up not in STATEMENT_WORDS | CLAUSE_WORDS:
         column = p.name().split(".")[-1]
 

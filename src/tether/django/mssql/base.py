@@ -103,7 +103,8 @@ class DatabaseWrapper(mssql_base.DatabaseWrapper):  # type: ignore[misc]
         _pools.close_pool(self.alias)
 
     def _pool_for(self, conn_params: dict[str, Any]) -> Pool:
-        spec, kwargs, setup, key = split_params(conn_params, python_driver=self._uses_mssql_python(conn_params))
+        python_driver = self._uses_mssql_python(conn_params)
+        spec, kwargs, setup, key = split_params(conn_params, python_driver=python_driver)
         settings = _pools.pool_settings(conn_params.get("OPTIONS") or {})
         settings.setdefault("name", f"django-{self.alias}")
         settings.setdefault("autocommit", True)  # Django sets autocommit itself
@@ -136,7 +137,8 @@ def split_params(params: dict[str, Any], *, python_driver: bool
     kwargs = {} if python_driver else {"unicode_results": bool(options.get("unicode_results", False))}
     if python_driver:
         kwargs["native_uuid"] = False  # as mssql-django: UUIDs as strings, for Django's converter
-    setup = SessionSetup(isolation_level=options.get("isolation_level"), datefirst=int(options.get("datefirst", 7)),
+    setup = SessionSetup(isolation_level=options.get("isolation_level"),
+                         datefirst=int(options.get("datefirst", 7)),
                          query_timeout=int(options.get("query_timeout", 0)), pyodbc=not python_driver)
     key = (spec, repr(sorted(kwargs.items())), setup)
     return spec, kwargs, setup, key
