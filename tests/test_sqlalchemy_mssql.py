@@ -58,8 +58,7 @@ def variant(request: pytest.FixtureRequest) -> str:
 def engine(tds_server: TdsServer, variant: str) -> Iterator[sa.Engine]:
     engine = sa.create_engine(sa_url(tds_server, variant), plugins=["tether"], tether_max_size=2,
                               tether_timeout=5.0)
-    # checkfirst=False: the test server has no sys.objects/sys.schemas join for has_table()
-    Base.metadata.create_all(engine, checkfirst=False)
+    Base.metadata.create_all(engine)  # has_table(): sys.objects joined to sys.schemas
     yield engine
     engine.dispose()
 
@@ -89,6 +88,10 @@ def test_the_dialect_sees_what_sql_server_answers(engine: sa.Engine, tds_server:
     assert dialect.default_schema_name == "dbo"
     assert dialect.default_isolation_level == "READ COMMITTED"
     assert dialect._supports_nvarchar_max
+    inspector = sa.inspect(engine)
+    assert inspector.has_table("tsa_items") and not inspector.has_table("no_such_table")
+    Base.metadata.drop_all(engine)
+    assert not sa.inspect(engine).has_table("tsa_items")
 
 
 def test_core_and_orm(engine: sa.Engine) -> None:
@@ -129,7 +132,7 @@ def test_the_next_borrower_after_a_savepoint_is_in_a_transaction(tds_server: Tds
     borrower outside any transaction (its rollback undoing nothing, or failing with 3903)."""
     engine = tsa.create_engine(sa_url(tds_server, variant), max_size=1, timeout=5.0)
     try:
-        Base.metadata.create_all(engine, checkfirst=False)
+        Base.metadata.create_all(engine)
         with Session(engine) as session:
             with session.begin_nested():
                 session.add(Item(name="saved"))
@@ -267,7 +270,7 @@ def test_babelfish(babelfish: TdsServer, variant: str) -> None:
             with pytest.raises(TypeError, match="NoneType"):
                 engine.connect()
             return
-        Base.metadata.create_all(engine, checkfirst=False)
+        Base.metadata.create_all(engine)
         assert engine.dialect.server_version_info[:2] == (12, 0)
         with Session(engine) as session:
             session.add_all([Item(name="a"), Item(name="b")])

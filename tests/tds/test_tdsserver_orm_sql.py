@@ -117,3 +117,18 @@ def test_sysdatetime_is_a_datetime2(conn: Any) -> None:
     ((value,),) = rows(conn, "SELECT SYSDATETIME()")
     assert isinstance(value, datetime.datetime)
     assert abs(value - datetime.datetime.now()) < datetime.timedelta(hours=1)
+
+
+def test_has_table_joins_sys_objects_to_sys_schemas(conn: Any) -> None:
+    rows(conn, "CREATE TABLE items (id INT)")
+    rows(conn, "CREATE TABLE #scratch (id INT)")  # a temp table is tempdb's, not here
+    has_table = ("SELECT sys.objects.name FROM sys.objects JOIN sys.schemas ON sys.objects.schema_id = "
+                 "sys.schemas.schema_id WHERE sys.schemas.name = CAST(N'dbo' AS NVARCHAR(max)) AND "
+                 "sys.objects.type IN (N'U', N'V') AND sys.objects.name IN (CAST(N'{}' AS NVARCHAR(max)))")
+    assert rows(conn, has_table.format("items")) == [("items",)]
+    assert rows(conn, has_table.format("scratch")) == []
+    aliased = ("SELECT o.name, s.name FROM sys.objects AS o INNER JOIN sys.schemas s "
+               "ON o.schema_id = s.schema_id ORDER BY o.name")
+    assert rows(conn, aliased) == [("items", "dbo")]
+    rows(conn, "USE master")
+    assert rows(conn, has_table.format("items")) == []  # another database's tables

@@ -309,14 +309,19 @@ def parse_select(p: TokenStream) -> Stmt:
         if not p.accept_op(","):
             break
     source = None
+    joins: list[Join] = []
     if p.accept("FROM"):
         source = p.name()
-        if p.accept("AS") or (p.peek().kind == "word" and p.peek().up not in STATEMENT_WORDS | CLAUSE_WORDS):
-            p.next()
+        _alias(p)
         if p.accept("WITH"):  # table hints: WITH (NOLOCK)
             p.expect_op("(")
             while not p.accept_op(")"):
                 p.next()
+        while p.accept("JOIN") or (p.accept("INNER") and p.expect("JOIN")):
+            other = p.name()
+            alias = _alias(p)
+            p.expect("ON")
+            joins.append(Join(other, alias, parse_expr(p)))
     where = _where(p)
     order: list[tuple[Expr, bool]] = []
     if p.accept("ORDER"):
@@ -333,9 +338,52 @@ def parse_select(p: TokenStream) -> Stmt:
         _skip_parens(p)
 
     def run(ctx: Ctx) -> None:
-        run_select(ctx, items, source, where, order, top)
+        run_select(ctx, items, source, where, order, top, joins)
 
     return run
+
+
+@dataclass
+class Join:
+    """``[INNER] JOIN source [alias] ON condition`` (SQLAlchemy's dialect joins sys.objects
+    to sys.schemas to tell whether a table exists)."""
+
+    source: str
+    alias: str | None
+    on: Expr
+
+
+def _alias(p: TokenStream) -> str | None:
+    if p.accept("AS") or (p.peek().kind == "word" and p.peek().up not in STATEMENT_WORDS | CLAUSE_WORDS):
+        return str(p.next().value)
+    return None
+
+
+def _qualified(names: tuple[str | None, ...], table: Table, values: list[Value]) -> Row:
+    """A joined row: each column under its bare name (the first table's wins) and under
+    each name of its table."""
+    row: dict[str, Value] = {}
+    for (column, _), value in zip(table.columns, values, strict=True):
+        for name in names:
+            if name:
+                row[f"{name.lower()}.{column.lower()}"] = value
+    return row
+
+
+def _joined(ctx: Ctx, source: str, table: Table, joins: list[Join]) -> tuple[Table, list[Row]]:
+    """The nested-loop join of ``table`` with each of ``joins``: the combined columns, and the
+    rows whose ON conditions hold."""
+    columns = list(table.columns)
+    rows: list[Row] = [{**_row_dict(table, r), **_qualified((source.split(".")[-1],), table, r)}
+                       for r in table.rows]
+    for join in joins:
+        other = system_view(ctx, join.source) or ctx.session.find_table(join.source)
+        columns += other.columns
+        names = (join.source.split(".")[-1], join.alias)
+        combined = [{**_row_dict(other, values), **left, **_qualified(names, other, values)}
+                    for left in rows for values in other.rows]
+        rows = [r for r in combined if join.on(ctx, r) is True]
+    return Table(table.name, columns), rows
 
 
 def _skip_parens(p: TokenStream) -> None:
@@ -349,7 +397,7 @@ def _skip_parens(p: TokenStream) -> None:
 
 
 def run_select(ctx: Ctx, items: list[Item], source: str | None, where: Expr | None,
-               order: list[tuple[Expr, bool]], top: Expr | None) -> None:
+               order: list[tuple[Expr, bool]], top: Expr | None, joins: list[Join] | None = None) -> None:
     s = ctx.session
     s.note_read()
     table: Table | None = None
@@ -360,7 +408,10 @@ def run_select(ctx: Ctx, items: list[Item], source: str | None, where: Expr | No
             if not source.split(".")[-1].startswith("#"):
                 s.implicit_begin(ctx.reply)
     rows: list[Row | None] = [None]
-    if table is not None:
+    if table is not None and source is not None and joins:
+        table, joined = _joined(ctx, source, table, joins)
+        rows = [r for r in joined if where is None or where(ctx, r) is True]
+    elif table is not None:
         rows = [_row_dict(table, r) for r in _matching(ctx, table, where)]
     elif where is not None and where(ctx, None) is not True:
         rows = []
@@ -424,7 +475,7 @@ def _infer(values: list[Value]) -> tk.SqlType:
     return tk.SqlType("int" if all(-(2**31) <= v < 2**31 for v in ints) else "bigint")
 
 
-SYSTEM_VIEWS = ("dm_exec_sessions", "dm_exec_connections", "databases", "system_views")
+SYSTEM_VIEWS = ("dm_exec_sessions", "dm_exec_connections", "databases", "system_views", "objects", "schemas")
 
 
 def system_view(ctx: Ctx, source: str) -> Table | None:
@@ -449,6 +500,17 @@ def system_view(ctx: Ctx, source: str) -> Table | None:
                 ("protocol_type", text), ("protocol_version", int_t)]
         rows = [[x.spid, x.host.client_port, "127.0.0.1", "TCP", "TRUE" if x.host.encrypted else "FALSE",
                  "SQL", "TSQL", tk.TDS74] for x in sessions]
+    elif name == "objects":
+        # the user tables of the session's database, in schema dbo (SQLAlchemy's has_table())
+        cols = [("name", text), ("object_id", int_t), ("schema_id", int_t), ("type", text),
+                ("type_desc", text)]
+        db = ctx.session.database.lower()
+        rows = [[t.name, abs(hash((db, key))) % 2**30, 1, "U", "USER_TABLE"]
+                for (owner, key), t in ctx.session.catalog.tables.items() if owner == db]
+    elif name == "schemas":
+        # the schemas every database has, with SQL Server's ids (sys.schemas' documentation)
+        cols = [("name", text), ("schema_id", int_t), ("principal_id", int_t)]
+        rows = [["dbo", 1, 1], ["guest", 2, 2], ["INFORMATION_SCHEMA", 3, 3], ["sys", 4, 4]]
     elif name == "system_views":
         # The sys views this server has (SQLAlchemy looks for dm_exec_sessions here before it
         # reads the isolation level). Babelfish has sys.system_views too: not checked here.

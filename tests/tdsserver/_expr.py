@@ -303,9 +303,14 @@ def parse_primary(p: TokenStream) -> Expr:
         typed = tk.SqlType("datetime2") if fname == "SYSDATETIME" else None
         return Expr(lambda c, r: call_function(fname, [a(c, r) for a in args], c), sql_type=typed)
     if tok.kind in ("word", "qword") and tok.up not in STATEMENT_WORDS | CLAUSE_WORDS:
-        column = p.name().split(".")[-1]
+        parts = p.name().split(".")
+        column = parts[-1]
+        # sys.objects.name: in a join, the row has the column under its table's name too
+        qualified = f"{parts[-2]}.{column}".lower() if len(parts) > 1 else None
 
         def column_value(c: Ctx, r: Row | None) -> Value:
+            if r is not None and qualified is not None and qualified in r:
+                return r[qualified]
             if r is None or column.lower() not in r:
                 raise SqlError(207, 16, f"Invalid column name '{column}'.")
             return r[column.lower()]
