@@ -21,7 +21,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 import tether  # noqa: E402
 import tether.sqlalchemy as tsa  # noqa: E402
 from fix_pool import socket_fd, wait_for_goodbye  # noqa: E402
-from fix_tds import PASSWORD, USER  # noqa: E402
+from fix_system import need_msodbc  # noqa: E402
+from fix_tds import DATABASE, PASSWORD, USER, msodbc_library  # noqa: E402
 from fix_wait import wait_until  # noqa: E402
 from tdsserver import BABELFISH, TdsServer  # noqa: E402
 from test_sqlserver_drivers import _restore_mssql_python_pooling, url  # noqa: E402, F401
@@ -155,6 +156,20 @@ def test_the_helper_makes_the_same_engine(tds_server: TdsServer, variant: str) -
             with engine.connect() as conn:
                 spids.add(spid_of(conn))
         assert len(spids) == 1 and engine.pool.tether.stats().hard_connects == 1
+    finally:
+        engine.dispose()
+
+
+def test_pyodbc_without_driver_in_the_url(tds_server: TdsServer) -> None:
+    """tether chooses the ODBC driver (Microsoft's, from the mssql-python-odbc wheel): no
+    SQLAlchemy warning about a URL without ``driver=`` (warnings are errors here)."""
+    need_msodbc(msodbc_library())
+    engine = tsa.create_engine(f"mssql+pyodbc://{USER}:{PASSWORD}@{tds_server.host}:{tds_server.port}/"
+                               f"{DATABASE}?encrypt=false", max_size=1)
+    try:
+        with engine.connect() as conn:
+            assert spid_of(conn) > 0
+        assert engine.pool.tether.stats().hard_connects == 1
     finally:
         engine.dispose()
 

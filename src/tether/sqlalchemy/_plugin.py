@@ -61,7 +61,7 @@ class TetherPlugin(CreateEnginePlugin):
         kwargs["poolclass"] = AsyncTetherPool if self.is_async else TetherPool
 
     def update_url(self, url: URL) -> URL:
-        return url.difference_update_query(["plugin", "plugins"])
+        return with_odbc_driver(url.difference_update_query(["plugin", "plugins"]))
 
     def handle_pool_kwargs(self, pool_cls: type, pool_args: dict[str, Any]) -> None:
         dialect = pool_args["dialect"]
@@ -90,8 +90,10 @@ class TetherPlugin(CreateEnginePlugin):
         if tether_driver_name(driver) != driver:
             url = url.set(drivername=f"{url.get_backend_name()}+{tether_driver_name(driver)}")
         dsn = url.render_as_string(hide_password=False)
-        _, params = dialect.create_connect_args(self.url)
-        forwarded = {key: params[key] for key in FORWARDED.get(driver, ()) if key in params}
+        forwarded: dict[str, Any] = {}
+        if FORWARDED.get(driver):  # not for pyodbc: its dialect warns of a URL without driver=,
+            _, params = dialect.create_connect_args(self.url)  # where tether chooses the ODBC driver
+            forwarded = {key: params[key] for key in FORWARDED[driver] if key in params}
         driver_kwargs = {**forwarded, **self.connect_args, **(self.settings.get("kwargs") or {})}
         settings = {**self.settings, "kwargs": driver_kwargs or None}
 
@@ -99,6 +101,26 @@ class TetherPlugin(CreateEnginePlugin):
             return cls(dsn, **settings)
 
         return make
+
+
+def with_odbc_driver(url: URL) -> URL:
+    """``mssql+pyodbc`` without ``driver=`` names the ODBC driver tether chooses (Microsoft's,
+    from the mssql-python-odbc wheel, when none is registered): SQLAlchemy's dialect warns
+    of a URL without one ("No driver name specified"), for a connect string tether makes."""
+    query = {key.lower() for key in url.query}
+    if url.get_backend_name() != "mssql" or url.get_driver_name() != "pyodbc" or \
+            query & {"driver", "odbc_driver", "odbc_connect", "dsn"} or not url.database:
+        return url
+    try:
+        import pyodbc  # type: ignore[import-not-found,unused-ignore]
+
+        from ..drivers._odbc_driver import odbc_driver
+        from ..dsn import parse
+
+        chosen = odbc_driver(parse(url.render_as_string(hide_password=False)), pyodbc.drivers())
+    except Exception:  # no pyodbc, no driver: tether's connect says what is missing
+        return url
+    return url.update_query_dict({"driver": chosen.name})
 
 
 def pool_argument_names() -> frozenset[str]:
