@@ -305,3 +305,23 @@ def test_babelfish(babelfish: TdsServer, variant: str) -> None:
     finally:
         engine.dispose()
         babelfish.drop_tables()
+
+
+def test_orm_unit_of_work_never_resends_a_lost_commit(engine: sa.Engine, tds_server: TdsServer) -> None:
+    """The COMMIT is read and the connection closes without an answer: SQL Server cannot be
+    asked what became of it, so ``CommitOutcomeUnknown``, and the work is not run again."""
+    factory = sessionmaker(engine)
+    runs: list[int] = []
+
+    def add(session: Session) -> None:
+        runs.append(1)
+        session.add(Item(name="maybe"))
+        session.flush()
+        tds_server.close_busy(1)  # the next request is the COMMIT
+
+    with pytest.raises(tether.CommitOutcomeUnknown):
+        tsa.transaction(factory, add, retry=3)
+    assert len(runs) == 1
+    assert engine.pool.tether.stats().busy == 0
+    with engine.connect() as conn:  # the engine goes on
+        assert spid_of(conn) > 0
