@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from fix_tds import connect_pytds
-from tdsserver import TdsServer
+from fix_tds import DATABASE, PASSWORD, USER, connect_pytds
+from tdsserver import BABELFISH, TdsServer
 
 ISOLATION = """SELECT CASE transaction_isolation_level
     WHEN 0 THEN NULL WHEN 1 THEN 'READ UNCOMMITTED' WHEN 2 THEN 'READ COMMITTED'
@@ -132,3 +132,17 @@ def test_has_table_joins_sys_objects_to_sys_schemas(conn: Any) -> None:
     assert rows(conn, aliased) == [("items", "dbo")]
     rows(conn, "USE master")
     assert rows(conn, has_table.format("items")) == []  # another database's tables
+
+
+def test_babelfish_schema_ids_are_oids() -> None:
+    with TdsServer(users={USER: PASSWORD}, databases=("master", "tempdb", DATABASE),
+                   personality=BABELFISH) as srv:
+        conn = connect_pytds(srv)
+        try:
+            assert rows(conn, "SELECT SCHEMA_NAME(), SCHEMA_NAME(1)") == [("dbo", None)]
+            rows(conn, "CREATE TABLE items (id INT)")
+            joined = ("SELECT o.name, s.name FROM sys.objects o JOIN sys.schemas s "
+                      "ON o.schema_id = s.schema_id WHERE s.name = 'dbo'")
+            assert rows(conn, joined) == [("items", "dbo")]
+        finally:
+            conn.close()

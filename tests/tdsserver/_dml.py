@@ -505,12 +505,14 @@ def system_view(ctx: Ctx, source: str) -> Table | None:
         cols = [("name", text), ("object_id", int_t), ("schema_id", int_t), ("type", text),
                 ("type_desc", text)]
         db = ctx.session.database.lower()
-        rows = [[t.name, abs(hash((db, key))) % 2**30, 1, "U", "USER_TABLE"]
+        dbo = ctx.session.personality.dbo_schema_id
+        rows = [[t.name, abs(hash((db, key))) % 2**30, dbo, "U", "USER_TABLE"]
                 for (owner, key), t in ctx.session.catalog.tables.items() if owner == db]
     elif name == "schemas":
         # the schemas every database has, with SQL Server's ids (sys.schemas' documentation)
         cols = [("name", text), ("schema_id", int_t), ("principal_id", int_t)]
-        rows = [["dbo", 1, 1], ["guest", 2, 2], ["INFORMATION_SCHEMA", 3, 3], ["sys", 4, 4]]
+        dbo = ctx.session.personality.dbo_schema_id
+        rows = [["dbo", dbo, 1], ["guest", 2, 2], ["INFORMATION_SCHEMA", 3, 3], ["sys", 4, 4]]
     elif name == "system_views":
         # The sys views this server has (SQLAlchemy looks for dm_exec_sessions here before it
         # reads the isolation level). Babelfish has sys.system_views too: not checked here.
