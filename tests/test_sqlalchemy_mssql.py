@@ -325,3 +325,26 @@ def test_orm_unit_of_work_never_resends_a_lost_commit(engine: sa.Engine, tds_ser
     assert engine.pool.tether.stats().busy == 0
     with engine.connect() as conn:  # the engine goes on
         assert spid_of(conn) > 0
+
+
+ISOLATION = "SELECT transaction_isolation_level FROM sys.dm_exec_sessions WHERE session_id = @@SPID"
+
+
+def test_isolation_level_execution_option(engine: sa.Engine) -> None:
+    with engine.connect().execution_options(isolation_level="SERIALIZABLE") as conn:
+        assert conn.exec_driver_sql(ISOLATION).scalar_one() == 4
+        spid = spid_of(conn)
+    with engine.connect() as conn:  # back to the engine's default on the same session
+        assert (spid_of(conn), conn.exec_driver_sql(ISOLATION).scalar_one()) == (spid, 2)
+        conn.commit()
+
+
+def test_autocommit_isolation_level(engine: sa.Engine) -> None:
+    # pymssql's autocommit is a method, pyodbc's and mssql-python's an attribute
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit.connect() as conn:
+        conn.execute(sa.insert(Item).values(name="kept"))
+        conn.rollback()  # nothing to roll back: the insert was committed
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(Item.name)).scalars().all() == ["kept"]
+        conn.commit()
