@@ -88,7 +88,7 @@ def test_the_dialect_sees_what_sql_server_answers(engine: sa.Engine, tds_server:
     assert dialect.server_version_info[:2] == (16, 0)  # SQL Server 2022, as the server says
     assert dialect.default_schema_name == "dbo"
     assert dialect.default_isolation_level == "READ COMMITTED"
-    assert dialect._supports_nvarchar_max
+    assert dialect._supports_nvarchar_max and dialect.supports_comments
     inspector = sa.inspect(engine)
     assert inspector.has_table("tsa_items") and not inspector.has_table("no_such_table")
     Base.metadata.drop_all(engine)

@@ -55,6 +55,9 @@ def test_what_the_dialect_asks_at_connect(conn: Any) -> None:
     assert rows(conn, ISOLATION) == [("SERIALIZABLE",)]
     cases = "SELECT CASE WHEN 1 = 2 THEN 'a' ELSE 'b' END, CASE 3 WHEN 1 THEN 'x' END"
     assert rows(conn, cases) == [("b", None)]
+    comments = ("SELECT 1 FROM fn_listextendedproperty(default, default, default, default, default, "
+                "default, default)")
+    assert rows(conn, comments) == []
 
 
 def test_cast_to_a_character_type_without_a_length_is_30_long(conn: Any) -> None:

@@ -312,6 +312,9 @@ def parse_select(p: TokenStream) -> Stmt:
     joins: list[Join] = []
     if p.accept("FROM"):
         source = p.name()
+        if source.split(".")[-1].lower() in TABLE_FUNCTIONS and p.at_op("("):
+            _skip_parens(p)  # its arguments: the function's rows do not depend on them here
+            source = "sys." + source.split(".")[-1].lower()
         _alias(p)
         if p.accept("WITH"):  # table hints: WITH (NOLOCK)
             p.expect_op("(")
@@ -475,6 +478,7 @@ def _infer(values: list[Value]) -> tk.SqlType:
     return tk.SqlType("int" if all(-(2**31) <= v < 2**31 for v in ints) else "bigint")
 
 
+TABLE_FUNCTIONS = ("fn_listextendedproperty",)  # FROM fn(...): rows built as a sys view's
 SYSTEM_VIEWS = ("dm_exec_sessions", "dm_exec_connections", "databases", "system_views", "objects", "schemas")
 
 
@@ -513,6 +517,12 @@ def system_view(ctx: Ctx, source: str) -> Table | None:
         cols = [("name", text), ("schema_id", int_t), ("principal_id", int_t)]
         dbo = ctx.session.personality.dbo_schema_id
         rows = [["dbo", dbo, 1], ["guest", 2, 2], ["INFORMATION_SCHEMA", 3, 3], ["sys", 4, 4]]
+    elif name == "fn_listextendedproperty":
+        # no extended properties: an empty set, as from a server where none were added (Microsoft's
+        # sys.fn_listextendedproperty page); SQLAlchemy's dialect calls it at connect to learn
+        # whether comments are supported
+        cols = [("objtype", text), ("objname", text), ("name", text), ("value", text)]
+        rows = []
     elif name == "system_views":
         # The sys views this server has (SQLAlchemy looks for dm_exec_sessions here before it
         # reads the isolation level). Babelfish has sys.system_views too: not checked here.
