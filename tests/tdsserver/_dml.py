@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import _tokens as tk
 from ._builtins import database_id
 from ._expr import Ctx, Expr, Row, Stmt, cmp_key, const, convert, parse_expr, parse_primary, parse_type
+from ._insert_forms import parse_inserted_select, parse_output, parse_values, send_output
 from ._lex import CLAUSE_WORDS, STATEMENT_WORDS, TokenStream
 from ._packets import Value
 from ._session import SqlError, Table, syntax_error
@@ -74,8 +74,8 @@ def parse_insert(p: TokenStream) -> Stmt:
         while p.accept_op(","):
             columns.append(p.name())
         p.expect_op(")")
-    output = _parse_output(p)
-    source = _parse_inserted_select(p) if p.accept("SELECT") else _parse_values(p)
+    output = parse_output(p)
+    source = parse_inserted_select(p) if p.accept("SELECT") else parse_values(p)
 
     def run(ctx: Ctx) -> None:
         s = ctx.session
@@ -108,101 +108,10 @@ def parse_insert(p: TokenStream) -> Stmt:
         table.rows.extend(added)
         s.journal(lambda: _remove_rows(table, added))
         if output is not None:
-            _send_output(ctx, table, output, added)
+            send_output(ctx, table, output, added)
         _count(ctx, len(added), tk.CMD_INSERT)
 
     return run
-
-
-Rows = Callable[[Ctx], list[list[Value]]]
-
-
-def _parse_row(p: TokenStream) -> list[Expr]:
-    p.expect_op("(")
-    row = [parse_expr(p)]
-    while p.accept_op(","):
-        row.append(parse_expr(p))
-    p.expect_op(")")
-    return row
-
-
-def _parse_values(p: TokenStream) -> Rows:
-    p.expect("VALUES")
-    rows = [_parse_row(p)]
-    while p.accept_op(","):
-        rows.append(_parse_row(p))
-    return lambda ctx: [[e(ctx, None) for e in row] for row in rows]
-
-
-def _parse_inserted_select(p: TokenStream) -> Rows:
-    """``INSERT ... SELECT p0, p1 FROM (VALUES (...), ...) AS alias(p0, p1, n) ORDER BY n``:
-    the one INSERT ... SELECT form the test server knows, SQLAlchemy's "insertmanyvalues"
-    batch. SQL Server assigns IDENTITY values in the ORDER BY's order
-    (learn.microsoft.com/sql/t-sql/statements/insert-transact-sql: "INSERT queries that use
-    SELECT with ORDER BY to populate rows guarantees how identity values are computed")."""
-    picked = [parse_expr(p)]
-    while p.accept_op(","):
-        picked.append(parse_expr(p))
-    p.expect("FROM")
-    p.expect_op("(")
-    values = _parse_values(p)
-    p.expect_op(")")
-    p.accept("AS")
-    p.name()
-    p.expect_op("(")
-    names = [p.name().lower()]
-    while p.accept_op(","):
-        names.append(p.name().lower())
-    p.expect_op(")")
-    order: list[Expr] = []
-    if p.accept("ORDER"):
-        p.expect("BY")
-        order.append(parse_expr(p))
-        while p.accept_op(","):
-            order.append(parse_expr(p))
-
-    def rows(ctx: Ctx) -> list[list[Value]]:
-        found: list[Row | None] = [dict(zip(names, row, strict=True)) for row in values(ctx)]
-        for key in reversed(order):
-            found.sort(key=functools.partial(_row_key, ctx, key))
-        return [[e(ctx, r) for e in picked] for r in found]
-
-    return rows
-
-
-def _parse_output(p: TokenStream) -> list[tuple[str | None, str]] | None:
-    """``OUTPUT inserted.col [AS alias], ...`` (``inserted.*``: None), as SQLAlchemy's
-    dialect sends for RETURNING and server-generated keys: the inserted rows come back as a
-    result set (learn.microsoft.com/sql/t-sql/queries/output-clause-transact-sql)."""
-    if not p.accept("OUTPUT"):
-        return None
-    items: list[tuple[str | None, str]] = []
-    while True:
-        name = p.name()
-        prefix, _, column = name.rpartition(".")
-        if prefix.lower() != "inserted":
-            raise syntax_error(name)
-        if not column and p.accept_op("*"):
-            items.append((None, "*"))
-        else:
-            alias = str(p.next().value) if p.accept("AS") else column
-            items.append((column, alias))
-        if not p.accept_op(","):
-            return items
-
-
-def _send_output(ctx: Ctx, table: Table, output: list[tuple[str | None, str]],
-                 rows: list[list[Value]]) -> None:
-    picked: list[tuple[int, str]] = []
-    for column, alias in output:
-        if column is None:
-            picked += [(i, name) for i, (name, _) in enumerate(table.columns)]
-        else:
-            picked.append((table.index(column), alias))
-    types = [table.columns[i][1] for i, _ in picked]
-    ctx.reply.add(tk.colmetadata([(alias, t) for (_, alias), t in zip(picked, types, strict=True)]))
-    for values in rows:
-        ctx.reply.add(tk.row(types, [values[i] for i, _ in picked]))
 
 
 def _store(table: Table, index: int, value: Value) -> Value:
