@@ -24,8 +24,8 @@ from tether.vocab._drivers import DRIVERS
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "pyproject.toml"
 EXTRAS = ("postgresql", "asyncpg", "sqlserver", "mssql-python", "pyodbc", "pymssql", "pytds", "mysql",
-          "embedded", "demo", "check", "cli", "otel", "prometheus", "sqlalchemy", "django", "fastapi", "docs",
-          "all", "dev")  # fmt: skip
+          "embedded", "demo", "check", "cli", "otel", "prometheus", "sqlalchemy", "django", "django-mssql",
+          "fastapi", "docs", "all", "dev")  # fmt: skip
 
 
 def _project() -> dict[str, object]:

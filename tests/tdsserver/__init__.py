@@ -24,8 +24,8 @@ themselves (unless it has temp tables), as against SQL Server; off by default, l
 Modules: ``_packets`` (framing, PRELOGIN, LOGIN7, RPC, TM parsing), ``_tokens`` (response
 tokens), ``_wire`` (packets over a socket, TLS), ``_connection`` (one client), ``_server``
 (accept loop, control API), ``_engine`` (one request), ``_session`` (session state, catalog),
-``_lex``/``_expr``/``_builtins``/``_statements``/``_dml``/``_procs`` (the T-SQL subset),
-``_recovery`` (session recovery), ``_model`` (the value types).
+``_lex``/``_expr``/``_builtins``/``_statements``/``_dml``/``_insert_forms``/``_procs`` (the T-SQL
+subset), ``_recovery`` (session recovery), ``_model`` (the value types).
 Anything outside the subset is error 102 (or 2812 for an unknown procedure).
 """
 

@@ -97,6 +97,10 @@ def call_function(name: str, args: list[Value], ctx: Ctx) -> Value:
         "SERVERPROPERTY": lambda: server_property(ctx, tk.to_text(args[0]).lower()),
         "SESSION_CONTEXT": lambda: s.context.get(tk.to_text(args[0])),
         "USER_NAME": lambda: "dbo",
+        # SCHEMA_NAME(): the caller's default schema, dbo; SCHEMA_NAME(id): that schema's name,
+        # NULL for an unknown id (learn.microsoft.com/sql/t-sql/functions/schema-name-transact-sql).
+        # SQLAlchemy's dialect asks it at connect. Babelfish answers 'dbo' too (BABEL-741).
+        "SCHEMA_NAME": lambda: "dbo" if not args or args[0] == s.personality.dbo_schema_id else None,
         "CURRENT_USER": lambda: "dbo",
         "SUSER_SNAME": lambda: s.user,
         "SUSER_NAME": lambda: s.user,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from . import _tokens as tk
 from ._builtins import database_id
 from ._expr import Ctx, Expr, Row, Stmt, cmp_key, const, convert, parse_expr, parse_primary, parse_type
+from ._insert_forms import parse_inserted_select, parse_output, parse_values, send_output
 from ._lex import CLAUSE_WORDS, STATEMENT_WORDS, TokenStream
 from ._packets import Value
 from ._session import SqlError, Table, syntax_error
@@ -73,17 +74,8 @@ def parse_insert(p: TokenStream) -> Stmt:
         while p.accept_op(","):
             columns.append(p.name())
         p.expect_op(")")
-    p.expect("VALUES")
-    rows: list[list[Expr]] = []
-    while True:
-        p.expect_op("(")
-        row = [parse_expr(p)]
-        while p.accept_op(","):
-            row.append(parse_expr(p))
-        p.expect_op(")")
-        rows.append(row)
-        if not p.accept_op(","):
-            break
+    output = parse_output(p)
+    source = parse_inserted_select(p) if p.accept("SELECT") else parse_values(p)
 
     def run(ctx: Ctx) -> None:
         s = ctx.session
@@ -91,22 +83,32 @@ def parse_insert(p: TokenStream) -> Stmt:
         identity = table.identity
         targets = [table.index(c) for c in columns] if columns is not None else [
             i for i in range(len(table.columns)) if i != identity]
+        if identity is not None and identity in targets and s.identity_insert != table.name:
+            raise SqlError(544, 16, f"Cannot insert explicit value for identity column in table "
+                           f"'{table.name}' when IDENTITY_INSERT is set to OFF.")
         if not name.split(".")[-1].startswith("#"):
             s.implicit_begin(ctx.reply)
         added: list[list[Value]] = []
-        for exprs in rows:
-            if len(exprs) != len(targets):
+        for given in source(ctx):
+            if len(given) != len(targets):
                 raise SqlError(110, 15, "There are fewer columns in the INSERT statement than values "
                                "specified in the VALUES clause.")
             values: list[Value] = [None] * len(table.columns)
-            for index, expr in zip(targets, exprs, strict=True):
-                values[index] = _store(table, index, expr(ctx, None))
+            for index, value in zip(targets, given, strict=True):
+                values[index] = _store(table, index, value)
             if identity is not None and identity not in targets:
                 values[identity] = ctx.identity = table.next_identity
                 table.next_identity += 1
+            elif identity is not None and isinstance(explicit := values[identity], int):
+                # SET IDENTITY_INSERT ON: "If the value inserted is larger than the current
+                # identity value for the table, SQL Server automatically uses the new inserted
+                # value as the current identity value" (SET IDENTITY_INSERT's documentation)
+                table.next_identity = max(table.next_identity, explicit + 1)
             added.append(values)
         table.rows.extend(added)
         s.journal(lambda: _remove_rows(table, added))
+        if output is not None:
+            send_output(ctx, table, output, added)
         _count(ctx, len(added), tk.CMD_INSERT)
 
     return run
@@ -216,14 +218,22 @@ def parse_select(p: TokenStream) -> Stmt:
         if not p.accept_op(","):
             break
     source = None
+    joins: list[Join] = []
     if p.accept("FROM"):
         source = p.name()
-        if p.accept("AS") or (p.peek().kind == "word" and p.peek().up not in STATEMENT_WORDS | CLAUSE_WORDS):
-            p.next()
+        if source.split(".")[-1].lower() in TABLE_FUNCTIONS and p.at_op("("):
+            _skip_parens(p)  # its arguments: the function's rows do not depend on them here
+            source = "sys." + source.split(".")[-1].lower()
+        _alias(p)
         if p.accept("WITH"):  # table hints: WITH (NOLOCK)
             p.expect_op("(")
             while not p.accept_op(")"):
                 p.next()
+        while p.accept("JOIN") or (p.accept("INNER") and p.expect("JOIN")):
+            other = p.name()
+            alias = _alias(p)
+            p.expect("ON")
+            joins.append(Join(other, alias, parse_expr(p)))
     where = _where(p)
     order: list[tuple[Expr, bool]] = []
     if p.accept("ORDER"):
@@ -240,9 +250,52 @@ def parse_select(p: TokenStream) -> Stmt:
         _skip_parens(p)
 
     def run(ctx: Ctx) -> None:
-        run_select(ctx, items, source, where, order, top)
+        run_select(ctx, items, source, where, order, top, joins)
 
     return run
+
+
+@dataclass
+class Join:
+    """``[INNER] JOIN source [alias] ON condition`` (SQLAlchemy's dialect joins sys.objects
+    to sys.schemas to tell whether a table exists)."""
+
+    source: str
+    alias: str | None
+    on: Expr
+
+
+def _alias(p: TokenStream) -> str | None:
+    if p.accept("AS") or (p.peek().kind == "word" and p.peek().up not in STATEMENT_WORDS | CLAUSE_WORDS):
+        return str(p.next().value)
+    return None
+
+
+def _qualified(names: tuple[str | None, ...], table: Table, values: list[Value]) -> Row:
+    """A joined row: each column under its bare name (the first table's wins) and under
+    each name of its table."""
+    row: dict[str, Value] = {}
+    for (column, _), value in zip(table.columns, values, strict=True):
+        for name in names:
+            if name:
+                row[f"{name.lower()}.{column.lower()}"] = value
+    return row
+
+
+def _joined(ctx: Ctx, source: str, table: Table, joins: list[Join]) -> tuple[Table, list[Row]]:
+    """The nested-loop join of ``table`` with each of ``joins``: the combined columns, and the
+    rows whose ON conditions hold."""
+    columns = list(table.columns)
+    rows: list[Row] = [{**_row_dict(table, r), **_qualified((source.split(".")[-1],), table, r)}
+                       for r in table.rows]
+    for join in joins:
+        other = system_view(ctx, join.source) or ctx.session.find_table(join.source)
+        columns += other.columns
+        names = (join.source.split(".")[-1], join.alias)
+        combined = [{**_row_dict(other, values), **left, **_qualified(names, other, values)}
+                    for left in rows for values in other.rows]
+        rows = [r for r in combined if join.on(ctx, r) is True]
+    return Table(table.name, columns), rows
 
 
 def _skip_parens(p: TokenStream) -> None:
@@ -256,7 +309,7 @@ def _skip_parens(p: TokenStream) -> None:
 
 
 def run_select(ctx: Ctx, items: list[Item], source: str | None, where: Expr | None,
-               order: list[tuple[Expr, bool]], top: Expr | None) -> None:
+               order: list[tuple[Expr, bool]], top: Expr | None, joins: list[Join] | None = None) -> None:
     s = ctx.session
     s.note_read()
     table: Table | None = None
@@ -267,7 +320,10 @@ def run_select(ctx: Ctx, items: list[Item], source: str | None, where: Expr | No
             if not source.split(".")[-1].startswith("#"):
                 s.implicit_begin(ctx.reply)
     rows: list[Row | None] = [None]
-    if table is not None:
+    if table is not None and source is not None and joins:
+        table, joined = _joined(ctx, source, table, joins)
+        rows = [r for r in joined if where is None or where(ctx, r) is True]
+    elif table is not None:
         rows = [_row_dict(table, r) for r in _matching(ctx, table, where)]
     elif where is not None and where(ctx, None) is not True:
         rows = []
@@ -331,6 +387,10 @@ def _infer(values: list[Value]) -> tk.SqlType:
     return tk.SqlType("int" if all(-(2**31) <= v < 2**31 for v in ints) else "bigint")
 
 
+TABLE_FUNCTIONS = ("fn_listextendedproperty",)  # FROM fn(...): rows built as a sys view's
+SYSTEM_VIEWS = ("dm_exec_sessions", "dm_exec_connections", "databases", "system_views", "objects", "schemas")
+
+
 def system_view(ctx: Ctx, source: str) -> Table | None:
     """sys.dm_exec_sessions, sys.dm_exec_connections and sys.databases, built on demand."""
     name = source.lower().split(".")[-1]
@@ -353,6 +413,30 @@ def system_view(ctx: Ctx, source: str) -> Table | None:
                 ("protocol_type", text), ("protocol_version", int_t)]
         rows = [[x.spid, x.host.client_port, "127.0.0.1", "TCP", "TRUE" if x.host.encrypted else "FALSE",
                  "SQL", "TSQL", tk.TDS74] for x in sessions]
+    elif name == "objects":
+        # the user tables of the session's database, in schema dbo (SQLAlchemy's has_table())
+        cols = [("name", text), ("object_id", int_t), ("schema_id", int_t), ("type", text),
+                ("type_desc", text)]
+        db = ctx.session.database.lower()
+        dbo = ctx.session.personality.dbo_schema_id
+        rows = [[t.name, abs(hash((db, key))) % 2**30, dbo, "U", "USER_TABLE"]
+                for (owner, key), t in ctx.session.catalog.tables.items() if owner == db]
+    elif name == "schemas":
+        # the schemas every database has, with SQL Server's ids (sys.schemas' documentation)
+        cols = [("name", text), ("schema_id", int_t), ("principal_id", int_t)]
+        dbo = ctx.session.personality.dbo_schema_id
+        rows = [["dbo", dbo, 1], ["guest", 2, 2], ["INFORMATION_SCHEMA", 3, 3], ["sys", 4, 4]]
+    elif name == "fn_listextendedproperty":
+        # no extended properties: an empty set, as from a server where none were added (Microsoft's
+        # sys.fn_listextendedproperty page); SQLAlchemy's dialect calls it at connect to learn
+        # whether comments are supported
+        cols = [("objtype", text), ("objname", text), ("name", text), ("value", text)]
+        rows = []
+    elif name == "system_views":
+        # The sys views this server has (SQLAlchemy looks for dm_exec_sessions here before it
+        # reads the isolation level). Babelfish has sys.system_views too: not checked here.
+        cols = [("name", text), ("object_id", int_t), ("schema_id", int_t), ("type", text)]
+        rows = [[view, -(400 + i), 4, "V"] for i, view in enumerate(SYSTEM_VIEWS)]
     elif name == "databases":
         cols = [("name", text), ("database_id", int_t), ("state_desc", text)]
         rows = [[db, database_id(ctx, db), "ONLINE"] for db in ctx.session.catalog.databases]

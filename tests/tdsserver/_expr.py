@@ -277,6 +277,9 @@ def parse_primary(p: TokenStream) -> Expr:
         return inner
     if tok.up in ("CAST", "CONVERT", "TRY_CAST", "TRY_CONVERT") and p.peek(1).text == "(":
         return _parse_cast(p)
+    if tok.up == "CASE":
+        p.next()
+        return _parse_case(p)
     if tok.up in ("CURRENT_TIMESTAMP", "CURRENT_USER", "SESSION_USER", "SYSTEM_USER"):
         p.next()
         fname = {"CURRENT_TIMESTAMP": "GETDATE", "SYSTEM_USER": "SUSER_SNAME"}.get(tok.up, "USER_NAME")
@@ -296,11 +299,18 @@ def parse_primary(p: TokenStream) -> Expr:
             while p.accept_op(","):
                 args.append(parse_expr(p))
         p.expect_op(")")
-        return Expr(lambda c, r: call_function(fname, [a(c, r) for a in args], c))
+        # SYSDATETIME() is datetime2(7) (mssql-django checks that the driver reads it as one)
+        typed = tk.SqlType("datetime2") if fname == "SYSDATETIME" else None
+        return Expr(lambda c, r: call_function(fname, [a(c, r) for a in args], c), sql_type=typed)
     if tok.kind in ("word", "qword") and tok.up not in STATEMENT_WORDS | CLAUSE_WORDS:
-        column = p.name().split(".")[-1]
+        parts = p.name().split(".")
+        column = parts[-1]
+        # sys.objects.name: in a join, the row has the column under its table's name too
+        qualified = f"{parts[-2]}.{column}".lower() if len(parts) > 1 else None
 
         def column_value(c: Ctx, r: Row | None) -> Value:
+            if r is not None and qualified is not None and qualified in r:
+                return r[qualified]
             if r is None or column.lower() not in r:
                 raise SqlError(207, 16, f"Invalid column name '{column}'.")
             return r[column.lower()]
@@ -309,11 +319,36 @@ def parse_primary(p: TokenStream) -> Expr:
     raise p.error()
 
 
+def _parse_case(p: TokenStream) -> Expr:
+    """``CASE [input] WHEN ... THEN ... [ELSE ...] END``, simple or searched; no ELSE is NULL
+    (SQLAlchemy's dialect reads sys.dm_exec_sessions' isolation level through one)."""
+    subject = None if p.at("WHEN") else parse_expr(p)
+    arms: list[tuple[Expr, Expr]] = []
+    while p.accept("WHEN"):
+        test = parse_expr(p)
+        p.expect("THEN")
+        arms.append((test, parse_expr(p)))
+    if not arms:
+        raise p.error()
+    otherwise = parse_expr(p) if p.accept("ELSE") else const(None)
+    p.expect("END")
+
+    def case(c: Ctx, r: Row | None) -> Value:
+        value = subject(c, r) if subject is not None else None
+        for test, result in arms:
+            hit = test(c, r) if subject is None else compare("=", value, test(c, r))
+            if hit is True:
+                return result(c, r)
+        return otherwise(c, r)
+
+    return Expr(case)
+
+
 def _parse_cast(p: TokenStream) -> Expr:
     fname = p.next().up
     p.expect_op("(")
     if fname.endswith("CONVERT"):
-        sql_type = parse_type(p)
+        sql_type = parse_type(p, cast=True)
         p.expect_op(",")
         inner = parse_expr(p)
         if p.accept_op(","):
@@ -321,9 +356,16 @@ def _parse_cast(p: TokenStream) -> Expr:
     else:
         inner = parse_expr(p)
         p.expect("AS")
-        sql_type = parse_type(p)
+        sql_type = parse_type(p, cast=True)
     p.expect_op(")")
-    return Expr(lambda c, r: convert(inner(c, r), sql_type), sql_type=sql_type)
+    return Expr(lambda c, r: _fit(convert(inner(c, r), sql_type), sql_type), sql_type=sql_type)
+
+
+def _fit(value: Value, sql_type: tk.SqlType) -> Value:
+    """CAST/CONVERT to a shorter string truncates, without an error (unlike an INSERT)."""
+    if isinstance(value, str) and sql_type.kind == "nvarchar" and 0 < sql_type.size < len(value):
+        return value[: sql_type.size]
+    return value
 
 
 TYPE_KINDS = {
@@ -334,13 +376,19 @@ TYPE_KINDS = {
 }
 
 
-def parse_type(p: TokenStream) -> tk.SqlType:
+def parse_type(p: TokenStream, *, cast: bool = False) -> tk.SqlType:
+    """A type name. A character type without a length is 1 long in a declaration, 30 in
+    CAST/CONVERT (learn.microsoft.com/sql/t-sql/data-types/char-and-varchar-transact-sql:
+    "When n isn't specified when using the CAST and CONVERT functions, the default length
+    is 30"); SQLAlchemy's pyodbc dialect reads the version as CAST(... AS VARCHAR)."""
     tok = p.next()
     if tok.kind not in ("word", "qword"):
         raise syntax_error(tok.text)
     name = str(tok.value).upper()
     size = tk.MAX if name in ("TEXT", "NTEXT", "XML", "SQL_VARIANT", "IMAGE") else 128
+    sized = False
     if p.accept_op("("):
+        sized = True
         size_tok = p.next()
         if size_tok.up == "MAX":
             size = tk.MAX
@@ -352,8 +400,8 @@ def parse_type(p: TokenStream) -> tk.SqlType:
             p.next()
         p.expect_op(")")
     kind = TYPE_KINDS.get(name, "nvarchar")
-    if name in ("CHAR", "NCHAR", "VARCHAR", "NVARCHAR") and size == 128:
-        size = 1
+    if name in ("CHAR", "NCHAR", "VARCHAR", "NVARCHAR") and not sized:
+        size = 30 if cast else 1
     return tk.SqlType(kind, size if kind in ("nvarchar", "varbinary") else 0)
 
 

@@ -71,7 +71,8 @@ STATEMENT_WORDS = frozenset({
     "DECLARE", "TRUNCATE", "WHILE", "RETURN", "GO", "WITH",
 })
 CLAUSE_WORDS = frozenset({"FROM", "WHERE", "ORDER", "GROUP", "HAVING", "UNION", "INTO", "AS", "ON", "OFF",
-                          "AND", "OR", "NOT", "IS", "NULL", "VALUES", "OPTION"})
+                          "AND", "OR", "NOT", "IS", "NULL", "VALUES", "OPTION", "WHEN", "THEN", "OUTPUT",
+                          "JOIN", "INNER"})
 
 
 

@@ -31,6 +31,9 @@ class Personality:
     # SERVERPROPERTY() answers that differ from SQL Server's (lower-case names)
     server_properties: tuple[tuple[str, Value], ...] = ()
     unknown_property: Value = None  # SERVERPROPERTY() of a name it does not know: Babelfish ''
+    # dbo's schema_id: SQL Server's is 1; Babelfish's schema ids are PostgreSQL oids, and
+    # SCHEMA_NAME(1) is NULL there (babelfish_extensions, test/JDBC/expected/BABEL-741-vu-verify.out)
+    dbo_schema_id: int = 1
 
 
 SQLSERVER = Personality()
@@ -48,6 +51,7 @@ BABELFISH = Personality(
         ("engineedition", 2), ("lcid", ""), ("processid", 0),
     ),
     unknown_property="",
+    dbo_schema_id=16386,  # an oid, as a Babelfish database's dbo schema has
 )
 
 # Babelfish whose administrator set babelfishpg_tds.product_version: its login looks like

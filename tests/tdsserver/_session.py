@@ -183,6 +183,9 @@ class Session:
         self.descriptor = 0  # the current transaction descriptor (0 = none)
         self._next_descriptor = host.spid << 32
         self.undo: list[Callable[[], None]] = []
+        self.savepoints: dict[str, int] = {}  # SAVE TRAN name -> how much of ``undo`` it keeps
+        self.tran_name: str | None = None  # BEGIN TRAN <name> of the outermost transaction
+        self.identity_insert: str | None = None  # the one table with SET IDENTITY_INSERT ON
         self.temp_tables: dict[str, Table] = {}
         self.global_tables: set[tuple[str, str]] = set()  # ## tables created here
         self.context: dict[str, Value] = {}  # sp_set_session_context
@@ -202,9 +205,10 @@ class Session:
 
     # --- transactions -------------------------------------------------------------------
 
-    def begin(self, reply: Reply) -> None:
+    def begin(self, reply: Reply, name: str | None = None) -> None:
         self.trancount += 1
         if self.trancount == 1:
+            self.tran_name = name  # a named ROLLBACK names the outermost transaction (or a savepoint)
             self.tx_read = False
             self._next_descriptor += 1
             self.descriptor = self._next_descriptor
@@ -233,8 +237,25 @@ class Session:
             self.eager_begin(reply)
         return True
 
+    def save(self, name: str) -> None:
+        """SAVE TRANSACTION name (a second save of the same name moves it, as in SQL Server)."""
+        self.savepoints[name.lower()] = len(self.undo)
+
+    def rollback_to(self, name: str) -> bool:
+        """ROLLBACK TRANSACTION <savepoint>: undo the writes after it; @@TRANCOUNT is unchanged
+        and the savepoint stays (SQL Server's ROLLBACK TRANSACTION: "rolls back to the
+        savepoint ... does not decrement @@TRANCOUNT"). False when no savepoint has that name."""
+        mark = self.savepoints.get(name.lower())
+        if self.trancount == 0 or mark is None:
+            return False
+        while len(self.undo) > mark:
+            self.undo.pop()()
+        self.savepoints = {k: v for k, v in self.savepoints.items() if v <= mark}
+        return True
+
     def _end_transaction(self) -> None:
         self.undo.clear()
+        self.savepoints.clear()
         self.descriptor = 0
         self.applocks = [lock for lock in self.applocks if lock[1] != "transaction"]
 
@@ -279,6 +300,7 @@ class Session:
             self.opts.on.discard("IMPLICIT_TRANSACTIONS")
             self.rollback(reply)
         self.temp_tables.clear()
+        self.identity_insert = None  # a SET option: the reset restores the login's
         self.context.clear()
         self.readonly_context.clear()
         self.prepared.clear()

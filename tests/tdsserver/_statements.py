@@ -55,8 +55,8 @@ class Parser(TokenStream):
 
     def st_begin(self) -> Stmt:
         if self.accept("TRAN", "TRANSACTION"):
-            self.optional_name()
-            return lambda ctx: ctx.session.begin(ctx.reply)
+            name = self.optional_name()
+            return lambda ctx: ctx.session.begin(ctx.reply, name)
         if self.at("DISTRIBUTED", "TRY", "CATCH"):
             raise self.error()
         body: list[Stmt] = []
@@ -76,11 +76,20 @@ class Parser(TokenStream):
         return lambda ctx: ctx.session.commit(ctx.reply)
 
     def st_rollback(self) -> Stmt:
+        name = None
         if self.accept("TRAN", "TRANSACTION", "WORK"):
-            self.optional_name()
+            name = self.optional_name()
 
         def run(ctx: Ctx) -> None:
-            if not ctx.session.rollback(ctx.reply):
+            s = ctx.session
+            if name is not None and s.rollback_to(name):
+                return
+            if name is not None and s.trancount and name.lower() != (s.tran_name or "").lower():
+                # "transaction_name must refer to the outermost BEGIN TRANSACTION's, or a
+                # savepoint's" (ROLLBACK TRANSACTION's documentation); nothing is rolled back
+                raise SqlError(6401, 16, f"Cannot roll back {name}. No transaction or savepoint of that "
+                               "name was found.")
+            if not s.rollback(ctx.reply):
                 raise SqlError(3903, 16, "The ROLLBACK TRANSACTION request has no corresponding "
                                "BEGIN TRANSACTION.")
 
@@ -88,11 +97,12 @@ class Parser(TokenStream):
 
     def st_save(self) -> Stmt:
         self.expect("TRAN", "TRANSACTION")
-        self.name()
+        name = self.name()
 
         def run(ctx: Ctx) -> None:
             if not ctx.session.trancount:
                 raise SqlError(628, 16, "Cannot issue SAVE TRANSACTION when there is no active transaction.")
+            ctx.session.save(name)
 
         return run
 
@@ -258,6 +268,21 @@ class Parser(TokenStream):
 # --- statements: SET, USE, EXEC -----------------------------------------------------------
 
 
+def set_identity_insert(ctx: Ctx, name: str, on: bool) -> None:
+    """SET IDENTITY_INSERT: "At any time, only one table in a session can have the
+    IDENTITY_INSERT property set to ON" (error 8107 for a second); SQLAlchemy's dialect
+    sets it around an INSERT that gives the IDENTITY column a value."""
+    s = ctx.session
+    table = s.find_table(name)
+    if table.identity is None:
+        raise SqlError(8106, 16, f"Table '{name}' does not have the identity property. Cannot perform SET "
+                       "operation.")
+    if on and s.identity_insert not in (None, table.name):
+        raise SqlError(8107, 16, f"IDENTITY_INSERT is already ON for table '{s.identity_insert}'. Cannot "
+                       f"perform SET operation for table '{name}'.")
+    s.identity_insert = table.name if on else None if s.identity_insert == table.name else s.identity_insert
+
+
 def parse_set(p: Parser) -> Stmt:
     tok = p.peek()
     if tok.kind == "var":
@@ -283,9 +308,9 @@ def parse_set(p: Parser) -> Stmt:
         p.expect("ON", "OFF")
         return lambda ctx: None
     if word == "IDENTITY_INSERT":
-        p.name()
-        p.expect("ON", "OFF")
-        return lambda ctx: None
+        table = p.name()
+        on = p.expect("ON", "OFF") == "ON"
+        return lambda ctx: set_identity_insert(ctx, table, on)
     if word in OPTION_BITS or word == "ANSI_DEFAULTS":
         names = [word]
         while p.accept_op(","):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import struct
 from dataclasses import dataclass
 
@@ -105,7 +106,8 @@ def returnstatus(value: int) -> bytes:
 
 @dataclass(frozen=True)
 class SqlType:
-    """A column type the server can send: int/bigint/smallint/tinyint/bit/float/nvarchar/varbinary."""
+    """A column type the server can send: int/bigint/smallint/tinyint/bit/float/nvarchar/varbinary,
+    and datetime2 (SYSDATETIME())."""
 
     kind: str
     size: int = 0  # characters for nvarchar, bytes for varbinary; MAX (-1) for (MAX)
@@ -123,6 +125,8 @@ class SqlType:
             return b"\x68\x01"
         if self.kind == "float":
             return b"\x6d\x08"
+        if self.kind == "datetime2":
+            return b"\x2a\x07"  # DATETIME2N, scale 7
         if self.kind == "varbinary":
             return b"\xa5" + struct.pack("<H", 0xFFFF if self.is_max else max(self.size, 1))
         return b"\xe7" + struct.pack("<H", 0xFFFF if self.is_max else 2 * max(self.size, 1)) + COLLATION
@@ -135,6 +139,8 @@ class SqlType:
                 return b"\x08" + struct.pack("<d", float(value))
             size = INT_SIZES.get(self.kind, 1)
             return bytes([size]) + int(value).to_bytes(size, "little", signed=self.kind != "tinyint")
+        if self.kind == "datetime2":
+            return b"\x00" if value is None else datetime2(value)
         if value is None:
             return b"\xff" * (8 if self.is_max else 2)
         if self.kind == "varbinary":
@@ -145,6 +151,16 @@ class SqlType:
             chunk = struct.pack("<I", len(raw)) + raw if raw else b""
             return struct.pack("<Q", len(raw)) + chunk + b"\x00\x00\x00\x00"
         return struct.pack("<H", len(raw)) + raw
+
+
+def datetime2(value: Value) -> bytes:
+    """A datetime2(7) value (MS-TDS 2.2.5.5.1.8): the time in 100 ns units since midnight
+    (5 bytes), then days since 0001-01-01 (3 bytes)."""
+    when = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(to_text(value))
+    midnight = when.replace(hour=0, minute=0, second=0, microsecond=0)
+    ticks = (when - midnight) // dt.timedelta(microseconds=1) * 10
+    days = (when.date() - dt.date(1, 1, 1)).days
+    return b"\x08" + ticks.to_bytes(5, "little") + days.to_bytes(3, "little")
 
 
 INT_SIZES = {"tinyint": 1, "smallint": 2, "int": 4, "bigint": 8}

@@ -1,7 +1,8 @@
 """Django database backends that draw their connections from a tether pool.
 
 ``ENGINE: "tether.django.postgresql"`` (psycopg 3) or ``"tether.django.mysql"`` (PyMySQL,
-through its MySQLdb shim when mysqlclient is not installed) wrap Django's own backends:
+through its MySQLdb shim when mysqlclient is not installed) wrap Django's own backends, and
+``"tether.django.mssql"`` wraps mssql-django's (SQL Server: pyodbc or mssql-python):
 the SQL, the features, ``atomic()``, ``on_commit``, time zones and cursor factories are
 Django's; only where connections come from changes. ``OPTIONS["tether"]`` holds the
 pool's settings (``tether.Pool``'s keyword arguments: ``max_size``, ``timeout``...).

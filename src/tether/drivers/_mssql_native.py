@@ -145,8 +145,16 @@ class NativeDriver(Driver):
             # With autocommit off, Microsoft's driver ends its standing transaction here
             # and begins the next one with the reset flag: two round trips it takes itself.
             self._set_reset_flag(raw)
-        if todo.sql:
-            self.execute(raw, "; ".join(todo.sql))
+        sql = todo.sql
+        if restore.ROLLBACK_SQL in sql and not server_reset and not self._autocommit(raw):
+            # The driver's own rollback: in manual-commit mode it keeps a transaction begun
+            # (pymssql's BEGIN TRAN, FreeTDS's chained TM requests), and a T-SQL ROLLBACK
+            # would end it behind the driver's back: the next borrower's writes would then
+            # run outside any transaction, and its rollback undo nothing.
+            raw.rollback()
+            sql = tuple(statement for statement in sql if statement != restore.ROLLBACK_SQL)
+        if sql:
+            self.execute(raw, "; ".join(sql))
         if clean:
             native.mark_clean()  # all of it was tether's own
         return True

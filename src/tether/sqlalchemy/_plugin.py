@@ -31,6 +31,14 @@ FORWARDED = {
 }
 
 
+# Where SQLAlchemy's name for a driver is not tether's: the URL tether parses names its own.
+TETHER_DRIVER_NAMES = {"mssqlpython": "mssql_python"}  # SQLAlchemy's mssql+mssqlpython
+
+
+def tether_driver_name(dialect_driver: str) -> str:
+    return TETHER_DRIVER_NAMES.get(dialect_driver, dialect_driver)
+
+
 class TetherPlugin(CreateEnginePlugin):
     """Puts a tether pool under the engine (``plugins=["tether"]``)."""
 
@@ -53,14 +61,14 @@ class TetherPlugin(CreateEnginePlugin):
         kwargs["poolclass"] = AsyncTetherPool if self.is_async else TetherPool
 
     def update_url(self, url: URL) -> URL:
-        return url.difference_update_query(["plugin", "plugins"])
+        return with_odbc_driver(url.difference_update_query(["plugin", "plugins"]))
 
     def handle_pool_kwargs(self, pool_cls: type, pool_args: dict[str, Any]) -> None:
         dialect = pool_args["dialect"]
         make = self._maker(dialect)
         tether_pool = self.given if self.given is not None else make()
         driver = tether_pool._driver.name
-        if driver != dialect.driver:
+        if driver != tether_driver_name(dialect.driver):
             if self.given is None and not self.is_async:  # an AsyncPool has not started yet
                 tether_pool.close()
             raise TypeError(f"the engine's dialect talks to {dialect.driver}, and tether's pool opens "
@@ -77,10 +85,15 @@ class TetherPlugin(CreateEnginePlugin):
         import tether
 
         cls = tether.AsyncPool if self.is_async else tether.Pool
-        dsn = self.url.render_as_string(hide_password=False)
-        _, params = dialect.create_connect_args(self.url)
         driver = getattr(dialect, "driver", "")
-        forwarded = {key: params[key] for key in FORWARDED.get(driver, ()) if key in params}
+        url = self.url
+        if tether_driver_name(driver) != driver:
+            url = url.set(drivername=f"{url.get_backend_name()}+{tether_driver_name(driver)}")
+        dsn = url.render_as_string(hide_password=False)
+        forwarded: dict[str, Any] = {}
+        if FORWARDED.get(driver):  # not for pyodbc: its dialect warns of a URL without driver=,
+            _, params = dialect.create_connect_args(self.url)  # where tether chooses the ODBC driver
+            forwarded = {key: params[key] for key in FORWARDED[driver] if key in params}
         driver_kwargs = {**forwarded, **self.connect_args, **(self.settings.get("kwargs") or {})}
         settings = {**self.settings, "kwargs": driver_kwargs or None}
 
@@ -88,6 +101,26 @@ class TetherPlugin(CreateEnginePlugin):
             return cls(dsn, **settings)
 
         return make
+
+
+def with_odbc_driver(url: URL) -> URL:
+    """``mssql+pyodbc`` without ``driver=`` names the ODBC driver tether chooses (Microsoft's,
+    from the mssql-python-odbc wheel, when none is registered): SQLAlchemy's dialect warns
+    of a URL without one ("No driver name specified"), for a connect string tether makes."""
+    query = {key.lower() for key in url.query}
+    if url.get_backend_name() != "mssql" or url.get_driver_name() != "pyodbc" or \
+            query & {"driver", "odbc_driver", "odbc_connect", "dsn"} or not url.database:
+        return url
+    try:
+        import pyodbc  # type: ignore[import-not-found,unused-ignore]
+
+        from ..drivers._odbc_driver import odbc_driver
+        from ..dsn import parse
+
+        chosen = odbc_driver(parse(url.render_as_string(hide_password=False)), pyodbc.drivers())
+    except Exception:  # no pyodbc, no driver: tether's connect says what is missing
+        return url
+    return url.update_query_dict({"driver": chosen.name})
 
 
 def pool_argument_names() -> frozenset[str]:

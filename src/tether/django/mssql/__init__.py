@@ -1,0 +1,1 @@
+"""``ENGINE: "tether.django.mssql"``: mssql-django's SQL Server backend on a tether pool."""
