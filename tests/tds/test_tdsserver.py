@@ -436,6 +436,20 @@ def test_reset_flag_leaves_the_isolation_level(tds_server: TdsServer, tds_connec
     assert [r.status & 0x08 for r in tds_server.requests(spid) if r.kind == "batch"][-1] == 0x08
 
 
+@pytest.fixture
+def mssql_python_pooling() -> Iterator[None]:
+    """mssql-python's own pool on for one test, as the driver has it by default, whatever
+    an earlier test left (tether turns it off: it pools the connections itself)."""
+    from mssql_python.pooling import PoolingManager
+
+    was_off = PoolingManager.is_initialized() and not PoolingManager.is_enabled()
+    PoolingManager.enable()
+    yield
+    if was_off:
+        PoolingManager.disable()
+
+
+@pytest.mark.usefixtures("mssql_python_pooling")
 def test_mssql_python_pool_resets_and_sets_read_committed(tds_server: TdsServer,
                                                           tds_connect: Connect) -> None:
     first = tds_connect("mssql-python")
