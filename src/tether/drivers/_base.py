@@ -27,10 +27,17 @@ class Opening(Protocol):
     quiet: bool
     marker: tuple[Any, ...] | None  # the ``mark`` statement's row, when one was asked for
     round_trip_s: float  # how long the round trip took (is the server near or far?)
+    # After ``run`` or ``begin`` failed: the server's goodbye answered the BEGIN, so the
+    # session ended before anything behind it ran (the statement may go again elsewhere).
+    refused: bool
 
     def run(self, sql: Any, params: Any = None, *, prepare: bool | None = None,
                   binary: bool | None = None) -> Any:
         """Run it as the cursor's ``execute`` would (same result, same errors)."""
+
+    def begin(self) -> None:
+        """Send the BEGIN alone, as the driver would before the statement (where the
+        pipeline does not pay); the cursor's ``execute`` then sends the statement."""
 
 
 class Driver:
@@ -145,6 +152,12 @@ class Driver:
         ``mark``: a statement whose row identifies the transaction, for commit safety,
         sent after the BEGIN; ``ask``: ask whether it wrote (``Opening.quiet``). No I/O here."""
         return None
+
+    def begin_refused(self, exc: BaseException) -> bool:
+        """After a transaction's BEGIN, sent alone (asyncpg's ``transaction()``), failed with
+        ``exc``: whether that was the server's goodbye (the session ended before anything of
+        the borrower's was sent). Drivers whose BEGIN rides on the statement: False."""
+        return False
 
     def reset_refused(self, raw: Any) -> bool:
         """After a request failed: whether the server refused the session reset that rode

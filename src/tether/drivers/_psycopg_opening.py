@@ -12,6 +12,13 @@ runs SERIALIZABLE (whose COMMIT may fail for what was only read). No id and not
 serializable: its COMMIT cannot fail but for a broken connection, so the pool may send it
 off the caller's path. A NOTIFY gets no id until COMMIT; a statement that names one keeps
 the COMMIT on the caller's path (where the application learns whether it went out).
+
+The server answers in order. When the first answer, BEGIN's, is the server's goodbye (a
+FATAL of class 57P: the backend was terminated, shut down, or timed out while idle), the
+server never began the transaction and ran nothing behind it: the session ended before
+the borrower's statement was read (``refused``). Any other first answer proves nothing
+about the statement (a kill during it ends the session the same way, after BEGIN's
+answer), and neither does a connection that closes without a message.
 """
 
 from __future__ import annotations
@@ -33,8 +40,13 @@ QUIET_SQL = (
 _QUIET = QUIET_SQL.encode()
 _SYNC = pq.ExecStatus.PIPELINE_SYNC
 _FAILED = pq.ExecStatus.FATAL_ERROR
+_SQLSTATE = pq.DiagnosticField.SQLSTATE
 _QUIET_SINCE = 130000  # pg_current_xact_id_if_assigned(): PostgreSQL 13
 _NOTIFIES = frozenset({"notify", "pg_notify"})
+# SQLSTATE class 57P, "operator intervention" that ends the session: 57P01 admin shutdown
+# (pg_terminate_backend, a fast shutdown), 57P02 crash shutdown, 57P03 cannot connect now,
+# 57P04 database dropped, 57P05 idle session timeout.
+_GOODBYE = "57P"
 
 
 def opens_with(sql: Any) -> bool:
@@ -103,17 +115,34 @@ def start(raw: Any, cursor: Any, sql: str, params: Any, binary: bool | None, mar
     return pgconn, answers, (key, prep, name)
 
 
-def exchange(pgconn: Any, commands: int) -> Any:
+def exchange(pgconn: Any, commands: int, found: list[list[Any]]) -> Any:
     """psycopg's generator protocol (``conn.wait``): send, then each statement's results,
-    up to the Sync's."""
+    up to the Sync's, into ``found`` (which keeps what came before a failure)."""
     yield from generators.send(pgconn)
-    found: list[list[Any]] = []
     for _ in range(commands + 1):
         results = yield from generators.fetch_many(pgconn)
         if results and results[0].status == _SYNC:
             break
         found.append(results)
     return found
+
+
+def refused(found: list[list[Any]]) -> bool:
+    """Whether BEGIN's answer, the first, was the server's goodbye: nothing behind it ran."""
+    if not found or not found[0]:
+        return False
+    first = found[0][0]
+    return first.status == _FAILED and goodbye_code(first.error_field(_SQLSTATE))
+
+
+def goodbye(exc: BaseException) -> bool:
+    """Whether psycopg's error is the server's goodbye (a SQLSTATE of class 57P)."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_GOODBYE)
+
+
+def goodbye_code(sqlstate: bytes | None) -> bool:
+    return sqlstate is not None and sqlstate.decode("ascii", "replace").startswith(_GOODBYE)
 
 
 def leave(pgconn: Any) -> None:

@@ -24,7 +24,7 @@ from ._psycopg_common import (
     forget_session,
     reported_settings,
 )
-from ._psycopg_opening import IDLE, exchange, leave, opens_with, quiet_check, settle, start
+from ._psycopg_opening import IDLE, exchange, goodbye, leave, opens_with, quiet_check, refused, settle, start
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
@@ -146,9 +146,14 @@ class Opening:
     only, deferrable), the optional marker, the statement, the optional quiet check, one
     Sync; then the statement's results go to the cursor as its ``execute`` would put them.
     A statement that fails leaves the transaction INERROR, as psycopg's would, and raises
-    psycopg's error for it."""
+    psycopg's error for it. Where the server's goodbye answered the BEGIN, ``refused``
+    says so: nothing of the statement ran.
 
-    __slots__ = ("_check", "_cursor", "_mark", "_raw", "marker", "quiet", "round_trip_s")
+    ``begin`` sends psycopg's BEGIN alone instead, as psycopg's cursor would before the
+    statement (near servers, where the pipeline does not pay): the same round trip, but
+    tether's, so that a goodbye answering it is known to have answered the BEGIN."""
+
+    __slots__ = ("_check", "_cursor", "_mark", "_raw", "marker", "quiet", "refused", "round_trip_s")
 
     def __init__(self, raw: Any, cursor: Any, mark: str | None, *, check: bool):
         self._raw = raw
@@ -156,6 +161,7 @@ class Opening:
         self._mark = mark
         self._check = check
         self.quiet = False
+        self.refused = False
         self.marker: tuple[Any, ...] | None = None
         self.round_trip_s = 0.0
 
@@ -164,18 +170,34 @@ class Opening:
         raw, cursor = self._raw, self._cursor
         if prepare:  # a named prepared statement: psycopg's own way
             return await cursor.execute(sql, params, prepare=prepare, binary=binary)
+        found: list[list[Any]] = []
         async with raw.lock:
             pgconn, answers, prepared = start(raw, cursor, sql, params, binary, self._mark, self._check)
             sent = time.monotonic()
             try:
-                found = await raw.wait(exchange(pgconn, answers))
+                await raw.wait(exchange(pgconn, answers, found))
+            except psycopg.Error:
+                self.refused = refused(found)
+                if self.refused:  # the goodbye's own words, not libpq's "server closed the connection"
+                    cursor._check_results(found[0])
+                raise
             finally:
                 leave(pgconn)
             self.round_trip_s = time.monotonic() - sent
+            self.refused = refused(found)
             self.marker, self.quiet = settle(cursor, sql, found, prepared, mark=bool(self._mark),
                                              check=self._check)
             await raw.wait(raw._prepared.maintain_gen(raw))  # as psycopg's execute: DEALLOCATEs due
         return cursor
+
+    async def begin(self) -> None:
+        raw = self._raw
+        async with raw.lock:
+            try:
+                await raw.wait(raw._start_query())
+            except psycopg.Error as exc:
+                self.refused = goodbye(exc)
+                raise
 
 
 # asyncio's psycopg: a round trip through the event loop costs more than the pipeline

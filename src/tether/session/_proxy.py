@@ -33,6 +33,7 @@ from ._watchdog import Bounded
 FAR_S = 0.002
 
 if TYPE_CHECKING:
+    from ..drivers._base import Opening
     from ._lease import Lease
     from ._log import SessionLog
 
@@ -209,6 +210,21 @@ class Connection:
             raw = recover(lease, rolling_back=rolling_back)
         return raw
 
+    def _begin(self, start: Callable[[Any], Any]) -> Any:
+        """``start(raw)``: a transaction's BEGIN sent alone, before any statement of it
+        (asyncpg's ``transaction()``, which SQLAlchemy's adapter starts). Where the server's
+        goodbye answered it, nothing of the borrower's was sent: once more on a recovered
+        session (idle resiliency on; its replay rebuilds what the borrow had set)."""
+        raw = self._ready()
+        lease = self._lease
+        lease.quiet = False
+        try:
+            return start(raw)
+        except Exception as exc:
+            if lease.log is None or not lease.driver.begin_refused(exc):
+                raise
+        return start(renew(lease))
+
     def _call(self, name: str, sql: Any, args: Any, kwargs: Any) -> Any:
         """asyncpg's ``execute``/``fetch``... with the session log."""
         raw = self._ready()
@@ -301,6 +317,20 @@ def resent(lease: Lease, raw: Any, timeout_s: float, call: Callable[[Any], Any])
         if not lease.driver.reset_refused(raw):
             raise
     return timed(lease, timeout_s, None, call, renew(lease))
+
+
+def begun(opening: Opening, cursor: Any, *args: Any, **kwargs: Any) -> Any:
+    """The transaction's BEGIN alone (``opening.begin``), then the cursor's statement."""
+    opening.begin()
+    return cursor.execute(*args, **kwargs)
+
+
+def refused(lease: Lease, opening: Opening | None) -> bool:
+    """Whether the server's goodbye answered the BEGIN of a statement that just failed, so
+    that nothing of the statement ran. Only with idle resiliency on: its replay rebuilds
+    what the borrow had set, or refuses (``SessionLost``); a later kill looks the same to
+    the application but answers the statement, and is never resent here."""
+    return opening is not None and opening.refused and lease.log is not None
 
 
 def new_cursor(lease: Lease, raw: Any, *args: Any, **kwargs: Any) -> Any:
@@ -426,15 +456,17 @@ class Cursor:
                     timed(lease, timeout, cursor, opening.run, *args, **kwargs)
                     lease.quiet, lease.marker = opening.quiet, opening.marker
                     lease.far = opening.round_trip_s >= FAR_S
-                else:  # near: as the driver sends it, timed (BEGIN's round trip and more)
+                else:  # near: BEGIN alone then the statement, as the driver sends them, timed
                     sent = time.monotonic()
-                    timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
+                    timed(lease, timeout, cursor, begun, opening, cursor, *args, **kwargs)
                     lease.far = time.monotonic() - sent >= FAR_S
                 break
             except Exception:
-                if last_try or not driver.reset_refused(raw):
+                if last_try or not (driver.reset_refused(raw) or refused(lease, opening)):
                     raise
-            raw = renew(lease)  # the reset riding on it was refused: it did not run
+            # The reset riding on it was refused, or the server's goodbye answered its BEGIN:
+            # it did not run, and goes again on a new session (idle resiliency's, replayed).
+            raw = renew(lease)
         if log is None:
             return self
         after = status(raw)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._validate import seconds as check_seconds
@@ -32,6 +32,7 @@ from ._watchdog import Bounded
 FAR_S = 0.002
 
 if TYPE_CHECKING:
+    from ..drivers._base_async import Opening
     from ._lease import Lease
     from ._log import SessionLog
 
@@ -208,6 +209,21 @@ class AsyncConnection:
             raw = await recover(lease, rolling_back=rolling_back)
         return raw
 
+    async def _begin(self, start: Callable[[Any], Awaitable[Any]]) -> Any:
+        """``start(raw)``: a transaction's BEGIN sent alone, before any statement of it
+        (asyncpg's ``transaction()``, which SQLAlchemy's adapter starts). Where the server's
+        goodbye answered it, nothing of the borrower's was sent: once more on a recovered
+        session (idle resiliency on; its replay rebuilds what the borrow had set)."""
+        raw = await self._ready()
+        lease = self._lease
+        lease.quiet = False
+        try:
+            return await start(raw)
+        except Exception as exc:
+            if lease.log is None or not lease.driver.begin_refused(exc):
+                raise
+        return await start(await renew(lease))
+
     async def _call(self, name: str, sql: Any, args: Any, kwargs: Any) -> Any:
         """asyncpg's ``execute``/``fetch``... with the session log."""
         raw = await self._ready()
@@ -300,6 +316,20 @@ async def resent(lease: Lease, raw: Any, timeout_s: float, call: Callable[[Any],
         if not lease.driver.reset_refused(raw):
             raise
     return await timed(lease, timeout_s, None, call, await renew(lease))
+
+
+async def begun(opening: Opening, cursor: Any, *args: Any, **kwargs: Any) -> Any:
+    """The transaction's BEGIN alone (``opening.begin``), then the cursor's statement."""
+    await opening.begin()
+    return await cursor.execute(*args, **kwargs)
+
+
+def refused(lease: Lease, opening: Opening | None) -> bool:
+    """Whether the server's goodbye answered the BEGIN of a statement that just failed, so
+    that nothing of the statement ran. Only with idle resiliency on: its replay rebuilds
+    what the borrow had set, or refuses (``SessionLost``); a later kill looks the same to
+    the application but answers the statement, and is never resent here."""
+    return opening is not None and opening.refused and lease.log is not None
 
 
 def new_cursor(lease: Lease, raw: Any, *args: Any, **kwargs: Any) -> Any:
@@ -425,15 +455,17 @@ class AsyncCursor:
                     await timed(lease, timeout, cursor, opening.run, *args, **kwargs)
                     lease.quiet, lease.marker = opening.quiet, opening.marker
                     lease.far = opening.round_trip_s >= FAR_S
-                else:  # near: as the driver sends it, timed (BEGIN's round trip and more)
+                else:  # near: BEGIN alone then the statement, as the driver sends them, timed
                     sent = time.monotonic()
-                    await timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
+                    await timed(lease, timeout, cursor, begun, opening, cursor, *args, **kwargs)
                     lease.far = time.monotonic() - sent >= FAR_S
                 break
             except Exception:
-                if last_try or not driver.reset_refused(raw):
+                if last_try or not (driver.reset_refused(raw) or refused(lease, opening)):
                     raise
-            raw = await renew(lease)  # the reset riding on it was refused: it did not run
+            # The reset riding on it was refused, or the server's goodbye answered its BEGIN:
+            # it did not run, and goes again on a new session (idle resiliency's, replayed).
+            raw = await renew(lease)
         if log is None:
             return self
         after = status(raw)

@@ -54,16 +54,19 @@ class LateTransaction:
         self._kwargs = kwargs
         self._tx: Any = None
 
-    async def _made(self) -> Any:
-        raw = await self._borrow._ready()
+    async def _start(self, raw: Any) -> None:
         self._tx = tie(self._borrow, raw.transaction(**self._kwargs))
-        return self._tx
+        await self._tx.start()
+
+    async def _enter(self, raw: Any) -> None:
+        self._tx = tie(self._borrow, raw.transaction(**self._kwargs))
+        await self._tx.__aenter__()
 
     async def start(self) -> None:
-        await (await self._made()).start()
+        await self._borrow._begin(self._start)  # the proxy's: a BEGIN the goodbye answered goes again
 
     async def __aenter__(self) -> LateTransaction:
-        await (await self._made()).__aenter__()
+        await self._borrow._begin(self._enter)
         return self
 
     async def __aexit__(self, *exc: Any) -> Any:
