@@ -208,3 +208,16 @@ def test_an_autocommit_write_killed_after_it_committed_is_not_run_again(
     killer.join(10.0)
     assert count(pg_admin) == 1  # the INSERT committed once; nothing ran it again
     assert pool.stats().recovered == 0
+
+
+def test_a_rollback_meeting_the_goodbye_is_done_by_the_sessions_end(pool: tether.Pool, admin: Admin) -> None:
+    # SQLAlchemy rolls back as a Session closes: the kill may land between the read and it.
+    with pool.connection() as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+        pid = conn.raw.info.backend_pid
+        kill_idle(admin, pid)  # idle in transaction; its goodbye on the wire
+        conn.rollback()  # the ROLLBACK meets the goodbye: the transaction ended with the session
+        assert conn.raw.info.transaction_status != psycopg.pq.TransactionStatus.INTRANS
+        assert conn.execute("SELECT 2").fetchone() == (2,)  # on a recovered session
+        assert conn.raw.info.backend_pid != pid
+    assert pool.stats().recovered == 1

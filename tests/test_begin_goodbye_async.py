@@ -192,3 +192,20 @@ async def killed_while_running(pool: tether.AsyncPool, admin: Admin) -> None:
     await killer
     assert count(admin) == 0  # rolled back with its session; never run a second time
     assert pool.stats().recovered == 0
+
+
+def test_a_rollback_meeting_the_goodbye_is_done_by_the_sessions_end(url: str, admin: Admin) -> None:
+    with_pool(url, lambda pool: rollback_meeting_the_goodbye(pool, admin))
+
+
+async def rollback_meeting_the_goodbye(pool: tether.AsyncPool, admin: Admin) -> None:
+    async with pool.connection() as conn:
+        asyncpg_driver = tether.session.lease_of(conn).driver.name == "asyncpg"
+        tx = conn.transaction() if asyncpg_driver else None
+        if tx is not None:
+            await tx.start()  # as SQLAlchemy's adapter does
+        pid = int(await first(conn, "SELECT pg_backend_pid()"))
+        await kill_idle(admin, pid)  # idle in transaction; its goodbye on the wire
+        await (tx.rollback() if tx is not None else conn.rollback())  # ended with the session
+        assert int(await first(conn, "SELECT pg_backend_pid()")) != pid  # on a recovered session
+    assert pool.stats().recovered == 1

@@ -163,7 +163,11 @@ class Connection:
         if lease.unit and lease.epoch == self._epoch:
             raise UnitOfWorkError("rollback")
         raw = self._ready(rolling_back=True)
-        resent(lease, raw, lease.command_timeout, lease.driver.rollback)
+        try:
+            resent(lease, raw, lease.command_timeout, lease.driver.rollback)
+        except Exception:
+            if not ended(lease):
+                raise
         if lease.log is not None:
             lease.log.end(commit=False)
 
@@ -323,6 +327,15 @@ def begun(opening: Opening, cursor: Any, *args: Any, **kwargs: Any) -> Any:
     """The transaction's BEGIN alone (``opening.begin``), then the cursor's statement."""
     opening.begin()
     return cursor.execute(*args, **kwargs)
+
+
+def ended(lease: Lease) -> bool:
+    """After a ROLLBACK failed: whether the session is gone, and its transaction with it
+    (the server rolls back what a dead session left open). The rollback happened all the
+    same, so its error is not the application's: an idle kill's goodbye still on the wire
+    answers it, as a dead link would. The next statement rebuilds the session (idle
+    resiliency) or raises; the pool discards the connection when it comes back."""
+    return lease.driver.tx_status(lease.raw) is TxStatus.BROKEN
 
 
 def refused(lease: Lease, opening: Opening | None) -> bool:

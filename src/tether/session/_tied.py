@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any, Protocol
 
+from ..vocab import TxStatus
+
 # The calls whose results keep the driver's connection: their results are tied.
 MAKERS = frozenset({"copy", "cursor", "pipeline", "prepare", "stream", "transaction"})
 _DATA = (type(None), bool, int, float, str, bytes, bytearray, memoryview, list, tuple, dict)
@@ -72,6 +74,10 @@ class LateTransaction:
     async def __aexit__(self, *exc: Any) -> Any:
         try:
             return await self._tx.__aexit__(*exc)
+        except Exception:
+            if exc[0] is None or not self._gone():
+                raise
+            return None  # the rollback after the block's error: done by the session's end
         finally:
             self._ended(commit=exc[0] is None)
 
@@ -82,8 +88,17 @@ class LateTransaction:
     async def rollback(self) -> None:
         try:
             await self._tx.rollback()
+        except Exception:
+            if not self._gone():
+                raise
         finally:
             self._ended(commit=False)
+
+    def _gone(self) -> bool:
+        """A ROLLBACK that failed on a session that ended: rolled back all the same (the
+        server rolls back what a dead session left open; see the proxy's ``ended``)."""
+        lease = self._borrow._lease
+        return bool(lease.driver.tx_status(lease.raw) is TxStatus.BROKEN)
 
     def _ended(self, *, commit: bool) -> None:
         """The session log learns the transaction ended, as from the proxy's commit()."""
