@@ -97,9 +97,10 @@ def kill_idle(admin: Admin, pid: int) -> None:
                interval=0.002, what=f"backend {pid} gone")
 
 
-def count(pg_admin: EmbeddedPostgres) -> int:
-    rows: int = pg_admin.execute(f"SELECT count(*) FROM {TABLE}")[0][0]
-    return rows
+def count(admin: Admin) -> int:
+    row = admin.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def test_a_read_meeting_the_goodbye_gets_its_row(
@@ -121,7 +122,7 @@ def test_a_write_meeting_the_goodbye_runs_once(
     kill_idle(admin, idle_pid(pool))
     with pool.connection() as conn:
         assert conn.execute(f"INSERT INTO {table} VALUES (1) RETURNING x").fetchone() == (1,)
-    assert count(pg_admin) == 1
+    assert count(admin) == 1
     assert pool.stats().recovered == 1
 
 
@@ -140,7 +141,7 @@ def test_pool_transaction_meeting_the_goodbye_runs_its_function_once(
     kill_idle(admin, idle_pid(pool))
     assert pool.transaction(work, retry=False) == 1  # no retry: only the BEGIN's goodbye is resent
     assert calls == [1]
-    assert count(pg_admin) == 1
+    assert count(admin) == 1
     assert pool.stats().recovered == 1
 
 
@@ -170,6 +171,7 @@ def test_without_idle_resiliency_the_goodbye_reaches_the_application(
 
 
 def _kill_when_sleeping(pg_admin: EmbeddedPostgres, pid: int) -> threading.Thread:
+    # The thread's own admin connections (EmbeddedPostgres.execute): the test's is not shared.
     def kill() -> None:
         wait_until(lambda: pg_admin.execute(
             "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event = 'PgSleep'", (pid,)),
@@ -182,7 +184,7 @@ def _kill_when_sleeping(pg_admin: EmbeddedPostgres, pid: int) -> threading.Threa
 
 
 def test_a_statement_killed_while_running_is_not_run_again(
-    pool: tether.Pool, pg_admin: EmbeddedPostgres, table: str
+    pool: tether.Pool, pg_admin: EmbeddedPostgres, admin: Admin, table: str
 ) -> None:
     # The borrow's first statement (BEGIN rides with it, or goes just before it): killed
     # during its sleep, after its INSERT ran. Its transaction rolls back; no second run.
@@ -192,12 +194,12 @@ def test_a_statement_killed_while_running_is_not_run_again(
     with pytest.raises(psycopg.OperationalError), pool.connection() as conn:
         conn.execute(sql)
     killer.join(10.0)
-    assert count(pg_admin) == 0
+    assert count(admin) == 0
     assert pool.stats().recovered == 0
 
 
 def test_an_autocommit_write_killed_after_it_committed_is_not_run_again(
-    pool: tether.Pool, pg_admin: EmbeddedPostgres, table: str
+    pool: tether.Pool, pg_admin: EmbeddedPostgres, admin: Admin, table: str
 ) -> None:
     pid = idle_pid(pool)
     killer = _kill_when_sleeping(pg_admin, pid)
@@ -206,7 +208,7 @@ def test_an_autocommit_write_killed_after_it_committed_is_not_run_again(
         conn.execute(f"INSERT INTO {table} VALUES (1)")
         conn.execute("SELECT pg_sleep(30)")
     killer.join(10.0)
-    assert count(pg_admin) == 1  # the INSERT committed once; nothing ran it again
+    assert count(admin) == 1  # the INSERT committed once; nothing ran it again
     assert pool.stats().recovered == 0
 
 
@@ -221,3 +223,38 @@ def test_a_rollback_meeting_the_goodbye_is_done_by_the_sessions_end(pool: tether
         assert conn.execute("SELECT 2").fetchone() == (2,)  # on a recovered session
         assert conn.raw.info.backend_pid != pid
     assert pool.stats().recovered == 1
+
+
+# -- autocommit (Django's default): an empty statement leads, on far servers ----------------
+
+
+@pytest.mark.parametrize("cursor_class", [psycopg.Cursor, psycopg.ClientCursor])
+def test_an_autocommit_write_meeting_the_goodbye_runs_once(
+    pool: tether.Pool, admin: Admin, table: str, distance: str, cursor_class: type
+) -> None:
+    with pool.connection() as conn:  # autocommit, and a first round trip to tell far from near
+        conn.autocommit = True
+        conn.raw.cursor_factory = cursor_class  # ClientCursor: Django's (client-side binding)
+        conn.execute("SELECT 1")
+        pid = conn.raw.info.backend_pid
+        kill_idle(admin, pid)
+        if distance == "near":  # nothing leads: the goodbye reaches the application
+            with pytest.raises(psycopg.OperationalError):
+                conn.execute(f"INSERT INTO {table} VALUES (%s)", (1,))
+            assert count(admin) == 0
+            return
+        assert conn.execute(f"INSERT INTO {table} VALUES (%s) RETURNING x", (1,)).fetchone() == (1,)
+        assert conn.raw.info.backend_pid != pid
+    assert count(admin) == 1  # committed once, by the pipeline's implicit transaction
+    assert pool.stats().recovered == 1
+
+
+def test_an_autocommit_statement_that_no_transaction_may_hold_goes_alone(
+    pool: tether.Pool, admin: Admin, table: str
+) -> None:
+    with pool.connection() as conn:
+        conn.autocommit = True
+        conn.execute("SELECT 1")
+        conn.execute(f"CREATE INDEX CONCURRENTLY {table}_x ON {table} (x)")  # refused in a pipeline
+        conn.execute(f"INSERT INTO {table} VALUES (%s)", (2,))
+    assert count(admin) == 1

@@ -145,12 +145,14 @@ class Driver:
             write_setting(raw, name, value)
 
     def opening(self, raw: Any, cursor: Any, sql: Any, params: Any, *, mark: str | None,
-                ask: bool) -> Opening | None:
+                ask: bool, guard: bool = False) -> Opening | None:
         """A way to send ``sql`` together with the transaction's BEGIN, in one round trip,
         when ``raw`` is in transaction mode with none open; None to send it as the driver
         does (most drivers: their BEGIN is implicit, or rides on the statement already).
         ``mark``: a statement whose row identifies the transaction, for commit safety,
-        sent after the BEGIN; ``ask``: ask whether it wrote (``Opening.quiet``). No I/O here."""
+        sent after the BEGIN; ``ask``: ask whether it wrote (``Opening.quiet``); ``guard``:
+        in autocommit, lead the statement with one whose answer comes first, so that the
+        server's goodbye answering it proves the statement never ran. No I/O here."""
         return None
 
     def begin_refused(self, exc: BaseException) -> bool:

@@ -24,7 +24,19 @@ from ._psycopg_common import (
     forget_session,
     reported_settings,
 )
-from ._psycopg_opening import IDLE, exchange, goodbye, leave, opens_with, quiet_check, refused, settle, start
+from ._psycopg_opening import (
+    IDLE,
+    exchange,
+    goodbye,
+    guarded,
+    leave,
+    opens_with,
+    plain,
+    quiet_check,
+    refused,
+    settle,
+    start,
+)
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
@@ -114,12 +126,17 @@ class PsycopgAsync(AsyncDriver):
                 setattr(raw, name, value)
 
     def opening(self, raw: Any, cursor: Any, sql: Any, params: Any, *, mark: str | None,
-                ask: bool) -> Opening | None:
-        # Transaction mode with none open, a plain client-side cursor (a server-side one
-        # cannot run in a pipeline) and one statement that may (``_psycopg_opening``).
-        if raw._autocommit or raw._pipeline is not None or raw.pgconn.transaction_status != IDLE:
+                ask: bool, guard: bool = False) -> Opening | None:
+        # Transaction mode with none open (or autocommit, where ``guard`` asks for the empty
+        # lead), a plain client-side cursor (a server-side one cannot run in a pipeline) and
+        # one statement that may (``_psycopg_opening``).
+        if raw._pipeline is not None or raw.pgconn.transaction_status != IDLE:
             return None
-        if type(cursor) is not psycopg.AsyncCursor or not opens_with(sql):
+        if not plain(cursor, psycopg.AsyncCursor):
+            return None
+        if raw._autocommit:
+            return Opening(raw, cursor, None, check=False) if guard and guarded(sql) else None
+        if not opens_with(sql):
             return None
         return Opening(raw, cursor, mark, check=ask and mark is None and quiet_check(raw, sql))
 

@@ -461,10 +461,17 @@ class Cursor:
             before = None if effects is PLAIN else status(raw)
             # The transaction's first statement: with its BEGIN, where the driver can and
             # round trips are dear (on a LAN the pipeline costs more CPU than it saves).
-            opening = driver.opening(raw, cursor, sql, params, mark=lease.mark, ask=lease.far)
+            # In autocommit too, where the server is far (an idle kill's goodbye may be on the
+            # wire for a while) and idle resiliency can take the statement elsewhere.
+            opening = driver.opening(raw, cursor, sql, params, mark=lease.mark, ask=lease.far,
+                                     guard=lease.far and log is not None)
             try:
-                if opening is None:
+                if opening is None and (lease.far or log is None):
                     timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
+                elif opening is None:  # timed: is the server far? (autocommit has no BEGIN to time)
+                    sent = time.monotonic()
+                    timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
+                    lease.far = time.monotonic() - sent >= FAR_S
                 elif lease.far or lease.mark is not None or driver.pipelines_near:
                     timed(lease, timeout, cursor, opening.run, *args, **kwargs)
                     lease.quiet, lease.marker = opening.quiet, opening.marker
