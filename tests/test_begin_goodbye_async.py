@@ -209,3 +209,20 @@ async def rollback_meeting_the_goodbye(pool: tether.AsyncPool, admin: Admin) -> 
         await (tx.rollback() if tx is not None else conn.rollback())  # ended with the session
         assert int(await first(conn, "SELECT pg_backend_pid()")) != pid  # on a recovered session
     assert pool.stats().recovered == 1
+
+
+def test_an_autocommit_write_meeting_the_goodbye_runs_once(wan_url: str, admin: Admin) -> None:
+    # psycopg: an empty statement leads it in one pipeline (asyncpg: nothing can, see the docs).
+    with_pool(wan_url, lambda pool: autocommit_write_meeting_the_goodbye(pool, admin))
+
+
+async def autocommit_write_meeting_the_goodbye(pool: tether.AsyncPool, admin: Admin) -> None:
+    async with pool.connection() as conn:
+        await conn.set_autocommit(True)
+        await first(conn, "SELECT 1")  # a first round trip: the server is far
+        pid = int(await first(conn, "SELECT pg_backend_pid()"))
+        await kill_idle(admin, pid)
+        assert await first(conn, f"INSERT INTO {TABLE} VALUES ($1) RETURNING x", 3) == 3
+        assert int(await first(conn, "SELECT pg_backend_pid()")) != pid
+    assert count(admin) == 1
+    assert pool.stats().recovered == 1
