@@ -226,3 +226,49 @@ async def autocommit_write_meeting_the_goodbye(pool: tether.AsyncPool, admin: Ad
         assert int(await first(conn, "SELECT pg_backend_pid()")) != pid
     assert count(admin) == 1
     assert pool.stats().recovered == 1
+
+
+# -- asyncpg: a transaction begun, nothing in it yet (SQLAlchemy's adapter: BEGIN, prepare, execute)
+
+
+def asyncpg_url(wan_url: str) -> str:
+    return wan_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+def test_asyncpg_a_prepare_meeting_the_goodbye_begins_the_transaction_again(
+    wan_url: str, admin: Admin
+) -> None:
+    with_pool(asyncpg_url(wan_url), lambda pool: prepare_meeting_the_goodbye(pool, admin))
+
+
+async def prepare_meeting_the_goodbye(pool: tether.AsyncPool, admin: Admin) -> None:
+    async with pool.connection() as conn:
+        pid = int(await first(conn, "SELECT pg_backend_pid()"))
+        tx = conn.transaction()
+        await tx.start()
+        await kill_idle(admin, pid)  # idle in a transaction that holds nothing; goodbye on the wire
+        statement = await conn.prepare(f"INSERT INTO {TABLE} VALUES ($1) RETURNING x")  # runs nothing
+        assert await statement.fetchval(4) == 4
+        assert tether.session.lease_of(conn).raw.is_in_transaction()  # begun again, on the new session
+        assert count(admin) == 0  # not committed yet: it is in the transaction
+        await tx.commit()
+    assert count(admin) == 1
+    assert pool.stats().recovered == 1
+
+
+def test_asyncpg_a_transaction_that_ran_something_is_not_begun_again(wan_url: str, admin: Admin) -> None:
+    with_pool(asyncpg_url(wan_url), lambda pool: transaction_that_ran_something(pool, admin))
+
+
+async def transaction_that_ran_something(pool: tether.AsyncPool, admin: Admin) -> None:
+    async with pool.connection() as conn:
+        pid = int(await first(conn, "SELECT pg_backend_pid()"))
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute(f"INSERT INTO {TABLE} VALUES (9)")
+        await kill_idle(admin, pid)
+        with pytest.raises(ENDED):
+            await conn.prepare(f"SELECT count(*) FROM {TABLE}")
+        await tx.rollback()  # the session's end rolled it back already
+    assert count(admin) == 0
+    assert pool.stats().recovered == 0

@@ -63,9 +63,11 @@ class Owner(Protocol):
 class Connection:
     """A database connection borrowed from a tether pool (PEP 249 where the driver is)."""
 
-    __slots__ = ("__weakref__", "_epoch", "_lease")
+    __slots__ = ("__weakref__", "_epoch", "_fresh", "_lease")
     _lease: Lease
     _epoch: int
+    # asyncpg's transaction() just began, nothing run in it yet: how to begin it again (``_begun``)
+    _fresh: Callable[[Any], Any] | None
 
     def __init__(self, lease: Lease, log: SessionLog | None = None):
         # A new borrow: a clean slate, and an epoch of its own (odd while lent; a lease
@@ -83,6 +85,7 @@ class Connection:
         # Not self._lease = ...: __setattr__ forwards to the driver's connection.
         _set_lease(self, lease)
         _set_epoch(self, epoch)
+        _set_fresh(self, None)
 
     @property
     def raw(self) -> Any:
@@ -214,7 +217,7 @@ class Connection:
             raw = recover(lease, rolling_back=rolling_back)
         return raw
 
-    def _begin(self, start: Callable[[Any], Any]) -> Any:
+    def _begin(self, start: Callable[[Any], Any]) -> None:
         """``start(raw)``: a transaction's BEGIN sent alone, before any statement of it
         (asyncpg's ``transaction()``, which SQLAlchemy's adapter starts). Where the server's
         goodbye answered it, nothing of the borrower's was sent: once more on a recovered
@@ -222,15 +225,58 @@ class Connection:
         raw = self._ready()
         lease = self._lease
         lease.quiet = False
+        outermost = lease.driver.tx_status(raw) is TxStatus.IDLE  # not a savepoint
+        _set_fresh(self, None)
         try:
-            return start(raw)
+            start(raw)
         except Exception as exc:
             if lease.log is None or not lease.driver.begin_refused(exc):
                 raise
-        return start(renew(lease))
+            start(renew(lease))
+        if lease.log is not None:
+            # One is open, and asyncpg binds it to its connection: no replay rebuilds it...
+            lease.log.plain(TxStatus.IN_TRANSACTION)
+            if outermost:  # ...but until its first statement it holds nothing (``_first_call``)
+                _set_fresh(self, start)
+
+    def _settled(self) -> None:
+        """asyncpg's transaction ended (``LateTransaction``): nothing to begin again."""
+        _set_fresh(self, None)
 
     def _call(self, name: str, sql: Any, args: Any, kwargs: Any) -> Any:
         """asyncpg's ``execute``/``fetch``... with the session log."""
+        fresh = self._fresh
+        if fresh is not None:
+            _set_fresh(self, None)
+            return self._first_call(fresh, name, sql, args, kwargs)
+        return self._call_now(name, sql, args, kwargs)
+
+    def _first_call(self, begin: Callable[[Any], Any], name: str, sql: Any, args: Any,
+                          kwargs: Any) -> Any:
+        """The first call in a transaction asyncpg began, which holds nothing yet: when the
+        session broke since (idle), or the server's goodbye answers a ``prepare`` (which
+        runs nothing: SQLAlchemy's adapter prepares each statement first), the transaction
+        is dropped with its session and ``begin`` starts it again on the recovered one."""
+        lease = self._lease
+        log = lease.log
+        assert log is not None
+        raw = lease.raw
+        log.end(commit=False)  # dropped, if the session is: a recovery rebuilds the session alone
+        ready = self._ready(rolling_back=True)
+        if ready is not raw:
+            begin(ready)
+        log.plain(TxStatus.IN_TRANSACTION)
+        try:
+            return self._call_now(name, sql, args, dict(kwargs))
+        except Exception as exc:
+            if name != "prepare" or not lease.driver.begin_refused(exc):
+                raise
+        log.end(commit=False)
+        begin(renew(lease))
+        log.plain(TxStatus.IN_TRANSACTION)
+        return self._call_now(name, sql, args, kwargs)
+
+    def _call_now(self, name: str, sql: Any, args: Any, kwargs: Any) -> Any:
         raw = self._ready()
         lease = self._lease
         lease.quiet = False
@@ -260,6 +306,8 @@ class Connection:
             return _with_sql(self, name)
         if name == "transaction" and not lease.driver.returns_cursors:  # asyncpg's: made when it starts
             return functools.partial(LateTransaction, self)
+        if name not in _READS_ONLY:  # it may send what no transaction begun again would hold
+            _set_fresh(self, None)
         if name in MAKERS and callable(attr):  # transaction(), prepare()...: tied to this borrow
             return checked(self, attr, name)
         return _remembered_setter(lease, raw, name, attr)  # psycopg's set_autocommit(...)
@@ -295,6 +343,7 @@ _READS_ONLY = frozenset({
 })
 _set_lease = vars(Connection)["_lease"].__set__
 _set_epoch = vars(Connection)["_epoch"].__set__
+_set_fresh = vars(Connection)["_fresh"].__set__
 
 
 def timed(lease: Lease, timeout_s: float, cursor: Any, call: Callable[..., Any], *args: Any,

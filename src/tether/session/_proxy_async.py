@@ -62,9 +62,11 @@ class AsyncOwner(Protocol):
 class AsyncConnection:
     """A database connection borrowed from a tether pool (PEP 249 where the driver is)."""
 
-    __slots__ = ("__weakref__", "_epoch", "_lease")
+    __slots__ = ("__weakref__", "_epoch", "_fresh", "_lease")
     _lease: Lease
     _epoch: int
+    # asyncpg's transaction() just began, nothing run in it yet: how to begin it again (``_begun``)
+    _fresh: Callable[[Any], Awaitable[Any]] | None
 
     def __init__(self, lease: Lease, log: SessionLog | None = None):
         # A new borrow: a clean slate, and an epoch of its own (odd while lent; a lease
@@ -82,6 +84,7 @@ class AsyncConnection:
         # Not self._lease = ...: __setattr__ forwards to the driver's connection.
         _set_lease(self, lease)
         _set_epoch(self, epoch)
+        _set_fresh(self, None)
 
     @property
     def raw(self) -> Any:
@@ -213,7 +216,7 @@ class AsyncConnection:
             raw = await recover(lease, rolling_back=rolling_back)
         return raw
 
-    async def _begin(self, start: Callable[[Any], Awaitable[Any]]) -> Any:
+    async def _begin(self, start: Callable[[Any], Awaitable[Any]]) -> None:
         """``start(raw)``: a transaction's BEGIN sent alone, before any statement of it
         (asyncpg's ``transaction()``, which SQLAlchemy's adapter starts). Where the server's
         goodbye answered it, nothing of the borrower's was sent: once more on a recovered
@@ -221,15 +224,58 @@ class AsyncConnection:
         raw = await self._ready()
         lease = self._lease
         lease.quiet = False
+        outermost = lease.driver.tx_status(raw) is TxStatus.IDLE  # not a savepoint
+        _set_fresh(self, None)
         try:
-            return await start(raw)
+            await start(raw)
         except Exception as exc:
             if lease.log is None or not lease.driver.begin_refused(exc):
                 raise
-        return await start(await renew(lease))
+            await start(await renew(lease))
+        if lease.log is not None:
+            # One is open, and asyncpg binds it to its connection: no replay rebuilds it...
+            lease.log.plain(TxStatus.IN_TRANSACTION)
+            if outermost:  # ...but until its first statement it holds nothing (``_first_call``)
+                _set_fresh(self, start)
+
+    def _settled(self) -> None:
+        """asyncpg's transaction ended (``LateTransaction``): nothing to begin again."""
+        _set_fresh(self, None)
 
     async def _call(self, name: str, sql: Any, args: Any, kwargs: Any) -> Any:
         """asyncpg's ``execute``/``fetch``... with the session log."""
+        fresh = self._fresh
+        if fresh is not None:
+            _set_fresh(self, None)
+            return await self._first_call(fresh, name, sql, args, kwargs)
+        return await self._call_now(name, sql, args, kwargs)
+
+    async def _first_call(self, begin: Callable[[Any], Awaitable[Any]], name: str, sql: Any, args: Any,
+                          kwargs: Any) -> Any:
+        """The first call in a transaction asyncpg began, which holds nothing yet: when the
+        session broke since (idle), or the server's goodbye answers a ``prepare`` (which
+        runs nothing: SQLAlchemy's adapter prepares each statement first), the transaction
+        is dropped with its session and ``begin`` starts it again on the recovered one."""
+        lease = self._lease
+        log = lease.log
+        assert log is not None
+        raw = lease.raw
+        log.end(commit=False)  # dropped, if the session is: a recovery rebuilds the session alone
+        ready = await self._ready(rolling_back=True)
+        if ready is not raw:
+            await begin(ready)
+        log.plain(TxStatus.IN_TRANSACTION)
+        try:
+            return await self._call_now(name, sql, args, dict(kwargs))
+        except Exception as exc:
+            if name != "prepare" or not lease.driver.begin_refused(exc):
+                raise
+        log.end(commit=False)
+        await begin(await renew(lease))
+        log.plain(TxStatus.IN_TRANSACTION)
+        return await self._call_now(name, sql, args, kwargs)
+
+    async def _call_now(self, name: str, sql: Any, args: Any, kwargs: Any) -> Any:
         raw = await self._ready()
         lease = self._lease
         lease.quiet = False
@@ -259,6 +305,8 @@ class AsyncConnection:
             return _with_sql(self, name)
         if name == "transaction" and not lease.driver.returns_cursors:  # asyncpg's: made when it starts
             return functools.partial(LateTransaction, self)
+        if name not in _READS_ONLY:  # it may send what no transaction begun again would hold
+            _set_fresh(self, None)
         if name in MAKERS and callable(attr):  # transaction(), prepare()...: tied to this borrow
             return checked(self, attr, name)
         return _remembered_setter(lease, raw, name, attr)  # psycopg's set_autocommit(...)
@@ -294,6 +342,7 @@ _READS_ONLY = frozenset({
 })
 _set_lease = vars(AsyncConnection)["_lease"].__set__
 _set_epoch = vars(AsyncConnection)["_epoch"].__set__
+_set_fresh = vars(AsyncConnection)["_fresh"].__set__
 
 
 async def timed(lease: Lease, timeout_s: float, cursor: Any, call: Callable[..., Any], *args: Any,

@@ -102,6 +102,7 @@ class LateTransaction:
 
     def _ended(self, *, commit: bool) -> None:
         """The session log learns the transaction ended, as from the proxy's commit()."""
+        self._borrow._settled()
         log = self._borrow._lease.log
         if log is not None:
             log.end(commit=commit)
