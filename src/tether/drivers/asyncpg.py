@@ -119,6 +119,11 @@ class Asyncpg(AsyncDriver):
         # SQLAlchemy's adapter starts its transaction (``Transaction.start()``: BEGIN, alone)
         # before it sends the statement. asyncpg reports a goodbye that answered a request
         # as "connection was closed in the middle of operation", the server's error its cause.
+        # A goodbye that came in while idle, its connection's end not read yet, leaves
+        # asyncpg's protocol consuming an error: it refuses the BEGIN, unsent, with an
+        # InternalClientError (which no server sends: the connection is unusable).
+        if isinstance(exc, asyncpg.InternalClientError):
+            return True
         seen: BaseException | None = exc
         for _ in range(3):  # the error, its cause, the cause's: bounded
             if seen is None:
