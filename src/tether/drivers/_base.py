@@ -27,8 +27,9 @@ class Opening(Protocol):
     quiet: bool
     marker: tuple[Any, ...] | None  # the ``mark`` statement's row, when one was asked for
     round_trip_s: float  # how long the round trip took (is the server near or far?)
-    # After ``run`` or ``begin`` failed: the server's goodbye answered the BEGIN, so the
-    # session ended before anything behind it ran (the statement may go again elsewhere).
+    # After ``run`` or ``begin`` failed: the server's goodbye answered the BEGIN (or, sent
+    # alone by ``begin``, the session ended under it), so nothing behind it ran (the
+    # statement may go again elsewhere).
     refused: bool
 
     def run(self, sql: Any, params: Any = None, *, prepare: bool | None = None,

@@ -168,7 +168,8 @@ class Opening:
 
     ``begin`` sends psycopg's BEGIN alone instead, as psycopg's cursor would before the
     statement (near servers, where the pipeline does not pay): the same round trip, but
-    tether's, so that a goodbye answering it is known to have answered the BEGIN."""
+    tether's, so that a session that ends under it is known to have ended before the
+    statement was sent."""
 
     __slots__ = ("_check", "_cursor", "_mark", "_raw", "marker", "quiet", "refused", "round_trip_s")
 
@@ -212,8 +213,8 @@ class Opening:
         async with raw.lock:
             try:
                 await raw.wait(raw._start_query())
-            except psycopg.Error as exc:
-                self.refused = goodbye(exc)
+            except psycopg.Error as exc:  # alone, nothing behind it: any end of the session will do
+                self.refused = goodbye(exc) or raw.pgconn.status == CONNECTION_BAD
                 raise
 
 

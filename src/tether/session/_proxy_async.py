@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .._validate import seconds as check_seconds
 from ..drivers._settings import method_getter, read_setting, write_setting
-from ..errors import UnitOfWorkError
+from ..errors import Error, UnitOfWorkError
 from ..vocab import PLAIN, TxStatus
 from ._recovery_async import recover, renew
 from ._tied import MAKERS, LateTransaction, checked, tie
@@ -229,7 +229,7 @@ class AsyncConnection:
         try:
             await start(raw)
         except Exception as exc:
-            if lease.log is None or not lease.driver.begin_refused(exc):
+            if not unsent(lease, exc):
                 raise
             await start(await renew(lease))
         if lease.log is not None:
@@ -268,7 +268,7 @@ class AsyncConnection:
         try:
             return await self._call_now(name, sql, args, dict(kwargs))
         except Exception as exc:
-            if name != "prepare" or not lease.driver.begin_refused(exc):
+            if name != "prepare" or not unsent(lease, exc):
                 raise
         log.end(commit=False)
         await begin(await renew(lease))
@@ -386,12 +386,23 @@ def ended(lease: Lease) -> bool:
     return lease.driver.tx_status(lease.raw) is TxStatus.BROKEN
 
 
-def refused(lease: Lease, opening: Opening | None) -> bool:
-    """Whether the server's goodbye answered the BEGIN of a statement that just failed, so
-    that nothing of the statement ran. Only with idle resiliency on: its replay rebuilds
-    what the borrow had set, or refuses (``SessionLost``); a later kill looks the same to
-    the application but answers the statement, and is never resent here."""
-    return opening is not None and opening.refused and lease.log is not None
+def refused(lease: Lease, opening: Opening | None, exc: BaseException) -> bool:
+    """Whether the server's goodbye answered the BEGIN of a statement that just failed with
+    ``exc``, so that nothing of the statement ran. Only with idle resiliency on: its replay
+    rebuilds what the borrow had set, or refuses (``SessionLost``); a later kill looks the
+    same to the application but answers the statement, and is never resent here. Never
+    after a command timeout: its bound is the application's."""
+    return opening is not None and opening.refused and lease.log is not None and not isinstance(exc, Error)
+
+
+def unsent(lease: Lease, exc: BaseException) -> bool:
+    """After a BEGIN sent alone, or a prepare (which runs nothing), failed with ``exc``:
+    whether its session ended (the server's goodbye, or a connection the driver now
+    reports broken), so that nothing of the borrower's ran and it may go again on a
+    recovered session. Only with idle resiliency on, never after a command timeout."""
+    if lease.log is None or isinstance(exc, Error):
+        return False
+    return lease.driver.begin_refused(exc) or lease.driver.tx_status(lease.raw) is TxStatus.BROKEN
 
 
 def new_cursor(lease: Lease, raw: Any, *args: Any, **kwargs: Any) -> Any:
@@ -529,8 +540,8 @@ class AsyncCursor:
                     await timed(lease, timeout, cursor, begun, opening, cursor, *args, **kwargs)
                     lease.far = time.monotonic() - sent >= FAR_S
                 break
-            except Exception:
-                if last_try or not (driver.reset_refused(raw) or refused(lease, opening)):
+            except Exception as exc:
+                if last_try or not (driver.reset_refused(raw) or refused(lease, opening, exc)):
                     raise
             # The reset riding on it was refused, or the server's goodbye answered its BEGIN:
             # it did not run, and goes again on a new session (idle resiliency's, replayed).
