@@ -54,6 +54,7 @@ class Tally:
     ok: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     samples: dict[str, str] = field(default_factory=dict)  # the first message of each kind
+    sites: Counter[str] = field(default_factory=Counter)  # the driver's error, and the call it ended
 
     def run(self, read: Callable[[], object]) -> None:
         try:
@@ -61,12 +62,31 @@ class Tally:
         except Exception as exc:
             kind = type(exc).__name__
             self.errors[kind] += 1
+            self.sites[site(exc)] += 1
             if kind not in self.samples:
                 where = traceback.extract_tb(exc.__traceback__)[-1]
                 text = str(exc).splitlines()[0][:300] if str(exc) else ""
                 self.samples[kind] = f"{text} (at {Path(where.filename).name}:{where.lineno})"
         else:
             self.ok += 1
+
+
+# The calls of the ORMs' drivers that an error can end, by their function's name in the traceback.
+_CALLS = ("_start_transaction", "rollback", "commit", "_prepare_and_execute", "execute", "begin", "run")
+
+
+def site(exc: BaseException) -> str:
+    """What ended: the innermost driver call the traceback passed through, and the error at
+    the bottom of the chain (``AdminShutdown`` after BEGIN's answer is a kill in flight)."""
+    names = [frame.name for frame in traceback.extract_tb(exc.__traceback__)]
+    call = next((name for name in reversed(names) if name in _CALLS), names[-1] if names else "?")
+    root: BaseException = exc
+    for _ in range(6):  # bounded: the ORM's error, the driver's, its cause
+        inner = getattr(root, "orig", None) or root.__cause__
+        if not isinstance(inner, BaseException):
+            break
+        root = inner
+    return f"{type(root).__name__} in {call}"
 
 
 def classify_wrapped(exc: BaseException) -> tether.Classification:
@@ -285,14 +305,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {name}: {args.seconds:.0f} s", flush=True)
             tallies = workload(url, server, link, args.seconds)
             results[name] = {variant: {"ok": t.ok, "errors": sum(t.errors.values()), "kinds": dict(t.errors),
-                                       "samples": t.samples}
+                                       "sites": dict(t.sites), "samples": t.samples}
                              for variant, t in tallies.items()}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\n{'workload':<11} {'variant':<14} {'reads':>7} {'errors':>7}  kinds")
+    print(f"\n{'workload':<11} {'variant':<14} {'reads':>7} {'errors':>7}  the driver's error, in which call")
     for name in WORKLOADS:
         for variant, row in results.get(name, {}).items():
-            print(f"{name:<11} {variant:<14} {row['ok']:>7} {row['errors']:>7}  {row['kinds']}")
+            print(f"{name:<11} {variant:<14} {row['ok']:>7} {row['errors']:>7}  {row['sites']}")
     print(f"\nwritten: {RESULTS.relative_to(ROOT)}")
     return 0
 

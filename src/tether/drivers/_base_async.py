@@ -26,10 +26,18 @@ class Opening(Protocol):
     quiet: bool
     marker: tuple[Any, ...] | None  # the ``mark`` statement's row, when one was asked for
     round_trip_s: float  # how long the round trip took (is the server near or far?)
+    # After ``run`` or ``begin`` failed: the server's goodbye answered the BEGIN (or, sent
+    # alone by ``begin``, the session ended under it), so nothing behind it ran (the
+    # statement may go again elsewhere).
+    refused: bool
 
     async def run(self, sql: Any, params: Any = None, *, prepare: bool | None = None,
                   binary: bool | None = None) -> Any:
         """Run it as the cursor's ``execute`` would (same result, same errors)."""
+
+    async def begin(self) -> None:
+        """Send the BEGIN alone, as the driver would before the statement (where the
+        pipeline does not pay); the cursor's ``execute`` then sends the statement."""
 
 
 class AsyncDriver:
@@ -140,18 +148,20 @@ class AsyncDriver:
             write_setting(raw, name, value)
 
     def opening(self, raw: Any, cursor: Any, sql: Any, params: Any, *, mark: str | None,
-                ask: bool) -> Opening | None:
+                ask: bool, guard: bool = False) -> Opening | None:
         """A way to send ``sql`` together with the transaction's BEGIN, in one round trip,
         when ``raw`` is in transaction mode with none open; None to send it as the driver
         does (most drivers: their BEGIN is implicit, or rides on the statement already).
         ``mark``: a statement whose row identifies the transaction, for commit safety,
-        sent after the BEGIN; ``ask``: ask whether it wrote (``Opening.quiet``). No I/O here."""
+        sent after the BEGIN; ``ask``: ask whether it wrote (``Opening.quiet``); ``guard``:
+        in autocommit, lead the statement with one whose answer comes first, so that the
+        server's goodbye answering it proves the statement never ran. No I/O here."""
         return None
 
-    def begins(self, raw: Any) -> bool:
-        """Whether a statement sent now opens a transaction, its BEGIN sent ahead of it as
-        its own round trip (those round trips tell a far server: ``FAR_S``); only drivers
-        with an ``opening``. No I/O here."""
+    def begin_refused(self, exc: BaseException) -> bool:
+        """After a transaction's BEGIN, sent alone (asyncpg's ``transaction()``), failed with
+        ``exc``: whether that was the server's goodbye (the session ended before anything of
+        the borrower's was sent). Drivers whose BEGIN rides on the statement: False."""
         return False
 
     def reset_refused(self, raw: Any) -> bool:

@@ -12,6 +12,20 @@ runs SERIALIZABLE (whose COMMIT may fail for what was only read). No id and not
 serializable: its COMMIT cannot fail but for a broken connection, so the pool may send it
 off the caller's path. A NOTIFY gets no id until COMMIT; a statement that names one keeps
 the COMMIT on the caller's path (where the application learns whether it went out).
+
+The server answers in order. When the first answer, BEGIN's, is the server's goodbye (a
+FATAL of class 57P: the backend was terminated, shut down, or timed out while idle), the
+server never began the transaction and ran nothing behind it: the session ended before
+the borrower's statement was read (``refused``). Any other first answer proves nothing
+about the statement (a kill during it ends the session the same way, after BEGIN's
+answer), and neither does a connection that closes without a message.
+
+In autocommit nothing goes ahead of a statement, so nothing tells that goodbye from a
+kill during it. Where the proxy asks (a far server, idle resiliency on), an empty
+statement leads instead of the BEGIN, in the same pipeline and round trip: its answer is
+the first, and the same reasoning holds. The pipeline makes one implicit transaction of
+the two, committed at the Sync, as autocommit would commit the statement alone; so only
+statements that may run in a transaction block are led (``guarded``).
 """
 
 from __future__ import annotations
@@ -22,6 +36,7 @@ from typing import Any
 import psycopg
 from psycopg import generators, pq
 from psycopg._preparing import Prepare
+from psycopg._queries import PostgresClientQuery
 
 from ..vocab._scan import Unscannable, statements
 
@@ -33,14 +48,36 @@ QUIET_SQL = (
 _QUIET = QUIET_SQL.encode()
 _SYNC = pq.ExecStatus.PIPELINE_SYNC
 _FAILED = pq.ExecStatus.FATAL_ERROR
+_SQLSTATE = pq.DiagnosticField.SQLSTATE
 _QUIET_SINCE = 130000  # pg_current_xact_id_if_assigned(): PostgreSQL 13
 _NOTIFIES = frozenset({"notify", "pg_notify"})
+# SQLSTATE class 57P, "operator intervention" that ends the session: 57P01 admin shutdown
+# (pg_terminate_backend, a fast shutdown), 57P02 crash shutdown, 57P03 cannot connect now,
+# 57P04 database dropped, 57P05 idle session timeout.
+_GOODBYE = "57P"
+# In autocommit the lead is an empty statement: its answer (EmptyQueryResponse) comes first.
+AUTOCOMMIT_LEAD = b""
+_IN_ANY_TRANSACTION = frozenset({"select", "insert", "update", "delete", "with", "values", "table", "merge"})
 
 
 def opens_with(sql: Any) -> bool:
     """Whether ``sql`` can run in a pipeline behind the BEGIN: one statement, not COPY."""
     words = _one_statement(sql)
     return words is not None and words[0] != "copy"
+
+
+def guarded(sql: Any) -> bool:
+    """Whether ``sql``, in autocommit, can run in a pipeline behind the empty lead: one
+    statement that may run inside the implicit transaction the pipeline makes of both (not
+    VACUUM, CREATE DATABASE, CREATE INDEX CONCURRENTLY, a CALL that commits...)."""
+    words = _one_statement(sql)
+    return words is not None and words[0] in _IN_ANY_TRANSACTION
+
+
+def plain(cursor: Any, base: type) -> bool:
+    """A client-side cursor whose ``execute`` is psycopg's own (``base``'s): psycopg's, its
+    ClientCursor or RawCursor, or a subclass that only adds methods (Django's)."""
+    return isinstance(cursor, base) and type(cursor).execute is base.execute  # type: ignore[attr-defined]
 
 
 def quiet_check(raw: Any, sql: Any) -> bool:
@@ -68,27 +105,30 @@ def _one_statement(sql: Any) -> tuple[str, ...] | None:
 
 def start(raw: Any, cursor: Any, sql: str, params: Any, binary: bool | None, mark: str | None,
           check: bool) -> tuple[Any, int, tuple[Any, Any, bytes]]:
-    """Queue BEGIN, [mark], the statement (prepared as psycopg would prepare it, counted as
-    psycopg counts it), [the quiet check] and a Sync: libpq, the number of answers to
-    expect, and what psycopg's prepared-statement cache must learn from the statement's.
-    The connection's lock is held."""
+    """Queue the lead (BEGIN; in autocommit an empty statement), [mark], the statement
+    (prepared as psycopg would prepare it, counted as psycopg counts it), [the quiet check]
+    and a Sync: libpq, the number of answers to expect, and what psycopg's prepared-statement
+    cache must learn from the statement's. The connection's lock is held."""
     raw._check_connection_ok()
+    autocommit = raw._autocommit
     raw._autocommit = True  # the cursor's start adds no BEGIN of its own (and makes no I/O)
     try:
         for _ in cursor._start_query(sql):  # resets the cursor for a new statement
             raise AssertionError("psycopg's cursor waited on the server in autocommit mode")
     finally:
-        raw._autocommit = False
+        raw._autocommit = autocommit
     query = cursor._convert_query(sql, params)
     fmt = cursor.format if binary is None else (pq.Format.BINARY if binary else pq.Format.TEXT)
     prep, name = cursor._get_prepared(query, None)
     pgconn = raw.pgconn
     pgconn.enter_pipeline_mode()
     send = pgconn.send_query_params
-    send(raw._get_tx_start_command(), None)
+    send(AUTOCOMMIT_LEAD if autocommit else raw._get_tx_start_command(), None)
     if mark:
         send(mark.encode(), None)
-    if prep is Prepare.NO:
+    if type(query) is PostgresClientQuery:  # a ClientCursor's: the values are in the text
+        send(query.query, None, result_format=fmt)
+    elif prep is Prepare.NO:
         send(query.query, query.params, param_formats=query.formats, param_types=query.types,
              result_format=fmt)
     else:
@@ -103,17 +143,34 @@ def start(raw: Any, cursor: Any, sql: str, params: Any, binary: bool | None, mar
     return pgconn, answers, (key, prep, name)
 
 
-def exchange(pgconn: Any, commands: int) -> Any:
+def exchange(pgconn: Any, commands: int, found: list[list[Any]]) -> Any:
     """psycopg's generator protocol (``conn.wait``): send, then each statement's results,
-    up to the Sync's."""
+    up to the Sync's, into ``found`` (which keeps what came before a failure)."""
     yield from generators.send(pgconn)
-    found: list[list[Any]] = []
     for _ in range(commands + 1):
         results = yield from generators.fetch_many(pgconn)
         if results and results[0].status == _SYNC:
             break
         found.append(results)
     return found
+
+
+def refused(found: list[list[Any]]) -> bool:
+    """Whether BEGIN's answer, the first, was the server's goodbye: nothing behind it ran."""
+    if not found or not found[0]:
+        return False
+    first = found[0][0]
+    return first.status == _FAILED and goodbye_code(first.error_field(_SQLSTATE))
+
+
+def goodbye(exc: BaseException) -> bool:
+    """Whether psycopg's error is the server's goodbye (a SQLSTATE of class 57P)."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_GOODBYE)
+
+
+def goodbye_code(sqlstate: bytes | None) -> bool:
+    return sqlstate is not None and sqlstate.decode("ascii", "replace").startswith(_GOODBYE)
 
 
 def leave(pgconn: Any) -> None:

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
 
 _CLOSE_TIMEOUT_S = 2.0  # a graceful Terminate; past this the transport is aborted
+# The server's goodbye: SQLSTATE class 57P (admin shutdown, crash shutdown, cannot connect
+# now, database dropped, idle session timeout), a FATAL that ends the session.
+_GOODBYE = "57P"
 
 
 class Asyncpg(AsyncDriver):
@@ -111,6 +114,25 @@ class Asyncpg(AsyncDriver):
             await raw.execute(sql)
         self.forget_session(raw)
         return True
+
+    def begin_refused(self, exc: BaseException) -> bool:
+        # SQLAlchemy's adapter starts its transaction (``Transaction.start()``: BEGIN, alone)
+        # before it sends the statement. asyncpg reports a goodbye that answered a request
+        # as "connection was closed in the middle of operation", the server's error its cause.
+        # A goodbye that came in while idle, its connection's end not read yet, leaves
+        # asyncpg's protocol consuming an error: it refuses the BEGIN, unsent, with an
+        # InternalClientError (which no server sends: the connection is unusable).
+        if isinstance(exc, asyncpg.InternalClientError):
+            return True
+        seen: BaseException | None = exc
+        for _ in range(3):  # the error, its cause, the cause's: bounded
+            if seen is None:
+                return False
+            sqlstate = getattr(seen, "sqlstate", None)
+            if isinstance(sqlstate, str) and sqlstate.startswith(_GOODBYE):
+                return True
+            seen = seen.__cause__
+        return False
 
     def forget_session(self, raw: Any) -> None:
         # DISCARD ALL deallocated asyncpg's prepared statements on the server: drop its

@@ -25,7 +25,19 @@ from ._psycopg_common import (
     forget_session,
     reported_settings,
 )
-from ._psycopg_opening import IDLE, exchange, leave, opens_with, quiet_check, settle, start
+from ._psycopg_opening import (
+    IDLE,
+    exchange,
+    goodbye,
+    guarded,
+    leave,
+    opens_with,
+    plain,
+    quiet_check,
+    refused,
+    settle,
+    start,
+)
 
 if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
@@ -115,16 +127,18 @@ class Psycopg(Driver):
             else:
                 setattr(raw, name, value)
 
-    def begins(self, raw: Any) -> bool:
-        return not raw._autocommit and raw._pipeline is None and raw.pgconn.transaction_status == IDLE
-
     def opening(self, raw: Any, cursor: Any, sql: Any, params: Any, *, mark: str | None,
-                ask: bool) -> Opening | None:
-        # Transaction mode with none open, a plain client-side cursor (a server-side one
-        # cannot run in a pipeline) and one statement that may (``_psycopg_opening``).
-        if raw._autocommit or raw._pipeline is not None or raw.pgconn.transaction_status != IDLE:
+                ask: bool, guard: bool = False) -> Opening | None:
+        # Transaction mode with none open (or autocommit, where ``guard`` asks for the empty
+        # lead), a plain client-side cursor (a server-side one cannot run in a pipeline) and
+        # one statement that may (``_psycopg_opening``).
+        if raw._pipeline is not None or raw.pgconn.transaction_status != IDLE:
             return None
-        if type(cursor) is not psycopg.Cursor or not opens_with(sql):
+        if not plain(cursor, psycopg.Cursor):
+            return None
+        if raw._autocommit:
+            return Opening(raw, cursor, None, check=False) if guard and guarded(sql) else None
+        if not opens_with(sql):
             return None
         return Opening(raw, cursor, mark, check=ask and mark is None and quiet_check(raw, sql))
 
@@ -151,9 +165,15 @@ class Opening:
     only, deferrable), the optional marker, the statement, the optional quiet check, one
     Sync; then the statement's results go to the cursor as its ``execute`` would put them.
     A statement that fails leaves the transaction INERROR, as psycopg's would, and raises
-    psycopg's error for it."""
+    psycopg's error for it. Where the server's goodbye answered the BEGIN, ``refused``
+    says so: nothing of the statement ran.
 
-    __slots__ = ("_check", "_cursor", "_mark", "_raw", "marker", "quiet", "round_trip_s")
+    ``begin`` sends psycopg's BEGIN alone instead, as psycopg's cursor would before the
+    statement (near servers, where the pipeline does not pay): the same round trip, but
+    tether's, so that a session that ends under it is known to have ended before the
+    statement was sent."""
+
+    __slots__ = ("_check", "_cursor", "_mark", "_raw", "marker", "quiet", "refused", "round_trip_s")
 
     def __init__(self, raw: Any, cursor: Any, mark: str | None, *, check: bool):
         self._raw = raw
@@ -161,6 +181,7 @@ class Opening:
         self._mark = mark
         self._check = check
         self.quiet = False
+        self.refused = False
         self.marker: tuple[Any, ...] | None = None
         self.round_trip_s = 0.0
 
@@ -169,18 +190,34 @@ class Opening:
         raw, cursor = self._raw, self._cursor
         if prepare:  # a named prepared statement: psycopg's own way
             return cursor.execute(sql, params, prepare=prepare, binary=binary)
+        found: list[list[Any]] = []
         with raw.lock:
             pgconn, answers, prepared = start(raw, cursor, sql, params, binary, self._mark, self._check)
             sent = time.monotonic()
             try:
-                found = raw.wait(exchange(pgconn, answers))
+                raw.wait(exchange(pgconn, answers, found))
+            except psycopg.Error:
+                self.refused = refused(found)
+                if self.refused:  # the goodbye's own words, not libpq's "server closed the connection"
+                    cursor._check_results(found[0])
+                raise
             finally:
                 leave(pgconn)
             self.round_trip_s = time.monotonic() - sent
+            self.refused = refused(found)
             self.marker, self.quiet = settle(cursor, sql, found, prepared, mark=bool(self._mark),
                                              check=self._check)
             raw.wait(raw._prepared.maintain_gen(raw))  # as psycopg's execute: DEALLOCATEs due
         return cursor
+
+    def begin(self) -> None:
+        raw = self._raw
+        with raw.lock:
+            try:
+                raw.wait(raw._start_query())
+            except psycopg.Error as exc:  # alone, nothing behind it: any end of the session will do
+                self.refused = goodbye(exc) or raw.pgconn.status == CONNECTION_BAD
+                raise
 
 
 # asyncio's psycopg: a round trip through the event loop costs more than the pipeline

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .._validate import seconds as check_seconds
 from ..drivers._settings import method_getter, read_setting, write_setting
-from ..errors import UnitOfWorkError
+from ..errors import Error, UnitOfWorkError
 from ..vocab import PLAIN, TxStatus
 from ._recovery import recover, renew
 from ._tied import MAKERS, LateTransaction, checked, tie
@@ -33,6 +33,7 @@ from ._watchdog import Bounded, arm, check_done, disarm, stopped
 FAR_S = 0.002
 
 if TYPE_CHECKING:
+    from ..drivers._base import Opening
     from ._lease import Lease
     from ._log import SessionLog
 
@@ -62,9 +63,11 @@ class Owner(Protocol):
 class Connection:
     """A database connection borrowed from a tether pool (PEP 249 where the driver is)."""
 
-    __slots__ = ("__weakref__", "_epoch", "_lease")
+    __slots__ = ("__weakref__", "_epoch", "_fresh", "_lease")
     _lease: Lease
     _epoch: int
+    # asyncpg's transaction() just began, nothing run in it yet: how to begin it again (``_begun``)
+    _fresh: Callable[[Any], Any] | None
 
     def __init__(self, lease: Lease, log: SessionLog | None = None):
         # A new borrow: a clean slate, and an epoch of its own (odd while lent; a lease
@@ -82,6 +85,7 @@ class Connection:
         # Not self._lease = ...: __setattr__ forwards to the driver's connection.
         _set_lease(self, lease)
         _set_epoch(self, epoch)
+        _set_fresh(self, None)
 
     @property
     def raw(self) -> Any:
@@ -162,7 +166,11 @@ class Connection:
         if lease.unit and lease.epoch == self._epoch:
             raise UnitOfWorkError("rollback")
         raw = self._ready(rolling_back=True)
-        resent(lease, raw, lease.command_timeout, lease.driver.rollback)
+        try:
+            resent(lease, raw, lease.command_timeout, lease.driver.rollback)
+        except Exception:
+            if not ended(lease):
+                raise
         if lease.log is not None:
             lease.log.end(commit=False)
 
@@ -209,8 +217,66 @@ class Connection:
             raw = recover(lease, rolling_back=rolling_back)
         return raw
 
+    def _begin(self, start: Callable[[Any], Any]) -> None:
+        """``start(raw)``: a transaction's BEGIN sent alone, before any statement of it
+        (asyncpg's ``transaction()``, which SQLAlchemy's adapter starts). Where the server's
+        goodbye answered it, nothing of the borrower's was sent: once more on a recovered
+        session (idle resiliency on; its replay rebuilds what the borrow had set)."""
+        raw = self._ready()
+        lease = self._lease
+        lease.quiet = False
+        outermost = lease.driver.tx_status(raw) is TxStatus.IDLE  # not a savepoint
+        _set_fresh(self, None)
+        try:
+            start(raw)
+        except Exception as exc:
+            if not unsent(lease, exc):
+                raise
+            start(renew(lease))
+        if lease.log is not None:
+            # One is open, and asyncpg binds it to its connection: no replay rebuilds it...
+            lease.log.plain(TxStatus.IN_TRANSACTION)
+            if outermost:  # ...but until its first statement it holds nothing (``_first_call``)
+                _set_fresh(self, start)
+
+    def _settled(self) -> None:
+        """asyncpg's transaction ended (``LateTransaction``): nothing to begin again."""
+        _set_fresh(self, None)
+
     def _call(self, name: str, sql: Any, args: Any, kwargs: Any) -> Any:
         """asyncpg's ``execute``/``fetch``... with the session log."""
+        fresh = self._fresh
+        if fresh is not None:
+            _set_fresh(self, None)
+            return self._first_call(fresh, name, sql, args, kwargs)
+        return self._call_now(name, sql, args, kwargs)
+
+    def _first_call(self, begin: Callable[[Any], Any], name: str, sql: Any, args: Any,
+                          kwargs: Any) -> Any:
+        """The first call in a transaction asyncpg began, which holds nothing yet: when the
+        session broke since (idle), or the server's goodbye answers a ``prepare`` (which
+        runs nothing: SQLAlchemy's adapter prepares each statement first), the transaction
+        is dropped with its session and ``begin`` starts it again on the recovered one."""
+        lease = self._lease
+        log = lease.log
+        assert log is not None
+        raw = lease.raw
+        log.end(commit=False)  # dropped, if the session is: a recovery rebuilds the session alone
+        ready = self._ready(rolling_back=True)
+        if ready is not raw:
+            begin(ready)
+        log.plain(TxStatus.IN_TRANSACTION)
+        try:
+            return self._call_now(name, sql, args, dict(kwargs))
+        except Exception as exc:
+            if name != "prepare" or not unsent(lease, exc):
+                raise
+        log.end(commit=False)
+        begin(renew(lease))
+        log.plain(TxStatus.IN_TRANSACTION)
+        return self._call_now(name, sql, args, kwargs)
+
+    def _call_now(self, name: str, sql: Any, args: Any, kwargs: Any) -> Any:
         raw = self._ready()
         lease = self._lease
         lease.quiet = False
@@ -240,6 +306,8 @@ class Connection:
             return _with_sql(self, name)
         if name == "transaction" and not lease.driver.returns_cursors:  # asyncpg's: made when it starts
             return functools.partial(LateTransaction, self)
+        if name not in _READS_ONLY:  # it may send what no transaction begun again would hold
+            _set_fresh(self, None)
         if name in MAKERS and callable(attr):  # transaction(), prepare()...: tied to this borrow
             return checked(self, attr, name)
         return _remembered_setter(lease, raw, name, attr)  # psycopg's set_autocommit(...)
@@ -275,6 +343,7 @@ _READS_ONLY = frozenset({
 })
 _set_lease = vars(Connection)["_lease"].__set__
 _set_epoch = vars(Connection)["_epoch"].__set__
+_set_fresh = vars(Connection)["_fresh"].__set__
 
 
 def timed(lease: Lease, timeout_s: float, cursor: Any, call: Callable[..., Any], *args: Any,
@@ -308,6 +377,40 @@ def resent(lease: Lease, raw: Any, timeout_s: float, call: Callable[[Any], Any])
         if not lease.driver.reset_refused(raw):
             raise
     return timed(lease, timeout_s, None, call, renew(lease))
+
+
+def begun(opening: Opening, cursor: Any, *args: Any, **kwargs: Any) -> Any:
+    """The transaction's BEGIN alone (``opening.begin``), then the cursor's statement."""
+    opening.begin()
+    return cursor.execute(*args, **kwargs)
+
+
+def ended(lease: Lease) -> bool:
+    """After a ROLLBACK failed: whether the session is gone, and its transaction with it
+    (the server rolls back what a dead session left open). The rollback happened all the
+    same, so its error is not the application's: an idle kill's goodbye still on the wire
+    answers it, as a dead link would. The next statement rebuilds the session (idle
+    resiliency) or raises; the pool discards the connection when it comes back."""
+    return lease.driver.tx_status(lease.raw) is TxStatus.BROKEN
+
+
+def refused(lease: Lease, opening: Opening | None, exc: BaseException) -> bool:
+    """Whether the server's goodbye answered the BEGIN of a statement that just failed with
+    ``exc``, so that nothing of the statement ran. Only with idle resiliency on: its replay
+    rebuilds what the borrow had set, or refuses (``SessionLost``); a later kill looks the
+    same to the application but answers the statement, and is never resent here. Never
+    after a command timeout: its bound is the application's."""
+    return opening is not None and opening.refused and lease.log is not None and not isinstance(exc, Error)
+
+
+def unsent(lease: Lease, exc: BaseException) -> bool:
+    """After a BEGIN sent alone, or a prepare (which runs nothing), failed with ``exc``:
+    whether its session ended (the server's goodbye, or a connection the driver now
+    reports broken), so that nothing of the borrower's ran and it may go again on a
+    recovered session. Only with idle resiliency on, never after a command timeout."""
+    if lease.log is None or isinstance(exc, Error):
+        return False
+    return lease.driver.begin_refused(exc) or lease.driver.tx_status(lease.raw) is TxStatus.BROKEN
 
 
 def new_cursor(lease: Lease, raw: Any, *args: Any, **kwargs: Any) -> Any:
@@ -422,31 +525,37 @@ class Cursor:
         driver = lease.driver
         status = driver.tx_status
         lease.quiet = False  # until the server says so again
-        # The transaction's first statement goes with its BEGIN where the driver can and
-        # round trips are dear (on a LAN the pipeline costs more CPU than it saves).
-        pipelines = lease.far or lease.mark is not None or driver.pipelines_near
         for last_try in (False, True):
             cursor = self._cursor if self._made_on is raw else self._remake(raw)
             before = None if effects is PLAIN else status(raw)
-            opening = None
-            if pipelines:
-                opening = driver.opening(raw, cursor, sql, params, mark=lease.mark, ask=lease.far)
+            # The transaction's first statement: with its BEGIN, where the driver can and
+            # round trips are dear (on a LAN the pipeline costs more CPU than it saves).
+            # In autocommit too, where the server is far (an idle kill's goodbye may be on the
+            # wire for a while) and idle resiliency can take the statement elsewhere.
+            opening = driver.opening(raw, cursor, sql, params, mark=lease.mark, ask=lease.far,
+                                     guard=lease.far and log is not None)
             try:
-                if opening is not None:
-                    timed(lease, timeout, cursor, opening.run, *args, **kwargs)
-                    lease.quiet, lease.marker = opening.quiet, opening.marker
-                    lease.far = opening.round_trip_s >= FAR_S
-                elif pipelines or not driver.begins(raw):
+                if opening is None and (lease.far or log is None):
                     timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
-                else:  # near: as the driver sends it, timed (BEGIN's round trip and more)
+                elif opening is None:  # timed: is the server far? (autocommit has no BEGIN to time)
                     sent = time.monotonic()
                     timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
                     lease.far = time.monotonic() - sent >= FAR_S
+                elif lease.far or lease.mark is not None or driver.pipelines_near:
+                    timed(lease, timeout, cursor, opening.run, *args, **kwargs)
+                    lease.quiet, lease.marker = opening.quiet, opening.marker
+                    lease.far = opening.round_trip_s >= FAR_S
+                else:  # near: BEGIN alone then the statement, as the driver sends them, timed
+                    sent = time.monotonic()
+                    timed(lease, timeout, cursor, begun, opening, cursor, *args, **kwargs)
+                    lease.far = time.monotonic() - sent >= FAR_S
                 break
-            except Exception:
-                if last_try or not driver.reset_refused(raw):
+            except Exception as exc:
+                if last_try or not (driver.reset_refused(raw) or refused(lease, opening, exc)):
                     raise
-            raw = renew(lease)  # the reset riding on it was refused: it did not run
+            # The reset riding on it was refused, or the server's goodbye answered its BEGIN:
+            # it did not run, and goes again on a new session (idle resiliency's, replayed).
+            raw = renew(lease)
         if log is None:
             return self
         after = status(raw)

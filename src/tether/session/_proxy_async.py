@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._validate import seconds as check_seconds
 from ..drivers._settings import method_getter, read_setting, write_setting
-from ..errors import UnitOfWorkError
+from ..errors import Error, UnitOfWorkError
 from ..vocab import PLAIN, TxStatus
 from ._recovery_async import recover, renew
 from ._tied import MAKERS, LateTransaction, checked, tie
@@ -32,6 +32,7 @@ from ._watchdog import Bounded, arm, check_done, disarm, stopped
 FAR_S = 0.002
 
 if TYPE_CHECKING:
+    from ..drivers._base_async import Opening
     from ._lease import Lease
     from ._log import SessionLog
 
@@ -61,9 +62,11 @@ class AsyncOwner(Protocol):
 class AsyncConnection:
     """A database connection borrowed from a tether pool (PEP 249 where the driver is)."""
 
-    __slots__ = ("__weakref__", "_epoch", "_lease")
+    __slots__ = ("__weakref__", "_epoch", "_fresh", "_lease")
     _lease: Lease
     _epoch: int
+    # asyncpg's transaction() just began, nothing run in it yet: how to begin it again (``_begun``)
+    _fresh: Callable[[Any], Awaitable[Any]] | None
 
     def __init__(self, lease: Lease, log: SessionLog | None = None):
         # A new borrow: a clean slate, and an epoch of its own (odd while lent; a lease
@@ -81,6 +84,7 @@ class AsyncConnection:
         # Not self._lease = ...: __setattr__ forwards to the driver's connection.
         _set_lease(self, lease)
         _set_epoch(self, epoch)
+        _set_fresh(self, None)
 
     @property
     def raw(self) -> Any:
@@ -161,7 +165,11 @@ class AsyncConnection:
         if lease.unit and lease.epoch == self._epoch:
             raise UnitOfWorkError("rollback")
         raw = await self._ready(rolling_back=True)
-        await resent(lease, raw, lease.command_timeout, lease.driver.rollback)
+        try:
+            await resent(lease, raw, lease.command_timeout, lease.driver.rollback)
+        except Exception:
+            if not ended(lease):
+                raise
         if lease.log is not None:
             lease.log.end(commit=False)
 
@@ -208,8 +216,66 @@ class AsyncConnection:
             raw = await recover(lease, rolling_back=rolling_back)
         return raw
 
+    async def _begin(self, start: Callable[[Any], Awaitable[Any]]) -> None:
+        """``start(raw)``: a transaction's BEGIN sent alone, before any statement of it
+        (asyncpg's ``transaction()``, which SQLAlchemy's adapter starts). Where the server's
+        goodbye answered it, nothing of the borrower's was sent: once more on a recovered
+        session (idle resiliency on; its replay rebuilds what the borrow had set)."""
+        raw = await self._ready()
+        lease = self._lease
+        lease.quiet = False
+        outermost = lease.driver.tx_status(raw) is TxStatus.IDLE  # not a savepoint
+        _set_fresh(self, None)
+        try:
+            await start(raw)
+        except Exception as exc:
+            if not unsent(lease, exc):
+                raise
+            await start(await renew(lease))
+        if lease.log is not None:
+            # One is open, and asyncpg binds it to its connection: no replay rebuilds it...
+            lease.log.plain(TxStatus.IN_TRANSACTION)
+            if outermost:  # ...but until its first statement it holds nothing (``_first_call``)
+                _set_fresh(self, start)
+
+    def _settled(self) -> None:
+        """asyncpg's transaction ended (``LateTransaction``): nothing to begin again."""
+        _set_fresh(self, None)
+
     async def _call(self, name: str, sql: Any, args: Any, kwargs: Any) -> Any:
         """asyncpg's ``execute``/``fetch``... with the session log."""
+        fresh = self._fresh
+        if fresh is not None:
+            _set_fresh(self, None)
+            return await self._first_call(fresh, name, sql, args, kwargs)
+        return await self._call_now(name, sql, args, kwargs)
+
+    async def _first_call(self, begin: Callable[[Any], Awaitable[Any]], name: str, sql: Any, args: Any,
+                          kwargs: Any) -> Any:
+        """The first call in a transaction asyncpg began, which holds nothing yet: when the
+        session broke since (idle), or the server's goodbye answers a ``prepare`` (which
+        runs nothing: SQLAlchemy's adapter prepares each statement first), the transaction
+        is dropped with its session and ``begin`` starts it again on the recovered one."""
+        lease = self._lease
+        log = lease.log
+        assert log is not None
+        raw = lease.raw
+        log.end(commit=False)  # dropped, if the session is: a recovery rebuilds the session alone
+        ready = await self._ready(rolling_back=True)
+        if ready is not raw:
+            await begin(ready)
+        log.plain(TxStatus.IN_TRANSACTION)
+        try:
+            return await self._call_now(name, sql, args, dict(kwargs))
+        except Exception as exc:
+            if name != "prepare" or not unsent(lease, exc):
+                raise
+        log.end(commit=False)
+        await begin(await renew(lease))
+        log.plain(TxStatus.IN_TRANSACTION)
+        return await self._call_now(name, sql, args, kwargs)
+
+    async def _call_now(self, name: str, sql: Any, args: Any, kwargs: Any) -> Any:
         raw = await self._ready()
         lease = self._lease
         lease.quiet = False
@@ -239,6 +305,8 @@ class AsyncConnection:
             return _with_sql(self, name)
         if name == "transaction" and not lease.driver.returns_cursors:  # asyncpg's: made when it starts
             return functools.partial(LateTransaction, self)
+        if name not in _READS_ONLY:  # it may send what no transaction begun again would hold
+            _set_fresh(self, None)
         if name in MAKERS and callable(attr):  # transaction(), prepare()...: tied to this borrow
             return checked(self, attr, name)
         return _remembered_setter(lease, raw, name, attr)  # psycopg's set_autocommit(...)
@@ -274,6 +342,7 @@ _READS_ONLY = frozenset({
 })
 _set_lease = vars(AsyncConnection)["_lease"].__set__
 _set_epoch = vars(AsyncConnection)["_epoch"].__set__
+_set_fresh = vars(AsyncConnection)["_fresh"].__set__
 
 
 async def timed(lease: Lease, timeout_s: float, cursor: Any, call: Callable[..., Any], *args: Any,
@@ -307,6 +376,40 @@ async def resent(lease: Lease, raw: Any, timeout_s: float, call: Callable[[Any],
         if not lease.driver.reset_refused(raw):
             raise
     return await timed(lease, timeout_s, None, call, await renew(lease))
+
+
+async def begun(opening: Opening, cursor: Any, *args: Any, **kwargs: Any) -> Any:
+    """The transaction's BEGIN alone (``opening.begin``), then the cursor's statement."""
+    await opening.begin()
+    return await cursor.execute(*args, **kwargs)
+
+
+def ended(lease: Lease) -> bool:
+    """After a ROLLBACK failed: whether the session is gone, and its transaction with it
+    (the server rolls back what a dead session left open). The rollback happened all the
+    same, so its error is not the application's: an idle kill's goodbye still on the wire
+    answers it, as a dead link would. The next statement rebuilds the session (idle
+    resiliency) or raises; the pool discards the connection when it comes back."""
+    return lease.driver.tx_status(lease.raw) is TxStatus.BROKEN
+
+
+def refused(lease: Lease, opening: Opening | None, exc: BaseException) -> bool:
+    """Whether the server's goodbye answered the BEGIN of a statement that just failed with
+    ``exc``, so that nothing of the statement ran. Only with idle resiliency on: its replay
+    rebuilds what the borrow had set, or refuses (``SessionLost``); a later kill looks the
+    same to the application but answers the statement, and is never resent here. Never
+    after a command timeout: its bound is the application's."""
+    return opening is not None and opening.refused and lease.log is not None and not isinstance(exc, Error)
+
+
+def unsent(lease: Lease, exc: BaseException) -> bool:
+    """After a BEGIN sent alone, or a prepare (which runs nothing), failed with ``exc``:
+    whether its session ended (the server's goodbye, or a connection the driver now
+    reports broken), so that nothing of the borrower's ran and it may go again on a
+    recovered session. Only with idle resiliency on, never after a command timeout."""
+    if lease.log is None or isinstance(exc, Error):
+        return False
+    return lease.driver.begin_refused(exc) or lease.driver.tx_status(lease.raw) is TxStatus.BROKEN
 
 
 def new_cursor(lease: Lease, raw: Any, *args: Any, **kwargs: Any) -> Any:
@@ -421,31 +524,37 @@ class AsyncCursor:
         driver = lease.driver
         status = driver.tx_status
         lease.quiet = False  # until the server says so again
-        # The transaction's first statement goes with its BEGIN where the driver can and
-        # round trips are dear (on a LAN the pipeline costs more CPU than it saves).
-        pipelines = lease.far or lease.mark is not None or driver.pipelines_near
         for last_try in (False, True):
             cursor = self._cursor if self._made_on is raw else self._remake(raw)
             before = None if effects is PLAIN else status(raw)
-            opening = None
-            if pipelines:
-                opening = driver.opening(raw, cursor, sql, params, mark=lease.mark, ask=lease.far)
+            # The transaction's first statement: with its BEGIN, where the driver can and
+            # round trips are dear (on a LAN the pipeline costs more CPU than it saves).
+            # In autocommit too, where the server is far (an idle kill's goodbye may be on the
+            # wire for a while) and idle resiliency can take the statement elsewhere.
+            opening = driver.opening(raw, cursor, sql, params, mark=lease.mark, ask=lease.far,
+                                     guard=lease.far and log is not None)
             try:
-                if opening is not None:
-                    await timed(lease, timeout, cursor, opening.run, *args, **kwargs)
-                    lease.quiet, lease.marker = opening.quiet, opening.marker
-                    lease.far = opening.round_trip_s >= FAR_S
-                elif pipelines or not driver.begins(raw):
+                if opening is None and (lease.far or log is None):
                     await timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
-                else:  # near: as the driver sends it, timed (BEGIN's round trip and more)
+                elif opening is None:  # timed: is the server far? (autocommit has no BEGIN to time)
                     sent = time.monotonic()
                     await timed(lease, timeout, cursor, cursor.execute, *args, **kwargs)
                     lease.far = time.monotonic() - sent >= FAR_S
+                elif lease.far or lease.mark is not None or driver.pipelines_near:
+                    await timed(lease, timeout, cursor, opening.run, *args, **kwargs)
+                    lease.quiet, lease.marker = opening.quiet, opening.marker
+                    lease.far = opening.round_trip_s >= FAR_S
+                else:  # near: BEGIN alone then the statement, as the driver sends them, timed
+                    sent = time.monotonic()
+                    await timed(lease, timeout, cursor, begun, opening, cursor, *args, **kwargs)
+                    lease.far = time.monotonic() - sent >= FAR_S
                 break
-            except Exception:
-                if last_try or not driver.reset_refused(raw):
+            except Exception as exc:
+                if last_try or not (driver.reset_refused(raw) or refused(lease, opening, exc)):
                     raise
-            raw = await renew(lease)  # the reset riding on it was refused: it did not run
+            # The reset riding on it was refused, or the server's goodbye answered its BEGIN:
+            # it did not run, and goes again on a new session (idle resiliency's, replayed).
+            raw = await renew(lease)
         if log is None:
             return self
         after = status(raw)

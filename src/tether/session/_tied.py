@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any, Protocol
 
+from ..vocab import TxStatus
+
 # The calls whose results keep the driver's connection: their results are tied.
 MAKERS = frozenset({"copy", "cursor", "pipeline", "prepare", "stream", "transaction"})
 _DATA = (type(None), bool, int, float, str, bytes, bytearray, memoryview, list, tuple, dict)
@@ -54,21 +56,28 @@ class LateTransaction:
         self._kwargs = kwargs
         self._tx: Any = None
 
-    async def _made(self) -> Any:
-        raw = await self._borrow._ready()
+    async def _start(self, raw: Any) -> None:
         self._tx = tie(self._borrow, raw.transaction(**self._kwargs))
-        return self._tx
+        await self._tx.start()
+
+    async def _enter(self, raw: Any) -> None:
+        self._tx = tie(self._borrow, raw.transaction(**self._kwargs))
+        await self._tx.__aenter__()
 
     async def start(self) -> None:
-        await (await self._made()).start()
+        await self._borrow._begin(self._start)  # the proxy's: a BEGIN the goodbye answered goes again
 
     async def __aenter__(self) -> LateTransaction:
-        await (await self._made()).__aenter__()
+        await self._borrow._begin(self._enter)
         return self
 
     async def __aexit__(self, *exc: Any) -> Any:
         try:
             return await self._tx.__aexit__(*exc)
+        except Exception:
+            if exc[0] is None or not self._gone():
+                raise
+            return None  # the rollback after the block's error: done by the session's end
         finally:
             self._ended(commit=exc[0] is None)
 
@@ -79,11 +88,21 @@ class LateTransaction:
     async def rollback(self) -> None:
         try:
             await self._tx.rollback()
+        except Exception:
+            if not self._gone():
+                raise
         finally:
             self._ended(commit=False)
 
+    def _gone(self) -> bool:
+        """A ROLLBACK that failed on a session that ended: rolled back all the same (the
+        server rolls back what a dead session left open; see the proxy's ``ended``)."""
+        lease = self._borrow._lease
+        return bool(lease.driver.tx_status(lease.raw) is TxStatus.BROKEN)
+
     def _ended(self, *, commit: bool) -> None:
         """The session log learns the transaction ended, as from the proxy's commit()."""
+        self._borrow._settled()
         log = self._borrow._lease.log
         if log is not None:
             log.end(commit=commit)
