@@ -177,3 +177,77 @@ def test_async_unit_of_work(pg_admin: EmbeddedPostgres) -> None:
 
 async def _add_counter(session: Any) -> None:
     session.add(Counter(id=1, n=0))
+
+
+def test_asyncpg_statements_prepared_once_per_session(pg_admin: EmbeddedPostgres) -> None:
+    """SQLAlchemy's asyncpg adapter prepares each statement; the prepared statement lives in
+    the server's session, so later borrows of the same connection use it (no Parse on the
+    wire), until tether's reset (DISCARD ALL) or idle resiliency's new session, after which
+    it is prepared again, and works."""
+    from fix_turns import counting
+
+    sql = sa.text("SELECT 41 + 1")
+
+    def parses(counter: Any) -> int:
+        return sum(m == "P:SELECT 41 + 1" for turn in counter.turns() for m in turn)
+
+    async def read(engine: Any) -> None:
+        async with engine.connect() as conn:
+            assert (await conn.execute(sql)).scalar_one() == 42
+
+    async def main(counter: Any, dsn: str) -> None:
+        url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+        engine = create_async_engine(url, plugins=["tether"], tether_max_size=1, tether_min_size=1)
+        try:
+            for _ in range(3):
+                await read(engine)
+            assert parses(counter) == 1  # one Parse, three reads
+            async with engine.connect() as conn:  # a session change: the return resets
+                await conn.exec_driver_sql("SET search_path TO public")
+                await conn.commit()
+            await asyncio.to_thread(counter.settle)
+            await read(engine)
+            assert parses(counter) == 2  # DISCARD ALL deallocated it: prepared again
+            async with engine.connect() as conn:
+                await kill(pg_admin, conn, idle=True)
+                # idle resiliency's new session: the statement is prepared there
+                assert (await conn.execute(sql)).scalar_one() == 42
+            assert parses(counter) == 3
+            assert engine.sync_engine.pool.tether.stats().recovered >= 1
+        finally:
+            await engine.dispose()
+
+    with counting(pg_admin) as (counter, dsn):
+        asyncio.run(main(counter, dsn))
+
+
+def test_a_write_through_a_cached_statement_is_never_dropped_by_a_kill(pg_admin: EmbeddedPostgres) -> None:
+    """The adapter runs a cached prepared statement without the proxy's execute: a
+    transaction that ran one holds work, so a kill then is a disconnect the application
+    sees, never a quiet recovery that would commit the transaction without its write."""
+
+    async def main() -> None:
+        engine = create_async_engine(sa_url(pg_admin, "asyncpg"), plugins=["tether"], tether_max_size=1)
+        insert = sa.insert(Counter).values(n=7)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(Base.metadata.drop_all)
+                await conn.run_sync(Base.metadata.create_all)
+            async with engine.connect() as conn:
+                await conn.execute(insert.values(id=1))  # prepared here
+                await conn.commit()
+                pid = await pid_of(conn)
+                await conn.commit()
+                await conn.execute(insert.values(id=2))  # a new transaction: the cached statement
+                fd = socket_of(proxy_of(conn))
+                await asyncio.to_thread(pg_admin.execute, "SELECT pg_terminate_backend(%s, 5000)", (pid,))
+                await asyncio.to_thread(wait_for_goodbye, fd)
+                with pytest.raises(sa.exc.DBAPIError) as raised:
+                    await conn.execute(sa.select(sa.func.count()).select_from(Counter))
+                assert raised.value.connection_invalidated
+            rows = await asyncio.to_thread(pg_admin.execute, "SELECT id FROM tsa_async_counters ORDER BY id")
+            assert [r[0] for r in rows] == [1]  # the second never committed, and nobody was told it did
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())

@@ -140,6 +140,9 @@ class Asyncpg(AsyncDriver):
         # the listeners UNLISTEN * left with nothing to hear.
         raw._drop_local_statement_cache()
         raw._listeners.clear()
+        # Statements prepared before it are gone too: asyncpg refuses them from now on, as
+        # after its own pool's release (SQLAlchemy's adapter keeps them across borrows).
+        raw._pool_release_ctr += 1
 
     async def close(self, raw: Any) -> None:
         try:

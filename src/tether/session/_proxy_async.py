@@ -100,6 +100,15 @@ class AsyncConnection:
             raise lease.returned_error()
         return lease.raw
 
+    def _drive(self) -> Any:
+        """``_live()``, for a driver object of this borrow about to be used (a prepared
+        statement, a cursor, a method passed through): it may run statements the session log
+        does not see, so a transaction begun alone no longer holds nothing (``_first_call``)."""
+        raw = self._live()
+        if self._fresh is not None:
+            _set_fresh(self, None)
+        return raw
+
     @property
     def closed(self) -> bool:
         """Whether this borrow has ended (the connection went back)."""

@@ -21,9 +21,10 @@ _DATA = (type(None), bool, int, float, str, bytes, bytearray, memoryview, list, 
 
 
 class Borrow(Protocol):
-    """A connection proxy: its ``_live()`` is the driver's connection while the borrow lasts."""
+    """A connection proxy: its ``_drive()`` is the driver's connection while the borrow
+    lasts, for a driver object about to run something the proxy does not see."""
 
-    def _live(self) -> Any: ...
+    def _drive(self) -> Any: ...
 
 
 def tie(borrow: Borrow, value: Any) -> Any:
@@ -36,7 +37,7 @@ def checked(borrow: Borrow, method: Callable[..., Any], name: str) -> Callable[.
     makes = name in MAKERS
 
     def call(*args: Any, **kwargs: Any) -> Any:
-        borrow._live()
+        borrow._drive()
         result = method(*args, **kwargs)
         return tie(borrow, result) if makes else result
 
@@ -123,7 +124,7 @@ class Tied:
         self._obj = obj
 
     def _own(self) -> Any:
-        self._borrow._live()
+        self._borrow._drive()
         return self._obj
 
     def __getattr__(self, name: str) -> Any:

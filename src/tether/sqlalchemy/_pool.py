@@ -30,7 +30,7 @@ from sqlalchemy.util.concurrency import await_
 
 from ..errors import SessionLost
 from ..session import AsyncConnection, Connection, lease_of
-from ..session._tied import Tied
+from ..session._tied import Tied, tie
 
 _INVALIDATED = "invalidated by SQLAlchemy"
 
@@ -232,7 +232,10 @@ class AsyncTetherPool(TetherPool):
         adapted: Any = record.dbapi_connection
         cache = getattr(adapted, "_prepared_statement_cache", None)
         if cache is not None:  # SQLAlchemy's asyncpg adapter
-            adapted._prepared_statement_cache = _Statements(adapted, cache.capacity)
+            # Behind PgBouncer's transaction pooling the next transaction may run on another
+            # server session, without the statement: there each borrow prepares its own.
+            kept = not self.tether.spec.transaction_pooled
+            adapted._prepared_statement_cache = _Statements(adapted, cache.capacity, kept=kept)
         return record
 
 
@@ -241,24 +244,36 @@ class AsyncTetherPool(TetherPool):
 
 
 class _Statements(LRUCache[Any, Any]):
-    """SQLAlchemy's asyncpg statement cache, for one borrow: a statement prepared through
-    an earlier borrow is tied to it (and refuses once it ended), one prepared before idle
-    resiliency replaced the driver's connection is bound to the dead one, and one from
-    before tether's session reset is gone from the server. A statement is prepared again
-    (asyncpg: one round trip) the first time a borrow runs it."""
+    """SQLAlchemy's asyncpg statement cache, across borrows of one physical connection.
 
-    def __init__(self, adapted: Any, capacity: int):
+    A prepared statement lives in the server's session, not in a borrow: one an earlier
+    borrow prepared is used again (tied to this borrow) while the driver's connection is the
+    same one and tether has not reset its session since (``DISCARD ALL`` deallocates them;
+    the driver's ``forget_session`` then moves asyncpg's release counter, as asyncpg's own
+    pool does on release). Otherwise, after idle resiliency replaced the connection or a
+    reset, the statement is prepared again (asyncpg: one round trip) by the next borrow
+    that runs it. ``kept`` False: one borrow's statements only."""
+
+    def __init__(self, adapted: Any, capacity: int, *, kept: bool = True):
         super().__init__(capacity)
         self._adapted = adapted
+        self._kept = kept
 
     def __contains__(self, key: Any) -> bool:
         if not super().__contains__(key):
             return False
-        statement = self[key][0]
+        entry = self[key]
+        statement = entry[0]
         proxy: Any = self._adapted._connection
-        current = proxy is not None and not proxy.closed
-        if current and isinstance(statement, Tied) and \
-                getattr(statement._obj, "_connection", None) is proxy.raw and statement._borrow is proxy:
-            return True
+        if proxy is not None and not proxy.closed and isinstance(statement, Tied):
+            raw: Any = proxy.raw
+            found = statement._obj
+            made_on: Any = getattr(found, "_connection", None)  # asyncpg's, and its reset count
+            if made_on is raw and found._con_release_ctr == raw._pool_release_ctr and not found._state.closed:
+                if statement._borrow is proxy:
+                    return True
+                if self._kept:  # an earlier borrow's: this one's now
+                    self[key] = (tie(proxy, found), *entry[1:])
+                    return True
         self.pop(key, None)
         return False
