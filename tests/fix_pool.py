@@ -12,6 +12,10 @@ import pytest
 
 import tether
 from tether.session import lease_of
+from tether.testing import EmbeddedPostgres
+from tether.wan import Latency, Link
+
+GOODBYE_DELAY_S = 0.1  # one way: an idle kill's goodbye on the wire, far longer than a borrow takes
 
 
 @pytest.fixture
@@ -32,6 +36,15 @@ def make_pool(pg_dsn: str) -> Iterator[Callable[..., tether.Pool]]:
     yield make
     for pool in made:
         pool.close()
+
+
+@pytest.fixture
+def wan_url(pg_admin: EmbeddedPostgres) -> Iterator[str]:
+    """The server through a link of ``GOODBYE_DELAY_S`` each way (``test_begin_goodbye*``)."""
+    with Link(upstream=(pg_admin.host, pg_admin.port)) as link:
+        link.add(Latency(delay_s=GOODBYE_DELAY_S), direction="both")
+        host, port = link.listen_address
+        yield f"postgresql://{pg_admin.user}@{host}:{port}/{pg_admin.database}"
 
 
 def socket_fd(conn: Any) -> int:

@@ -24,19 +24,9 @@ import tether
 from fix_wait import wait_until
 from tether.session import _proxy
 from tether.testing import EmbeddedPostgres
-from tether.wan import Latency, Link
 
 Admin = psycopg.Connection[tuple[object, ...]]
-DELAY_S = 0.1  # one way: the goodbye's time on the wire, far longer than the borrow takes
 TABLE = "begin_goodbye_rows"
-
-
-@pytest.fixture
-def wan_url(pg_admin: EmbeddedPostgres) -> Iterator[str]:
-    with Link(upstream=(pg_admin.host, pg_admin.port)) as link:
-        link.add(Latency(delay_s=DELAY_S), direction="both")
-        host, port = link.listen_address
-        yield f"postgresql://{pg_admin.user}@{host}:{port}/{pg_admin.database}"
 
 
 @pytest.fixture

@@ -19,25 +19,15 @@ import pytest
 import tether
 from fix_wait import async_wait_until
 from tether.testing import EmbeddedPostgres
-from tether.wan import Latency, Link
 
 asyncpg = pytest.importorskip("asyncpg", reason="pip install 'tether[asyncpg]'")
 
 Admin = psycopg.Connection[tuple[object, ...]]
-DELAY_S = 0.1  # one way: the goodbye's time on the wire, far longer than the borrow takes
 TABLE = "begin_goodbye_async_rows"
 # What the application sees when its statement's session ends under it (asyncpg: the
 # transaction block's exit then finds its connection closed).
 ENDED = (psycopg.OperationalError, asyncpg.PostgresConnectionError, asyncpg.PostgresError,
          asyncpg.InterfaceError)
-
-
-@pytest.fixture
-def wan_url(pg_admin: EmbeddedPostgres) -> Iterator[str]:
-    with Link(upstream=(pg_admin.host, pg_admin.port)) as link:
-        link.add(Latency(delay_s=DELAY_S), direction="both")
-        host, port = link.listen_address
-        yield f"postgresql://{pg_admin.user}@{host}:{port}/{pg_admin.database}"
 
 
 @pytest.fixture
