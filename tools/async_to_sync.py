@@ -103,6 +103,7 @@ NAMES = {
     "_transaction_async": "_transaction",
     "async_transactional": "transactional",
     "async_run_transaction": "run_transaction",
+    "async_run_until_done": "run_until_done",
     "afinish_hook": "finish_hook",
 }
 # psycopg's async setters: ``await conn.set_x(v)`` is ``conn.x = v`` on a sync connection

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from .. import events
 from .._acompat import sleep
-from .._retry._engine import RetryDetails, Runner
+from .._retry._engine import RetryDetails, RetryState, Runner
 from ..errors import CommandTimeout, CommitOutcomeUnknown, Error, SessionLost
 from ..session import lease_of
 from ..vocab import Classification, Fault, TxStatus
@@ -67,10 +67,15 @@ def run_transaction(
     pool: Pool, fn: Callable[[Connection], T], runner: Runner, *, timeout: float | None
 ) -> T:
     """Run ``fn`` in a transaction under ``runner``'s policy; see the module docstring."""
-    state = runner.start()
+    return run_until_done(runner.start(), lambda: _run_once(pool, fn, runner, timeout))
+
+
+def run_until_done(state: RetryState, run_once: Callable[[], T]) -> T:
+    """``run_once()`` again, after the policy's delay, until it returns or ``state`` gives
+    up; a ``_RunAgain`` is classified as it says (``tether.sqlalchemy``'s unit uses it too)."""
     while True:
         try:
-            return _run_once(pool, fn, runner, timeout)
+            return run_once()
         except _RunAgain as again:
             details = state.failed(again.error, again.classification)
             if details is None:

@@ -11,8 +11,6 @@ runs again; elsewhere ``tether.CommitOutcomeUnknown``.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -25,6 +23,7 @@ from .._retry._policy import Retry
 from ..errors import CommitOutcomeUnknown, SessionLost
 from ..pool import _transaction, _transaction_async
 from ..pool._transaction import _NOT_COMMITTED, _ROLLED_BACK, RESOLVE_S, _RunAgain
+from ..pool._transaction_async import _RunAgain as _ARunAgain
 from ..vocab import Classification, Fault
 
 T = TypeVar("T")
@@ -72,19 +71,7 @@ def transaction(
     """Run ``fn(session)`` in one transaction of a new session, committed when it returns;
     see the module docstring. ``retry``: a ``tether.Retry``, an int of attempts, or False."""
     runner = _runner(fn, retry, on_retry, aio=False)
-    state = runner.start()
-    while True:
-        try:
-            return _run_once(session_factory, fn)
-        except _RunAgain as again:
-            details = state.failed(again.error, again.classification)
-            if details is None:
-                raise again.error from None
-        except Exception as error:
-            details = state.failed(error)
-            if details is None:
-                raise
-        time.sleep(details.delay_s)
+    return _transaction.run_until_done(runner.start(), lambda: _run_once(session_factory, fn))
 
 
 def _run_once(session_factory: Callable[[], Any], fn: Callable[[Any], T]) -> T:
@@ -123,19 +110,8 @@ async def async_transaction(
 ) -> T:
     """``transaction`` for ``async_sessionmaker``: ``await fn(session)``."""
     runner = _runner(fn, retry, on_retry, aio=True)
-    state = runner.start()
-    while True:
-        try:
-            return await _arun_once(session_factory, fn)
-        except _RunAgain as again:
-            details = state.failed(again.error, again.classification)
-            if details is None:
-                raise again.error from None
-        except Exception as error:
-            details = state.failed(error)
-            if details is None:
-                raise
-        await asyncio.sleep(details.delay_s)
+    return await _transaction_async.async_run_until_done(runner.start(),
+                                                         lambda: _arun_once(session_factory, fn))
 
 
 async def _arun_once(session_factory: Callable[[], Any], fn: Callable[[Any], Awaitable[T]]) -> T:
@@ -150,20 +126,20 @@ async def _arun_once(session_factory: Callable[[], Any], fn: Callable[[Any], Awa
             await session.flush()
         except Exception as error:
             if _broken(error):
-                raise _RunAgain(error, _ROLLED_BACK) from None
+                raise _ARunAgain(error, _ROLLED_BACK) from None
             raise
         try:
             await session.commit()
         except Exception as error:
             if _lost(error):  # found broken before the COMMIT was sent
-                raise _RunAgain(error, _ROLLED_BACK) from None
+                raise _ARunAgain(error, _ROLLED_BACK) from None
             if not _broken(error):
                 raise
             if pool is None:
                 raise CommitOutcomeUnknown("the connection broke during COMMIT, and the engine has no "
                                            "tether pool to ask for the outcome") from error
             if not await _transaction_async._resolve(pool, marker, error, RESOLVE_S):
-                raise _RunAgain(error, _NOT_COMMITTED) from None
+                raise _ARunAgain(error, _NOT_COMMITTED) from None
         return result
 
 
