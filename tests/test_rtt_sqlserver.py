@@ -1,0 +1,267 @@
+"""Round trips of a borrow on SQL Server, through each driver, counted on the wire (``fix_turns_tds``).
+
+Each test runs the same borrow through ``tether.Pool`` and on the raw driver alone (the
+floor: the driver doing the same work, with the COMMIT a transaction-mode application
+sends) and asserts the requests the caller waited for, exactly, and that the pool's are the
+floor's. What the pool sends after the block returned (its reset) is asserted apart.
+
+The drivers' own round trips stay: python-tds, pymssql and FreeTDS send an *attention*
+(and wait for its acknowledgement) to drop the unread end of a result (the DONE after the
+last row fetched), pymssql commits with two batches (``COMMIT TRAN``, then ``BEGIN TRAN``).
+FreeTDS sends its attention when pyodbc frees the statement, which the garbage collector
+times: its attentions are left out of the comparison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+import fix_turns_borrow as scenario
+import tether
+from fix_system import import_driver, need_msodbc
+from fix_tds import DATABASE, DRIVERS, PASSWORD, USER, freetds_odbc_library, msodbc_library
+from fix_turns import TurnCounter
+from fix_turns_borrow import Count, Turns
+from fix_turns_tds import counting_tds, requests
+from tdsserver import TdsServer
+
+VARIANTS = ("pytds", "pymssql", "pyodbc-msodbc", "pyodbc-freetds", "mssql-python")
+_MODULES = {"pytds": "pytds", "pymssql": "pymssql", "pyodbc-msodbc": "pyodbc", "pyodbc-freetds": "pyodbc",
+            "mssql-python": "mssql_python"}  # fmt: skip
+_EXTRAS = {"pytds": "pytds", "pymssql": "pymssql", "pyodbc": "pyodbc", "mssql_python": "mssql-python"}
+ATTENTION_BY_GC = ("pyodbc-freetds",)
+MODES = {"transaction": False, "autocommit": True}
+
+SELECT, ATTENTION = ["batch:SELECT 1"], ["attention"]
+INSERT = "batch:INSERT INTO rtt_rows (x) VALUES ({})"
+TM_COMMIT, TM_ROLLBACK = ["tm:COMMIT+BEGIN"], ["tm:ROLLBACK+BEGIN"]
+PYMSSQL_COMMIT = [["batch:COMMIT TRAN"], ["batch:BEGIN TRAN"]]
+PYMSSQL_ROLLBACK = [["batch:ROLLBACK TRAN"], ["batch:BEGIN TRAN"]]
+
+
+def _commit(variant: str) -> Turns:
+    return PYMSSQL_COMMIT if variant == "pymssql" else [TM_COMMIT]
+
+
+def _rollback(variant: str) -> Turns:
+    return PYMSSQL_ROLLBACK if variant == "pymssql" else [TM_ROLLBACK]
+
+
+def _after_rows(variant: str) -> Turns:
+    """What ends a read whose result was not read to its end: the driver's attention."""
+    return [] if variant in ("pyodbc-msodbc", "mssql-python") else [ATTENTION]
+
+
+def expected_select(variant: str, autocommit: bool) -> Turns:
+    """A default borrow that reads one row (after one that did the same)."""
+    if autocommit:  # the last borrow's unread end goes with this one's first request
+        return [*_after_rows(variant), SELECT]
+    return [SELECT, *_after_rows(variant), *_commit(variant)]
+
+
+def expected_write(variant: str, autocommit: bool, value: int) -> Turns:
+    insert = [INSERT.format(value)]
+    return [insert] if autocommit else [insert, *_commit(variant)]
+
+
+def normal(variant: str, turns: Turns) -> Turns:
+    if variant not in ATTENTION_BY_GC:
+        return turns
+    return [turn for turn in turns if turn != ATTENTION]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _mssql_python_pooling() -> Iterator[None]:
+    """mssql-python pools by default, process-wide; tether refuses to pool on top of it."""
+    try:
+        import mssql_python
+        from mssql_python.pooling import PoolingManager
+    except ImportError:
+        yield
+        return
+    was = PoolingManager.is_enabled()
+    mssql_python.pooling(enabled=False)
+    yield
+    if was:
+        PoolingManager.enable()
+
+
+def url(variant: str, host: str, port: int) -> str:
+    module = _MODULES[variant]
+    import_driver(module, f"'tether[{_EXTRAS[module]}]'")
+    query = {"encrypt": "false"}
+    if variant in ("pyodbc-msodbc", "mssql-python"):
+        library = need_msodbc(msodbc_library())
+        if variant == "pyodbc-msodbc":
+            query["driver"] = library
+    elif variant == "pyodbc-freetds":
+        freetds = freetds_odbc_library()
+        if freetds is None:
+            pytest.skip("FreeTDS's ODBC driver is not installed: apt-get install tdsodbc")
+        query["driver"] = freetds
+    params = "&".join(f"{k}={v}" for k, v in query.items())
+    return f"mssql+{module}://{USER}:{PASSWORD}@{host}:{port}/{DATABASE}?{params}"
+
+
+class Bench:
+    """A pool and a raw connection of one driver, both through one counting proxy."""
+
+    def __init__(self, counter: TurnCounter, address: tuple[str, int], variant: str, autocommit: bool):
+        self.counter, self.variant, self.autocommit = counter, variant, autocommit
+        self.pool = tether.Pool(url(variant, *address), autocommit=autocommit, min_size=1, max_size=1,
+                                timeout=10)
+        self.pool.wait(10)
+        through = SimpleNamespace(host=address[0], port=address[1])
+        self.raw = DRIVERS[variant](through, autocommit=autocommit)
+
+    def pooled(self, body: scenario.Body) -> Count:
+        return scenario.count(self.counter, scenario.pooled(self.pool, body), self._keep)
+
+    def unit(self, body: scenario.Body) -> Count:
+        return scenario.count(self.counter, scenario.unit(self.pool, body), self._keep)
+
+    def alone(self, body: scenario.Body) -> Count:
+        return scenario.count(self.counter, scenario.alone(self.raw, body, autocommit=self.autocommit),
+                              self._keep)  # fmt: skip
+
+    def _keep(self, turns: Turns) -> Turns:
+        return normal(self.variant, requests(turns))
+
+    def close(self) -> None:
+        self.pool.close()
+        self.raw.close()
+
+
+@pytest.fixture
+def bench_of(tds_server: TdsServer) -> Iterator[Callable[[str, bool], Bench]]:
+    made: list[Bench] = []
+    with counting_tds(tds_server) as (counter, address):
+        setup = DRIVERS["pytds"](SimpleNamespace(host=tds_server.host, port=tds_server.port), autocommit=True)
+        setup.cursor().execute(f"CREATE TABLE {scenario.TABLE} (x int)")
+        setup.close()
+
+        def make(variant: str, autocommit: bool) -> Bench:
+            made.append(Bench(counter, address, variant, autocommit))
+            return made[-1]
+
+        yield make
+        for bench in made:
+            bench.close()
+
+
+def rows(bench: Bench) -> int:
+    with bench.pool.connection() as conn:
+        cur = conn.cursor()
+        cur.execute(f"SELECT COUNT(*) FROM {scenario.TABLE}")
+        return int(cur.fetchone()[0])
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_default_borrow_costs_what_the_driver_alone_costs(
+    bench_of: Callable[[str, bool], Bench], variant: str, mode: str
+) -> None:
+    bench = bench_of(variant, MODES[mode])
+    bench.pooled(scenario.select)  # the first borrow's turns depend on what the login left
+    pooled = bench.pooled(scenario.select)
+    bench.alone(scenario.select)
+    alone = bench.alone(scenario.select)
+    expected = normal(variant, expected_select(variant, MODES[mode]))
+    assert pooled.caller == expected
+    assert pooled.background == []
+    assert alone.caller == expected
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_write_and_its_commit_cost_what_the_driver_alone_costs(
+    bench_of: Callable[[str, bool], Bench], variant: str, mode: str
+) -> None:
+    bench = bench_of(variant, MODES[mode])
+    bench.pooled(scenario.write(1))
+    pooled = bench.pooled(scenario.write(2))
+    alone = bench.alone(scenario.write(3))
+    assert pooled.caller == expected_write(variant, MODES[mode], 2)
+    assert pooled.background == []
+    assert alone.caller == expected_write(variant, MODES[mode], 3)
+    assert rows(bench) == 3
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_rolled_back_read_ends_with_the_drivers_own_rollback(
+    bench_of: Callable[[str, bool], Bench], variant: str
+) -> None:
+    bench = bench_of(variant, False)
+    bench.pooled(scenario.select_then_rollback)
+    pooled = bench.pooled(scenario.select_then_rollback)
+    expected = normal(variant, [SELECT, *_after_rows(variant), *_rollback(variant)])
+    assert pooled.caller == expected
+    assert pooled.background == []
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_unit_of_work_costs_its_statement_and_its_commit(
+    bench_of: Callable[[str, bool], Bench], variant: str
+) -> None:
+    bench = bench_of(variant, False)
+    bench.unit(scenario.write(1))
+    counted = bench.unit(scenario.write(2))
+    assert counted.caller == expected_write(variant, False, 2)
+    assert counted.background == []
+    assert rows(bench) == 2
+
+
+SERVER_RESET = ("pytds", "pyodbc-msodbc", "mssql-python")
+
+
+def nocount_is_off(conn: Any) -> None:
+    cur = conn.cursor()
+    cur.execute("SELECT @@OPTIONS")
+    assert int(cur.fetchone()[0]) & 512 == 0  # NOCOUNT is off again: the server reset the session
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("variant", SERVER_RESET)
+def test_the_session_reset_adds_no_round_trip_to_the_next_borrower(
+    bench_of: Callable[[str, bool], Bench], variant: str, mode: str
+) -> None:
+    """A borrow that turned NOCOUNT on is reset by the server: the flag rides on a request
+    sent anyway (the next borrower's, or Microsoft's driver's BEGIN in the background)."""
+    autocommit = MODES[mode]
+    bench = bench_of(variant, autocommit)
+    bench.pooled(scenario.select)
+    changed = bench.pooled(scenario.set_nocount)
+    after = bench.pooled(nocount_is_off)
+    options = "batch:SELECT @@OPTIONS"
+    if autocommit:  # the flag rides on the next borrower's first request
+        assert changed.background == []
+        assert after.caller == [*_after_rows(variant), [options + "|reset"]]
+    elif variant == "pytds":  # the same, keeping python-tds's (empty) transaction: 0x10
+        assert changed.background == []
+        assert after.caller == [[options + "|reset-skiptran"], ATTENTION, TM_COMMIT]
+    else:  # Microsoft's driver ends its transaction when the flag is set; its BEGIN carries it
+        assert changed.background == [["tm:ROLLBACK"], ["tm:BEGIN|reset"]]
+        assert after.caller == [[options], TM_COMMIT]
+
+
+@pytest.mark.parametrize("variant", SERVER_RESET)
+def test_after_a_reset_the_next_borrow_is_still_one_transaction(
+    bench_of: Callable[[str, bool], Bench], variant: str
+) -> None:
+    """The transaction the reset began in the background is the borrower's: what it wrote
+    and then raised is rolled back, what it wrote and returned is committed, once."""
+    bench = bench_of(variant, False)
+    bench.pooled(scenario.set_nocount)  # reset in the background
+    bench.counter.settle()
+    with pytest.raises(KeyError), bench.pool.connection() as conn:
+        scenario.write(1)(conn)
+        raise KeyError("the block fails after its write")
+    assert rows(bench) == 0
+    bench.pooled(scenario.set_nocount)
+    bench.counter.settle()
+    bench.pooled(scenario.write(2))
+    assert rows(bench) == 1
