@@ -84,12 +84,45 @@ def unit(pool: tether.Pool, body: Body) -> Callable[[], None]:
     return lambda: pool.transaction(body)
 
 
-def alone(raw: Any, body: Body, *, autocommit: bool) -> Callable[[], None]:
-    """The driver alone: the body, then the COMMIT a transaction-mode application sends."""
+def alone(raw: Any, body: Body, *, autocommit: bool, commit: bool = True) -> Callable[[], None]:
+    """The driver alone: the body, then the COMMIT a transaction-mode application sends
+    (``commit=False``: the body ended its transaction itself)."""
 
     def run() -> None:
         body(raw)
-        if not autocommit:
+        if commit and not autocommit:
             raw.commit()
 
     return run
+
+
+# -- a pool and the driver alone, through one counting proxy --------------------------------
+
+
+class Bench:
+    """A pool of one connection and a raw connection, both through ``counter``'s proxy;
+    ``keep`` filters the turns (the login's messages out)."""
+
+    def __init__(self, counter: TurnCounter, pool: tether.Pool, raw: Any, *, autocommit: bool,
+                 keep: Callable[[Turns], Turns]):
+        self.counter, self.pool, self.raw, self.autocommit, self.keep = counter, pool, raw, autocommit, keep
+
+    def pooled(self, body: Body) -> Count:
+        return count(self.counter, pooled(self.pool, body), self.keep)
+
+    def unit(self, body: Body) -> Count:
+        return count(self.counter, unit(self.pool, body), self.keep)
+
+    def alone(self, body: Body, *, commit: bool = True) -> Count:
+        run = alone(self.raw, body, autocommit=self.autocommit, commit=commit)
+        return count(self.counter, run, self.keep)
+
+    def rows(self) -> int:
+        with self.pool.connection() as conn:
+            cur = conn.cursor()
+            cur.execute(f"SELECT COUNT(*) FROM {TABLE}")
+            return int(cur.fetchone()[0])
+
+    def close(self) -> None:
+        self.pool.close()
+        self.raw.close()

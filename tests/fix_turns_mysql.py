@@ -5,7 +5,7 @@ A turn is what the client sends before the server answers; each command in it is
 ``quit``, ``change_user``, ``prepare:<text>``, ``execute``...; what a client sends inside the
 login (its handshake response, an authentication switch's answer, TLS) is ``auth``.
 ``counting_mysql(server)`` gives a proxy in front of an ``EmbeddedMariaDB`` and the
-(host, port) through it.
+(host, port) through it; ``mysql_bench`` a pool and a raw PyMySQL connection through it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import tether
 from fix_turns import TurnCounter, Turns
+from fix_turns_borrow import Bench
 from tether.testing import EmbeddedMariaDB
 
 _COMMANDS = {0x01: "quit", 0x02: "init_db", 0x03: "query", 0x0E: "ping", 0x11: "change_user",
@@ -67,3 +69,21 @@ def commands(turns: list[list[str]]) -> list[list[str]]:
     """The turns with the login's packets left out."""
     kept = [[m for m in turn if m != "auth"] for turn in turns]
     return [turn for turn in kept if turn]
+
+
+def mysql_bench(server: EmbeddedMariaDB, password: str, counter: TurnCounter, address: tuple[str, int], *,
+                autocommit: bool) -> Bench:
+    """A pool of one connection and a raw PyMySQL connection, through ``counter`` at ``address``."""
+    import pymysql  # type: ignore[import-untyped]
+
+    host, port = address
+    dsn = f"mysql+pymysql://{server.user}:{password}@{host}:{port}/{server.database}"
+    pool = tether.Pool(dsn, autocommit=autocommit, min_size=1, max_size=1, timeout=10)
+    try:
+        pool.wait(10)
+        raw = pymysql.connect(host=host, port=port, user=server.user, password=password,
+                              database=server.database, autocommit=autocommit)
+    except BaseException:
+        pool.close()
+        raise
+    return Bench(counter, pool, raw, autocommit=autocommit, keep=commands)

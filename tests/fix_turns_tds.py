@@ -13,7 +13,8 @@ its packet type:
 
 A reset flag on a request's first packet is a suffix: ``|reset`` (RESETCONNECTION, 0x08) or
 ``|reset-skiptran`` (RESETCONNECTIONSKIPTRAN, 0x10). ``counting_tds(server)`` gives a proxy in
-front of a :class:`tdsserver.TdsServer` and the (host, port) through it.
+front of a :class:`tdsserver.TdsServer` and the (host, port) through it; ``sqlserver_bench``
+a pool and the raw driver through it (``fix_turns_borrow.Bench``), for one of :data:`VARIANTS`.
 """
 
 from __future__ import annotations
@@ -21,8 +22,15 @@ from __future__ import annotations
 import contextlib
 import struct
 from collections.abc import Iterator
+from types import SimpleNamespace
 
+import pytest
+
+import tether
+from fix_system import import_driver, need_msodbc
+from fix_tds import DATABASE, DRIVERS, PASSWORD, USER, freetds_odbc_library, msodbc_library
 from fix_turns import TurnCounter, Turns
+from fix_turns_borrow import Bench
 from tdsserver import TdsServer
 
 _KINDS = {1: "batch", 3: "rpc", 6: "attention", 14: "tm", 16: "login", 17: "sspi", 18: "prelogin"}
@@ -150,3 +158,52 @@ def requests(turns: list[list[str]]) -> list[list[str]]:
     login = ("prelogin", "login", "tls", "sspi")
     kept = [[m for m in turn if m not in login] for turn in turns]
     return [turn for turn in kept if turn]
+
+
+VARIANTS = ("pytds", "pymssql", "pyodbc-msodbc", "pyodbc-freetds", "mssql-python")
+_MODULES = {"pytds": "pytds", "pymssql": "pymssql", "pyodbc-msodbc": "pyodbc", "pyodbc-freetds": "pyodbc",
+            "mssql-python": "mssql_python"}  # fmt: skip
+_EXTRAS = {"pytds": "pytds", "pymssql": "pymssql", "pyodbc": "pyodbc", "mssql_python": "mssql-python"}
+
+
+def sqlserver_url(variant: str, host: str, port: int) -> str:
+    """tether's URL for ``variant``; skips (naming what to install) where it is missing."""
+    module = _MODULES[variant]
+    import_driver(module, f"'tether[{_EXTRAS[module]}]'")
+    query = {"encrypt": "false"}  # the test server speaks no TLS
+    if variant in ("pyodbc-msodbc", "mssql-python"):
+        library = need_msodbc(msodbc_library())
+        if variant == "pyodbc-msodbc":
+            query["driver"] = library
+    elif variant == "pyodbc-freetds":
+        freetds = freetds_odbc_library()
+        if freetds is None:
+            pytest.skip("FreeTDS's ODBC driver is not installed: apt-get install tdsodbc")
+        query["driver"] = freetds
+    params = "&".join(f"{k}={v}" for k, v in query.items())
+    return f"mssql+{module}://{USER}:{PASSWORD}@{host}:{port}/{DATABASE}?{params}"
+
+
+def sqlserver_bench(counter: TurnCounter, address: tuple[str, int], variant: str, *,
+                    autocommit: bool) -> Bench:
+    """A pool of one connection and the raw driver, through ``counter`` at ``address``.
+    mssql-python must have its own pooling off (``mssql_python.pooling(enabled=False)``)."""
+    pool = tether.Pool(sqlserver_url(variant, *address), autocommit=autocommit, min_size=1, max_size=1,
+                       timeout=10)  # fmt: skip
+    try:
+        pool.wait(10)
+        raw = DRIVERS[variant](SimpleNamespace(host=address[0], port=address[1]), autocommit=autocommit)
+    except BaseException:
+        pool.close()
+        raise
+    keep = requests if variant not in ATTENTION_BY_GC else _requests_but_attention
+    return Bench(counter, pool, raw, autocommit=autocommit, keep=keep)
+
+
+# FreeTDS sends its attention when pyodbc frees a statement, which the garbage collector
+# times: its attentions are left out of the counts.
+ATTENTION_BY_GC = ("pyodbc-freetds",)
+
+
+def _requests_but_attention(turns: list[list[str]]) -> list[list[str]]:
+    return [turn for turn in requests(turns) if turn != ["attention"]]

@@ -17,9 +17,8 @@ import pytest
 
 import fix_turns_borrow as scenario
 import tether
-from fix_turns import TurnCounter
-from fix_turns_borrow import Count
-from fix_turns_mysql import commands, counting_mysql
+from fix_turns_borrow import Bench
+from fix_turns_mysql import commands, counting_mysql, mysql_bench
 from tether.testing import EmbeddedMariaDB
 
 pymysql = pytest.importorskip("pymysql", reason="PyMySQL is not installed: pip install 'tether[dev]'")
@@ -31,34 +30,6 @@ COMMIT, ROLLBACK = ["query:COMMIT"], ["query:ROLLBACK"]
 READ_TABLE = ["query:SELECT COUNT(*) FROM rtt_rows"]
 
 
-class Bench:
-    """A pool and a raw PyMySQL connection, both through one counting proxy."""
-
-    def __init__(self, server: EmbeddedMariaDB, counter: TurnCounter, address: tuple[str, int],
-                 autocommit: bool):
-        self.counter, self.autocommit = counter, autocommit
-        host, port = address
-        dsn = f"mysql+pymysql://{server.user}:{MYSQL_PASSWORD}@{host}:{port}/{server.database}"
-        self.pool = tether.Pool(dsn, autocommit=autocommit, min_size=1, max_size=1, timeout=10)
-        self.pool.wait(10)
-        self.raw = pymysql.connect(host=host, port=port, user=server.user, password=MYSQL_PASSWORD,
-                                   database=server.database, autocommit=autocommit)
-
-    def pooled(self, body: scenario.Body) -> Count:
-        return scenario.count(self.counter, scenario.pooled(self.pool, body), commands)
-
-    def unit(self, body: scenario.Body) -> Count:
-        return scenario.count(self.counter, scenario.unit(self.pool, body), commands)
-
-    def alone(self, body: scenario.Body) -> Count:
-        return scenario.count(self.counter, scenario.alone(self.raw, body, autocommit=self.autocommit),
-                              commands)  # fmt: skip
-
-    def close(self) -> None:
-        self.pool.close()
-        self.raw.close()
-
-
 @pytest.fixture
 def bench_of(mariadb: EmbeddedMariaDB) -> Iterator[Callable[[bool], Bench]]:
     mariadb.execute(f"DROP TABLE IF EXISTS {mariadb.database}.{scenario.TABLE}")
@@ -67,7 +38,7 @@ def bench_of(mariadb: EmbeddedMariaDB) -> Iterator[Callable[[bool], Bench]]:
     with counting_mysql(mariadb) as (counter, address):
 
         def make(autocommit: bool) -> Bench:
-            made.append(Bench(mariadb, counter, address, autocommit))
+            made.append(mysql_bench(mariadb, MYSQL_PASSWORD, counter, address, autocommit=autocommit))
             return made[-1]
 
         yield make
@@ -81,13 +52,6 @@ def read_table(conn: Any) -> None:
     cur = conn.cursor()
     cur.execute(f"SELECT COUNT(*) FROM {scenario.TABLE}")
     assert cur.fetchone() is not None
-
-
-def rows(bench: Bench) -> int:
-    with bench.pool.connection() as conn:
-        cur = conn.cursor()
-        cur.execute(f"SELECT COUNT(*) FROM {scenario.TABLE}")
-        return int(cur.fetchone()[0])
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -128,7 +92,7 @@ def test_a_write_and_its_commit_cost_what_the_driver_alone_costs(
     assert pooled.caller == [["query:INSERT INTO rtt_rows (x) VALUES (1)"], *end]
     assert pooled.background == []
     assert alone.caller == [["query:INSERT INTO rtt_rows (x) VALUES (2)"], *end]
-    assert rows(bench) == 2
+    assert bench.rows() == 2
 
 
 def test_a_block_that_fails_rolls_back_off_the_callers_path(bench_of: Callable[[bool], Bench]) -> None:
@@ -141,7 +105,7 @@ def test_a_block_that_fails_rolls_back_off_the_callers_path(bench_of: Callable[[
     counted = scenario.count(bench.counter, lambda: _swallow(bench.pool, fails), commands)
     assert counted.caller == [["query:INSERT INTO rtt_rows (x) VALUES (1)"]]
     assert counted.background == [ROLLBACK]
-    assert rows(bench) == 0
+    assert bench.rows() == 0
 
 
 def _swallow(pool: tether.Pool, body: scenario.Body) -> None:
@@ -182,7 +146,7 @@ def test_a_unit_of_work_costs_its_statement_and_its_commit(
     else:
         assert counted.caller == [insert, COMMIT]
         assert counted.background == []
-    assert rows(bench) == 1
+    assert bench.rows() == 1
 
 
 def test_a_session_change_is_reset_in_the_background(bench_of: Callable[[bool], Bench]) -> None:

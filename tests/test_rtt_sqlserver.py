@@ -21,19 +21,11 @@ from typing import Any
 import pytest
 
 import fix_turns_borrow as scenario
-import tether
-from fix_system import import_driver, need_msodbc
-from fix_tds import DATABASE, DRIVERS, PASSWORD, USER, freetds_odbc_library, msodbc_library
-from fix_turns import TurnCounter
-from fix_turns_borrow import Count, Turns
-from fix_turns_tds import counting_tds, requests
+from fix_tds import DRIVERS
+from fix_turns_borrow import Bench, Turns
+from fix_turns_tds import ATTENTION_BY_GC, VARIANTS, counting_tds, sqlserver_bench
 from tdsserver import TdsServer
 
-VARIANTS = ("pytds", "pymssql", "pyodbc-msodbc", "pyodbc-freetds", "mssql-python")
-_MODULES = {"pytds": "pytds", "pymssql": "pymssql", "pyodbc-msodbc": "pyodbc", "pyodbc-freetds": "pyodbc",
-            "mssql-python": "mssql_python"}  # fmt: skip
-_EXTRAS = {"pytds": "pytds", "pymssql": "pymssql", "pyodbc": "pyodbc", "mssql_python": "mssql-python"}
-ATTENTION_BY_GC = ("pyodbc-freetds",)
 MODES = {"transaction": False, "autocommit": True}
 
 SELECT, ATTENTION = ["batch:SELECT 1"], ["attention"]
@@ -90,52 +82,6 @@ def _mssql_python_pooling() -> Iterator[None]:
         PoolingManager.enable()
 
 
-def url(variant: str, host: str, port: int) -> str:
-    module = _MODULES[variant]
-    import_driver(module, f"'tether[{_EXTRAS[module]}]'")
-    query = {"encrypt": "false"}
-    if variant in ("pyodbc-msodbc", "mssql-python"):
-        library = need_msodbc(msodbc_library())
-        if variant == "pyodbc-msodbc":
-            query["driver"] = library
-    elif variant == "pyodbc-freetds":
-        freetds = freetds_odbc_library()
-        if freetds is None:
-            pytest.skip("FreeTDS's ODBC driver is not installed: apt-get install tdsodbc")
-        query["driver"] = freetds
-    params = "&".join(f"{k}={v}" for k, v in query.items())
-    return f"mssql+{module}://{USER}:{PASSWORD}@{host}:{port}/{DATABASE}?{params}"
-
-
-class Bench:
-    """A pool and a raw connection of one driver, both through one counting proxy."""
-
-    def __init__(self, counter: TurnCounter, address: tuple[str, int], variant: str, autocommit: bool):
-        self.counter, self.variant, self.autocommit = counter, variant, autocommit
-        self.pool = tether.Pool(url(variant, *address), autocommit=autocommit, min_size=1, max_size=1,
-                                timeout=10)
-        self.pool.wait(10)
-        through = SimpleNamespace(host=address[0], port=address[1])
-        self.raw = DRIVERS[variant](through, autocommit=autocommit)
-
-    def pooled(self, body: scenario.Body) -> Count:
-        return scenario.count(self.counter, scenario.pooled(self.pool, body), self._keep)
-
-    def unit(self, body: scenario.Body) -> Count:
-        return scenario.count(self.counter, scenario.unit(self.pool, body), self._keep)
-
-    def alone(self, body: scenario.Body) -> Count:
-        return scenario.count(self.counter, scenario.alone(self.raw, body, autocommit=self.autocommit),
-                              self._keep)  # fmt: skip
-
-    def _keep(self, turns: Turns) -> Turns:
-        return normal(self.variant, requests(turns))
-
-    def close(self) -> None:
-        self.pool.close()
-        self.raw.close()
-
-
 @pytest.fixture
 def bench_of(tds_server: TdsServer) -> Iterator[Callable[[str, bool], Bench]]:
     made: list[Bench] = []
@@ -145,19 +91,12 @@ def bench_of(tds_server: TdsServer) -> Iterator[Callable[[str, bool], Bench]]:
         setup.close()
 
         def make(variant: str, autocommit: bool) -> Bench:
-            made.append(Bench(counter, address, variant, autocommit))
+            made.append(sqlserver_bench(counter, address, variant, autocommit=autocommit))
             return made[-1]
 
         yield make
         for bench in made:
             bench.close()
-
-
-def rows(bench: Bench) -> int:
-    with bench.pool.connection() as conn:
-        cur = conn.cursor()
-        cur.execute(f"SELECT COUNT(*) FROM {scenario.TABLE}")
-        return int(cur.fetchone()[0])
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -188,7 +127,7 @@ def test_a_write_and_its_commit_cost_what_the_driver_alone_costs(
     assert pooled.caller == expected_write(variant, MODES[mode], 2)
     assert pooled.background == []
     assert alone.caller == expected_write(variant, MODES[mode], 3)
-    assert rows(bench) == 3
+    assert bench.rows() == 3
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -212,7 +151,7 @@ def test_a_unit_of_work_costs_its_statement_and_its_commit(
     counted = bench.unit(scenario.write(2))
     assert counted.caller == expected_write(variant, False, 2)
     assert counted.background == []
-    assert rows(bench) == 2
+    assert bench.rows() == 2
 
 
 SERVER_RESET = ("pytds", "pyodbc-msodbc", "mssql-python")
@@ -260,8 +199,8 @@ def test_after_a_reset_the_next_borrow_is_still_one_transaction(
     with pytest.raises(KeyError), bench.pool.connection() as conn:
         scenario.write(1)(conn)
         raise KeyError("the block fails after its write")
-    assert rows(bench) == 0
+    assert bench.rows() == 0
     bench.pooled(scenario.set_nocount)
     bench.counter.settle()
     bench.pooled(scenario.write(2))
-    assert rows(bench) == 1
+    assert bench.rows() == 1
