@@ -96,6 +96,28 @@ def alone(raw: Any, body: Body, *, autocommit: bool, commit: bool = True) -> Cal
     return run
 
 
+def alone_unit(raw: Any, body: Body, *, autocommit: bool) -> Callable[[], None]:
+    """The driver alone doing what ``pool.transaction`` does: in autocommit mode, turn it
+    off (the driver's BEGIN), run, commit, and turn it back on."""
+
+    def run() -> None:
+        if autocommit:
+            _set_autocommit(raw, False)
+        body(raw)
+        raw.commit()
+        if autocommit:
+            _set_autocommit(raw, True)
+
+    return run
+
+
+def _set_autocommit(raw: Any, on: bool) -> None:
+    if callable(raw.autocommit):  # pymssql, PyMySQL: a method
+        raw.autocommit(on)
+    else:
+        raw.autocommit = on
+
+
 # -- a pool and the driver alone, through one counting proxy --------------------------------
 
 
@@ -116,6 +138,9 @@ class Bench:
     def alone(self, body: Body, *, commit: bool = True) -> Count:
         run = alone(self.raw, body, autocommit=self.autocommit, commit=commit)
         return count(self.counter, run, self.keep)
+
+    def alone_unit(self, body: Body) -> Count:
+        return count(self.counter, alone_unit(self.raw, body, autocommit=self.autocommit), self.keep)
 
     def rows(self) -> int:
         with self.pool.connection() as conn:

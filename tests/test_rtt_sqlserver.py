@@ -204,3 +204,34 @@ def test_after_a_reset_the_next_borrow_is_still_one_transaction(
     bench.counter.settle()
     bench.pooled(scenario.write(2))
     assert bench.rows() == 1
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_unit_of_work_in_an_autocommit_pool_is_one_transaction(
+    bench_of: Callable[[str, bool], Bench], variant: str
+) -> None:
+    """The unit turns autocommit off (the driver's BEGIN), runs, commits; autocommit comes
+    back in the background. A unit that fails after its write leaves nothing behind
+    (pymssql's ``autocommit`` is a method: it was once assigned over, and the unit ran in
+    autocommit mode)."""
+    bench = bench_of(variant, True)
+    bench.pooled(scenario.write(1))  # the first borrow's turns depend on what the login left
+    counted = bench.unit(scenario.write(2))
+    insert = [INSERT.format(2)]
+    if variant == "pymssql":
+        assert counted.caller == [["batch:BEGIN TRAN"], insert, *PYMSSQL_COMMIT]
+        assert counted.background == [["batch:ROLLBACK TRAN"]]  # autocommit(True): the empty one ends
+    else:
+        assert counted.caller == [["tm:BEGIN"], insert, TM_COMMIT]
+        assert counted.background == [["tm:ROLLBACK"]]
+
+    def fails(conn: Any) -> None:
+        scenario.write(3)(conn)
+        raise KeyError("the unit fails after its write")
+
+    with pytest.raises(KeyError):
+        bench.pool.transaction(fails, retry=False)
+    assert bench.rows() == 2
+    after = bench.pooled(scenario.write(4))  # autocommit again: no COMMIT
+    assert after.caller == normal(variant, [*_after_rows(variant), [INSERT.format(4)]])
+    assert bench.rows() == 3

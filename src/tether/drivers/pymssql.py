@@ -57,6 +57,13 @@ class _Connection(_pymssql.Connection):
             as_dict = self.as_dict
         return _Cursor(self, as_dict, arraysize or self.arraysize)
 
+    def get_autocommit(self) -> bool:
+        """pymssql's ``autocommit`` is a method (``autocommit(False)`` sends BEGIN TRAN), as
+        PyMySQL's is: with this getter tether's client settings call it rather than assign
+        over it (an assignment left the session in autocommit: ``pool.transaction`` on an
+        autocommit pool then ran unit after unit without a transaction)."""
+        return bool(self.autocommit_state)
+
     def commit(self) -> None:
         super().commit()
         self._tether_ran = False
