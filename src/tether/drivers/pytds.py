@@ -104,6 +104,26 @@ def _tm_request(packet: Any) -> int:
     return int.from_bytes(bytes(packet[at : at + 2]), "little") if len(packet) >= at + 2 else 0
 
 
+_ANSWERING = (tds_base.TDS_PENDING, tds_base.TDS_READING)  # an answer not read to its end
+
+
+def _drain_buffered(raw: Any) -> None:
+    """Read the unread end of the last result when all of it is in memory already (the
+    server's last packet of the answer came: ``fetchone()`` of a one-row result leaves its
+    DONE unread). python-tds would send an attention to drop it, and wait for its answer: a
+    round trip, on the COMMIT that ends a default borrow. What the attention drops unseen
+    (an error after the rows) is dropped here too; anything else is left to python-tds."""
+    tds = raw._tds_socket
+    session = tds.main_session if tds is not None else None
+    if session is None or session.state not in _ANSWERING or session.in_cancel:
+        return
+    reader = session._reader
+    if not reader._status & _END_OF_MESSAGE:
+        return  # more packets to come from the socket: python-tds's attention stops them
+    with contextlib.suppress(pytds.Error):
+        session.complete_rpc()
+
+
 _process_env_change = tds_session._token_map[tds_base.TDS_ENVCHANGE_TOKEN]
 
 
@@ -234,6 +254,14 @@ class Pytds(Driver):
         session.process_simple_request()
         if last is not None:
             wire.last = last
+
+    def commit(self, raw: Any) -> None:
+        _drain_buffered(raw)
+        raw.commit()
+
+    def rollback(self, raw: Any) -> None:
+        _drain_buffered(raw)
+        raw.rollback()
 
     def forget_session(self, raw: Any) -> None:
         pass  # python-tds sends statements as sp_executesql: no server-side handles to forget
