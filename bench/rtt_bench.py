@@ -15,7 +15,7 @@ INSERT; alone: autocommit off, the INSERT, COMMIT, autocommit back on), ``after 
 (the ``select`` of the borrower after one that changed a session setting: what the reset
 costs the next borrower), and on MariaDB ``read table`` (a read
 of an InnoDB table, which opens a transaction where ``SELECT 1`` opens none) and
-``read only`` (``START TRANSACTION READ ONLY`` and a read). In transaction mode (the
+``read only`` (``START TRANSACTION READ ONLY``, a read, ``conn.commit()``). In transaction mode (the
 default) and in autocommit; SQL Server as itself and as Babelfish.
 
 Prints the table and writes ``bench/results/rtt.json``.
@@ -78,9 +78,10 @@ def after_reset(bench: Bench, change: scenario.Body, read: scenario.Body) -> tup
     return pooled, alone
 
 
-def both(bench: Bench, body: scenario.Body) -> tuple[Callable[[], Count], Callable[[], Count]]:
-    """``body`` in a with-block of the pool, and on the driver alone."""
-    return (lambda: bench.pooled(body)), (lambda: bench.alone(body))
+def both(bench: Bench, body: scenario.Body, *, commit: bool = True) -> tuple[
+        Callable[[], Count], Callable[[], Count]]:  # fmt: skip
+    """``body`` in a with-block of the pool, and on the driver alone (``commit``: then COMMIT)."""
+    return (lambda: bench.pooled(body)), (lambda: bench.alone(body, commit=commit))
 
 
 def common_rows(bench: Bench, reps: int, change: scenario.Body) -> list[Row]:
@@ -148,6 +149,7 @@ def mysql(reps: int) -> list[Row]:
     def read_only(conn: Any) -> None:
         conn.cursor().execute("START TRANSACTION READ ONLY")
         read_table(conn)
+        conn.commit()  # an explicit transaction: its end is the application's, in either mode
 
     def set_variable(conn: Any) -> None:
         conn.cursor().execute("SET @tether_rtt = 1")
@@ -159,8 +161,8 @@ def mysql(reps: int) -> list[Row]:
                 bench = mysql_bench(srv, MYSQL_PASSWORD, counter, address, autocommit=autocommit)
                 try:
                     measured = common_rows(bench, reps, set_variable)
-                    measured[1:1] = [measure(bench, name, *both(bench, body), reps)
-                                     for name, body in (("read table", read_table), ("read only", read_only))]
+                    measured[1:1] = [measure(bench, "read table", *both(bench, read_table), reps),
+                                     measure(bench, "read only", *both(bench, read_only, commit=False), reps)]
                     rows += [{"database": "MariaDB", "driver": "pymysql", "mode": mode, **row}
                              for row in measured]  # fmt: skip
                 finally:
