@@ -246,3 +246,25 @@ def test_a_unit_of_work_in_an_autocommit_pool_is_one_transaction(
     after = bench.pooled(scenario.write(4))  # autocommit again: no COMMIT
     assert after.caller == normal(variant, [*_after_rows(variant), [INSERT.format(4)]])
     assert bench.rows() == 3
+
+
+def test_a_result_still_arriving_is_left_to_python_tds_attention(
+    bench_of: Callable[[str, bool], Bench], tds_server: TdsServer
+) -> None:
+    """Only an answer whose last packet came is read from memory: the rest of a long result
+    is not read from the socket (python-tds's attention stops it), and the COMMIT still ends
+    the borrow."""
+    setup = DRIVERS["pytds"](SimpleNamespace(host=tds_server.host, port=tds_server.port), autocommit=True)
+    setup.cursor().execute("INSERT INTO rtt_rows (x) VALUES " + ", ".join(f"({i})" for i in range(2000)))
+    setup.close()
+    bench = bench_of("pytds", False)
+
+    def first_row(conn: Any) -> None:
+        cur = conn.cursor()
+        cur.execute("SELECT x FROM rtt_rows")
+        assert cur.fetchone() is not None
+
+    bench.pooled(first_row)
+    counted = bench.pooled(first_row)
+    assert counted.caller == [["batch:SELECT x FROM rtt_rows"], ATTENTION, TM_COMMIT]
+    assert bench.rows() == 2000
