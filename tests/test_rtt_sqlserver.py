@@ -7,8 +7,9 @@ more than the floor's. What the pool sends after the block returned (its reset) 
 asserted apart.
 
 python-tds, pymssql and FreeTDS send an *attention* (and wait for its acknowledgement) to
-drop the unread end of a result (the DONE after the last row fetched); before the COMMIT or
-ROLLBACK that ends a borrow, tether reads python-tds's from memory instead. pymssql commits
+drop the unread end of a result (the DONE after the last row fetched) before their next
+request; on its python-tds connections tether reads that end from memory instead, when all
+of it came. pymssql commits
 with two batches (``COMMIT TRAN``, then ``BEGIN TRAN``); tether's connection class sends
 them as one. FreeTDS sends its attention when pyodbc frees the statement, which the garbage collector
 times: its attentions are left out of the comparison.
@@ -49,22 +50,19 @@ def _rollback(variant: str) -> Turns:
     return PYMSSQL_ROLLBACK if variant == "pymssql" else [TM_ROLLBACK]
 
 
-def _after_rows(variant: str) -> Turns:
-    """What drops the unread end of the last result on the driver's next request: its attention."""
-    return [] if variant in ("pyodbc-msodbc", "mssql-python") else [ATTENTION]
-
-
-def _before_end(variant: str, *, alone: bool) -> Turns:
-    """The same before a COMMIT or ROLLBACK; tether reads python-tds's unread end from memory
-    when all of it came (the DONE after the one row), so its attention is not needed."""
-    return [] if variant == "pytds" and not alone else _after_rows(variant)
+def _attention(variant: str, *, alone: bool = False) -> Turns:
+    """What drops the unread end of the last result before the driver's next request: its
+    attention. On tether's python-tds connections the end, all in memory, is read instead."""
+    if variant in ("pyodbc-msodbc", "mssql-python") or (variant == "pytds" and not alone):
+        return []
+    return [ATTENTION]
 
 
 def expected_select(variant: str, autocommit: bool, *, alone: bool = False) -> Turns:
     """A default borrow that reads one row (after one that did the same)."""
     if autocommit:  # the last borrow's unread end goes with this one's first request
-        return [*_after_rows(variant), SELECT]
-    return [SELECT, *_before_end(variant, alone=alone), *_commit(variant, alone=alone)]
+        return [*_attention(variant, alone=alone), SELECT]
+    return [SELECT, *_attention(variant, alone=alone), *_commit(variant, alone=alone)]
 
 
 def expected_write(variant: str, autocommit: bool, value: int, *, alone: bool = False) -> Turns:
@@ -148,7 +146,7 @@ def test_a_rolled_back_read_ends_with_the_drivers_own_rollback(
     bench = bench_of(variant, False)
     bench.pooled(scenario.select_then_rollback)
     pooled = bench.pooled(scenario.select_then_rollback)
-    expected = normal(variant, [SELECT, *_before_end(variant, alone=False), *_rollback(variant)])
+    expected = normal(variant, [SELECT, *_attention(variant), *_rollback(variant)])
     assert pooled.caller == expected
     assert pooled.background == []
 
@@ -189,7 +187,7 @@ def test_the_session_reset_adds_no_round_trip_to_the_next_borrower(
     options = "batch:SELECT @@OPTIONS"
     if autocommit:  # the flag rides on the next borrower's first request
         assert changed.background == []
-        assert after.caller == [*_after_rows(variant), [options + "|reset"]]
+        assert after.caller == [[options + "|reset"]]
     elif variant == "pytds":  # the same, keeping python-tds's (empty) transaction: 0x10
         assert changed.background == []
         assert after.caller == [[options + "|reset-skiptran"], TM_COMMIT]
@@ -244,7 +242,7 @@ def test_a_unit_of_work_in_an_autocommit_pool_is_one_transaction(
         bench.pool.transaction(fails, retry=False)
     assert bench.rows() == 2
     after = bench.pooled(scenario.write(4))  # autocommit again: no COMMIT
-    assert after.caller == normal(variant, [*_after_rows(variant), [INSERT.format(4)]])
+    assert after.caller == normal(variant, [*_attention(variant), [INSERT.format(4)]])
     assert bench.rows() == 3
 
 

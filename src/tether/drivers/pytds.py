@@ -105,23 +105,30 @@ def _tm_request(packet: Any) -> int:
 
 
 _ANSWERING = (tds_base.TDS_PENDING, tds_base.TDS_READING)  # an answer not read to its end
+_pytds_cancel_if_pending = tds_session._TdsSession.cancel_if_pending
 
 
-def _drain_buffered(raw: Any) -> None:
-    """Read the unread end of the last result when all of it is in memory already (the
-    server's last packet of the answer came: ``fetchone()`` of a one-row result leaves its
-    DONE unread). python-tds would send an attention to drop it, and wait for its answer: a
-    round trip, on the COMMIT that ends a default borrow. What the attention drops unseen
-    (an error after the rows) is dropped here too; anything else is left to python-tds."""
-    tds = raw._tds_socket
-    session = tds.main_session if tds is not None else None
-    if session is None or session.state not in _ANSWERING or session.in_cancel:
-        return
-    reader = session._reader
-    if not reader._status & _END_OF_MESSAGE:
-        return  # more packets to come from the socket: python-tds's attention stops them
-    with contextlib.suppress(pytds.Error):
-        session.complete_rpc()
+def _cancel_if_pending(session: Any) -> None:
+    """python-tds's, on tether's connections: before its next request (or a COMMIT, or a
+    cursor's close), python-tds drops the unread end of the last answer with an attention,
+    and waits for the server's acknowledgement: a round trip. When the server's last packet
+    of that answer came already (``fetchone()`` of a one-row result leaves only its DONE),
+    the rest is read from memory instead. What the attention drops unseen (an error after
+    the rows) is dropped here too; an answer still arriving gets python-tds's attention."""
+    if (
+        session.state in _ANSWERING
+        and not session.in_cancel
+        and isinstance(session._writer._transport, _Wire)
+        and session._reader._status & _END_OF_MESSAGE
+    ):
+        with contextlib.suppress(pytds.Error):
+            session.complete_rpc()
+        if session.state == tds_base.TDS_IDLE:
+            return
+    _pytds_cancel_if_pending(session)
+
+
+tds_session._TdsSession.cancel_if_pending = _cancel_if_pending
 
 
 _process_env_change = tds_session._token_map[tds_base.TDS_ENVCHANGE_TOKEN]
@@ -254,14 +261,6 @@ class Pytds(Driver):
         session.process_simple_request()
         if last is not None:
             wire.last = last
-
-    def commit(self, raw: Any) -> None:
-        _drain_buffered(raw)
-        raw.commit()
-
-    def rollback(self, raw: Any) -> None:
-        _drain_buffered(raw)
-        raw.rollback()
 
     def forget_session(self, raw: Any) -> None:
         pass  # python-tds sends statements as sp_executesql: no server-side handles to forget
