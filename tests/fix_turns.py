@@ -15,20 +15,22 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from tether.testing import EmbeddedPostgres
 
 _SPECIAL = (80877103, 80877104)  # SSLRequest, GSSENCRequest: eight bytes, one byte back
 
 
-class Conversation:
-    """One client connection: its turns, each the frontend messages it holds."""
+class Turns:
+    """One client connection: its turns, each the client's messages it holds. A protocol's
+    subclass writes ``_next``: the next whole message in ``_buffer`` (consumed), named, or
+    None until more bytes come."""
 
     def __init__(self) -> None:
         self.turns: list[list[str]] = []
         self._buffer = b""
-        self._started = False  # past the untyped startup message
         self._answered = True  # the server spoke since the client last did
 
     def client_sent(self, data: bytes) -> None:
@@ -39,8 +41,19 @@ class Conversation:
         while (message := self._next()) is not None:
             self.turns[-1].append(message)
 
-    def server_sent(self) -> None:
+    def server_sent(self, data: bytes) -> None:
         self._answered = True
+
+    def _next(self) -> str | None:
+        raise NotImplementedError
+
+
+class Conversation(Turns):
+    """One PostgreSQL client connection: its turns, each the frontend messages it holds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._started = False  # past the untyped startup message
 
     def _next(self) -> str | None:
         buf = self._buffer
@@ -68,14 +81,26 @@ class Conversation:
         return kind
 
 
-class TurnCounter:
-    """The proxy. ``since()`` marks a moment; ``turns()`` lists every turn after it."""
+class Conversations(Protocol):
+    """What the proxy feeds: ``Turns`` or a subclass."""
 
-    def __init__(self, upstream: tuple[str, int]):
+    turns: list[list[str]]
+
+    def client_sent(self, data: bytes) -> None: ...
+
+    def server_sent(self, data: bytes) -> None: ...
+
+
+class TurnCounter:
+    """The proxy. ``since()`` marks a moment; ``turns()`` lists every turn after it.
+    ``protocol`` makes the reader of each connection (PostgreSQL's by default)."""
+
+    def __init__(self, upstream: tuple[str, int], protocol: Callable[[], Conversations] = Conversation):
         self._upstream = upstream
+        self._protocol = protocol
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._lock = threading.Lock()
-        self._conversations: list[Conversation] = []
+        self._conversations: list[Conversations] = []
         self._marks: dict[int, int] = {}
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._accept, daemon=True)]
@@ -124,14 +149,14 @@ class TurnCounter:
             except OSError:
                 return
             server = socket.create_connection(self._upstream)
-            conversation = Conversation()
+            conversation = self._protocol()
             with self._lock:
                 self._conversations.append(conversation)
             thread = threading.Thread(target=self._pump, args=(client, server, conversation), daemon=True)
             self._threads.append(thread)
             thread.start()
 
-    def _pump(self, client: socket.socket, server: socket.socket, conversation: Conversation) -> None:
+    def _pump(self, client: socket.socket, server: socket.socket, conversation: Conversations) -> None:
         with client, server:
             while not self._stop.is_set():
                 ready, _, _ = select.select([client, server], [], [], 0.1)
@@ -146,7 +171,7 @@ class TurnCounter:
                         if sock is client:
                             conversation.client_sent(data)
                         else:
-                            conversation.server_sent()
+                            conversation.server_sent(data)
                     (server if sock is client else client).sendall(data)
 
 

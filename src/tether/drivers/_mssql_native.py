@@ -141,23 +141,40 @@ class NativeDriver(Driver):
         if todo is None:
             return False
         clean = native.ran_since_clean() is False
-        if server_reset:
-            # With autocommit off, Microsoft's driver ends its standing transaction here
-            # and begins the next one with the reset flag: two round trips it takes itself.
-            self._set_reset_flag(raw)
-        sql = todo.sql
-        if restore.ROLLBACK_SQL in sql and not server_reset and not self._autocommit(raw):
-            # The driver's own rollback: in manual-commit mode it keeps a transaction begun
-            # (pymssql's BEGIN TRAN, FreeTDS's chained TM requests), and a T-SQL ROLLBACK
-            # would end it behind the driver's back: the next borrower's writes would then
-            # run outside any transaction, and its rollback undo nothing.
-            raw.rollback()
-            sql = tuple(statement for statement in sql if statement != restore.ROLLBACK_SQL)
-        if sql:
-            self.execute(raw, "; ".join(sql))
+        if server_reset and not self._autocommit(raw):
+            self._reset_in_transaction_mode(raw, todo.sql)
+        else:
+            if server_reset:
+                self._set_reset_flag(raw)  # rides on the next request: this batch, or the borrower's
+            sql = todo.sql
+            if restore.ROLLBACK_SQL in sql and not server_reset and not self._autocommit(raw):
+                # The driver's own rollback: in manual-commit mode it keeps a transaction begun
+                # (pymssql's BEGIN TRAN, FreeTDS's chained TM requests), and a T-SQL ROLLBACK
+                # would end it behind the driver's back: the next borrower's writes would then
+                # run outside any transaction, and its rollback undo nothing.
+                raw.rollback()
+                sql = tuple(statement for statement in sql if statement != restore.ROLLBACK_SQL)
+            if sql:
+                self.execute(raw, "; ".join(sql))
         if clean:
             native.mark_clean()  # all of it was tether's own
         return True
+
+    def _reset_in_transaction_mode(self, raw: Any, sql: tuple[str, ...]) -> None:
+        """Microsoft's driver with autocommit off: setting the reset flag ends its standing
+        transaction at once, and it would begin the next one (with the flag) only before
+        the next borrower's first statement, a round trip on that borrower's path; a ROLLBACK
+        in tether's batch would end that one too, and cost the borrower a BEGIN again. So
+        the batch runs in autocommit mode (the flag rides on it), and switching back begins
+        the driver's transaction here, off the caller's path (the flag rides on that BEGIN
+        when there is no batch)."""
+        self._set_reset_flag(raw)  # the driver's ROLLBACK: the borrow's work ended already
+        raw.autocommit = True  # no transaction open: nothing sent
+        try:
+            if sql:
+                self.execute(raw, "; ".join(sql))
+        finally:
+            raw.autocommit = False  # the driver's BEGIN
 
     def _own(self, raw: Any, sql: str, run: Any) -> Any:
         """Run tether's own statement (a ping) without counting it as the borrower's:

@@ -29,6 +29,13 @@ if TYPE_CHECKING:
     from ..dsn import ConnectionSpec
 
 
+# pymssql keeps a transaction open at all times with autocommit off: its commit and rollback
+# begin the next one, here in the same batch (a batch-aborting error skips the BEGIN, as
+# pymssql's own skips it after a failed COMMIT).
+_COMMIT_AND_BEGIN = "COMMIT TRAN; BEGIN TRAN"
+_ROLLBACK_AND_BEGIN = "IF @@TRANCOUNT > 0 ROLLBACK TRAN; BEGIN TRAN"
+
+
 class _Cursor(_pymssql.Cursor):
     def __init__(self, conn: Any, as_dict: bool, arraysize: int = 1):
         super().__init__(conn, as_dict, arraysize)
@@ -57,12 +64,32 @@ class _Connection(_pymssql.Connection):
             as_dict = self.as_dict
         return _Cursor(self, as_dict, arraysize or self.arraysize)
 
+    def get_autocommit(self) -> bool:
+        """pymssql's ``autocommit`` is a method (``autocommit(False)`` sends BEGIN TRAN), as
+        PyMySQL's is: with this getter tether's client settings call it rather than assign
+        over it (an assignment left the session in autocommit: ``pool.transaction`` on an
+        autocommit pool then ran unit after unit without a transaction)."""
+        return bool(self.autocommit_state)
+
     def commit(self) -> None:
-        super().commit()
+        # pymssql's own sends COMMIT TRAN, then BEGIN TRAN: two round trips; one batch is one.
+        # The same errors: a failed COMMIT raises as pymssql's does; a transaction is open after.
+        if self.autocommit_state:
+            return
+        try:
+            self._conn.execute_non_query(_COMMIT_AND_BEGIN)
+        except Exception as exc:
+            raise _pymssql.OperationalError("Cannot commit transaction: " + str(exc.args[0])) from exc
         self._tether_ran = False
 
     def rollback(self) -> None:
-        super().rollback()
+        # pymssql's own: ROLLBACK TRAN (its "no corresponding BEGIN" ignored), then BEGIN TRAN.
+        if self.autocommit_state:
+            return
+        try:
+            self._conn.execute_non_query(_ROLLBACK_AND_BEGIN)
+        except Exception as exc:
+            raise _pymssql.OperationalError("Cannot begin transaction: " + str(exc.args[0])) from exc
         self._tether_ran = False
 
 

@@ -104,6 +104,33 @@ def _tm_request(packet: Any) -> int:
     return int.from_bytes(bytes(packet[at : at + 2]), "little") if len(packet) >= at + 2 else 0
 
 
+_ANSWERING = (tds_base.TDS_PENDING, tds_base.TDS_READING)  # an answer not read to its end
+_pytds_cancel_if_pending = tds_session._TdsSession.cancel_if_pending
+
+
+def _cancel_if_pending(session: Any) -> None:
+    """python-tds's, on tether's connections: before its next request (or a COMMIT, or a
+    cursor's close), python-tds drops the unread end of the last answer with an attention,
+    and waits for the server's acknowledgement: a round trip. When the server's last packet
+    of that answer came already (``fetchone()`` of a one-row result leaves only its DONE),
+    the rest is read from memory instead. What the attention drops unseen (an error after
+    the rows) is dropped here too; an answer still arriving gets python-tds's attention."""
+    if (
+        session.state in _ANSWERING
+        and not session.in_cancel
+        and isinstance(session._writer._transport, _Wire)
+        and session._reader._status & _END_OF_MESSAGE
+    ):
+        with contextlib.suppress(pytds.Error):
+            session.complete_rpc()
+        if session.state == tds_base.TDS_IDLE:
+            return
+    _pytds_cancel_if_pending(session)
+
+
+tds_session._TdsSession.cancel_if_pending = _cancel_if_pending
+
+
 _process_env_change = tds_session._token_map[tds_base.TDS_ENVCHANGE_TOKEN]
 
 
