@@ -45,6 +45,31 @@ FREETDS_GLOBS = ("/usr/lib/x86_64-linux-gnu/odbc/libtdsodbc.so", "/usr/lib/*/odb
                  "/opt/homebrew/lib/libtdsodbc.so", "/usr/local/opt/freetds/lib/libtdsodbc.so")
 
 
+VARIANTS = ("pytds", "pymssql", "pyodbc-msodbc", "pyodbc-freetds", "mssql-python")
+VARIANT_MODULES = {"pytds": "pytds", "pymssql": "pymssql", "pyodbc-msodbc": "pyodbc",
+                   "pyodbc-freetds": "pyodbc", "mssql-python": "mssql_python"}
+_EXTRAS = {"pytds": "pytds", "pymssql": "pymssql", "pyodbc": "pyodbc", "mssql_python": "mssql-python"}
+
+
+def sqlserver_url(variant: str, host: str, port: int, **query: str) -> str:
+    """tether's URL for ``variant`` (a driver set-up) on the test server at ``host:port``;
+    skips, naming what to install, where the variant is missing."""
+    module = VARIANT_MODULES[variant]
+    import_driver(module, f"'tether[{_EXTRAS[module]}]'")
+    query.setdefault("encrypt", "false")  # the test server speaks no TLS
+    if variant in ("pyodbc-msodbc", "mssql-python"):
+        library = need_msodbc(msodbc_library())
+        if variant == "pyodbc-msodbc":
+            query["driver"] = library
+    elif variant == "pyodbc-freetds":
+        freetds = freetds_odbc_library()
+        if freetds is None:
+            pytest.skip("FreeTDS's ODBC driver is not installed: apt-get install tdsodbc")
+        query["driver"] = freetds
+    params = "&".join(f"{k}={v}" for k, v in query.items())
+    return f"mssql+{module}://{USER}:{PASSWORD}@{host}:{port}/{DATABASE}?{params}"
+
+
 def _driver(module: str) -> ModuleType:
     return import_driver(module)
 

@@ -24,11 +24,8 @@ import struct
 from collections.abc import Iterator
 from types import SimpleNamespace
 
-import pytest
-
 import tether
-from fix_system import import_driver, need_msodbc
-from fix_tds import DATABASE, DRIVERS, PASSWORD, USER, freetds_odbc_library, msodbc_library
+from fix_tds import DRIVERS, VARIANTS, sqlserver_url  # noqa: F401  (VARIANTS: for the tests)
 from fix_turns import TurnCounter, Turns
 from fix_turns_borrow import Bench
 from tdsserver import TdsServer
@@ -158,30 +155,6 @@ def requests(turns: list[list[str]]) -> list[list[str]]:
     login = ("prelogin", "login", "tls", "sspi")
     kept = [[m for m in turn if m not in login] for turn in turns]
     return [turn for turn in kept if turn]
-
-
-VARIANTS = ("pytds", "pymssql", "pyodbc-msodbc", "pyodbc-freetds", "mssql-python")
-_MODULES = {"pytds": "pytds", "pymssql": "pymssql", "pyodbc-msodbc": "pyodbc", "pyodbc-freetds": "pyodbc",
-            "mssql-python": "mssql_python"}  # fmt: skip
-_EXTRAS = {"pytds": "pytds", "pymssql": "pymssql", "pyodbc": "pyodbc", "mssql_python": "mssql-python"}
-
-
-def sqlserver_url(variant: str, host: str, port: int) -> str:
-    """tether's URL for ``variant``; skips (naming what to install) where it is missing."""
-    module = _MODULES[variant]
-    import_driver(module, f"'tether[{_EXTRAS[module]}]'")
-    query = {"encrypt": "false"}  # the test server speaks no TLS
-    if variant in ("pyodbc-msodbc", "mssql-python"):
-        library = need_msodbc(msodbc_library())
-        if variant == "pyodbc-msodbc":
-            query["driver"] = library
-    elif variant == "pyodbc-freetds":
-        freetds = freetds_odbc_library()
-        if freetds is None:
-            pytest.skip("FreeTDS's ODBC driver is not installed: apt-get install tdsodbc")
-        query["driver"] = freetds
-    params = "&".join(f"{k}={v}" for k, v in query.items())
-    return f"mssql+{module}://{USER}:{PASSWORD}@{host}:{port}/{DATABASE}?{params}"
 
 
 def sqlserver_bench(counter: TurnCounter, address: tuple[str, int], variant: str, *,

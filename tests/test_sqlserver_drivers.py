@@ -28,8 +28,8 @@ import pytest
 
 import tether
 from fix_pool import socket_fd, wait_for_goodbye
-from fix_system import import_driver, need_msodbc
-from fix_tds import DATABASE, PASSWORD, USER, freetds_odbc_library, msodbc_library
+from fix_tds import _EXTRAS, DATABASE, PASSWORD, USER, VARIANTS, sqlserver_url
+from fix_tds import VARIANT_MODULES as _MODULES
 from fix_wait import wait_until
 from tdsserver import TdsServer
 from tether.drivers import load_driver
@@ -41,33 +41,16 @@ from tether.session import lease_of
 from tether.session._watchdog import GRACE_S
 from tether.wan import Link
 
-VARIANTS = ("pytds", "pymssql", "pyodbc-msodbc", "pyodbc-freetds", "mssql-python")
-_MODULES = {"pytds": "pytds", "pymssql": "pymssql", "pyodbc-msodbc": "pyodbc", "pyodbc-freetds": "pyodbc",
-            "mssql-python": "mssql_python"}  # fmt: skip
-_EXTRAS = {"pytds": "pytds", "pymssql": "pymssql", "pyodbc": "pyodbc", "mssql_python": "mssql-python"}
 SQL_ONLY = ("pymssql", "pyodbc-freetds")  # no session reset in the driver: SQL restores
 MakePool = Callable[..., tether.Pool]
 
 
 def url(srv: TdsServer, variant: str, **query: str) -> str:
     """A tether URL for ``variant`` on the test server; skips when the variant is absent."""
-    module = _MODULES[variant]
-    import_driver(module, f"'tether[{_EXTRAS[module]}]'")
-    query.setdefault("encrypt", "false")  # the test server speaks no TLS
-    if variant in ("pyodbc-msodbc", "mssql-python"):
-        library = need_msodbc(msodbc_library())
-        if variant == "pyodbc-msodbc":
-            query["driver"] = library
-    elif variant == "pyodbc-freetds":
-        library = freetds_odbc_library()
-        if library is None:
-            pytest.skip("FreeTDS's ODBC driver is not installed: apt-get install tdsodbc")
-        query["driver"] = library
+    found = sqlserver_url(variant, srv.host, srv.port, **query)
     if variant == "mssql-python":
         _mssql_python_pooling_off()
-    driver = _MODULES[variant]
-    params = "&".join(f"{k}={v}" for k, v in query.items())
-    return f"mssql+{driver}://{USER}:{PASSWORD}@{srv.host}:{srv.port}/{DATABASE}?{params}"
+    return found
 
 
 def _mssql_python_pooling_off() -> None:
