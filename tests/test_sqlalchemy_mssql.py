@@ -220,16 +220,22 @@ def test_an_idle_kill_inside_a_borrow_is_not_seen(engine: sa.Engine, tds_server:
     assert engine.pool.tether.stats().recovered == 1
 
 
+def killed_inside_a_transaction(conn: Any, server: TdsServer) -> Any:
+    """Insert a row, kill the session, run a statement: SQLAlchemy's disconnect, invalidated."""
+    conn.execute(sa.insert(Item).values(name="lost"))
+    kill(server, spid_of(conn), socket_fd(tether_conn(conn)))
+    with pytest.raises(sa.exc.DBAPIError) as raised:
+        conn.exec_driver_sql("SELECT 1")
+    assert raised.value.connection_invalidated
+    return raised.value
+
+
 def test_a_kill_inside_an_engine_transaction_is_a_disconnect(engine: sa.Engine,
                                                              tds_server: TdsServer) -> None:
     with engine.connect() as conn:
-        conn.execute(sa.insert(Item).values(name="lost"))
         before = spid_of(conn)
-        kill(tds_server, before, socket_fd(tether_conn(conn)))
-        with pytest.raises(sa.exc.DBAPIError) as raised:
-            conn.exec_driver_sql("SELECT 1")
-        assert raised.value.connection_invalidated
-        assert isinstance(raised.value.orig, tether.SessionLost)
+        raised = killed_inside_a_transaction(conn, tds_server)
+        assert isinstance(raised.orig, tether.SessionLost)
         conn.rollback()
         assert spid_of(conn) != before  # the engine went on, as with pre-ping
         conn.commit()
@@ -292,12 +298,7 @@ def test_babelfish(babelfish: TdsServer, variant: str) -> None:
             session.add_all([Item(name="a"), Item(name="b")])
             session.commit()
         with engine.connect() as conn:
-            conn.execute(sa.insert(Item).values(name="lost"))
-            spid = spid_of(conn)
-            kill(babelfish, spid, socket_fd(tether_conn(conn)))
-            with pytest.raises(sa.exc.DBAPIError) as raised:
-                conn.exec_driver_sql("SELECT 1")
-            assert raised.value.connection_invalidated
+            killed_inside_a_transaction(conn, babelfish)
             conn.rollback()
             names = conn.execute(sa.select(Item.name).order_by(Item.id)).scalars().all()
             conn.commit()

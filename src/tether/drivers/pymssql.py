@@ -74,22 +74,19 @@ class _Connection(_pymssql.Connection):
     def commit(self) -> None:
         # pymssql's own sends COMMIT TRAN, then BEGIN TRAN: two round trips; one batch is one.
         # The same errors: a failed COMMIT raises as pymssql's does; a transaction is open after.
-        if self.autocommit_state:
-            return
-        try:
-            self._conn.execute_non_query(_COMMIT_AND_BEGIN)
-        except Exception as exc:
-            raise _pymssql.OperationalError("Cannot commit transaction: " + str(exc.args[0])) from exc
-        self._tether_ran = False
+        self._end(_COMMIT_AND_BEGIN, "Cannot commit transaction: ")
 
     def rollback(self) -> None:
         # pymssql's own: ROLLBACK TRAN (its "no corresponding BEGIN" ignored), then BEGIN TRAN.
+        self._end(_ROLLBACK_AND_BEGIN, "Cannot begin transaction: ")
+
+    def _end(self, batch: str, failure: str) -> None:
         if self.autocommit_state:
             return
         try:
-            self._conn.execute_non_query(_ROLLBACK_AND_BEGIN)
+            self._conn.execute_non_query(batch)
         except Exception as exc:
-            raise _pymssql.OperationalError("Cannot begin transaction: " + str(exc.args[0])) from exc
+            raise _pymssql.OperationalError(failure + str(exc.args[0])) from exc
         self._tether_ran = False
 
 
